@@ -1,0 +1,25 @@
+//! tunebench's AWS access: clients built from the default credential chain (profile and
+//! region as configured), each with an endpoint override so tests and users of S3-compatible
+//! stores can point them at another server. The rest of tunebench is synchronous batch code,
+//! so each client owns a small tokio runtime and offers blocking calls.
+#![warn(missing_docs)]
+
+mod error;
+mod s3;
+
+pub use error::{Error, Result};
+pub use s3::{S3, S3Uri, UploadOptions, UploadOutcome};
+
+/// Where and as whom to reach AWS. Every field is optional: the SDK's default chain
+/// (environment, `~/.aws/config`, instance metadata) fills the gaps, including
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` for the endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// Region, e.g. `us-east-1`.
+    pub region: Option<String>,
+    /// Named profile of `~/.aws/config`.
+    pub profile: Option<String>,
+    /// Endpoint override, e.g. `http://127.0.0.1:5000` for a local S3-compatible server.
+    pub endpoint_url: Option<String>,
+}

@@ -1,0 +1,687 @@
+//! `data prepare`: the whole preparation as one function, steps in order:
+//! read → clean → PII → exact and near de-duplication → token lengths → target rules →
+//! split → leakage check → write (atomically) → manifest.
+//!
+//! Every record that does not reach a split is counted and written to `rejected.jsonl` with
+//! its source `file:line`, category and reason; the manifest's counts must balance.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::clean::clean_in_place;
+use crate::manifest::{Counts, InputFile, Leakage, Manifest, OutputFile};
+use crate::minhash::{LshIndex, MinHashParams, MinHasher, Signature};
+use crate::pii::{PiiCounts, PiiKind, PiiScanner};
+use crate::read::{self, BadRow, Input, Row};
+use crate::record::Record;
+use crate::settings::{LeakageAction, OnError, OutputFormat, OverLimit, PiiAction, PrepareSettings};
+use crate::targets::{Split, Target};
+use crate::tokens::{LengthStats, TokenCounter};
+use crate::write::{AtomicFile, write_atomic};
+use crate::{Error, Result};
+
+/// Receives progress of the long steps (the CLI draws bars with it).
+pub trait Progress: Sync {
+    /// A step starts; `total` records, when known.
+    fn start(&self, step: &str, total: u64);
+    /// `n` more records done.
+    fn advance(&self, n: u64);
+    /// The step is done.
+    fn finish(&self);
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Result of [`prepare`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The manifest as written.
+    pub manifest: Manifest,
+    /// Output folder.
+    pub out_dir: PathBuf,
+    /// True when the outputs were already up to date and nothing was redone.
+    pub reused: bool,
+}
+
+/// A record that leaves the pipeline, with why.
+struct Dropped {
+    file: u32,
+    line: u32,
+    category: &'static str,
+    reason: String,
+    record: Option<Record>,
+}
+
+/// A record still in the pipeline.
+struct Item {
+    row: Row,
+    key: [u8; 16],
+    tokens: Option<usize>,
+}
+
+const SEP: u8 = 0x1f;
+
+/// Hash of a cleaned record: equal records, equal keys.
+fn record_key(r: &Record) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(match r {
+        Record::Completion { .. } => b"c",
+        Record::Chat { .. } => b"m",
+        Record::Text { .. } => b"t",
+    });
+    for t in r.texts() {
+        h.update([SEP]);
+        h.update(t.as_bytes());
+    }
+    let d = h.finalize();
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    k
+}
+
+/// The text MinHash looks at: all fields, in order.
+fn similarity_text(r: &Record) -> String {
+    r.texts().join("\n")
+}
+
+/// sha256 of the resolved settings.
+pub fn config_hash(settings: &PrepareSettings) -> Result<String> {
+    Ok(hex::encode(Sha256::digest(serde_json::to_vec(settings)?)))
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| Error::io(path, e))?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The existing manifest, if the outputs in `out_dir` came from these settings and inputs
+/// and are intact: then there is nothing to redo.
+fn up_to_date(settings: &PrepareSettings, files: &[(String, PathBuf)], hash: &str) -> Option<Manifest> {
+    let text = std::fs::read(settings.out_dir.join("manifest.json")).ok()?;
+    let m: Manifest = serde_json::from_slice(&text).ok()?;
+    if m.config_hash != hash || m.inputs.len() != files.len() {
+        return None;
+    }
+    for (rec, (name, path)) in m.inputs.iter().zip(files) {
+        if &rec.name != name || sha256_file(path).ok()? != rec.sha256 {
+            return None;
+        }
+    }
+    for out in m.splits.values().chain([&m.rejected]) {
+        if sha256_file(&settings.out_dir.join(&out.file)).ok()? != out.sha256 {
+            return None;
+        }
+    }
+    Some(m)
+}
+
+/// Prepares the data set. `fetched` maps `s3://` inputs to local copies (see
+/// [`crate::fetch_inputs`]). With `force`, up-to-date outputs are rebuilt anyway.
+pub fn prepare(
+    settings: &PrepareSettings,
+    fetched: &[(String, PathBuf)],
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<Prepared> {
+    let files = read::expand(&settings.inputs, fetched)?;
+    let hash = config_hash(settings)?;
+    if !force && let Some(manifest) = up_to_date(settings, &files, &hash) {
+        return Ok(Prepared {
+            manifest,
+            out_dir: settings.out_dir.clone(),
+            reused: true,
+        });
+    }
+    if settings.output_format == OutputFormat::Parquet && settings.target != Target::Local {
+        return Err(Error::Config(format!(
+            "data.output_format = \"parquet\" is only for the local target; {} takes JSONL",
+            settings.target
+        )));
+    }
+    let tokenizer = settings
+        .tokens
+        .tokenizer
+        .as_deref()
+        .map(TokenCounter::load)
+        .transpose()?;
+
+    // Read.
+    progress.start("read", files.len() as u64);
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut bad: Vec<BadRow> = Vec::new();
+    for (i, (name, path)) in files.iter().enumerate() {
+        let format = read::format_of(name, settings.format)?;
+        let got = read::read_file(
+            i as u32,
+            name,
+            path,
+            format,
+            &settings.mapping,
+            settings.split.stratify_by.as_deref(),
+        )?;
+        inputs.push(got.input);
+        rows.extend(got.rows);
+        bad.extend(got.bad);
+        progress.advance(1);
+    }
+    progress.finish();
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let at = |file: u32, line: u32| format!("{}:{line}", names[file as usize]);
+    let unreadable: Vec<&BadRow> = bad.iter().filter(|b| b.category == "unreadable").collect();
+    if settings.on_error == OnError::Fail && !unreadable.is_empty() {
+        let lines: Vec<String> = unreadable
+            .iter()
+            .map(|b| format!("{}: {}", at(b.file, b.line), b.reason))
+            .collect();
+        write_violations(&settings.out_dir, &lines)?;
+        return Err(Error::BadRecords {
+            count: lines.len(),
+            listing: listing(lines.into_iter()),
+        });
+    }
+    let mut counts = Counts {
+        input: rows.len() + bad.len(),
+        ..Counts::default()
+    };
+    let mut dropped: Vec<Dropped> = bad
+        .into_iter()
+        .map(|b| Dropped {
+            file: b.file,
+            line: b.line,
+            category: b.category,
+            reason: b.reason,
+            record: None,
+        })
+        .collect();
+
+    // Clean and scan for PII, in parallel.
+    progress.start("clean + PII", rows.len() as u64);
+    let scanner = PiiScanner::new();
+    let pii_action = settings.pii;
+    let scanned: Vec<(Row, PiiCounts, bool)> = rows
+        .into_par_iter()
+        .map(|mut row| {
+            let mut found = PiiCounts::default();
+            let mut empty = false;
+            for t in row.record.texts_mut() {
+                clean_in_place(t);
+                empty |= t.is_empty();
+                let (redacted, c) = scanner.redact(t);
+                if !c.is_empty() {
+                    found.add(&c);
+                    if pii_action != PiiAction::Off {
+                        *t = redacted.into_owned();
+                    }
+                }
+            }
+            progress.advance(1);
+            (row, found, empty)
+        })
+        .collect();
+    progress.finish();
+    let mut pii_total = PiiCounts::default();
+    let mut items: Vec<Item> = Vec::with_capacity(scanned.len());
+    for (row, found, empty) in scanned {
+        pii_total.add(&found);
+        if empty {
+            dropped.push(Dropped {
+                file: row.file,
+                line: row.line,
+                category: "empty",
+                reason: "a field is empty after cleaning".into(),
+                record: Some(row.record),
+            });
+        } else if pii_action == PiiAction::Reject && !found.is_empty() {
+            let kinds: Vec<&str> = found.iter().filter(|(_, n)| *n > 0).map(|(k, _)| k.name()).collect();
+            dropped.push(Dropped {
+                file: row.file,
+                line: row.line,
+                category: "pii",
+                reason: format!("contains PII: {} (redacted here)", kinds.join(", ")),
+                record: Some(row.record),
+            });
+        } else {
+            items.push(Item {
+                key: record_key(&row.record),
+                row,
+                tokens: None,
+            });
+        }
+    }
+
+    // Exact duplicates: the first occurrence stays.
+    if settings.dedup.exact {
+        let mut seen: HashMap<[u8; 16], (u32, u32)> = HashMap::with_capacity(items.len());
+        let mut kept = Vec::with_capacity(items.len());
+        for it in items {
+            match seen.get(&it.key) {
+                Some(&(f, l)) => dropped.push(Dropped {
+                    file: it.row.file,
+                    line: it.row.line,
+                    category: "exact_duplicate",
+                    reason: format!("exact duplicate of {}", at(f, l)),
+                    record: Some(it.row.record),
+                }),
+                None => {
+                    seen.insert(it.key, (it.row.file, it.row.line));
+                    kept.push(it);
+                }
+            }
+        }
+        items = kept;
+    }
+
+    // Near duplicates: signatures in parallel, the index in input order.
+    let needs_signatures = settings.dedup.near || settings.split.leakage_threshold < 1.0;
+    let hasher = MinHasher::new(settings.dedup.minhash, settings.split.seed);
+    let mut signatures: Vec<Signature> = Vec::new();
+    if needs_signatures {
+        progress.start("MinHash", items.len() as u64);
+        signatures = items
+            .par_iter()
+            .map(|it| {
+                progress.advance(1);
+                hasher.signature(&similarity_text(&it.row.record))
+            })
+            .collect();
+        progress.finish();
+    }
+    if settings.dedup.near {
+        let mut index = LshIndex::new(settings.dedup.minhash);
+        let mut kept = Vec::with_capacity(items.len());
+        let mut kept_sigs = Vec::with_capacity(items.len());
+        let mut origin: Vec<(u32, u32)> = Vec::new();
+        for (it, sig) in items.into_iter().zip(signatures) {
+            match index.query(&sig) {
+                Some((id, j)) => {
+                    let (f, l) = origin[id];
+                    dropped.push(Dropped {
+                        file: it.row.file,
+                        line: it.row.line,
+                        category: "near_duplicate",
+                        reason: format!("near duplicate (Jaccard ≈ {j:.2}) of {}", at(f, l)),
+                        record: Some(it.row.record),
+                    })
+                }
+                None => {
+                    index.insert(origin.len(), &sig);
+                    origin.push((it.row.file, it.row.line));
+                    kept.push(it);
+                    kept_sigs.push(sig);
+                }
+            }
+        }
+        items = kept;
+        signatures = kept_sigs;
+    }
+
+    // Token lengths: filter or truncate over the limit.
+    if let Some(tok) = &tokenizer {
+        progress.start("tokens", items.len() as u64);
+        let mut all = Vec::with_capacity(items.len());
+        for chunk in items.chunks(8192) {
+            let refs: Vec<&Record> = chunk.iter().map(|i| &i.row.record).collect();
+            all.extend(tok.count(&refs)?);
+            progress.advance(chunk.len() as u64);
+        }
+        progress.finish();
+        let mut kept = Vec::with_capacity(items.len());
+        let mut kept_sigs = Vec::with_capacity(signatures.len());
+        let mut sigs = signatures.into_iter();
+        for (mut it, n) in items.into_iter().zip(all) {
+            let sig = sigs.next();
+            let mut n = Some(n);
+            if let (Some(max), Some(len)) = (settings.tokens.max_tokens, n)
+                && len > max
+            {
+                n = match settings.tokens.over_limit {
+                    OverLimit::Filter => None,
+                    OverLimit::Truncate => tok.truncate(&mut it.row.record, len, max)?,
+                };
+                match n {
+                    None => {
+                        counts.filtered += 1;
+                        dropped.push(Dropped {
+                            file: it.row.file,
+                            line: it.row.line,
+                            category: "filtered",
+                            reason: format!("{len} tokens, over the limit of {max}"),
+                            record: Some(it.row.record),
+                        });
+                        continue;
+                    }
+                    Some(_) => {
+                        counts.truncated += 1;
+                        it.key = record_key(&it.row.record);
+                    }
+                }
+            }
+            it.tokens = n;
+            kept.push(it);
+            kept_sigs.extend(sig);
+        }
+        items = kept;
+        signatures = kept_sigs;
+    }
+
+    // Target rules per record.
+    let target = settings.target;
+    let violations: Vec<(usize, Vec<crate::targets::Violation>)> = items
+        .par_iter()
+        .enumerate()
+        .map(|(i, it)| (i, target.check_record(&it.row.record, it.tokens)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    if !violations.is_empty() {
+        let lines: Vec<String> = violations
+            .iter()
+            .flat_map(|(i, vs)| {
+                let loc = at(items[*i].row.file, items[*i].row.line);
+                vs.iter().map(move |v| format!("{loc}: {}: {}", v.rule, v.message))
+            })
+            .collect();
+        if settings.on_error == OnError::Fail {
+            write_violations(&settings.out_dir, &lines)?;
+            return Err(Error::TargetRules {
+                target: target.to_string(),
+                count: lines.len(),
+                listing: listing(lines.iter().cloned()),
+            });
+        }
+        let bad: HashSet<usize> = violations.iter().map(|(i, _)| *i).collect();
+        let reasons: HashMap<usize, String> = violations
+            .into_iter()
+            .map(|(i, vs)| (i, vs.iter().map(|v| format!("{}: {}", v.rule, v.message)).collect::<Vec<_>>().join("; ")))
+            .collect();
+        let mut kept = Vec::with_capacity(items.len());
+        let mut kept_sigs = Vec::with_capacity(signatures.len());
+        let mut sigs = signatures.into_iter();
+        for (i, it) in items.into_iter().enumerate() {
+            let sig = sigs.next();
+            if bad.contains(&i) {
+                dropped.push(Dropped {
+                    file: it.row.file,
+                    line: it.row.line,
+                    category: "invalid_for_target",
+                    reason: reasons.get(&i).cloned().unwrap_or_default(),
+                    record: Some(it.row.record),
+                });
+            } else {
+                kept.push(it);
+                kept_sigs.extend(sig);
+            }
+        }
+        items = kept;
+        signatures = kept_sigs;
+    }
+
+    // Split by a seeded hash of the content.
+    let split_keys: Vec<u64> = items
+        .par_iter()
+        .map(|it| {
+            let mut h = Sha256::new();
+            h.update(settings.split.seed.to_le_bytes());
+            h.update(it.key);
+            let d = h.finalize();
+            u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+        })
+        .collect();
+    let mut splits: Vec<Split> = match &settings.split.stratify_by {
+        Some(_) => {
+            let labelled: Vec<(Option<&str>, u64)> = items
+                .iter()
+                .zip(&split_keys)
+                .map(|(it, &k)| (it.row.label.as_deref(), k))
+                .collect();
+            crate::split::assign_stratified(&labelled, settings.split.validation, settings.split.test)
+        }
+        None => split_keys
+            .iter()
+            .map(|&k| crate::split::assign(k, settings.split.validation, settings.split.test))
+            .collect(),
+    };
+
+    // Leakage: no validation/test record may repeat a train record.
+    let leakage = check_leakage(settings, &items, &signatures, &mut splits, &at)?;
+
+    // Render each split into memory, check the target's file rules, then write.
+    std::fs::create_dir_all(&settings.out_dir).map_err(|e| Error::io(&settings.out_dir, e))?;
+    progress.start("write", items.len() as u64);
+    let mut rendered: BTreeMap<Split, Vec<&Item>> = BTreeMap::new();
+    for s in [Split::Train, Split::Validation, Split::Test] {
+        rendered.insert(s, Vec::new());
+    }
+    for (it, s) in items.iter().zip(&splits) {
+        rendered.entry(*s).or_default().push(it);
+    }
+    let mut file_bodies: Vec<(Split, Vec<u8>, usize)> = Vec::new();
+    for (s, members) in &rendered {
+        let body = match settings.output_format {
+            OutputFormat::Jsonl => render_jsonl(target, members)?,
+            OutputFormat::Parquet => crate::parquet::records_to_parquet(members.iter().map(|i| &i.row.record))?,
+        };
+        progress.advance(members.len() as u64);
+        file_bodies.push((*s, body, members.len()));
+    }
+    progress.finish();
+    let split_violations: Vec<String> = file_bodies
+        .iter()
+        .flat_map(|(s, body, n)| {
+            target
+                .check_split(*s, *n, body.len() as u64)
+                .into_iter()
+                .map(move |v| format!("{}: {}: {}", s.name(), v.rule, v.message))
+        })
+        .collect();
+    if !split_violations.is_empty() {
+        write_violations(&settings.out_dir, &split_violations)?;
+        return Err(Error::TargetRules {
+            target: target.to_string(),
+            count: split_violations.len(),
+            listing: listing(split_violations.into_iter()),
+        });
+    }
+    let ext = match settings.output_format {
+        OutputFormat::Jsonl => "jsonl",
+        OutputFormat::Parquet => "parquet",
+    };
+    let mut split_files = BTreeMap::new();
+    for (s, body, n) in file_bodies {
+        let name = format!("{}.{ext}", s.name());
+        let w = write_atomic(&settings.out_dir.join(&name), &body)?;
+        split_files.insert(
+            s.name().to_string(),
+            OutputFile {
+                file: name,
+                records: n,
+                bytes: w.bytes,
+                sha256: w.sha256,
+            },
+        );
+    }
+
+    // Account for every dropped record and write rejected.jsonl.
+    dropped.sort_by_key(|d| (d.file, d.line));
+    for d in &dropped {
+        match d.category {
+            "unreadable" => counts.unreadable += 1,
+            "empty" => counts.empty += 1,
+            "pii" => counts.pii_rejected += 1,
+            "invalid_for_target" => counts.invalid_for_target += 1,
+            "exact_duplicate" => counts.exact_duplicates += 1,
+            "near_duplicate" => counts.near_duplicates += 1,
+            _ => {}
+        }
+    }
+    counts.rejected = counts.unreadable + counts.empty + counts.pii_rejected + counts.invalid_for_target;
+    counts.duplicates = counts.exact_duplicates + counts.near_duplicates;
+    counts.kept = items.len();
+    let rejected = write_rejected(&settings.out_dir, &dropped, &at)?;
+
+    let labels = match &settings.split.stratify_by {
+        Some(_) => {
+            let mut t: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+            for (it, s) in items.iter().zip(&splits) {
+                let l = it.row.label.clone().unwrap_or_default();
+                *t.entry(l).or_default().entry(s.name().to_string()).or_default() += 1;
+            }
+            t
+        }
+        None => BTreeMap::new(),
+    };
+    let tokens = tokenizer.as_ref().map(|_| {
+        let lens: Vec<usize> = items.iter().filter_map(|i| i.tokens).collect();
+        LengthStats::of(&lens)
+    });
+    let manifest = Manifest {
+        tool: format!("tunebench-datasets {}", env!("CARGO_PKG_VERSION")),
+        config_hash: hash,
+        target: target.to_string(),
+        inputs: inputs.iter().map(InputFile::from).collect(),
+        counts,
+        pii: PiiKind::ALL
+            .iter()
+            .map(|&k| (k.name().to_string(), pii_total.get(k)))
+            .collect(),
+        tokens,
+        splits: split_files,
+        labels,
+        rejected,
+        leakage,
+        uploaded: Vec::new(),
+    };
+    debug_assert!(manifest.counts.balanced(), "{:?}", manifest.counts);
+    crate::write_manifest(&settings.out_dir, &manifest)?;
+    Ok(Prepared {
+        manifest,
+        out_dir: settings.out_dir.clone(),
+        reused: false,
+    })
+}
+
+fn check_leakage(
+    settings: &PrepareSettings,
+    items: &[Item],
+    signatures: &[Signature],
+    splits: &mut [Split],
+    at: &dyn Fn(u32, u32) -> String,
+) -> Result<Leakage> {
+    let threshold = settings.split.leakage_threshold;
+    let train_keys: HashSet<[u8; 16]> = items
+        .iter()
+        .zip(splits.iter())
+        .filter(|(_, s)| **s == Split::Train)
+        .map(|(i, _)| i.key)
+        .collect();
+    let params = MinHashParams {
+        threshold,
+        ..settings.dedup.minhash
+    };
+    let mut index = LshIndex::new(params);
+    let use_sigs = signatures.len() == items.len() && threshold > 0.0;
+    if use_sigs {
+        for (i, s) in splits.iter().enumerate() {
+            if *s == Split::Train {
+                index.insert(i, &signatures[i]);
+            }
+        }
+    }
+    let mut leak = Leakage {
+        threshold,
+        ..Leakage::default()
+    };
+    for i in 0..items.len() {
+        if splits[i] == Split::Train {
+            continue;
+        }
+        let leaked = train_keys.contains(&items[i].key) || (use_sigs && index.query(&signatures[i]).is_some());
+        if leaked {
+            match settings.split.leakage {
+                LeakageAction::Move => {
+                    splits[i] = Split::Train;
+                    leak.moved += 1;
+                }
+                LeakageAction::Report => leak.reported.push(at(items[i].row.file, items[i].row.line)),
+            }
+        }
+    }
+    Ok(leak)
+}
+
+fn render_jsonl(target: Target, members: &[&Item]) -> Result<Vec<u8>> {
+    let lines: Vec<Result<Vec<u8>>> = members
+        .par_iter()
+        .map(|it| {
+            let v = target.render(&it.row.record).map_err(|v| Error::TargetRules {
+                target: target.to_string(),
+                count: 1,
+                listing: format!("{}: {}", v.rule, v.message),
+            })?;
+            let mut b = serde_json::to_vec(&v)?;
+            b.push(b'\n');
+            Ok(b)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend(l?);
+    }
+    Ok(out)
+}
+
+fn write_rejected(dir: &Path, dropped: &[Dropped], at: &dyn Fn(u32, u32) -> String) -> Result<OutputFile> {
+    let mut f = AtomicFile::create(&dir.join("rejected.jsonl"))?;
+    for d in dropped {
+        let v: Value = json!({
+            "source": at(d.file, d.line),
+            "category": d.category,
+            "reason": d.reason,
+            "record": d.record,
+        });
+        let mut b = serde_json::to_vec(&v)?;
+        b.push(b'\n');
+        f.write(&b)?;
+    }
+    let w = f.commit()?;
+    Ok(OutputFile {
+        file: "rejected.jsonl".into(),
+        records: dropped.len(),
+        bytes: w.bytes,
+        sha256: w.sha256,
+    })
+}
+
+fn write_violations(dir: &Path, lines: &[String]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut body = String::new();
+    for l in lines {
+        body.push_str(&serde_json::to_string(&json!({ "violation": l }))?);
+        body.push('\n');
+    }
+    write_atomic(&dir.join("violations.jsonl"), body.as_bytes())?;
+    Ok(())
+}
+
+/// The first 20 lines of a listing, and how many more there are.
+fn listing(lines: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = lines.collect();
+    let mut out: Vec<String> = all.iter().take(20).map(|l| format!("  {l}")).collect();
+    if all.len() > 20 {
+        out.push(format!("  … and {} more (all in violations.jsonl)", all.len() - 20));
+    }
+    out.join("\n")
+}

@@ -1,0 +1,431 @@
+//! End-to-end tests of `prepare` on the real data sets shipped in data/ and on hand-made
+//! bad inputs.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tunebench_datasets::{Error, Manifest, NoProgress, PrepareSettings, RawDataConfig, prepare};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Settings from a `[data]` body; relative paths resolve against `base`.
+fn settings(base: &Path, toml_text: &str) -> PrepareSettings {
+    let raw: RawDataConfig = toml::from_str(toml_text).unwrap();
+    raw.resolve(base).unwrap()
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn run(s: &PrepareSettings) -> Manifest {
+    prepare(s, &[], false, &NoProgress).unwrap().manifest
+}
+
+fn check_manifest(dir: &Path, m: &Manifest) {
+    assert!(m.counts.balanced(), "{:?}", m.counts);
+    let split_total: usize = m.splits.values().map(|o| o.records).sum();
+    assert_eq!(split_total, m.counts.kept);
+    for out in m.splits.values().chain([&m.rejected]) {
+        let bytes = std::fs::read(dir.join(&out.file)).unwrap();
+        assert_eq!(bytes.len() as u64, out.bytes, "{}", out.file);
+        let sha = sha256_hex(&bytes);
+        assert_eq!(sha, out.sha256, "{}", out.file);
+    }
+    let rejected = read_jsonl(&dir.join("rejected.jsonl"));
+    assert_eq!(
+        rejected.len(),
+        m.counts.rejected + m.counts.duplicates + m.counts.filtered,
+        "every dropped record is in rejected.jsonl"
+    );
+    for r in &rejected {
+        assert!(r["source"].as_str().unwrap().contains(':'));
+        assert!(!r["reason"].as_str().unwrap().is_empty());
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn banking77(out: &Path, target: &str, kind: &str) -> PrepareSettings {
+    let mapping = match kind {
+        "chat" => "kind = \"chat\"\nsystem = \"Label the banking request.\"\nuser = \"{text}\"\nassistant = \"{category}\"",
+        _ => "prompt = \"Request: {text}\\nIntent:\"\ncompletion = \" {category}\"",
+    };
+    settings(
+        &repo(),
+        &format!(
+            "inputs = [\"data/banking77/train.csv\"]\ntarget = \"{target}\"\nout_dir = \"{}\"\non_error = \"reject\"\n\
+             [mapping]\n{mapping}\n[tokens]\ntokenizer = \"fixtures/tiny-llama/model/tokenizer.json\"\n\
+             [split]\nstratify_by = \"category\"\nseed = 3\n",
+            out.display()
+        ),
+    )
+}
+
+fn gsm8k(out: &Path, target: &str, kind: &str) -> PrepareSettings {
+    let mapping = match kind {
+        "chat" => "kind = \"chat\"\nsystem = \"Solve it.\"\nuser = \"{question}\"\nassistant = \"{answer}\"",
+        _ => "prompt = \"{question}\"\ncompletion = \"{answer}\"",
+    };
+    settings(
+        &repo(),
+        &format!(
+            "inputs = [\"data/gsm8k/train.jsonl\"]\ntarget = \"{target}\"\nout_dir = \"{}\"\n[mapping]\n{mapping}\n\
+             [tokens]\ntokenizer = \"fixtures/tiny-llama/model/tokenizer.json\"\n[split]\nvalidation = 0.05\ntest = 0.05\n",
+            out.display()
+        ),
+    )
+}
+
+#[test]
+fn banking77_local_prepares_with_balanced_counts_and_stratified_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = run(&banking77(dir.path(), "local", "completion"));
+    check_manifest(dir.path(), &m);
+    assert_eq!(m.counts.input, 10_003);
+    assert_eq!(m.inputs[0].records, 10_003);
+    // Banking77 has real exact and near duplicates; the split is about 80/10/10.
+    assert!(m.counts.exact_duplicates > 0, "{:?}", m.counts);
+    let train = m.splits["train"].records as f64 / m.counts.kept as f64;
+    assert!((0.78..0.84).contains(&train), "train share {train}");
+    // Every intent is present in every split.
+    assert_eq!(m.labels.len(), 77);
+    for (label, per) in &m.labels {
+        for s in ["train", "validation", "test"] {
+            assert!(per.get(s).copied().unwrap_or(0) > 0, "{label} has no {s} record");
+        }
+    }
+    let tokens = m.tokens.as_ref().unwrap();
+    assert_eq!(tokens.count, m.counts.kept);
+    assert!(tokens.p50 > 5 && tokens.p50 <= tokens.p95 && tokens.p95 <= tokens.max);
+    for line in read_jsonl(&dir.path().join("train.jsonl")).iter().take(50) {
+        let obj = line.as_object().unwrap();
+        assert_eq!(obj.len(), 2);
+        assert!(line["prompt"].as_str().unwrap().starts_with("Request: "));
+        assert!(line["completion"].as_str().unwrap().starts_with(' ') || !line["completion"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn no_validation_or_test_record_repeats_a_train_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = run(&banking77(dir.path(), "local", "completion"));
+    let prompts = |s: &str| -> HashSet<String> {
+        read_jsonl(&dir.path().join(format!("{s}.jsonl")))
+            .iter()
+            .map(|v| v["prompt"].as_str().unwrap().to_lowercase())
+            .collect()
+    };
+    let train = prompts("train");
+    assert!(prompts("validation").is_disjoint(&train));
+    assert!(prompts("test").is_disjoint(&train));
+    assert!(m.leakage.reported.is_empty());
+}
+
+#[test]
+fn gsm8k_for_llama31_is_prompt_completion_within_quotas() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = run(&gsm8k(dir.path(), "bedrock:llama3.1", "completion"));
+    check_manifest(dir.path(), &m);
+    assert_eq!(m.counts.input, 7_473);
+    assert!(m.splits["train"].records <= 10_000 && m.splits["validation"].records <= 1_000);
+    for line in read_jsonl(&dir.path().join("train.jsonl")) {
+        let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
+        assert_eq!(keys, vec!["completion", "prompt"]);
+        assert!(line["completion"].as_str().unwrap().contains("####"));
+    }
+}
+
+#[test]
+fn gsm8k_for_nova_uses_the_conversation_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = run(&gsm8k(dir.path(), "bedrock:nova", "chat"));
+    check_manifest(dir.path(), &m);
+    for line in read_jsonl(&dir.path().join("validation.jsonl")) {
+        assert_eq!(line["schemaVersion"], "bedrock-conversation-2024");
+        assert_eq!(line["system"][0]["text"], "Solve it.");
+        let msgs = line["messages"].as_array().unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0]["role"], "user");
+        assert_eq!(msgs[1]["role"], "assistant");
+        assert!(msgs[1]["content"][0]["text"].as_str().unwrap().contains("####"));
+    }
+}
+
+#[test]
+fn banking77_for_claude_haiku_uses_string_content_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = run(&banking77(dir.path(), "bedrock:claude-3-haiku", "chat"));
+    check_manifest(dir.path(), &m);
+    for line in read_jsonl(&dir.path().join("train.jsonl")).iter().take(100) {
+        assert_eq!(line["system"], "Label the banking request.");
+        let msgs = line["messages"].as_array().unwrap();
+        assert_eq!(msgs[0]["role"], "user");
+        assert!(msgs[0]["content"].is_string());
+        assert_eq!(msgs[1]["role"], "assistant");
+    }
+}
+
+#[test]
+fn gsm8k_for_claude_and_banking77_for_llama_also_prepare() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = run(&gsm8k(&dir.path().join("a"), "bedrock:claude-3-haiku", "chat"));
+    check_manifest(&dir.path().join("a"), &m);
+    let m = run(&banking77(&dir.path().join("b"), "bedrock:llama3.1", "completion"));
+    check_manifest(&dir.path().join("b"), &m);
+    let m = run(&banking77(&dir.path().join("c"), "bedrock:nova", "chat"));
+    check_manifest(&dir.path().join("c"), &m);
+}
+
+/// Writes `body` as `name` in a temp dir and prepares it with a prompt/completion mapping.
+fn prepare_file(name: &str, body: &[u8], extra: &str) -> (tempfile::TempDir, Result<Manifest, Error>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), body).unwrap();
+    let s = settings(
+        dir.path(),
+        &format!(
+            "inputs = [\"{name}\"]\nout_dir = \"out\"\n{extra}\n[mapping]\nprompt = \"{{q}}\"\ncompletion = \"{{a}}\"\n\
+             [split]\nvalidation = 0.0\ntest = 0.0\n"
+        ),
+    );
+    let r = prepare(&s, &[], false, &NoProgress).map(|p| p.manifest);
+    (dir, r)
+}
+
+#[test]
+fn ragged_csv_row_fails_with_file_and_line() {
+    let (_d, r) = prepare_file("x.csv", b"q,a\nhello,world\nbad,row,extra\nfine,ok\n", "");
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("x.csv:3: has 3 fields, the header has 2"), "{err}");
+    assert!(err.contains("on_error = \"reject\""), "{err}");
+}
+
+#[test]
+fn ragged_csv_row_is_rejected_and_counted_with_on_error_reject() {
+    let (d, r) = prepare_file("x.csv", b"q,a\nhello,world\nbad,row,extra\nfine,ok\n", "on_error = \"reject\"");
+    let m = r.unwrap();
+    assert_eq!((m.counts.input, m.counts.unreadable, m.counts.kept), (3, 1, 2));
+    let rej = read_jsonl(&d.path().join("out/rejected.jsonl"));
+    assert!(rej[0]["source"].as_str().unwrap().ends_with("x.csv:3"));
+    assert_eq!(rej[0]["category"], "unreadable");
+}
+
+#[test]
+fn invalid_utf8_is_located() {
+    let (_d, r) = prepare_file("x.csv", b"q,a\nhello,world\ncaf\xe9,ok\n", "");
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("x.csv:3: invalid UTF-8"), "{err}");
+}
+
+#[test]
+fn json_syntax_error_is_located_and_can_be_rejected() {
+    let body = b"{\"q\": \"a\", \"a\": \"b\"}\n{\"q\": \"c\", \"a\": }\n{\"q\": \"d\", \"a\": \"e\"}\n";
+    let (_d, r) = prepare_file("x.jsonl", body, "");
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("x.jsonl:2: JSON syntax error"), "{err}");
+    let (_d, r) = prepare_file("x.jsonl", body, "on_error = \"reject\"");
+    let m = r.unwrap();
+    assert_eq!((m.counts.unreadable, m.counts.kept), (1, 2));
+}
+
+#[test]
+fn missing_column_names_the_columns_that_exist() {
+    let (_d, r) = prepare_file("x.csv", b"question,answer\nhello,world\n", "");
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("no column `q`"), "{err}");
+    assert!(err.contains("`question`, `answer`"), "{err}");
+}
+
+#[test]
+fn wrong_types_are_named_and_numbers_become_text() {
+    let (_d, r) = prepare_file("x.jsonl", b"{\"q\": [1, 2], \"a\": \"x\"}\n", "");
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("column `q` has type"), "{err}");
+    let (d, r) = prepare_file("x.jsonl", b"{\"q\": \"six times seven\", \"a\": 42}\n", "");
+    r.unwrap();
+    let out = read_jsonl(&d.path().join("out/train.jsonl"));
+    assert_eq!(out[0]["completion"], "42");
+}
+
+#[test]
+fn empty_file_is_an_error_naming_it() {
+    let (_d, r) = prepare_file("x.csv", b"", "");
+    assert!(matches!(r, Err(Error::EmptyFile { ref file }) if file.ends_with("x.csv")));
+    let (_d, r) = prepare_file("x.jsonl", b"\n\n", "");
+    assert!(matches!(r, Err(Error::EmptyFile { .. })));
+}
+
+#[test]
+fn bom_and_crlf_are_handled() {
+    let (d, r) = prepare_file("x.csv", b"\xEF\xBB\xBFq,a\r\nhello there,world\r\n\"multi\r\nline\",ok\r\n", "");
+    let m = r.unwrap();
+    assert_eq!(m.counts.kept, 2);
+    let out = read_jsonl(&d.path().join("out/train.jsonl"));
+    let prompts: HashSet<&str> = out.iter().map(|v| v["prompt"].as_str().unwrap()).collect();
+    assert!(prompts.contains("hello there"), "{prompts:?}");
+    assert!(prompts.contains("multi\nline"), "{prompts:?}");
+}
+
+#[test]
+fn a_10_mb_field_is_read_and_filtered_by_the_token_limit() {
+    let big = "lorem ipsum ".repeat(10 * 1024 * 1024 / 12);
+    let body = format!("q,a\nshort question,short answer\n\"{big}\",answer\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.csv"), body).unwrap();
+    let tok = repo().join("fixtures/tiny-llama/model/tokenizer.json");
+    let s = settings(
+        dir.path(),
+        &format!(
+            "inputs = [\"x.csv\"]\nout_dir = \"out\"\n[mapping]\nprompt = \"{{q}}\"\ncompletion = \"{{a}}\"\n\
+             [tokens]\ntokenizer = \"{}\"\nmax_tokens = 1000\n[split]\nvalidation = 0.0\ntest = 0.0\n",
+            tok.display()
+        ),
+    );
+    let m = prepare(&s, &[], false, &NoProgress).unwrap().manifest;
+    assert_eq!((m.counts.kept, m.counts.filtered), (1, 1));
+    let rej = read_jsonl(&dir.path().join("out/rejected.jsonl"));
+    assert!(rej[0]["reason"].as_str().unwrap().contains("over the limit of 1000"));
+}
+
+#[test]
+fn empty_fields_are_dropped_and_counted() {
+    let (d, r) = prepare_file("x.csv", b"q,a\nhello,world\n,missing prompt\n  \x07 ,x\nok,\n", "");
+    let m = r.unwrap();
+    assert_eq!((m.counts.empty, m.counts.kept), (3, 1));
+    let rej = read_jsonl(&d.path().join("out/rejected.jsonl"));
+    assert!(rej.iter().all(|r| r["category"] == "empty"));
+}
+
+#[test]
+fn pii_is_redacted_in_outputs_and_counted() {
+    let body = "q,a\n\
+        \"Email me at jane.doe@example.com\",ok\n\
+        \"My card 4111 1111 1111 1111 was charged\",card\n\
+        \"Order 4111 1111 1111 1112 is late\",order\n\
+        \"Key AKIAIOSFODNN7EXAMPLE leaked\",key\n";
+    let (d, r) = prepare_file("x.csv", body.as_bytes(), "");
+    let m = r.unwrap();
+    assert_eq!(m.pii["email"], 1);
+    assert_eq!(m.pii["credit_card"], 1);
+    assert_eq!(m.pii["aws_access_key_id"], 1);
+    let text = std::fs::read_to_string(d.path().join("out/train.jsonl")).unwrap();
+    assert!(text.contains("Email me at [EMAIL]"));
+    assert!(text.contains("My card [CREDIT_CARD] was charged"));
+    // Not a valid card number (Luhn check fails): left as written.
+    assert!(text.contains("Order 4111 1111 1111 1112 is late"));
+    assert!(!text.contains("jane.doe") && !text.contains("AKIAIOSFODNN7EXAMPLE"));
+}
+
+#[test]
+fn pii_reject_keeps_pii_out_of_every_output() {
+    let body = "q,a\n\"call +1 415 555 0132 now\",x\nclean question,y\n";
+    let (d, r) = prepare_file("x.csv", body.as_bytes(), "pii = \"reject\"");
+    let m = r.unwrap();
+    assert_eq!((m.counts.pii_rejected, m.counts.kept), (1, 1));
+    for f in ["train.jsonl", "rejected.jsonl", "manifest.json"] {
+        let text = std::fs::read_to_string(d.path().join("out").join(f)).unwrap();
+        assert!(!text.contains("555 0132"), "{f} leaks the phone number");
+    }
+}
+
+#[test]
+fn leakage_is_moved_or_reported() {
+    // Dedup off, so near-duplicate pairs survive and some land in different splits.
+    let mut body = String::from("q,a\n");
+    for i in 0..300 {
+        body.push_str(&format!("\"how do I reset the pin of card number {i} please\",reset\n"));
+        body.push_str(&format!("\"how do I reset the pin of card number {i} please!\",reset\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.csv"), &body).unwrap();
+    let base = "inputs = [\"x.csv\"]\n[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n[dedup]\nexact = false\nnear = false\n";
+    let moved = run(&settings(dir.path(), &format!("out_dir = \"m\"\n{base}[split]\nleakage = \"move\"\n")));
+    assert!(moved.leakage.moved > 0, "{:?}", moved.leakage);
+    let reported = run(&settings(dir.path(), &format!("out_dir = \"r\"\n{base}[split]\nleakage = \"report\"\n")));
+    assert_eq!(reported.leakage.moved, 0);
+    assert!(!reported.leakage.reported.is_empty());
+    assert!(reported.leakage.reported[0].contains("x.csv:"));
+}
+
+#[test]
+fn adding_rows_never_moves_an_old_record_to_another_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = std::fs::read_to_string(repo().join("data/banking77/train.csv")).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    std::fs::write(dir.path().join("small.csv"), lines[..3000].join("\n")).unwrap();
+    std::fs::write(dir.path().join("big.csv"), lines[..6000].join("\n")).unwrap();
+    let base = "[mapping]\nprompt = \"{text}\"\ncompletion = \"{category}\"\n";
+    let small = run(&settings(dir.path(), &format!("inputs = [\"small.csv\"]\nout_dir = \"s\"\n{base}")));
+    let big = run(&settings(dir.path(), &format!("inputs = [\"big.csv\"]\nout_dir = \"b\"\n{base}")));
+    assert!(small.counts.kept > 2500 && big.counts.kept > 5000);
+    let prompts = |d: &str, s: &str| -> HashSet<String> {
+        read_jsonl(&dir.path().join(d).join(format!("{s}.jsonl")))
+            .iter()
+            .map(|v| v["prompt"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for s in ["train", "validation", "test"] {
+        let old = prompts("s", s);
+        let new = prompts("b", s);
+        let moved: Vec<_> = old.difference(&new).collect();
+        assert!(moved.is_empty(), "{} {s} records moved, e.g. {:?}", moved.len(), moved.first());
+    }
+}
+
+#[test]
+fn unchanged_inputs_are_reused_and_a_changed_input_is_redone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.csv"), "q,a\nhello,world\nhow are you,fine\n").unwrap();
+    let s = settings(dir.path(), "inputs = [\"x.csv\"]\nout_dir = \"out\"\n[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n");
+    assert!(!prepare(&s, &[], false, &NoProgress).unwrap().reused);
+    assert!(prepare(&s, &[], false, &NoProgress).unwrap().reused);
+    assert!(!prepare(&s, &[], true, &NoProgress).unwrap().reused, "--force redoes");
+    std::fs::write(dir.path().join("x.csv"), "q,a\nhello,world\n").unwrap();
+    let p = prepare(&s, &[], false, &NoProgress).unwrap();
+    assert!(!p.reused);
+    assert_eq!(p.manifest.counts.input, 1);
+}
+
+#[test]
+fn parquet_in_and_out_round_trip() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let mut df = df!("q" => ["what is two plus two", "capital of France"], "a" => ["4", "Paris"]).unwrap();
+    let f = std::fs::File::create(dir.path().join("in.parquet")).unwrap();
+    ParquetWriter::new(f).finish(&mut df).unwrap();
+    let s = settings(
+        dir.path(),
+        "inputs = [\"*.parquet\"]\nout_dir = \"out\"\noutput_format = \"parquet\"\n[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n[split]\nvalidation = 0.0\ntest = 0.0\n",
+    );
+    let m = run(&s);
+    assert_eq!(m.splits["train"].file, "train.parquet");
+    let back = LazyFrame::scan_parquet(
+        PlRefPath::new(dir.path().join("out/train.parquet").to_string_lossy().as_ref()),
+        Default::default(),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
+    assert_eq!(back.height(), 2);
+    assert_eq!(back.get_column_names(), vec!["prompt", "completion"]);
+}
+
+#[test]
+fn target_rule_violations_stop_before_writing_and_list_every_one() {
+    // Claude 3 Haiku needs at least 32 training records; three are given.
+    let (d, r) = prepare_file("x.csv", b"q,a\none,a\ntwo,b\nthree,c\n", "target = \"bedrock:claude-3-haiku\"");
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("bedrock:claude-3-haiku") && err.contains("train"), "{err}");
+    assert!(!d.path().join("out/train.jsonl").exists());
+    assert!(d.path().join("out/violations.jsonl").exists());
+}

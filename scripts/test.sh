@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. Installs and starts what the tests need first:
+# a loopback S3 server (moto, from PyPI, in a venv under ~/.cache) on 127.0.0.1.
+# No test talks to AWS: the S3 tests get this server's address and static test credentials.
+#
+# Usage: scripts/test.sh [extra cargo test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tunebench-target}"
+venv="${TUNEBENCH_TEST_VENV:-$HOME/.cache/tunebench-test-venv}"
+moto_version="5.2.5"
+
+if ! "$venv/bin/python" -c "import moto, flask; assert moto.__version__ == '$moto_version'" 2>/dev/null; then
+  echo "installing moto[server]==$moto_version into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+fi
+
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log="$(mktemp -t tunebench-moto.XXXXXX.log)"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$moto_pid" 2>/dev/null || { echo "moto_server exited:" >&2; cat "$log" >&2; exit 1; }
+  sleep 0.2
+done
+
+export TUNEBENCH_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+
+cargo test --workspace --locked "$@"

@@ -1,0 +1,108 @@
+//! Command-line interface. The doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// tunebench: data → train → eval → report for teams that make custom language models.
+///
+/// Each stage is a subcommand that reads a TOML config (see configs/ for examples).
+/// Settings come from, highest first: command-line flags, TUNEBENCH_* environment
+/// variables, the config file, then defaults; `--show-settings` prints the result.
+///
+/// Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 regression found by the gate.
+#[derive(Debug, Parser)]
+#[command(name = "tunebench", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// More log output (-v: info, -vv: debug); RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress bars and no summary; errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print the result as JSON on stdout (for scripts and CI).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print the resolved settings as JSON and exit without doing anything.
+    #[arg(long, global = true)]
+    pub show_settings: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prepare data sets for fine-tuning and evaluation.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Read, clean, de-duplicate, redact PII, split and validate a data set, then write
+    /// train/validation/test files in the target's format plus manifest.json.
+    ///
+    /// Inputs are CSV, JSON Lines or Parquet files, globs or s3:// URIs. Records that are
+    /// dropped are written to rejected.jsonl with the reason; manifest.json accounts for
+    /// every input record. Outputs are written atomically, and a rerun whose config and
+    /// inputs are unchanged reuses them (use --force to redo).
+    ///
+    /// Example: tunebench data prepare --config configs/banking77.toml
+    Prepare(PrepareArgs),
+}
+
+/// Flags of `data prepare`; each overrides the config's `[data]` field of the same name.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// Config file with a [data] section.
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Input file, glob or s3:// URI (repeatable); replaces the config's inputs.
+    #[arg(long = "input", value_name = "PATH")]
+    pub inputs: Vec<String>,
+    /// Target format and quotas: local, bedrock:titan, bedrock:llama3.1, bedrock:llama3.2,
+    /// bedrock:nova, bedrock:claude-3-haiku, bedrock:cohere.
+    #[arg(long, env = "TUNEBENCH_TARGET")]
+    pub target: Option<String>,
+    /// Output folder.
+    #[arg(short, long, env = "TUNEBENCH_OUT_DIR")]
+    pub out: Option<String>,
+    /// What to do with unreadable records: fail (stop, listing them) or reject
+    /// (write them to rejected.jsonl and go on).
+    #[arg(long, value_name = "fail|reject")]
+    pub on_error: Option<String>,
+    /// PII handling: redact (replace with tokens like [EMAIL]), reject the record, or off.
+    #[arg(long, value_name = "redact|reject|off")]
+    pub pii: Option<String>,
+    /// jsonl, or parquet (local target only).
+    #[arg(long, value_name = "jsonl|parquet")]
+    pub output_format: Option<String>,
+    /// Upload the outputs under this S3 prefix (skips objects that are unchanged).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/", env = "TUNEBENCH_UPLOAD")]
+    pub upload: Option<String>,
+    /// KMS key id or ARN to encrypt uploads with (SSE-KMS).
+    #[arg(long, value_name = "KEY")]
+    pub sse_kms_key_id: Option<String>,
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (also AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Redo everything even when the outputs are up to date.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

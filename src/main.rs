@@ -1,0 +1,63 @@
+//! The `tunebench` command: parse, resolve settings, call one library function per
+//! subcommand, and map errors to exit codes (0 ok, 1 failure, 2 usage or config error;
+//! 3 is the regression gate's).
+
+mod cli;
+mod config;
+mod data;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+fn run(cli: &cli::Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        cli::Command::Data(cli::DataCommand::Prepare(args)) => data::prepare(&cli.global, args),
+    }
+}
+
+/// 2 for anything the user fixes in the command line or the config, 1 for the rest.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    use tunebench_datasets::Error as D;
+    for cause in err.chain() {
+        if cause.downcast_ref::<config::ConfigError>().is_some() {
+            return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<D>() {
+            return match e {
+                D::Config(_) | D::NoInput { .. } | D::MissingColumn { .. } | D::ColumnType { .. } => 2,
+                _ => 1,
+            };
+        }
+    }
+    1
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info,tunebench=debug",
+        (false, _) => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

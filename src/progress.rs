@@ -1,0 +1,56 @@
+//! Progress bars (indicatif) for the library's long steps; hidden with --quiet, with
+//! --json, or when stderr is not a terminal.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tunebench_datasets::Progress;
+
+/// One bar per step, drawn on stderr.
+pub struct Bars {
+    enabled: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new(quiet: bool) -> Self {
+        Bars {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, step: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        let bar = ProgressBar::new(total).with_prefix(step.to_string());
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(slot) = self.bar.lock()
+            && let Some(b) = slot.as_ref()
+        {
+            b.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut slot) = self.bar.lock()
+            && let Some(b) = slot.take()
+        {
+            b.finish_and_clear();
+        }
+    }
+}
