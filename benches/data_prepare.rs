@@ -86,8 +86,14 @@ fn generate(repo: &Path, rows: usize, out: &Path) -> u64 {
 /// Runs a command under GNU time; returns (seconds, peak RSS in MiB).
 fn measure(cmd: &mut Command) -> (f64, f64) {
     let mut timed = Command::new("/usr/bin/time");
-    timed.arg("-f").arg("TB_TIME %e %M").arg(cmd.get_program()).args(cmd.get_args());
-    let out = timed.output().expect("run /usr/bin/time (Debian package `time`)");
+    timed
+        .arg("-f")
+        .arg("TB_TIME %e %M")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let out = timed
+        .output()
+        .expect("run /usr/bin/time (Debian package `time`)");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "benchmark command failed:\n{stderr}");
     let line = stderr
@@ -96,8 +102,14 @@ fn measure(cmd: &mut Command) -> (f64, f64) {
         .find(|l| l.starts_with("TB_TIME "))
         .expect("time output");
     let mut parts = line.split_whitespace().skip(1);
-    let secs: f64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
-    let kib: f64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+    let secs: f64 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN);
+    let kib: f64 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN);
     (secs, kib / 1024.0)
 }
 
@@ -123,20 +135,31 @@ fn main() {
         ),
     )
     .expect("bench config");
-    println!("input: {} rows, {:.1} MiB ({})", rows, size as f64 / 1048576.0, input.display());
+    println!(
+        "input: {} rows, {:.1} MiB ({})",
+        rows,
+        size as f64 / 1048576.0,
+        input.display()
+    );
 
     let mut ours = Command::new(env!("CARGO_BIN_EXE_tunebench"));
-    ours.args(["data", "prepare", "--quiet", "--force", "--config"]).arg(&config);
-    let (t, rss) = (0..2).map(|_| measure(&mut ours)).fold((f64::MAX, 0.0), |a, b| (a.0.min(b.0), f64::max(a.1, b.1)));
+    ours.args(["data", "prepare", "--quiet", "--force", "--config"])
+        .arg(&config);
+    let (t, rss) = (0..2)
+        .map(|_| measure(&mut ours))
+        .fold((f64::MAX, 0.0), |a, b| (a.0.min(b.0), f64::max(a.1, b.1)));
     println!(
         "tunebench: {t:.2} s, {:.0} rows/s, peak RSS {rss:.0} MiB ({:.2}x the input)",
         rows as f64 / t,
         rss / (size as f64 / 1048576.0)
     );
 
-    let python = std::env::var("TUNEBENCH_BENCH_PYTHON").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/tunebench-bench-venv/bin/python")
-    });
+    let python = std::env::var("TUNEBENCH_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/tunebench-bench-venv/bin/python")
+        });
     if python.exists() {
         let mut pandas = Command::new(&python);
         pandas
@@ -151,6 +174,9 @@ fn main() {
         );
         println!("speed-up: {:.1}x", pt / t);
     } else {
-        println!("pandas baseline skipped: no {} (see bench/prepare_pandas.py)", python.display());
+        println!(
+            "pandas baseline skipped: no {} (see bench/prepare_pandas.py)",
+            python.display()
+        );
     }
 }

@@ -12,7 +12,12 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 regression found by the gate.
 #[derive(Debug, Parser)]
-#[command(name = "tunebench", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "tunebench",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -41,13 +41,15 @@ pub struct RawUpload {
 pub fn load(path: &Path) -> Result<(RawConfig, PathBuf), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    let raw: RawConfig =
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let base = std::path::absolute(&base).map_err(|e| ConfigError(format!("{}: {e}", base.display())))?;
+    let base =
+        std::path::absolute(&base).map_err(|e| ConfigError(format!("{}: {e}", base.display())))?;
     Ok((raw, base))
 }
 
@@ -77,7 +79,11 @@ mod tests {
                 seen += 1;
             }
         }
-        assert!(seen >= 3, "expected the shipped configs in {}", dir.display());
+        assert!(
+            seen >= 3,
+            "expected the shipped configs in {}",
+            dir.display()
+        );
     }
 
     #[test]

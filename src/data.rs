@@ -52,7 +52,10 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
     let upload_uri = args.upload.clone().or(upload_cfg.uri.clone());
     let upload_dest: Option<S3Uri> = upload_uri.as_deref().map(str::parse).transpose()?;
     let upload_opts = UploadOptions {
-        sse_kms_key_id: args.sse_kms_key_id.clone().or(upload_cfg.sse_kms_key_id.clone()),
+        sse_kms_key_id: args
+            .sse_kms_key_id
+            .clone()
+            .or(upload_cfg.sse_kms_key_id.clone()),
         multipart_threshold: upload_cfg
             .multipart_threshold_mib
             .map_or(UploadOptions::default().multipart_threshold, |m| m << 20),
@@ -76,7 +79,11 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
     let needs_s3 = upload_dest.is_some() || settings.inputs.iter().any(|i| i.starts_with("s3://"));
     let s3 = needs_s3.then(|| S3::connect(&aws)).transpose()?;
     let fetched = match &s3 {
-        Some(s3) => tunebench_datasets::fetch_inputs(&settings.inputs, s3, &settings.out_dir.join(".inputs"))?,
+        Some(s3) => tunebench_datasets::fetch_inputs(
+            &settings.inputs,
+            s3,
+            &settings.out_dir.join(".inputs"),
+        )?,
         None => Vec::new(),
     };
     let bars = Bars::new(global.quiet || global.json);
@@ -92,7 +99,11 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
     } else if !global.quiet {
         let c = &m.counts;
         let split = |s: &str| m.splits.get(s).map_or(0, |o| o.records);
-        let verb = if prepared.reused { "up to date" } else { "prepared" };
+        let verb = if prepared.reused {
+            "up to date"
+        } else {
+            "prepared"
+        };
         println!(
             "{verb}: {} records in → {} kept (train {}, validation {}, test {})",
             c.input,
@@ -132,10 +143,17 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
         for u in &m.uploaded {
             println!("uploaded {} → {} ({})", u.file, u.uri, u.outcome);
         }
-        println!("target {}; outputs in {}", m.target, prepared.out_dir.display());
+        println!(
+            "target {}; outputs in {}",
+            m.target,
+            prepared.out_dir.display()
+        );
     }
     if !m.counts.balanced() {
-        anyhow::bail!("internal error: record counts do not balance: {:?}", m.counts);
+        anyhow::bail!(
+            "internal error: record counts do not balance: {:?}",
+            m.counts
+        );
     }
     Ok(())
 }

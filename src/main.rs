@@ -38,7 +38,10 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<D>() {
             return match e {
-                D::Config(_) | D::NoInput { .. } | D::MissingColumn { .. } | D::ColumnType { .. } => 2,
+                D::Config(_)
+                | D::NoInput { .. }
+                | D::MissingColumn { .. }
+                | D::ColumnType { .. } => 2,
                 _ => 1,
             };
         }

@@ -28,9 +28,9 @@ impl Progress for Bars {
             return;
         }
         let bar = ProgressBar::new(total).with_prefix(step.to_string());
-        if let Ok(style) =
-            ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})")
-        {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})",
+        ) {
             bar.set_style(style.progress_chars("=> "));
         }
         if let Ok(mut slot) = self.bar.lock() {

@@ -1,6 +1,9 @@
 //! End-to-end tests of the `tunebench` binary: real configs, real data, exit codes, JSON
 //! output, and S3 against the loopback server that scripts/test.sh starts.
 
+// Helpers here panic on anything unexpected: a panic is how a test reports failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,7 +21,7 @@ fn tunebench(args: &[&str], cwd: &Path) -> Output {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
-        .unwrap()
+        .expect("run the tunebench binary")
 }
 
 fn text(b: &[u8]) -> String {
@@ -30,10 +33,16 @@ fn help_teaches_the_commands_and_exit_codes() {
     let out = tunebench(&["--help"], &repo());
     assert!(out.status.success());
     let help = text(&out.stdout);
-    assert!(help.contains("data") && help.contains("Exit codes"), "{help}");
+    assert!(
+        help.contains("data") && help.contains("Exit codes"),
+        "{help}"
+    );
     let out = tunebench(&["data", "prepare", "--help"], &repo());
     let help = text(&out.stdout);
-    assert!(help.contains("--upload") && help.contains("rejected.jsonl"), "{help}");
+    assert!(
+        help.contains("--upload") && help.contains("rejected.jsonl"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -59,19 +68,36 @@ fn shipped_banking77_config_runs_and_prints_json() {
     assert!(out_dir.join("train.jsonl").exists() && out_dir.join("manifest.json").exists());
     // A second run finds everything up to date.
     let again = tunebench(
-        &["data", "prepare", "--config", "configs/banking77.toml", "--out", out_dir.to_str().unwrap()],
+        &[
+            "data",
+            "prepare",
+            "--config",
+            "configs/banking77.toml",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
         &repo(),
     );
-    assert!(text(&again.stdout).starts_with("up to date"), "{}", text(&again.stdout));
+    assert!(
+        text(&again.stdout).starts_with("up to date"),
+        "{}",
+        text(&again.stdout)
+    );
 }
 
 #[test]
 fn show_settings_applies_flag_over_env_over_file() {
     let run = |extra: &[&str], env: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunebench"));
-        cmd.args(["data", "prepare", "--config", "configs/banking77.toml", "--show-settings"])
-            .args(extra)
-            .current_dir(repo());
+        cmd.args([
+            "data",
+            "prepare",
+            "--config",
+            "configs/banking77.toml",
+            "--show-settings",
+        ])
+        .args(extra)
+        .current_dir(repo());
         match env {
             Some(t) => cmd.env("TUNEBENCH_TARGET", t),
             None => cmd.env_remove("TUNEBENCH_TARGET"),
@@ -83,13 +109,22 @@ fn show_settings_applies_flag_over_env_over_file() {
     };
     assert_eq!(run(&[], None), "local");
     assert_eq!(run(&[], Some("bedrock:nova")), "bedrock:nova");
-    assert_eq!(run(&["--target", "bedrock:llama3.1"], Some("bedrock:nova")), "bedrock:llama3.1");
+    assert_eq!(
+        run(&["--target", "bedrock:llama3.1"], Some("bedrock:nova")),
+        "bedrock:llama3.1"
+    );
 }
 
 #[test]
 fn show_settings_snapshot_pins_the_defaults() {
     let out = tunebench(
-        &["data", "prepare", "--config", "configs/gsm8k-nova.toml", "--show-settings"],
+        &[
+            "data",
+            "prepare",
+            "--config",
+            "configs/gsm8k-nova.toml",
+            "--show-settings",
+        ],
         &repo(),
     );
     assert!(out.status.success());
@@ -101,10 +136,21 @@ fn show_settings_snapshot_pins_the_defaults() {
 fn config_errors_exit_2_and_data_errors_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, "[data]\ninputs = [\"x.csv\"]\ntarget = \"bedrock:gpt\"\n").unwrap();
-    let out = tunebench(&["data", "prepare", "--config", cfg.to_str().unwrap()], dir.path());
+    std::fs::write(
+        &cfg,
+        "[data]\ninputs = [\"x.csv\"]\ntarget = \"bedrock:gpt\"\n[data.mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n",
+    )
+    .unwrap();
+    let out = tunebench(
+        &["data", "prepare", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("data.target"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("data.target"),
+        "{}",
+        text(&out.stderr)
+    );
 
     std::fs::write(dir.path().join("x.csv"), "q,a\nfine,ok\nbroken,row,here\n").unwrap();
     std::fs::write(
@@ -112,7 +158,10 @@ fn config_errors_exit_2_and_data_errors_exit_1() {
         "[data]\ninputs = [\"x.csv\"]\n[data.mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n",
     )
     .unwrap();
-    let out = tunebench(&["data", "prepare", "--config", cfg.to_str().unwrap()], dir.path());
+    let out = tunebench(
+        &["data", "prepare", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("x.csv:3") && err.contains("hint:"), "{err}");
@@ -162,10 +211,19 @@ fn upload_to_s3_then_prepare_from_s3() {
     let out = tunebench(&args, &repo());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains(&format!("uploaded train.jsonl → {dest}train.jsonl (uploaded)")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "uploaded train.jsonl → {dest}train.jsonl (uploaded)"
+        )),
+        "{stdout}"
+    );
     // The same outputs again: nothing is sent.
     let out = tunebench(&args, &repo());
-    assert!(text(&out.stdout).contains("(unchanged)"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("(unchanged)"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // Prepare again from the uploaded train split.
     let cfg = dir.path().join("from-s3.toml");
@@ -176,7 +234,16 @@ fn upload_to_s3_then_prepare_from_s3() {
         ),
     )
     .unwrap();
-    let out = tunebench(&["data", "prepare", "--config", cfg.to_str().unwrap(), "--json"], dir.path());
+    let out = tunebench(
+        &[
+            "data",
+            "prepare",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--json",
+        ],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["inputs"][0]["name"], format!("{dest}train.jsonl"));
@@ -185,7 +252,14 @@ fn upload_to_s3_then_prepare_from_s3() {
     // A missing object is a clear error naming it.
     let missing = format!("s3://{bucket}/nope.jsonl");
     let out = tunebench(
-        &["data", "prepare", "--config", cfg.to_str().unwrap(), "--input", &missing],
+        &[
+            "data",
+            "prepare",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--input",
+            &missing,
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));

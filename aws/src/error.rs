@@ -8,7 +8,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A malformed `s3://` URI.
-    #[error("{uri:?} is not an S3 URI\nhint: write s3://bucket/key (bucket names have 3 to 63 characters)")]
+    #[error(
+        "{uri:?} is not an S3 URI\nhint: write s3://bucket/key (bucket names have 3 to 63 characters)"
+    )]
     BadUri {
         /// The text given.
         uri: String,
@@ -41,13 +43,20 @@ pub enum Error {
 
 impl Error {
     /// Wraps an SDK error, keeping its code and message and adding a hint for common ones.
-    pub(crate) fn service<E>(operation: &'static str, target: String, err: aws_sdk_s3::error::SdkError<E>) -> Self
+    pub(crate) fn service<E>(
+        operation: &'static str,
+        target: String,
+        err: aws_sdk_s3::error::SdkError<E>,
+    ) -> Self
     where
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
         use aws_sdk_s3::error::ProvideErrorMetadata;
         let (message, code) = match err.code() {
-            Some(code) => (format!("{code}: {}", err.message().unwrap_or("")), Some(code.to_string())),
+            Some(code) => (
+                format!("{code}: {}", err.message().unwrap_or("")),
+                Some(code.to_string()),
+            ),
             None => {
                 // Transport errors: report the whole chain, which names the cause.
                 let mut msg = err.to_string();

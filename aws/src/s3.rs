@@ -127,7 +127,8 @@ impl S3 {
             let shared = loader.load().await;
             // Custom endpoints (local servers, S3-compatible stores) rarely resolve
             // virtual-host bucket names, so they get path-style addressing.
-            let path_style = settings.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+            let path_style =
+                settings.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
             let conf = aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(path_style)
                 .build();
@@ -156,11 +157,17 @@ impl S3 {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| Error::service("ListObjectsV2", prefix.to_string(), e))?;
-                out.extend(page.contents().iter().filter_map(|o| o.key()).map(|k| S3Uri {
-                    bucket: prefix.bucket.clone(),
-                    key: k.to_string(),
-                }));
+                let page =
+                    page.map_err(|e| Error::service("ListObjectsV2", prefix.to_string(), e))?;
+                out.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| o.key())
+                        .map(|k| S3Uri {
+                            bucket: prefix.bucket.clone(),
+                            key: k.to_string(),
+                        }),
+                );
             }
             Ok(out)
         })
@@ -201,9 +208,13 @@ impl S3 {
 
     /// The `sha256` metadata of an object, `None` if the object does not exist.
     fn remote_sha256(&self, uri: &S3Uri) -> Result<Option<String>> {
-        let head = self
-            .rt
-            .block_on(self.client.head_object().bucket(&uri.bucket).key(&uri.key).send());
+        let head = self.rt.block_on(
+            self.client
+                .head_object()
+                .bucket(&uri.bucket)
+                .key(&uri.key)
+                .send(),
+        );
         match head {
             Ok(h) => Ok(h.metadata().and_then(|m| m.get("sha256")).cloned()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
@@ -212,7 +223,12 @@ impl S3 {
     }
 
     /// Uploads `local` to `dest` unless `dest` already holds the same bytes.
-    pub fn upload(&self, local: &Path, dest: &S3Uri, opts: &UploadOptions) -> Result<UploadOutcome> {
+    pub fn upload(
+        &self,
+        local: &Path,
+        dest: &S3Uri,
+        opts: &UploadOptions,
+    ) -> Result<UploadOutcome> {
         let io = |source| Error::Io {
             path: local.to_path_buf(),
             source,
@@ -244,7 +260,13 @@ impl S3 {
         self.multipart(data, &sha, dest, opts)
     }
 
-    fn multipart(&self, data: Vec<u8>, sha: &str, dest: &S3Uri, opts: &UploadOptions) -> Result<UploadOutcome> {
+    fn multipart(
+        &self,
+        data: Vec<u8>,
+        sha: &str,
+        dest: &S3Uri,
+        opts: &UploadOptions,
+    ) -> Result<UploadOutcome> {
         let part_size = opts.part_size.max(5 << 20) as usize;
         self.rt.block_on(async {
             let mut create = self
@@ -303,7 +325,11 @@ impl S3 {
                 .bucket(&dest.bucket)
                 .key(&dest.key)
                 .upload_id(&upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(|e| Error::service("CompleteMultipartUpload", dest.to_string(), e))?;
@@ -320,7 +346,10 @@ mod tests {
     fn uris_parse_and_join() {
         let u: S3Uri = "s3://my-bucket/data/prep".parse().unwrap();
         assert_eq!(u.bucket, "my-bucket");
-        assert_eq!(u.join("train.jsonl").to_string(), "s3://my-bucket/data/prep/train.jsonl");
+        assert_eq!(
+            u.join("train.jsonl").to_string(),
+            "s3://my-bucket/data/prep/train.jsonl"
+        );
         let root: S3Uri = "s3://my-bucket/".parse().unwrap();
         assert_eq!(root.join("a").key, "a");
         assert!("s3://ab/x".parse::<S3Uri>().is_err());

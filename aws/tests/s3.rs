@@ -1,6 +1,9 @@
 //! S3 client against the loopback S3 server (moto) that scripts/test.sh starts; the script
 //! also sets static test credentials. No test talks to AWS.
 
+// Helpers here panic on anything unexpected: a panic is how a test reports failure.
+#![allow(clippy::unwrap_used)]
+
 use tunebench_aws::{AwsSettings, S3, S3Uri, UploadOptions, UploadOutcome};
 
 fn client() -> S3 {
@@ -28,10 +31,19 @@ fn put_head_skip_multipart_list_and_get() {
         ..UploadOptions::default()
     };
     let dest: S3Uri = format!("s3://{bucket}/prep/small.jsonl").parse().unwrap();
-    assert_eq!(s3.upload(&small, &dest, &opts).unwrap(), UploadOutcome::Uploaded);
-    assert_eq!(s3.upload(&small, &dest, &opts).unwrap(), UploadOutcome::Unchanged);
+    assert_eq!(
+        s3.upload(&small, &dest, &opts).unwrap(),
+        UploadOutcome::Uploaded
+    );
+    assert_eq!(
+        s3.upload(&small, &dest, &opts).unwrap(),
+        UploadOutcome::Unchanged
+    );
     std::fs::write(&small, b"{\"prompt\":\"a\",\"completion\":\"changed\"}\n").unwrap();
-    assert_eq!(s3.upload(&small, &dest, &opts).unwrap(), UploadOutcome::Uploaded);
+    assert_eq!(
+        s3.upload(&small, &dest, &opts).unwrap(),
+        UploadOutcome::Uploaded
+    );
 
     // 12 MiB with a 5 MiB part size and threshold: three parts.
     let big = dir.path().join("big.bin");
@@ -43,10 +55,18 @@ fn put_head_skip_multipart_list_and_get() {
         sse_kms_key_id: None,
     };
     let big_dest: S3Uri = format!("s3://{bucket}/prep/big.bin").parse().unwrap();
-    assert_eq!(s3.upload(&big, &big_dest, &multipart).unwrap(), UploadOutcome::Multipart(3));
-    assert_eq!(s3.upload(&big, &big_dest, &multipart).unwrap(), UploadOutcome::Unchanged);
+    assert_eq!(
+        s3.upload(&big, &big_dest, &multipart).unwrap(),
+        UploadOutcome::Multipart(3)
+    );
+    assert_eq!(
+        s3.upload(&big, &big_dest, &multipart).unwrap(),
+        UploadOutcome::Unchanged
+    );
 
-    let listed = s3.list(&format!("s3://{bucket}/prep/").parse().unwrap()).unwrap();
+    let listed = s3
+        .list(&format!("s3://{bucket}/prep/").parse().unwrap())
+        .unwrap();
     let keys: Vec<&str> = listed.iter().map(|u| u.key.as_str()).collect();
     assert_eq!(keys, vec!["prep/big.bin", "prep/small.jsonl"]);
 
@@ -63,6 +83,9 @@ fn missing_objects_and_buckets_are_named_in_the_error() {
         .download(&uri, &std::env::temp_dir().join("tb-never"))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("GetObject") && err.contains("s3://tb-no-such-bucket-x/key.csv"), "{err}");
+    assert!(
+        err.contains("GetObject") && err.contains("s3://tb-no-such-bucket-x/key.csv"),
+        "{err}"
+    );
     assert!(err.contains("hint:"), "{err}");
 }

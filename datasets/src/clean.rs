@@ -13,7 +13,9 @@ pub fn clean_text(text: &str) -> Cow<'_, str> {
         is_nfc_quick(trimmed.chars()),
         unicode_normalization::IsNormalized::Yes
     );
-    let has_control = trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+    let has_control = trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t');
     if !needs_nfc && !has_control {
         return Cow::Borrowed(trimmed);
     }
@@ -39,15 +41,6 @@ pub fn clean_text(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Cleans a field in place.
-pub fn clean_in_place(text: &mut String) {
-    if let Cow::Owned(s) = clean_text(text) {
-        *text = s;
-    } else if text.len() != text.trim().len() {
-        *text = text.trim().to_string();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,8 +55,6 @@ mod tests {
     #[test]
     fn clean_text_is_borrowed_when_nothing_changes() {
         assert!(matches!(clean_text("already clean"), Cow::Borrowed(_)));
-        let mut s = String::from(" x ");
-        clean_in_place(&mut s);
-        assert_eq!(s, "x");
+        assert_eq!(clean_text(" x "), "x");
     }
 }

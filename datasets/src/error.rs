@@ -7,21 +7,6 @@ use std::path::PathBuf;
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Where in an input a problem is: file and 1-based line (row for Parquet).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-pub struct Location {
-    /// Input file as the user named it (local path or `s3://` URI).
-    pub file: String,
-    /// 1-based line of the record's first line in a text file, or 1-based row in Parquet.
-    pub line: usize,
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
-    }
-}
-
 /// Everything that can stop `data prepare`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,7 +14,9 @@ pub enum Error {
     #[error("config: {0}")]
     Config(String),
     /// An input path or glob matched nothing.
-    #[error("{pattern}: no input file matches\nhint: paths are relative to the config file's folder")]
+    #[error(
+        "{pattern}: no input file matches\nhint: paths are relative to the config file's folder"
+    )]
     NoInput {
         /// The path or glob as written.
         pattern: String,
@@ -64,7 +51,9 @@ pub enum Error {
         available: String,
     },
     /// A mapped column holds something that is not text or a number.
-    #[error("{file}: column `{column}` has type {dtype}, expected text\nhint: map a text column, or flatten nested data before preparing")]
+    #[error(
+        "{file}: column `{column}` has type {dtype}, expected text\nhint: map a text column, or flatten nested data before preparing"
+    )]
     ColumnType {
         /// The file.
         file: String,

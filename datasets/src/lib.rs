@@ -24,7 +24,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{Error, Location, Result};
+pub use error::{Error, Result};
 pub use manifest::Manifest;
 pub use prepare::{NoProgress, Prepared, Progress, config_hash, prepare};
 pub use settings::{PrepareSettings, RawDataConfig};
@@ -33,7 +33,11 @@ use tunebench_aws::{S3, S3Uri, UploadOptions};
 /// Downloads every `s3://` input (a key, or a prefix ending in `/` or `*`) into
 /// `cache_dir`, returning `(uri, local path)` pairs for [`prepare`]. An object that cannot be
 /// read is an error naming its URI.
-pub fn fetch_inputs(inputs: &[String], s3: &S3, cache_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+pub fn fetch_inputs(
+    inputs: &[String],
+    s3: &S3,
+    cache_dir: &Path,
+) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for input in inputs.iter().filter(|i| i.starts_with("s3://")) {
         let uri: S3Uri = input.parse()?;
@@ -48,11 +52,7 @@ pub fn fetch_inputs(inputs: &[String], s3: &S3, cache_dir: &Path) -> Result<Vec<
         };
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         for key in keys {
-            let local = cache_dir.join(format!(
-                "{}__{}",
-                key.bucket,
-                key.key.replace('/', "__")
-            ));
+            let local = cache_dir.join(format!("{}__{}", key.bucket, key.key.replace('/', "__")));
             s3.download(&key, &local)?;
             out.push((key.to_string(), local));
         }
@@ -65,7 +65,12 @@ pub fn fetch_inputs(inputs: &[String], s3: &S3, cache_dir: &Path) -> Result<Vec<
 /// outcome in the manifest.
 pub fn upload(prepared: &mut Prepared, s3: &S3, dest: &S3Uri, opts: &UploadOptions) -> Result<()> {
     let dir = prepared.out_dir.clone();
-    let mut files: Vec<String> = prepared.manifest.splits.values().map(|o| o.file.clone()).collect();
+    let mut files: Vec<String> = prepared
+        .manifest
+        .splits
+        .values()
+        .map(|o| o.file.clone())
+        .collect();
     files.push(prepared.manifest.rejected.file.clone());
     let mut uploaded = Vec::new();
     for file in files {
@@ -83,8 +88,11 @@ pub fn upload(prepared: &mut Prepared, s3: &S3, dest: &S3Uri, opts: &UploadOptio
     }
     prepared.manifest.uploaded = uploaded;
     write_manifest(&dir, &prepared.manifest)?;
-    s3.upload(&dir.join("manifest.json"), &dest.join("manifest.json"), opts)
-        ?;
+    s3.upload(
+        &dir.join("manifest.json"),
+        &dest.join("manifest.json"),
+        opts,
+    )?;
     Ok(())
 }
 

@@ -14,7 +14,10 @@ pub fn records_to_parquet<'a>(records: impl Iterator<Item = &'a Record>) -> Resu
     let mut text = Vec::new();
     for r in records {
         match r {
-            Record::Completion { prompt: p, completion: c } => {
+            Record::Completion {
+                prompt: p,
+                completion: c,
+            } => {
                 prompt.push(p.as_str());
                 completion.push(c.as_str());
             }
@@ -38,6 +41,8 @@ pub fn records_to_parquet<'a>(records: impl Iterator<Item = &'a Record>) -> Resu
     };
     let mut df = DataFrame::new_infer_height(columns).map_err(polars_err)?;
     let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf).finish(&mut df).map_err(polars_err)?;
+    ParquetWriter::new(&mut buf)
+        .finish(&mut df)
+        .map_err(polars_err)?;
     Ok(buf)
 }

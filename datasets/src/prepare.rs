@@ -1,5 +1,5 @@
 //! `data prepare`: the whole preparation as one function, steps in order:
-//! read → clean → PII → exact and near de-duplication → token lengths → target rules →
+//! read (and clean) → PII → exact and near de-duplication → token lengths → target rules →
 //! split → leakage check → write (atomically) → manifest.
 //!
 //! Every record that does not reach a split is counted and written to `rejected.jsonl` with
@@ -12,13 +12,14 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::clean::clean_in_place;
 use crate::manifest::{Counts, InputFile, Leakage, Manifest, OutputFile};
 use crate::minhash::{LshIndex, MinHashParams, MinHasher, Signature};
 use crate::pii::{PiiCounts, PiiKind, PiiScanner};
 use crate::read::{self, BadRow, Input, Row};
 use crate::record::Record;
-use crate::settings::{LeakageAction, OnError, OutputFormat, OverLimit, PiiAction, PrepareSettings};
+use crate::settings::{
+    LeakageAction, OnError, OutputFormat, OverLimit, PiiAction, PrepareSettings,
+};
 use crate::targets::{Split, Target};
 use crate::tokens::{LengthStats, TokenCounter};
 use crate::write::{AtomicFile, write_atomic};
@@ -90,9 +91,8 @@ fn record_key(r: &Record) -> [u8; 16] {
     k
 }
 
-/// The text MinHash looks at: all fields, in order.
-fn similarity_text(r: &Record) -> String {
-    r.texts().join("\n")
+fn tool_version() -> String {
+    format!("tunebench-datasets {}", env!("CARGO_PKG_VERSION"))
 }
 
 /// sha256 of the resolved settings.
@@ -109,10 +109,14 @@ fn sha256_file(path: &Path) -> Result<String> {
 
 /// The existing manifest, if the outputs in `out_dir` came from these settings and inputs
 /// and are intact: then there is nothing to redo.
-fn up_to_date(settings: &PrepareSettings, files: &[(String, PathBuf)], hash: &str) -> Option<Manifest> {
+fn up_to_date(
+    settings: &PrepareSettings,
+    files: &[(String, PathBuf)],
+    hash: &str,
+) -> Option<Manifest> {
     let text = std::fs::read(settings.out_dir.join("manifest.json")).ok()?;
     let m: Manifest = serde_json::from_slice(&text).ok()?;
-    if m.config_hash != hash || m.inputs.len() != files.len() {
+    if m.config_hash != hash || m.tool != tool_version() || m.inputs.len() != files.len() {
         return None;
     }
     for (rec, (name, path)) in m.inputs.iter().zip(files) {
@@ -208,18 +212,15 @@ pub fn prepare(
         })
         .collect();
 
-    // Clean and scan for PII, in parallel.
-    progress.start("clean + PII", rows.len() as u64);
+    // Scan for PII, in parallel (values were cleaned when read).
+    progress.start("PII", rows.len() as u64);
     let scanner = PiiScanner::new();
     let pii_action = settings.pii;
-    let scanned: Vec<(Row, PiiCounts, bool)> = rows
+    let scanned: Vec<(Row, PiiCounts)> = rows
         .into_par_iter()
         .map(|mut row| {
             let mut found = PiiCounts::default();
-            let mut empty = false;
             for t in row.record.texts_mut() {
-                clean_in_place(t);
-                empty |= t.is_empty();
                 let (redacted, c) = scanner.redact(t);
                 if !c.is_empty() {
                     found.add(&c);
@@ -229,24 +230,20 @@ pub fn prepare(
                 }
             }
             progress.advance(1);
-            (row, found, empty)
+            (row, found)
         })
         .collect();
     progress.finish();
     let mut pii_total = PiiCounts::default();
     let mut items: Vec<Item> = Vec::with_capacity(scanned.len());
-    for (row, found, empty) in scanned {
+    for (row, found) in scanned {
         pii_total.add(&found);
-        if empty {
-            dropped.push(Dropped {
-                file: row.file,
-                line: row.line,
-                category: "empty",
-                reason: "a field is empty after cleaning".into(),
-                record: Some(row.record),
-            });
-        } else if pii_action == PiiAction::Reject && !found.is_empty() {
-            let kinds: Vec<&str> = found.iter().filter(|(_, n)| *n > 0).map(|(k, _)| k.name()).collect();
+        if pii_action == PiiAction::Reject && !found.is_empty() {
+            let kinds: Vec<&str> = found
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, _)| k.name())
+                .collect();
             dropped.push(Dropped {
                 file: row.file,
                 line: row.line,
@@ -295,7 +292,7 @@ pub fn prepare(
             .par_iter()
             .map(|it| {
                 progress.advance(1);
-                hasher.signature(&similarity_text(&it.row.record))
+                hasher.signature(&it.row.content)
             })
             .collect();
         progress.finish();
@@ -391,7 +388,8 @@ pub fn prepare(
             .iter()
             .flat_map(|(i, vs)| {
                 let loc = at(items[*i].row.file, items[*i].row.line);
-                vs.iter().map(move |v| format!("{loc}: {}: {}", v.rule, v.message))
+                vs.iter()
+                    .map(move |v| format!("{loc}: {}: {}", v.rule, v.message))
             })
             .collect();
         if settings.on_error == OnError::Fail {
@@ -405,7 +403,15 @@ pub fn prepare(
         let bad: HashSet<usize> = violations.iter().map(|(i, _)| *i).collect();
         let reasons: HashMap<usize, String> = violations
             .into_iter()
-            .map(|(i, vs)| (i, vs.iter().map(|v| format!("{}: {}", v.rule, v.message)).collect::<Vec<_>>().join("; ")))
+            .map(|(i, vs)| {
+                (
+                    i,
+                    vs.iter()
+                        .map(|v| format!("{}: {}", v.rule, v.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })
             .collect();
         let mut kept = Vec::with_capacity(items.len());
         let mut kept_sigs = Vec::with_capacity(signatures.len());
@@ -447,7 +453,11 @@ pub fn prepare(
                 .zip(&split_keys)
                 .map(|(it, &k)| (it.row.label.as_deref(), k))
                 .collect();
-            crate::split::assign_stratified(&labelled, settings.split.validation, settings.split.test)
+            crate::split::assign_stratified(
+                &labelled,
+                settings.split.validation,
+                settings.split.test,
+            )
         }
         None => split_keys
             .iter()
@@ -472,7 +482,9 @@ pub fn prepare(
     for (s, members) in &rendered {
         let body = match settings.output_format {
             OutputFormat::Jsonl => render_jsonl(target, members)?,
-            OutputFormat::Parquet => crate::parquet::records_to_parquet(members.iter().map(|i| &i.row.record))?,
+            OutputFormat::Parquet => {
+                crate::parquet::records_to_parquet(members.iter().map(|i| &i.row.record))?
+            }
         };
         progress.advance(members.len() as u64);
         file_bodies.push((*s, body, members.len()));
@@ -527,7 +539,8 @@ pub fn prepare(
             _ => {}
         }
     }
-    counts.rejected = counts.unreadable + counts.empty + counts.pii_rejected + counts.invalid_for_target;
+    counts.rejected =
+        counts.unreadable + counts.empty + counts.pii_rejected + counts.invalid_for_target;
     counts.duplicates = counts.exact_duplicates + counts.near_duplicates;
     counts.kept = items.len();
     let rejected = write_rejected(&settings.out_dir, &dropped, &at)?;
@@ -537,7 +550,10 @@ pub fn prepare(
             let mut t: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
             for (it, s) in items.iter().zip(&splits) {
                 let l = it.row.label.clone().unwrap_or_default();
-                *t.entry(l).or_default().entry(s.name().to_string()).or_default() += 1;
+                *t.entry(l)
+                    .or_default()
+                    .entry(s.name().to_string())
+                    .or_default() += 1;
             }
             t
         }
@@ -548,7 +564,7 @@ pub fn prepare(
         LengthStats::of(&lens)
     });
     let manifest = Manifest {
-        tool: format!("tunebench-datasets {}", env!("CARGO_PKG_VERSION")),
+        tool: tool_version(),
         config_hash: hash,
         target: target.to_string(),
         inputs: inputs.iter().map(InputFile::from).collect(),
@@ -608,14 +624,17 @@ fn check_leakage(
         if splits[i] == Split::Train {
             continue;
         }
-        let leaked = train_keys.contains(&items[i].key) || (use_sigs && index.query(&signatures[i]).is_some());
+        let leaked = train_keys.contains(&items[i].key)
+            || (use_sigs && index.query(&signatures[i]).is_some());
         if leaked {
             match settings.split.leakage {
                 LeakageAction::Move => {
                     splits[i] = Split::Train;
                     leak.moved += 1;
                 }
-                LeakageAction::Report => leak.reported.push(at(items[i].row.file, items[i].row.line)),
+                LeakageAction::Report => {
+                    leak.reported.push(at(items[i].row.file, items[i].row.line))
+                }
             }
         }
     }
@@ -626,11 +645,13 @@ fn render_jsonl(target: Target, members: &[&Item]) -> Result<Vec<u8>> {
     let lines: Vec<Result<Vec<u8>>> = members
         .par_iter()
         .map(|it| {
-            let v = target.render(&it.row.record).map_err(|v| Error::TargetRules {
-                target: target.to_string(),
-                count: 1,
-                listing: format!("{}: {}", v.rule, v.message),
-            })?;
+            let v = target
+                .render(&it.row.record)
+                .map_err(|v| Error::TargetRules {
+                    target: target.to_string(),
+                    count: 1,
+                    listing: format!("{}: {}", v.rule, v.message),
+                })?;
             let mut b = serde_json::to_vec(&v)?;
             b.push(b'\n');
             Ok(b)
@@ -643,7 +664,11 @@ fn render_jsonl(target: Target, members: &[&Item]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn write_rejected(dir: &Path, dropped: &[Dropped], at: &dyn Fn(u32, u32) -> String) -> Result<OutputFile> {
+fn write_rejected(
+    dir: &Path,
+    dropped: &[Dropped],
+    at: &dyn Fn(u32, u32) -> String,
+) -> Result<OutputFile> {
     let mut f = AtomicFile::create(&dir.join("rejected.jsonl"))?;
     for d in dropped {
         let v: Value = json!({
@@ -681,7 +706,10 @@ fn listing(lines: impl Iterator<Item = String>) -> String {
     let all: Vec<String> = lines.collect();
     let mut out: Vec<String> = all.iter().take(20).map(|l| format!("  {l}")).collect();
     if all.len() > 20 {
-        out.push(format!("  … and {} more (all in violations.jsonl)", all.len() - 20));
+        out.push(format!(
+            "  … and {} more (all in violations.jsonl)",
+            all.len() - 20
+        ));
     }
     out.join("\n")
 }

@@ -7,7 +7,11 @@
 //! shift line numbers) and finds records polars would choke on (invalid UTF-8, wrong field
 //! count, JSON syntax errors, unterminated quotes). Good records go to polars from memory;
 //! bad ones are reported with file and line, or rejected, per `on_error`.
+//!
+//! Column values are cleaned (see [`crate::clean`]) before templates are rendered, so a
+//! template's own whitespace (`completion = " {label}"`) is kept as written.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,6 +20,7 @@ use polars_buffer::Buffer;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::clean::clean_text;
 use crate::record::{Record, Role, Turn};
 use crate::settings::{InputFormat, Mapping};
 use crate::{Error, Result};
@@ -40,7 +45,10 @@ pub struct Input {
 
 /// Expands local paths and globs (sorted, so runs are repeatable). `s3://` URIs must have
 /// been fetched by the caller, which passes them as `(uri, local path)` in `fetched`.
-pub fn expand(patterns: &[String], fetched: &[(String, PathBuf)]) -> Result<Vec<(String, PathBuf)>> {
+pub fn expand(
+    patterns: &[String],
+    fetched: &[(String, PathBuf)],
+) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for p in patterns {
         if p.starts_with("s3://") {
@@ -72,7 +80,10 @@ pub fn expand(patterns: &[String], fetched: &[(String, PathBuf)]) -> Result<Vec<
             return Err(Error::NoInput { pattern: p.clone() });
         }
         hits.sort();
-        out.extend(hits.into_iter().map(|h| (h.to_string_lossy().into_owned(), h)));
+        out.extend(
+            hits.into_iter()
+                .map(|h| (h.to_string_lossy().into_owned(), h)),
+        );
     }
     Ok(out)
 }
@@ -107,6 +118,9 @@ pub struct Row {
     pub record: Record,
     /// Value of the stratification column.
     pub label: Option<String>,
+    /// The mapped columns' values without the templates' fixed text, for near-duplicate
+    /// search: a long shared template would otherwise make every pair look similar.
+    pub content: String,
 }
 
 /// A record that could not become a [`Row`].
@@ -167,21 +181,26 @@ pub fn read_file(
             let df = if scanned.lines.is_empty() {
                 None
             } else {
-                Some(parse_text(scanned.buffer, format).map_err(|source| Error::Polars {
-                    file: name.into(),
-                    source,
-                })?)
+                Some(
+                    parse_text(scanned.buffer, format).map_err(|source| Error::Polars {
+                        file: name.into(),
+                        source,
+                    })?,
+                )
             };
             (df, scanned.lines, bad)
         }
         InputFormat::Parquet | InputFormat::Auto => {
             drop(bytes);
-            let df = LazyFrame::scan_parquet(PlRefPath::new(path.to_string_lossy().as_ref()), Default::default())
-                .and_then(|lf| lf.collect())
-                .map_err(|source| Error::Polars {
-                    file: name.into(),
-                    source,
-                })?;
+            let df = LazyFrame::scan_parquet(
+                PlRefPath::new(path.to_string_lossy().as_ref()),
+                Default::default(),
+            )
+            .and_then(|lf| lf.collect())
+            .map_err(|source| Error::Polars {
+                file: name.into(),
+                source,
+            })?;
             if df.height() == 0 {
                 return Err(Error::EmptyFile { file: name.into() });
             }
@@ -259,7 +278,10 @@ fn map_rows(
             available: available(),
         })?;
         let dtype = col.dtype();
-        if !(dtype.is_primitive_numeric() || dtype.is_bool() || matches!(dtype, DataType::String | DataType::Null)) {
+        if !(dtype.is_primitive_numeric()
+            || dtype.is_bool()
+            || matches!(dtype, DataType::String | DataType::Null))
+        {
             return Err(Error::ColumnType {
                 file: name.into(),
                 column: c.into(),
@@ -276,25 +298,39 @@ fn map_rows(
         columns.push((c.to_string(), text));
     }
     let templates = mapping.templates();
-    let mut rows = Vec::with_capacity(df.height());
-    let mut values: Vec<Option<&str>> = vec![None; columns.len()];
-    for (i, &line) in lines.iter().enumerate().take(df.height()) {
-        for (slot, (_, ca)) in values.iter_mut().zip(&columns) {
-            *slot = ca.get(i);
+    let content_columns: Vec<&str> = {
+        let mut cols: Vec<&str> = Vec::new();
+        for (_, t) in &templates {
+            for c in t.columns() {
+                if !cols.contains(&c) {
+                    cols.push(c);
+                }
+            }
         }
+        cols
+    };
+    let mut rows = Vec::with_capacity(df.height());
+    for (i, &line) in lines.iter().enumerate().take(df.height()) {
+        // Values are cleaned before templating, so a template's own spacing survives.
+        let values: Vec<Option<Cow<str>>> = columns
+            .iter()
+            .map(|(_, ca)| ca.get(i).map(clean_text))
+            .collect();
         let lookup = |c: &str| -> Option<&str> {
             columns
                 .iter()
                 .position(|(n, _)| n == c)
-                .and_then(|p| values[p])
+                .and_then(|p| values[p].as_deref())
         };
         // A template over an empty or missing value would hide the gap ("Classify: "),
         // so a blank mapped column drops the record, counted as empty.
         let blank = templates.iter().find_map(|(field, t)| {
             t.columns()
                 .into_iter()
-                .find(|c| lookup(c).is_none_or(|v| v.trim().is_empty()))
-                .map(|c| format!("empty {field}: column `{c}` is blank or missing"))
+                .find(|c| lookup(c).is_none_or(str::is_empty))
+                .map(|c| {
+                    format!("empty {field}: column `{c}` is blank or missing (after cleaning)")
+                })
         });
         if let Some(reason) = blank {
             bad.push(BadRow {
@@ -334,7 +370,12 @@ fn map_rows(
             file: index,
             line: line as u32,
             record,
-            label: label.and_then(|l| lookup(l)).map(str::to_string),
+            label: label.and_then(&lookup).map(str::to_string),
+            content: content_columns
+                .iter()
+                .map(|c| lookup(c).unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n"),
         });
     }
     Ok(rows)
@@ -369,7 +410,8 @@ fn scan_csv(bytes: Vec<u8>) -> Scanned {
     // (start byte, end byte exclusive without the newline, first line, field count)
     let mut records: Vec<(usize, usize, usize, usize)> = Vec::new();
     let mut bad = Vec::new();
-    let (mut line, mut start, mut start_line, mut fields, mut quoted) = (1usize, 0usize, 1usize, 1usize, false);
+    let (mut line, mut start, mut start_line, mut fields, mut quoted) =
+        (1usize, 0usize, 1usize, 1usize, false);
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -388,7 +430,11 @@ fn scan_csv(bytes: Vec<u8>) -> Scanned {
         } else if b == b',' {
             fields += 1;
         } else if b == b'\n' {
-            let end = if i > start && bytes[i - 1] == b'\r' { i - 1 } else { i };
+            let end = if i > start && bytes[i - 1] == b'\r' {
+                i - 1
+            } else {
+                i
+            };
             if end > start {
                 records.push((start, end, start_line, fields));
             }
@@ -478,7 +524,13 @@ fn scan_jsonl(bytes: Vec<u8>) -> Scanned {
             }
             serde_json::from_slice::<serde::de::IgnoredAny>(rec)
                 .err()
-                .map(|e| format!("JSON syntax error at column {}: {}", e.column(), json_reason(&e)))
+                .map(|e| {
+                    format!(
+                        "JSON syntax error at column {}: {}",
+                        e.column(),
+                        json_reason(&e)
+                    )
+                })
         })
         .collect();
     let mut lines = Vec::with_capacity(spans.len());
@@ -521,7 +573,10 @@ mod tests {
     fn csv_lines_count_quoted_newlines_and_flag_ragged_rows() {
         let s = scan_csv(b"\xEF\xBB\xBFtext,label\r\n\"a\nb\",x\r\nc,d,e\r\nf,g\r\n".to_vec());
         assert_eq!(s.lines, vec![2, 5]);
-        assert_eq!(s.bad, vec![(4, "has 3 fields, the header has 2".to_string())]);
+        assert_eq!(
+            s.bad,
+            vec![(4, "has 3 fields, the header has 2".to_string())]
+        );
         assert_eq!(s.buffer, b"text,label\n\"a\nb\",x\nf,g\n".to_vec());
     }
 
@@ -532,7 +587,10 @@ mod tests {
         assert_eq!(s.bad[0].0, 2);
         assert!(s.bad[0].1.contains("invalid UTF-8"));
         let s = scan_csv(b"a,b\n\"open,x\n".to_vec());
-        assert_eq!(s.bad, vec![(2, "a quoted field is never closed".to_string())]);
+        assert_eq!(
+            s.bad,
+            vec![(2, "a quoted field is never closed".to_string())]
+        );
     }
 
     #[test]
@@ -541,7 +599,11 @@ mod tests {
         assert_eq!(s.lines, vec![1, 5]);
         assert_eq!(s.bad.len(), 2);
         assert_eq!(s.bad[0].0, 3);
-        assert!(s.bad[0].1.starts_with("JSON syntax error"), "{}", s.bad[0].1);
+        assert!(
+            s.bad[0].1.starts_with("JSON syntax error"),
+            "{}",
+            s.bad[0].1
+        );
         assert_eq!(s.bad[1], (4, "not a JSON object".to_string()));
     }
 }

@@ -135,27 +135,39 @@ impl RawDataConfig {
                 if i.starts_with("s3://") || Path::new(&i).is_absolute() {
                     i
                 } else {
-                    base.join(&i).to_string_lossy().into_owned()
+                    under(base, &i).to_string_lossy().into_owned()
                 }
             })
             .collect();
-        let format = pick("data.format", self.format, InputFormat::Auto, &[
-            ("auto", InputFormat::Auto),
-            ("csv", InputFormat::Csv),
-            ("jsonl", InputFormat::Jsonl),
-            ("ndjson", InputFormat::Jsonl),
-            ("parquet", InputFormat::Parquet),
-        ])?;
+        let format = pick(
+            "data.format",
+            self.format,
+            InputFormat::Auto,
+            &[
+                ("auto", InputFormat::Auto),
+                ("csv", InputFormat::Csv),
+                ("jsonl", InputFormat::Jsonl),
+                ("ndjson", InputFormat::Jsonl),
+                ("parquet", InputFormat::Parquet),
+            ],
+        )?;
         let mapping = resolve_mapping(self.mapping.unwrap_or_default())?;
-        let on_error = pick("data.on_error", self.on_error, OnError::Fail, &[
-            ("fail", OnError::Fail),
-            ("reject", OnError::Reject),
-        ])?;
-        let pii = pick("data.pii", self.pii, PiiAction::Redact, &[
-            ("redact", PiiAction::Redact),
-            ("reject", PiiAction::Reject),
-            ("off", PiiAction::Off),
-        ])?;
+        let on_error = pick(
+            "data.on_error",
+            self.on_error,
+            OnError::Fail,
+            &[("fail", OnError::Fail), ("reject", OnError::Reject)],
+        )?;
+        let pii = pick(
+            "data.pii",
+            self.pii,
+            PiiAction::Redact,
+            &[
+                ("redact", PiiAction::Redact),
+                ("reject", PiiAction::Reject),
+                ("off", PiiAction::Off),
+            ],
+        )?;
         let d = self.dedup.unwrap_or_default();
         let threshold = fraction("data.dedup.threshold", d.threshold.unwrap_or(0.8))?;
         let num_perm = d.num_perm.unwrap_or(128);
@@ -175,12 +187,17 @@ impl RawDataConfig {
         };
         let t = self.tokens.unwrap_or_default();
         let tokens = TokenSettings {
-            tokenizer: t.tokenizer.map(|p| base.join(p)),
+            tokenizer: t.tokenizer.map(|p| under(base, &p)),
             max_tokens: t.max_tokens,
-            over_limit: pick("data.tokens.over_limit", t.over_limit, OverLimit::Filter, &[
-                ("filter", OverLimit::Filter),
-                ("truncate", OverLimit::Truncate),
-            ])?,
+            over_limit: pick(
+                "data.tokens.over_limit",
+                t.over_limit,
+                OverLimit::Filter,
+                &[
+                    ("filter", OverLimit::Filter),
+                    ("truncate", OverLimit::Truncate),
+                ],
+            )?,
         };
         if tokens.max_tokens.is_some() && tokens.tokenizer.is_none() {
             return Err(Error::Config(
@@ -200,10 +217,15 @@ impl RawDataConfig {
             test,
             seed: s.seed.unwrap_or(0),
             stratify_by: s.stratify_by,
-            leakage: pick("data.split.leakage", s.leakage, LeakageAction::Move, &[
-                ("move", LeakageAction::Move),
-                ("report", LeakageAction::Report),
-            ])?,
+            leakage: pick(
+                "data.split.leakage",
+                s.leakage,
+                LeakageAction::Move,
+                &[
+                    ("move", LeakageAction::Move),
+                    ("report", LeakageAction::Report),
+                ],
+            )?,
             leakage_threshold: fraction(
                 "data.split.leakage_threshold",
                 s.leakage_threshold.unwrap_or(threshold),
@@ -215,11 +237,16 @@ impl RawDataConfig {
             .unwrap_or("local")
             .parse()
             .map_err(|e: String| Error::Config(format!("data.target: {e}")))?;
-        let output_format = pick("data.output_format", self.output_format, OutputFormat::Jsonl, &[
-            ("jsonl", OutputFormat::Jsonl),
-            ("parquet", OutputFormat::Parquet),
-        ])?;
-        let out_dir = base.join(self.out_dir.unwrap_or_else(|| "runs/data".into()));
+        let output_format = pick(
+            "data.output_format",
+            self.output_format,
+            OutputFormat::Jsonl,
+            &[
+                ("jsonl", OutputFormat::Jsonl),
+                ("parquet", OutputFormat::Parquet),
+            ],
+        )?;
+        let out_dir = under(base, &self.out_dir.unwrap_or_else(|| "runs/data".into()));
         Ok(PrepareSettings {
             inputs,
             format,
@@ -234,6 +261,25 @@ impl RawDataConfig {
             out_dir,
         })
     }
+}
+
+/// `path` taken from `base` (unless absolute), with `.` and `..` folded away lexically so
+/// paths read well in messages and settings.
+fn under(base: &Path, path: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in base.join(path).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn pick<T: Copy>(field: &str, value: Option<String>, default: T, names: &[(&str, T)]) -> Result<T> {
@@ -493,13 +539,18 @@ mod tests {
 
     #[test]
     fn defaults_fill_what_the_file_leaves_out() {
-        let s = raw("inputs = [\"a.csv\"]\n[mapping]\nprompt = \"{text}\"\ncompletion = \"{label}\"")
-            .resolve(Path::new("/cfg"))
-            .unwrap();
+        let s =
+            raw("inputs = [\"a.csv\"]\n[mapping]\nprompt = \"{text}\"\ncompletion = \"{label}\"")
+                .resolve(Path::new("/cfg"))
+                .unwrap();
         assert_eq!(s.inputs, vec!["/cfg/a.csv".to_string()]);
         assert_eq!(s.split.validation, 0.1);
         assert_eq!(s.pii, PiiAction::Redact);
         assert_eq!(s.out_dir, PathBuf::from("/cfg/runs/data"));
+        assert_eq!(
+            under(Path::new("/a/configs"), "../data/./x.csv"),
+            PathBuf::from("/a/data/x.csv")
+        );
     }
 
     #[test]
@@ -516,11 +567,16 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field_and_the_choices() {
-        let err = raw("inputs = [\"a.csv\"]\npii = \"mask\"\n[mapping]\nprompt=\"{a}\"\ncompletion=\"{b}\"")
-            .resolve(Path::new("/"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("data.pii") && err.contains("redact, reject, off"), "{err}");
+        let err = raw(
+            "inputs = [\"a.csv\"]\npii = \"mask\"\n[mapping]\nprompt=\"{a}\"\ncompletion=\"{b}\"",
+        )
+        .resolve(Path::new("/"))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("data.pii") && err.contains("redact, reject, off"),
+            "{err}"
+        );
         let err = raw("inputs = [\"a.csv\"]\n[mapping]\nprompt=\"{a}\"")
             .resolve(Path::new("/"))
             .unwrap_err()

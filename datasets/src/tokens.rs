@@ -76,7 +76,10 @@ impl TokenCounter {
         if keep >= enc.len() {
             return Ok(Some(total));
         }
-        let cut = enc.get_offsets().get(keep).map_or(last.len(), |&(start, _)| start);
+        let cut = enc
+            .get_offsets()
+            .get(keep)
+            .map_or(last.len(), |&(start, _)| start);
         last.truncate(cut);
         let trimmed = last.trim_end().len();
         last.truncate(trimmed);
@@ -88,7 +91,7 @@ impl TokenCounter {
 }
 
 /// Length distribution for the manifest.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LengthStats {
     /// Records measured.
     pub count: usize,

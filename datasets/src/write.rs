@@ -34,7 +34,10 @@ pub struct Written {
 impl AtomicFile {
     /// Starts writing `path` (its folder must exist).
     pub fn create(path: &Path) -> Result<Self> {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         Ok(AtomicFile {
@@ -50,7 +53,9 @@ impl AtomicFile {
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         self.hash.update(data);
         self.bytes += data.len() as u64;
-        self.out.write_all(data).map_err(|e| Error::io(&self.tmp, e))
+        self.out
+            .write_all(data)
+            .map_err(|e| Error::io(&self.tmp, e))
     }
 
     /// Flushes, syncs and renames into place.
@@ -62,7 +67,9 @@ impl AtomicFile {
             hash,
             bytes,
         } = self;
-        let file = out.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         Ok(Written {
@@ -77,19 +84,6 @@ impl AtomicFile {
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<Written> {
     let mut f = AtomicFile::create(path)?;
     f.write(data)?;
-    f.commit()
-}
-
-/// Writes JSON values one per line.
-pub fn write_jsonl<'a>(path: &Path, lines: impl IntoIterator<Item = &'a serde_json::Value>) -> Result<Written> {
-    let mut f = AtomicFile::create(path)?;
-    let mut buf = Vec::with_capacity(256);
-    for v in lines {
-        buf.clear();
-        serde_json::to_writer(&mut buf, v)?;
-        buf.push(b'\n');
-        f.write(&buf)?;
-    }
     f.commit()
 }
 

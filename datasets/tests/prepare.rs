@@ -1,6 +1,9 @@
 //! End-to-end tests of `prepare` on the real data sets shipped in data/ and on hand-made
 //! bad inputs.
 
+// Helpers here panic on anything unexpected: a panic is how a test reports failure.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +61,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn banking77(out: &Path, target: &str, kind: &str) -> PrepareSettings {
     let mapping = match kind {
-        "chat" => "kind = \"chat\"\nsystem = \"Label the banking request.\"\nuser = \"{text}\"\nassistant = \"{category}\"",
+        "chat" => {
+            "kind = \"chat\"\nsystem = \"Label the banking request.\"\nuser = \"{text}\"\nassistant = \"{category}\""
+        }
         _ => "prompt = \"Request: {text}\\nIntent:\"\ncompletion = \" {category}\"",
     };
     settings(
@@ -74,7 +79,9 @@ fn banking77(out: &Path, target: &str, kind: &str) -> PrepareSettings {
 
 fn gsm8k(out: &Path, target: &str, kind: &str) -> PrepareSettings {
     let mapping = match kind {
-        "chat" => "kind = \"chat\"\nsystem = \"Solve it.\"\nuser = \"{question}\"\nassistant = \"{answer}\"",
+        "chat" => {
+            "kind = \"chat\"\nsystem = \"Solve it.\"\nuser = \"{question}\"\nassistant = \"{answer}\""
+        }
         _ => "prompt = \"{question}\"\ncompletion = \"{answer}\"",
     };
     settings(
@@ -94,15 +101,20 @@ fn banking77_local_prepares_with_balanced_counts_and_stratified_splits() {
     check_manifest(dir.path(), &m);
     assert_eq!(m.counts.input, 10_003);
     assert_eq!(m.inputs[0].records, 10_003);
-    // Banking77 has real exact and near duplicates; the split is about 80/10/10.
+    // Banking77 has a few exact duplicates once cleaned and dozens of near ones
+    // ("… on my statement." / "… on my statement?"); the split is about 80/10/10.
     assert!(m.counts.exact_duplicates > 0, "{:?}", m.counts);
+    assert!(m.counts.near_duplicates > 20, "{:?}", m.counts);
     let train = m.splits["train"].records as f64 / m.counts.kept as f64;
     assert!((0.78..0.84).contains(&train), "train share {train}");
     // Every intent is present in every split.
     assert_eq!(m.labels.len(), 77);
     for (label, per) in &m.labels {
         for s in ["train", "validation", "test"] {
-            assert!(per.get(s).copied().unwrap_or(0) > 0, "{label} has no {s} record");
+            assert!(
+                per.get(s).copied().unwrap_or(0) > 0,
+                "{label} has no {s} record"
+            );
         }
     }
     let tokens = m.tokens.as_ref().unwrap();
@@ -112,7 +124,10 @@ fn banking77_local_prepares_with_balanced_counts_and_stratified_splits() {
         let obj = line.as_object().unwrap();
         assert_eq!(obj.len(), 2);
         assert!(line["prompt"].as_str().unwrap().starts_with("Request: "));
-        assert!(line["completion"].as_str().unwrap().starts_with(' ') || !line["completion"].as_str().unwrap().is_empty());
+        assert!(
+            line["completion"].as_str().unwrap().starts_with(' ')
+                || !line["completion"].as_str().unwrap().is_empty()
+        );
     }
 }
 
@@ -158,7 +173,12 @@ fn gsm8k_for_nova_uses_the_conversation_schema() {
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0]["role"], "user");
         assert_eq!(msgs[1]["role"], "assistant");
-        assert!(msgs[1]["content"][0]["text"].as_str().unwrap().contains("####"));
+        assert!(
+            msgs[1]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("####")
+        );
     }
 }
 
@@ -179,16 +199,28 @@ fn banking77_for_claude_haiku_uses_string_content_messages() {
 #[test]
 fn gsm8k_for_claude_and_banking77_for_llama_also_prepare() {
     let dir = tempfile::tempdir().unwrap();
-    let m = run(&gsm8k(&dir.path().join("a"), "bedrock:claude-3-haiku", "chat"));
+    let m = run(&gsm8k(
+        &dir.path().join("a"),
+        "bedrock:claude-3-haiku",
+        "chat",
+    ));
     check_manifest(&dir.path().join("a"), &m);
-    let m = run(&banking77(&dir.path().join("b"), "bedrock:llama3.1", "completion"));
+    let m = run(&banking77(
+        &dir.path().join("b"),
+        "bedrock:llama3.1",
+        "completion",
+    ));
     check_manifest(&dir.path().join("b"), &m);
     let m = run(&banking77(&dir.path().join("c"), "bedrock:nova", "chat"));
     check_manifest(&dir.path().join("c"), &m);
 }
 
 /// Writes `body` as `name` in a temp dir and prepares it with a prompt/completion mapping.
-fn prepare_file(name: &str, body: &[u8], extra: &str) -> (tempfile::TempDir, Result<Manifest, Error>) {
+fn prepare_file(
+    name: &str,
+    body: &[u8],
+    extra: &str,
+) -> (tempfile::TempDir, Result<Manifest, Error>) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(name), body).unwrap();
     let s = settings(
@@ -206,15 +238,25 @@ fn prepare_file(name: &str, body: &[u8], extra: &str) -> (tempfile::TempDir, Res
 fn ragged_csv_row_fails_with_file_and_line() {
     let (_d, r) = prepare_file("x.csv", b"q,a\nhello,world\nbad,row,extra\nfine,ok\n", "");
     let err = r.unwrap_err().to_string();
-    assert!(err.contains("x.csv:3: has 3 fields, the header has 2"), "{err}");
+    assert!(
+        err.contains("x.csv:3: has 3 fields, the header has 2"),
+        "{err}"
+    );
     assert!(err.contains("on_error = \"reject\""), "{err}");
 }
 
 #[test]
 fn ragged_csv_row_is_rejected_and_counted_with_on_error_reject() {
-    let (d, r) = prepare_file("x.csv", b"q,a\nhello,world\nbad,row,extra\nfine,ok\n", "on_error = \"reject\"");
+    let (d, r) = prepare_file(
+        "x.csv",
+        b"q,a\nhello,world\nbad,row,extra\nfine,ok\n",
+        "on_error = \"reject\"",
+    );
     let m = r.unwrap();
-    assert_eq!((m.counts.input, m.counts.unreadable, m.counts.kept), (3, 1, 2));
+    assert_eq!(
+        (m.counts.input, m.counts.unreadable, m.counts.kept),
+        (3, 1, 2)
+    );
     let rej = read_jsonl(&d.path().join("out/rejected.jsonl"));
     assert!(rej[0]["source"].as_str().unwrap().ends_with("x.csv:3"));
     assert_eq!(rej[0]["category"], "unreadable");
@@ -229,7 +271,8 @@ fn invalid_utf8_is_located() {
 
 #[test]
 fn json_syntax_error_is_located_and_can_be_rejected() {
-    let body = b"{\"q\": \"a\", \"a\": \"b\"}\n{\"q\": \"c\", \"a\": }\n{\"q\": \"d\", \"a\": \"e\"}\n";
+    let body =
+        b"{\"q\": \"a\", \"a\": \"b\"}\n{\"q\": \"c\", \"a\": }\n{\"q\": \"d\", \"a\": \"e\"}\n";
     let (_d, r) = prepare_file("x.jsonl", body, "");
     let err = r.unwrap_err().to_string();
     assert!(err.contains("x.jsonl:2: JSON syntax error"), "{err}");
@@ -267,7 +310,11 @@ fn empty_file_is_an_error_naming_it() {
 
 #[test]
 fn bom_and_crlf_are_handled() {
-    let (d, r) = prepare_file("x.csv", b"\xEF\xBB\xBFq,a\r\nhello there,world\r\n\"multi\r\nline\",ok\r\n", "");
+    let (d, r) = prepare_file(
+        "x.csv",
+        b"\xEF\xBB\xBFq,a\r\nhello there,world\r\n\"multi\r\nline\",ok\r\n",
+        "",
+    );
     let m = r.unwrap();
     assert_eq!(m.counts.kept, 2);
     let out = read_jsonl(&d.path().join("out/train.jsonl"));
@@ -294,12 +341,21 @@ fn a_10_mb_field_is_read_and_filtered_by_the_token_limit() {
     let m = prepare(&s, &[], false, &NoProgress).unwrap().manifest;
     assert_eq!((m.counts.kept, m.counts.filtered), (1, 1));
     let rej = read_jsonl(&dir.path().join("out/rejected.jsonl"));
-    assert!(rej[0]["reason"].as_str().unwrap().contains("over the limit of 1000"));
+    assert!(
+        rej[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 1000")
+    );
 }
 
 #[test]
 fn empty_fields_are_dropped_and_counted() {
-    let (d, r) = prepare_file("x.csv", b"q,a\nhello,world\n,missing prompt\n  \x07 ,x\nok,\n", "");
+    let (d, r) = prepare_file(
+        "x.csv",
+        b"q,a\nhello,world\n,missing prompt\n  \x07 ,x\nok,\n",
+        "",
+    );
     let m = r.unwrap();
     assert_eq!((m.counts.empty, m.counts.kept), (3, 1));
     let rej = read_jsonl(&d.path().join("out/rejected.jsonl"));
@@ -343,15 +399,25 @@ fn leakage_is_moved_or_reported() {
     // Dedup off, so near-duplicate pairs survive and some land in different splits.
     let mut body = String::from("q,a\n");
     for i in 0..300 {
-        body.push_str(&format!("\"how do I reset the pin of card number {i} please\",reset\n"));
-        body.push_str(&format!("\"how do I reset the pin of card number {i} please!\",reset\n"));
+        body.push_str(&format!(
+            "\"how do I reset the pin of card number {i} please\",reset\n"
+        ));
+        body.push_str(&format!(
+            "\"how do I reset the pin of card number {i} please!\",reset\n"
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.csv"), &body).unwrap();
     let base = "inputs = [\"x.csv\"]\n[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n[dedup]\nexact = false\nnear = false\n";
-    let moved = run(&settings(dir.path(), &format!("out_dir = \"m\"\n{base}[split]\nleakage = \"move\"\n")));
+    let moved = run(&settings(
+        dir.path(),
+        &format!("out_dir = \"m\"\n{base}[split]\nleakage = \"move\"\n"),
+    ));
     assert!(moved.leakage.moved > 0, "{:?}", moved.leakage);
-    let reported = run(&settings(dir.path(), &format!("out_dir = \"r\"\n{base}[split]\nleakage = \"report\"\n")));
+    let reported = run(&settings(
+        dir.path(),
+        &format!("out_dir = \"r\"\n{base}[split]\nleakage = \"report\"\n"),
+    ));
     assert_eq!(reported.leakage.moved, 0);
     assert!(!reported.leakage.reported.is_empty());
     assert!(reported.leakage.reported[0].contains("x.csv:"));
@@ -365,8 +431,14 @@ fn adding_rows_never_moves_an_old_record_to_another_split() {
     std::fs::write(dir.path().join("small.csv"), lines[..3000].join("\n")).unwrap();
     std::fs::write(dir.path().join("big.csv"), lines[..6000].join("\n")).unwrap();
     let base = "[mapping]\nprompt = \"{text}\"\ncompletion = \"{category}\"\n";
-    let small = run(&settings(dir.path(), &format!("inputs = [\"small.csv\"]\nout_dir = \"s\"\n{base}")));
-    let big = run(&settings(dir.path(), &format!("inputs = [\"big.csv\"]\nout_dir = \"b\"\n{base}")));
+    let small = run(&settings(
+        dir.path(),
+        &format!("inputs = [\"small.csv\"]\nout_dir = \"s\"\n{base}"),
+    ));
+    let big = run(&settings(
+        dir.path(),
+        &format!("inputs = [\"big.csv\"]\nout_dir = \"b\"\n{base}"),
+    ));
     assert!(small.counts.kept > 2500 && big.counts.kept > 5000);
     let prompts = |d: &str, s: &str| -> HashSet<String> {
         read_jsonl(&dir.path().join(d).join(format!("{s}.jsonl")))
@@ -378,18 +450,33 @@ fn adding_rows_never_moves_an_old_record_to_another_split() {
         let old = prompts("s", s);
         let new = prompts("b", s);
         let moved: Vec<_> = old.difference(&new).collect();
-        assert!(moved.is_empty(), "{} {s} records moved, e.g. {:?}", moved.len(), moved.first());
+        assert!(
+            moved.is_empty(),
+            "{} {s} records moved, e.g. {:?}",
+            moved.len(),
+            moved.first()
+        );
     }
 }
 
 #[test]
 fn unchanged_inputs_are_reused_and_a_changed_input_is_redone() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("x.csv"), "q,a\nhello,world\nhow are you,fine\n").unwrap();
-    let s = settings(dir.path(), "inputs = [\"x.csv\"]\nout_dir = \"out\"\n[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n");
+    std::fs::write(
+        dir.path().join("x.csv"),
+        "q,a\nhello,world\nhow are you,fine\n",
+    )
+    .unwrap();
+    let s = settings(
+        dir.path(),
+        "inputs = [\"x.csv\"]\nout_dir = \"out\"\n[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n",
+    );
     assert!(!prepare(&s, &[], false, &NoProgress).unwrap().reused);
     assert!(prepare(&s, &[], false, &NoProgress).unwrap().reused);
-    assert!(!prepare(&s, &[], true, &NoProgress).unwrap().reused, "--force redoes");
+    assert!(
+        !prepare(&s, &[], true, &NoProgress).unwrap().reused,
+        "--force redoes"
+    );
     std::fs::write(dir.path().join("x.csv"), "q,a\nhello,world\n").unwrap();
     let p = prepare(&s, &[], false, &NoProgress).unwrap();
     assert!(!p.reused);
@@ -400,7 +487,8 @@ fn unchanged_inputs_are_reused_and_a_changed_input_is_redone() {
 fn parquet_in_and_out_round_trip() {
     use polars::prelude::*;
     let dir = tempfile::tempdir().unwrap();
-    let mut df = df!("q" => ["what is two plus two", "capital of France"], "a" => ["4", "Paris"]).unwrap();
+    let mut df =
+        df!("q" => ["what is two plus two", "capital of France"], "a" => ["4", "Paris"]).unwrap();
     let f = std::fs::File::create(dir.path().join("in.parquet")).unwrap();
     ParquetWriter::new(f).finish(&mut df).unwrap();
     let s = settings(
@@ -410,7 +498,12 @@ fn parquet_in_and_out_round_trip() {
     let m = run(&s);
     assert_eq!(m.splits["train"].file, "train.parquet");
     let back = LazyFrame::scan_parquet(
-        PlRefPath::new(dir.path().join("out/train.parquet").to_string_lossy().as_ref()),
+        PlRefPath::new(
+            dir.path()
+                .join("out/train.parquet")
+                .to_string_lossy()
+                .as_ref(),
+        ),
         Default::default(),
     )
     .unwrap()
@@ -423,9 +516,16 @@ fn parquet_in_and_out_round_trip() {
 #[test]
 fn target_rule_violations_stop_before_writing_and_list_every_one() {
     // Claude 3 Haiku needs at least 32 training records; three are given.
-    let (d, r) = prepare_file("x.csv", b"q,a\none,a\ntwo,b\nthree,c\n", "target = \"bedrock:claude-3-haiku\"");
+    let (d, r) = prepare_file(
+        "x.csv",
+        b"q,a\none,a\ntwo,b\nthree,c\n",
+        "target = \"bedrock:claude-3-haiku\"",
+    );
     let err = r.unwrap_err().to_string();
-    assert!(err.contains("bedrock:claude-3-haiku") && err.contains("train"), "{err}");
+    assert!(
+        err.contains("bedrock:claude-3-haiku") && err.contains("train"),
+        "{err}"
+    );
     assert!(!d.path().join("out/train.jsonl").exists());
     assert!(d.path().join("out/violations.jsonl").exists());
 }
