@@ -162,7 +162,10 @@ pub fn prepare(
         .map(TokenCounter::load)
         .transpose()?;
 
+    remove_leftovers(&settings.out_dir)?;
+
     // Read.
+    let started = std::time::Instant::now();
     progress.start("read", files.len() as u64);
     let mut inputs: Vec<Input> = Vec::new();
     let mut rows: Vec<Row> = Vec::new();
@@ -183,6 +186,7 @@ pub fn prepare(
         progress.advance(1);
     }
     progress.finish();
+    tracing::info!(files = files.len(), records = rows.len(), bad = bad.len(), elapsed = ?started.elapsed(), "read");
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let at = |file: u32, line: u32| format!("{}:{line}", names[file as usize]);
     let unreadable: Vec<&BadRow> = bad.iter().filter(|b| b.category == "unreadable").collect();
@@ -260,6 +264,8 @@ pub fn prepare(
         }
     }
 
+    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "PII scan");
+
     // Exact duplicates: the first occurrence stays.
     if settings.dedup.exact {
         let mut seen: HashMap<[u8; 16], (u32, u32)> = HashMap::with_capacity(items.len());
@@ -326,6 +332,8 @@ pub fn prepare(
         signatures = kept_sigs;
     }
 
+    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "de-duplication");
+
     // Token lengths: filter or truncate over the limit.
     if let Some(tok) = &tokenizer {
         progress.start("tokens", items.len() as u64);
@@ -374,6 +382,8 @@ pub fn prepare(
         items = kept;
         signatures = kept_sigs;
     }
+
+    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "token lengths");
 
     // Target rules per record.
     let target = settings.target;
@@ -580,6 +590,7 @@ pub fn prepare(
         leakage,
         uploaded: Vec::new(),
     };
+    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "written");
     debug_assert!(manifest.counts.balanced(), "{:?}", manifest.counts);
     crate::write_manifest(&settings.out_dir, &manifest)?;
     Ok(Prepared {
@@ -587,6 +598,21 @@ pub fn prepare(
         out_dir: settings.out_dir.clone(),
         reused: false,
     })
+}
+
+/// Removes what an earlier run may have left: temporary files of a killed run and the
+/// violation list of a failed one.
+fn remove_leftovers(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if (name.starts_with('.') && name.ends_with(".tmp")) || name == "violations.jsonl" {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
 }
 
 fn check_leakage(

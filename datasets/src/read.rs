@@ -155,6 +155,7 @@ pub fn read_file(
     mapping: &Mapping,
     label: Option<&str>,
 ) -> Result<FileRows> {
+    let wanted = wanted_columns(mapping, label);
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let size = bytes.len() as u64;
@@ -181,26 +182,25 @@ pub fn read_file(
             let df = if scanned.lines.is_empty() {
                 None
             } else {
-                Some(
-                    parse_text(scanned.buffer, format).map_err(|source| Error::Polars {
-                        file: name.into(),
-                        source,
-                    })?,
-                )
+                let lf = text_scan(scanned.buffer, format).map_err(|source| Error::Polars {
+                    file: name.into(),
+                    source,
+                })?;
+                Some(collect_columns(lf, name, &wanted)?)
             };
             (df, scanned.lines, bad)
         }
         InputFormat::Parquet | InputFormat::Auto => {
             drop(bytes);
-            let df = LazyFrame::scan_parquet(
+            let lf = LazyFrame::scan_parquet(
                 PlRefPath::new(path.to_string_lossy().as_ref()),
                 Default::default(),
             )
-            .and_then(|lf| lf.collect())
             .map_err(|source| Error::Polars {
                 file: name.into(),
                 source,
             })?;
+            let df = collect_columns(lf, name, &wanted)?;
             if df.height() == 0 {
                 return Err(Error::EmptyFile { file: name.into() });
             }
@@ -223,7 +223,49 @@ pub fn read_file(
     Ok(FileRows { input, rows, bad })
 }
 
-fn parse_text(buffer: Vec<u8>, format: InputFormat) -> PolarsResult<DataFrame> {
+/// The columns the mapping and the stratification read, each with what needs it.
+fn wanted_columns<'a>(mapping: &'a Mapping, label: Option<&'a str>) -> Vec<(&'a str, String)> {
+    let mut wanted: Vec<(&str, String)> = Vec::new();
+    for (field, t) in mapping.templates() {
+        for c in t.columns() {
+            if !wanted.iter().any(|(w, _)| *w == c) {
+                wanted.push((c, format!("mapping.{field}")));
+            }
+        }
+    }
+    if let Some(l) = label
+        && !wanted.iter().any(|(w, _)| *w == l)
+    {
+        wanted.push((l, "split.stratify_by".into()));
+    }
+    wanted
+}
+
+/// Checks that every wanted column exists, then reads only those.
+fn collect_columns(mut lf: LazyFrame, name: &str, wanted: &[(&str, String)]) -> Result<DataFrame> {
+    let polars_err = |source| Error::Polars {
+        file: name.into(),
+        source,
+    };
+    let schema = lf.collect_schema().map_err(polars_err)?;
+    if let Some((c, used_by)) = wanted.iter().find(|(c, _)| schema.get(c).is_none()) {
+        return Err(Error::MissingColumn {
+            file: name.into(),
+            column: c.to_string(),
+            used_by: used_by.clone(),
+            available: schema
+                .iter_names()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    lf.select(wanted.iter().map(|(c, _)| col(*c)).collect::<Vec<_>>())
+        .collect()
+        .map_err(polars_err)
+}
+
+fn text_scan(buffer: Vec<u8>, format: InputFormat) -> PolarsResult<LazyFrame> {
     let sources = ScanSources::Buffers(Arc::from([Buffer::from(buffer)]));
     let lf = if format == InputFormat::Csv {
         LazyCsvReader::new_with_sources(sources)
@@ -236,10 +278,10 @@ fn parse_text(buffer: Vec<u8>, format: InputFormat) -> PolarsResult<DataFrame> {
             .with_infer_schema_length(None)
             .finish()?
     };
-    lf.collect()
+    Ok(lf)
 }
 
-/// Turns the frame's rows into records, checking columns first.
+/// Turns the frame's rows into records, checking column types first.
 fn map_rows(
     index: u32,
     name: &str,
@@ -249,33 +291,12 @@ fn map_rows(
     label: Option<&str>,
     bad: &mut Vec<BadRow>,
 ) -> Result<Vec<Row>> {
-    let available = || {
-        df.get_column_names()
-            .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     // Column name -> text values, each column checked and cast once.
     let mut columns: Vec<(String, StringChunked)> = Vec::new();
-    let mut wanted: Vec<(&str, String)> = Vec::new();
-    for (field, t) in mapping.templates() {
-        for c in t.columns() {
-            wanted.push((c, format!("mapping.{field}")));
-        }
-    }
-    if let Some(l) = label {
-        wanted.push((l, "split.stratify_by".into()));
-    }
-    for (c, used_by) in wanted {
-        if columns.iter().any(|(n, _)| n == c) {
-            continue;
-        }
-        let col = df.column(c).map_err(|_| Error::MissingColumn {
+    for (c, _) in wanted_columns(mapping, label) {
+        let col = df.column(c).map_err(|source| Error::Polars {
             file: name.into(),
-            column: c.into(),
-            used_by,
-            available: available(),
+            source,
         })?;
         let dtype = col.dtype();
         if !(dtype.is_primitive_numeric()
@@ -298,17 +319,10 @@ fn map_rows(
         columns.push((c.to_string(), text));
     }
     let templates = mapping.templates();
-    let content_columns: Vec<&str> = {
-        let mut cols: Vec<&str> = Vec::new();
-        for (_, t) in &templates {
-            for c in t.columns() {
-                if !cols.contains(&c) {
-                    cols.push(c);
-                }
-            }
-        }
-        cols
-    };
+    let content_columns: Vec<&str> = wanted_columns(mapping, None)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
     let mut rows = Vec::with_capacity(df.height());
     for (i, &line) in lines.iter().enumerate().take(df.height()) {
         // Values are cleaned before templating, so a template's own spacing survives.

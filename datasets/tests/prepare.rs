@@ -529,3 +529,53 @@ fn target_rule_violations_stop_before_writing_and_list_every_one() {
     assert!(!d.path().join("out/train.jsonl").exists());
     assert!(d.path().join("out/violations.jsonl").exists());
 }
+
+#[test]
+fn truncate_cuts_the_completion_to_the_token_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_answer = "the answer is forty two because six times seven is forty two ".repeat(20);
+    std::fs::write(
+        dir.path().join("x.csv"),
+        format!("q,a\nwhat is six times seven,{long_answer}\n"),
+    )
+    .unwrap();
+    let tok = repo().join("fixtures/tiny-llama/model/tokenizer.json");
+    let s = settings(
+        dir.path(),
+        &format!(
+            "inputs = [\"x.csv\"]\nout_dir = \"out\"\n[mapping]\nprompt = \"{{q}}\"\ncompletion = \"{{a}}\"\n\
+             [tokens]\ntokenizer = \"{}\"\nmax_tokens = 40\nover_limit = \"truncate\"\n[split]\nvalidation = 0.0\ntest = 0.0\n",
+            tok.display()
+        ),
+    );
+    let m = run(&s);
+    assert_eq!(
+        (m.counts.kept, m.counts.truncated, m.counts.filtered),
+        (1, 1, 0)
+    );
+    assert!(m.tokens.as_ref().unwrap().max <= 40);
+    let out = read_jsonl(&dir.path().join("out/train.jsonl"));
+    let completion = out[0]["completion"].as_str().unwrap();
+    assert!(
+        long_answer.starts_with(completion) && completion.len() < long_answer.len() / 4,
+        "{completion}"
+    );
+}
+
+#[test]
+fn a_killed_runs_temporary_files_are_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/.train.jsonl.999.tmp"), "half a fi").unwrap();
+    std::fs::write(dir.path().join("x.csv"), "q,a\nhello,world\n").unwrap();
+    let s = settings(
+        dir.path(),
+        "inputs = [\"x.csv\"]\nout_dir = \"out\"\n[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n",
+    );
+    run(&s);
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
