@@ -19,9 +19,9 @@ Steps (same order as datasets/src/prepare.rs):
 How it is run: the `bench` harness runs it next to `tunebench data prepare` on the same
 CSV and compares rows/s and peak RSS. By hand:
 
-    python3 -m venv /root/.cache/tunebench-bench-venv
-    /root/.cache/tunebench-bench-venv/bin/pip install pandas datasketch tokenizers
-    /root/.cache/tunebench-bench-venv/bin/python bench/prepare_pandas.py INPUT.csv OUT_DIR
+    python3 -m venv ~/.cache/tunebench-bench-venv
+    ~/.cache/tunebench-bench-venv/bin/pip install -r bench/requirements.txt
+    ~/.cache/tunebench-bench-venv/bin/python bench/prepare_pandas.py INPUT.csv OUT_DIR
 
 It prints one line `rows=<input rows> seconds=<wall> rows_per_s=<...>` on stdout and
 the time of each stage (and the peak RSS) on stderr.

@@ -2,7 +2,7 @@
 //! --json, or when stderr is not a terminal.
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tunebench_datasets::Progress;
@@ -10,14 +10,14 @@ use tunebench_datasets::Progress;
 /// One bar per step, drawn on stderr.
 pub struct Bars {
     enabled: bool,
-    bar: Mutex<Option<ProgressBar>>,
+    bar: RwLock<Option<ProgressBar>>,
 }
 
 impl Bars {
     pub fn new(quiet: bool) -> Self {
         Bars {
             enabled: !quiet && std::io::stderr().is_terminal(),
-            bar: Mutex::new(None),
+            bar: RwLock::new(None),
         }
     }
 }
@@ -33,13 +33,14 @@ impl Progress for Bars {
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
-        if let Ok(mut slot) = self.bar.lock() {
+        if let Ok(mut slot) = self.bar.write() {
             *slot = Some(bar);
         }
     }
 
     fn advance(&self, n: u64) {
-        if let Ok(slot) = self.bar.lock()
+        // A read lock: rayon workers advance the bar concurrently without contending.
+        if let Ok(slot) = self.bar.read()
             && let Some(b) = slot.as_ref()
         {
             b.inc(n);
@@ -47,7 +48,7 @@ impl Progress for Bars {
     }
 
     fn finish(&self) {
-        if let Ok(mut slot) = self.bar.lock()
+        if let Ok(mut slot) = self.bar.write()
             && let Some(b) = slot.take()
         {
             b.finish_and_clear();

@@ -3,6 +3,7 @@
 //! manifest. Counts are of the text fields without special tokens; a chat template adds a
 //! few per turn, which the target's limit leaves room for.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
@@ -36,23 +37,31 @@ impl TokenCounter {
         }
     }
 
-    /// Tokens in every text field of each record, summed per record.
+    /// Tokens in every text field of each record, summed per record. Each distinct text is
+    /// encoded once: labels and system prompts repeat across a whole data set.
     pub fn count(&self, records: &[&Record]) -> Result<Vec<usize>> {
-        let mut owner = Vec::with_capacity(records.len() * 2);
-        let mut texts = Vec::with_capacity(records.len() * 2);
+        let mut slot: HashMap<&str, usize> = HashMap::new();
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut owner: Vec<(usize, usize)> = Vec::with_capacity(records.len() * 2);
         for (i, r) in records.iter().enumerate() {
             for t in r.texts() {
-                owner.push(i);
-                texts.push(t);
+                let d = *slot.entry(t).or_insert_with(|| {
+                    distinct.push(t);
+                    distinct.len() - 1
+                });
+                owner.push((i, d));
             }
         }
-        let enc = self
+        let lengths: Vec<usize> = self
             .tokenizer
-            .encode_batch_fast(texts, false)
-            .map_err(|e| self.err(e))?;
+            .encode_batch_fast(distinct, false)
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|e| e.len())
+            .collect();
         let mut counts = vec![0usize; records.len()];
-        for (i, e) in owner.into_iter().zip(enc) {
-            counts[i] += e.len();
+        for (i, d) in owner {
+            counts[i] += lengths[d];
         }
         Ok(counts)
     }
@@ -140,6 +149,27 @@ impl LengthStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_sum_every_field_and_repeated_texts_count_each_time() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/tiny-llama/model/tokenizer.json");
+        let tok = TokenCounter::load(&path).unwrap();
+        let one = |t: &str| tok.tokenizer.encode(t, false).unwrap().len();
+        let rec = |p: &str, c: &str| Record::Completion {
+            prompt: p.into(),
+            completion: c.into(),
+        };
+        let a = rec("How many eggs are left?", "9");
+        let b = rec("What is 6 times 7?", "9");
+        let counts = tok.count(&[&a, &b, &a]).unwrap();
+        let want_a = one("How many eggs are left?") + one("9");
+        assert_eq!(
+            counts,
+            vec![want_a, one("What is 6 times 7?") + one("9"), want_a]
+        );
+        assert!(want_a > 5);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {
