@@ -47,6 +47,114 @@ pub enum Command {
     /// Prepare data sets for fine-tuning and evaluation.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Run a local Llama-family model (Llama 2/3, SmolLM, Mistral, Qwen2) from a Hugging
+    /// Face directory, with or without a PEFT LoRA adapter.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Architecture, parameter count, dtype, context length, and whether a chat template is present.
+    ///
+    /// Example: tunebench model info fixtures/tiny-llama/model
+    Info(InfoArgs),
+    /// Generate text after a prompt (greedy unless --temperature is given).
+    ///
+    /// Example: tunebench model generate fixtures/tiny-llama/model --prompt "Janet has 3 eggs"
+    Generate(GenerateArgs),
+    /// Negative log-likelihood, token count and perplexity of each text in a JSONL file,
+    /// one JSON line per record (the record's `id` is kept when it has one).
+    ///
+    /// Example: tunebench model score fixtures/tiny-llama/model --input data/gsm8k/test.jsonl --field question
+    Score(ScoreArgs),
+    /// Fold a LoRA adapter into the base weights and write a full model directory
+    /// (safetensors + config + tokenizer files) that transformers can load.
+    ///
+    /// Example: tunebench model merge fixtures/tiny-llama/model --adapter fixtures/tiny-llama/adapter --out merged/
+    Merge(MergeArgs),
+}
+
+/// `model info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Model directory (config.json, *.safetensors, tokenizer.json).
+    pub dir: PathBuf,
+}
+
+/// `model generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Model directory.
+    pub dir: PathBuf,
+    /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// The prompt.
+    #[arg(long)]
+    pub prompt: String,
+    /// Wrap the prompt as a user message with the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    /// System message (with --chat).
+    #[arg(long, requires = "chat")]
+    pub system: Option<String>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// Sample with this temperature (greedy when absent or 0).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Sample only among the k most likely tokens.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Sample only among the most likely tokens whose probability adds up to p.
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop once the output ends with this text (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`).
+    #[arg(long, default_value = "cpu", env = "TUNEBENCH_DEVICE")]
+    pub device: String,
+}
+
+/// `model score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Model directory.
+    pub dir: PathBuf,
+    /// PEFT adapter directory.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// JSONL file with one text per line.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Field holding the text.
+    #[arg(long, default_value = "text")]
+    pub field: String,
+    /// Write the scores here (atomically) instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`).
+    #[arg(long, default_value = "cpu", env = "TUNEBENCH_DEVICE")]
+    pub device: String,
+}
+
+/// `model merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Base model directory.
+    pub dir: PathBuf,
+    /// PEFT adapter directory.
+    #[arg(long)]
+    pub adapter: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod data;
+mod model;
 mod progress;
 
 use std::process::ExitCode;
@@ -26,13 +27,28 @@ fn main() -> ExitCode {
 fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     match &cli.command {
         cli::Command::Data(cli::DataCommand::Prepare(args)) => data::prepare(&cli.global, args),
+        cli::Command::Model(cmd) => match cmd {
+            cli::ModelCommand::Info(a) => model::info(&cli.global, a),
+            cli::ModelCommand::Generate(a) => model::generate(&cli.global, a),
+            cli::ModelCommand::Score(a) => model::score(&cli.global, a),
+            cli::ModelCommand::Merge(a) => model::merge(&cli.global, a),
+        },
     }
 }
 
 /// 2 for anything the user fixes in the command line or the config, 1 for the rest.
 fn exit_code(err: &anyhow::Error) -> u8 {
     use tunebench_datasets::Error as D;
+    use tunebench_models::ModelError as M;
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<M>() {
+            return match e {
+                M::InvalidConfig { .. }
+                | M::UnsupportedArchitecture { .. }
+                | M::InvalidInput(_) => 2,
+                _ => 1,
+            };
+        }
         if cause.downcast_ref::<config::ConfigError>().is_some() {
             return 2;
         }

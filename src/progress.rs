@@ -7,6 +7,9 @@ use std::sync::RwLock;
 use indicatif::{ProgressBar, ProgressStyle};
 use tunebench_datasets::Progress;
 
+const TEMPLATE: &str =
+    "{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})";
+
 /// One bar per step, drawn on stderr.
 pub struct Bars {
     enabled: bool,
@@ -27,12 +30,7 @@ impl Progress for Bars {
         if !self.enabled {
             return;
         }
-        let bar = ProgressBar::new(total).with_prefix(step.to_string());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
+        let bar = bar(false, step, total);
         if let Ok(mut slot) = self.bar.write() {
             *slot = Some(bar);
         }
@@ -54,4 +52,16 @@ impl Progress for Bars {
             b.finish_and_clear();
         }
     }
+}
+
+/// A bar for a loop in the binary itself; hidden like the others.
+pub fn bar(quiet: bool, step: &str, total: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total).with_prefix(step.to_string());
+    if let Ok(style) = ProgressStyle::with_template(TEMPLATE) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }

@@ -266,3 +266,143 @@ fn upload_to_s3_then_prepare_from_s3() {
     let err = text(&out.stderr);
     assert!(err.contains("GetObject") && err.contains(&missing), "{err}");
 }
+
+fn fixture() -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(repo().join("fixtures/tiny-llama/expected.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn model_info_describes_the_fixture() {
+    let out = tunebench(
+        &["model", "info", "fixtures/tiny-llama/model", "--json"],
+        &repo(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["model_type"], "llama");
+    assert_eq!(v["vocab_size"], 512);
+    assert_eq!(v["kv_heads"], 2);
+    assert_eq!(v["context_length"], 256);
+    assert_eq!(v["chat_template"], false);
+    // 2 layers of hidden 64 plus untied 512x64 embedding and head.
+    assert!(v["parameters"].as_u64().unwrap() > 2 * 512 * 64);
+    let out = tunebench(&["model", "info", "fixtures/nope"], &repo());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("fixtures/nope"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn model_generate_is_greedy_like_transformers() {
+    let f = fixture();
+    let prompt = f["samples"][2].as_str().unwrap();
+    let out = tunebench(
+        &[
+            "model",
+            "generate",
+            "fixtures/tiny-llama/model",
+            "--prompt",
+            prompt,
+            "--max-new-tokens",
+            "12",
+            "--json",
+        ],
+        &repo(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tokens"], f["greedy_12"]);
+    assert_eq!(v["finish"], "length");
+}
+
+#[test]
+fn model_score_and_merge_match_the_reference_nll() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.jsonl");
+    let body: String = f["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": format!("s{i}"), "text": s})
+            )
+        })
+        .collect();
+    std::fs::write(&input, body).unwrap();
+    let score = |model: &str, adapter: Option<&str>| -> Vec<f64> {
+        let mut args = vec!["model", "score", model, "--input", input.to_str().unwrap()];
+        if let Some(a) = adapter {
+            args.extend(["--adapter", a]);
+        }
+        let out = tunebench(&args, &repo());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["nll"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let close = |got: &[f64], want: &serde_json::Value| {
+        for (g, w) in got.iter().zip(want.as_array().unwrap()) {
+            let w = w.as_f64().unwrap();
+            assert!((g - w).abs() / w < 1e-4, "{g} vs {w}");
+        }
+        assert_eq!(got.len(), 4);
+    };
+    close(&score("fixtures/tiny-llama/model", None), &f["nll_sum"]);
+    close(
+        &score(
+            "fixtures/tiny-llama/model",
+            Some("fixtures/tiny-llama/adapter"),
+        ),
+        &f["nll_sum_lora"],
+    );
+
+    let merged = dir.path().join("merged");
+    let out = tunebench(
+        &[
+            "model",
+            "merge",
+            "fixtures/tiny-llama/model",
+            "--adapter",
+            "fixtures/tiny-llama/adapter",
+            "--out",
+            merged.to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(merged.join("tokenizer.json").exists() && merged.join("config.json").exists());
+    close(&score(merged.to_str().unwrap(), None), &f["nll_sum_lora"]);
+
+    std::fs::write(&input, "{\"text\": \"ok text here\"}\n{\"txt\": 1}\n").unwrap();
+    let out = tunebench(
+        &[
+            "model",
+            "score",
+            "fixtures/tiny-llama/model",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("texts.jsonl:2: no text field `text`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

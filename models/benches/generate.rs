@@ -1,0 +1,89 @@
+//! Local inference speed on a SmolLM2-135M-shaped Llama with random weights (30 layers,
+//! hidden 576, 9 heads / 3 KV heads, intermediate 1536, vocab 8192, tied embeddings; the
+//! shape of PERFORMANCE.md's reference): prompt processing tokens/s and greedy generation
+//! tokens/s at batch 1 and 8 (32-token prompt, 48 new tokens), and peak RSS against the
+//! weight size.
+//!
+//! Run: `cargo bench -p tunebench-models --bench generate`
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use tunebench_models::generate::{self, GenerationConfig};
+use tunebench_models::{Llama, LlamaConfig};
+
+const CONFIG: &str = r#"{
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+  "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
+  "vocab_size": 8192, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+  "rope_theta": 100000.0, "tie_word_embeddings": true, "hidden_act": "silu",
+  "bos_token_id": 1, "eos_token_id": 2
+}"#;
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let config = LlamaConfig::from_json_str(CONFIG, "smollm2-135m-shape.json").expect("config");
+    let device = Device::flex();
+    let model = Llama::random(&config, &device).expect("random model");
+    let weights_mib = config.num_parameters() as f64 * 4.0 / 1048576.0;
+    println!(
+        "model: {} parameters, {weights_mib:.0} MiB of f32 weights; backend burn-flex, {} threads",
+        config.num_parameters(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let (prompt_len, new_tokens) = (32usize, 48usize);
+    for batch in [1usize, 8] {
+        let prompts: Vec<Vec<u32>> = (0..batch)
+            .map(|b| {
+                (0..prompt_len)
+                    .map(|i| ((b * 131 + i * 17) % 8000 + 3) as u32)
+                    .collect()
+            })
+            .collect();
+        // Prompt processing: one forward pass over the whole batch (best of 3).
+        let flat: Vec<i64> = prompts.iter().flatten().map(|&t| i64::from(t)).collect();
+        let mut prefill = f64::MAX;
+        for _ in 0..3 {
+            let ids = Tensor::<2, Int>::from_data(
+                TensorData::new(flat.clone(), [batch, prompt_len]),
+                &device,
+            );
+            let started = Instant::now();
+            let logits = model.forward(ids);
+            let _ = logits.into_data();
+            prefill = prefill.min(started.elapsed().as_secs_f64());
+        }
+        // Greedy generation with the KV cache, no EOS stop.
+        let cfg = GenerationConfig {
+            max_new_tokens: new_tokens,
+            ..GenerationConfig::default()
+        };
+        let started = Instant::now();
+        let out = generate::generate_batch(&model, &prompts, &cfg).expect("generate");
+        let total = started.elapsed().as_secs_f64();
+        let generated: usize = out.iter().map(|g| g.tokens.len()).sum();
+        let decode = (total - prefill).max(1e-9);
+        println!(
+            "batch {batch}: prompt {:.0} tokens/s; generation {:.1} tokens/s ({generated} tokens, {total:.2} s with prefill)",
+            (batch * prompt_len) as f64 / prefill,
+            generated as f64 / decode,
+        );
+    }
+    let rss = peak_rss_mib();
+    println!(
+        "peak RSS {rss:.0} MiB = {:.2}x the weights",
+        rss / weights_mib
+    );
+}

@@ -1,0 +1,44 @@
+//! Local language models for tunebench: Llama-family decoders (Llama 2/3, SmolLM, Mistral,
+//! Qwen2) in Burn, loaded from Hugging Face directories, with PEFT LoRA adapters,
+//! log-likelihood scoring and KV-cache generation.
+//!
+//! - [`config`]: `config.json` mirrored with serde, both RoPE styles resolved.
+//! - [`llama`]: the model, one file, HF parameter names.
+//! - [`weights`]: safetensors reading (single or sharded, f32/f16/bf16) and writing.
+//! - [`lora`]: LoRA layers and PEFT adapter load/save/merge.
+//! - [`generate`]: per-token log-probs, NLL, greedy and sampled generation.
+//! - [`device`]: run-time device names.
+//! - [`tokenizer`]: `tokenizer.json` plus the chat template of `tokenizer_config.json`.
+//!
+//! The numbers match transformers: the tests compare logits, log-probs, NLL and greedy
+//! output against a fixture that transformers and PEFT computed.
+//!
+//! ```no_run
+//! use burn::prelude::*;
+//! use tunebench_models::{generate, lora, weights};
+//!
+//! # fn main() -> tunebench_models::Result<()> {
+//! let device = Device::flex();
+//! let model = weights::load_model("models/tiny-llama", &device)?;
+//! let model = lora::load_adapter(model, "adapters/gsm8k")?;
+//! let nll = generate::nll_sum(&model, &[1, 44, 279, 322])?;
+//! # let _ = nll;
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod generate;
+pub mod llama;
+pub mod lora;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::LlamaConfig;
+pub use error::{ModelError, Result};
+pub use llama::{KvCache, Llama, Logits};
+pub use tokenizer::{ChatMessage, TextTokenizer};

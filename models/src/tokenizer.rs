@@ -1,0 +1,229 @@
+//! Text in and out of a model directory: `tokenizer.json` (the tokenizers crate, so ids
+//! match Hugging Face exactly) and the chat template of `tokenizer_config.json`, which is
+//! Jinja and is rendered here with minijinja the way transformers' `apply_chat_template`
+//! renders it (`messages`, `add_generation_prompt`, `bos_token`, `eos_token`,
+//! `raise_exception`, Python string methods).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::{ModelError, Result};
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+/// A model directory's tokenizer and chat template.
+pub struct TextTokenizer {
+    tokenizer: Tokenizer,
+    path: PathBuf,
+    chat_template: Option<String>,
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+}
+
+/// A token in tokenizer_config.json: a string, or an object with `content`.
+fn token_text(v: Option<&serde_json::Value>) -> Option<String> {
+    match v? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+impl TextTokenizer {
+    /// Loads `dir/tokenizer.json` and, when present, `dir/tokenizer_config.json`.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            return Err(ModelError::Tokenizer {
+                path,
+                reason: "not found\nhint: a model directory needs the tokenizer.json it was trained with".into(),
+            });
+        }
+        let tokenizer = Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let config_path = dir.join("tokenizer_config.json");
+        let config: serde_json::Value = match std::fs::read(&config_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ModelError::Json {
+                path: config_path.clone(),
+                source,
+            })?,
+            Err(_) => serde_json::Value::Null,
+        };
+        // A standalone chat_template.jinja (newer transformers) wins over the config's.
+        let chat_template = std::fs::read_to_string(dir.join("chat_template.jinja"))
+            .ok()
+            .or_else(|| {
+                config
+                    .get("chat_template")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string)
+            });
+        Ok(TextTokenizer {
+            tokenizer,
+            path,
+            chat_template,
+            bos_token: token_text(config.get("bos_token")),
+            eos_token: token_text(config.get("eos_token")),
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> ModelError {
+        ModelError::Tokenizer {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Token ids of `text`; `special` adds what the tokenizer's post-processor adds (BOS).
+    pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>> {
+        Ok(self
+            .tokenizer
+            .encode(text, special)
+            .map_err(|e| self.err(e))?
+            .get_ids()
+            .to_vec())
+    }
+
+    /// Text of `ids`, special tokens left out.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.decode(ids, true).map_err(|e| self.err(e))
+    }
+
+    /// Whether the model ships a chat template.
+    pub fn has_chat_template(&self) -> bool {
+        self.chat_template.is_some()
+    }
+
+    /// Renders `messages` with the chat template, as transformers' `apply_chat_template`
+    /// with `tokenize=False` does. The result already holds the template's special tokens,
+    /// so encode it with `special = false`.
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let template = self.chat_template.as_deref().ok_or_else(|| {
+            self.err("the model has no chat template\nhint: drop --chat, or add chat_template to tokenizer_config.json")
+        })?;
+        let mut env = minijinja::Environment::new();
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
+        env.add_template("chat", template)
+            .map_err(|e| self.err(format!("chat template: {e}")))?;
+        let tmpl = env
+            .get_template("chat")
+            .map_err(|e| self.err(format!("chat template: {e}")))?;
+        tmpl.render(minijinja::context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => self.bos_token.clone().unwrap_or_default(),
+            eos_token => self.eos_token.clone().unwrap_or_default(),
+        })
+        .map_err(|e| self.err(format!("chat template: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/tiny-llama/model")
+    }
+
+    #[test]
+    fn encodes_the_fixture_samples_like_transformers() {
+        let tok = TextTokenizer::load(fixture()).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(fixture().join("../expected.json")).unwrap())
+                .unwrap();
+        for (text, ids) in expected["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(expected["input_ids"].as_array().unwrap())
+        {
+            let want: Vec<u32> = ids
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
+            let got = tok.encode(text.as_str().unwrap(), true).unwrap();
+            assert_eq!(got, want, "{text}");
+            assert_eq!(
+                tok.decode(&got).unwrap().trim(),
+                text.as_str().unwrap().trim()
+            );
+        }
+    }
+
+    #[test]
+    fn renders_a_llama3_style_template_with_python_methods() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            fixture().join("tokenizer.json"),
+            dir.path().join("tokenizer.json"),
+        )
+        .unwrap();
+        let template = "{{ bos_token }}{% for m in messages %}{% if m.role not in ['system', 'user', 'assistant'] %}{{ raise_exception('bad role') }}{% endif %}<|{{ m.role }}|>{{ m.content.strip() }}<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+        std::fs::write(
+            dir.path().join("tokenizer_config.json"),
+            serde_json::json!({"chat_template": template, "bos_token": {"content": "<s>"}, "eos_token": "</s>"}).to_string(),
+        )
+        .unwrap();
+        let tok = TextTokenizer::load(dir.path()).unwrap();
+        let msgs = vec![
+            ChatMessage {
+                role: "system".into(),
+                content: "Be brief. ".into(),
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: "Hi".into(),
+            },
+        ];
+        assert_eq!(
+            tok.apply_chat_template(&msgs, true).unwrap(),
+            "<s><|system|>Be brief.<|end|><|user|>Hi<|end|><|assistant|>"
+        );
+        let bad = vec![ChatMessage {
+            role: "tool".into(),
+            content: "x".into(),
+        }];
+        assert!(
+            tok.apply_chat_template(&bad, false)
+                .unwrap_err()
+                .to_string()
+                .contains("bad role")
+        );
+    }
+
+    #[test]
+    fn no_template_is_a_clear_error() {
+        let tok = TextTokenizer::load(fixture()).unwrap();
+        assert!(!tok.has_chat_template());
+        let err = tok.apply_chat_template(&[], true).unwrap_err().to_string();
+        assert!(err.contains("no chat template"), "{err}");
+    }
+}

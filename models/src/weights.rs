@@ -1,0 +1,569 @@
+//! Hugging Face model directories and safetensors files.
+//!
+//! A model directory holds `config.json` and either `model.safetensors` or shards listed in
+//! `model.safetensors.index.json` (`{"weight_map": {tensor: file}}`). Tensors are read one at
+//! a time straight from the file (header parsed here, data read at its offset), so loading
+//! needs the model's memory plus one tensor, not a second copy of the checkpoint. F32, F16,
+//! BF16 and F64 weights are converted to f32.
+//!
+//! Before anything is read, every tensor the config implies is looked up, so a wrong
+//! checkpoint gets one error listing all missing names, or naming the first mis-shaped one.
+//! Tensors the model does not use (e.g. `rotary_emb.inv_freq` in old checkpoints) are ignored.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use safetensors::tensor::{Dtype, TensorInfo, TensorView};
+
+use crate::config::LlamaConfig;
+use crate::error::{ModelError, Result};
+use crate::llama::Llama;
+
+/// Name of the config file in a model directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// Name of a single-file checkpoint.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// Name of the index of a sharded checkpoint.
+pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// One safetensors file's table of contents.
+#[derive(Debug)]
+struct FileToc {
+    path: PathBuf,
+    /// Offset of the data section (8 + header length).
+    data_start: u64,
+    tensors: HashMap<String, TensorInfo>,
+}
+
+/// Reads named tensors from one or several safetensors files.
+#[derive(Debug)]
+pub struct SafetensorsReader {
+    /// Where errors say the tensors came from (the file, or the model directory).
+    origin: PathBuf,
+    files: Vec<FileToc>,
+    /// Tensor name -> index into `files`.
+    index: BTreeMap<String, usize>,
+}
+
+impl SafetensorsReader {
+    /// Opens one safetensors file.
+    pub fn open_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let toc = read_toc(path)?;
+        let index = toc.tensors.keys().map(|k| (k.clone(), 0)).collect();
+        Ok(Self {
+            origin: path.to_path_buf(),
+            files: vec![toc],
+            index,
+        })
+    }
+
+    /// Opens the weights of an HF model directory: `model.safetensors`, or the shards of
+    /// `model.safetensors.index.json`.
+    pub fn open_model_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let index_path = dir.join(INDEX_FILE);
+        if index_path.is_file() {
+            #[derive(serde::Deserialize)]
+            struct Index {
+                weight_map: BTreeMap<String, String>,
+            }
+            let text = std::fs::read_to_string(&index_path).map_err(|source| ModelError::Io {
+                path: index_path.clone(),
+                source,
+            })?;
+            let parsed: Index = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+                path: index_path.clone(),
+                source,
+            })?;
+            let mut shard_ids: BTreeMap<String, usize> = BTreeMap::new();
+            let mut files = Vec::new();
+            let mut index = BTreeMap::new();
+            for (tensor, shard) in parsed.weight_map {
+                let id = match shard_ids.get(&shard) {
+                    Some(id) => *id,
+                    None => {
+                        files.push(read_toc(&dir.join(&shard))?);
+                        shard_ids.insert(shard.clone(), files.len() - 1);
+                        files.len() - 1
+                    }
+                };
+                if !files[id].tensors.contains_key(&tensor) {
+                    return Err(ModelError::Safetensors {
+                        path: files[id].path.clone(),
+                        reason: format!(
+                            "{INDEX_FILE} places `{tensor}` here, but the file lacks it"
+                        ),
+                    });
+                }
+                index.insert(tensor, id);
+            }
+            return Ok(Self {
+                origin: dir.to_path_buf(),
+                files,
+                index,
+            });
+        }
+        let single = dir.join(WEIGHTS_FILE);
+        if single.is_file() {
+            let mut reader = Self::open_file(&single)?;
+            reader.origin = dir.to_path_buf();
+            return Ok(reader);
+        }
+        Err(ModelError::NoWeights {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Names of all tensors, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.index.keys().map(String::as_str)
+    }
+
+    /// Shape of a tensor as stored.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.info(name).map(|(_, info)| info.shape.as_slice())
+    }
+
+    /// Dtype of a tensor as stored.
+    pub fn dtype(&self, name: &str) -> Option<Dtype> {
+        self.info(name).map(|(_, info)| info.dtype)
+    }
+
+    fn info(&self, name: &str) -> Option<(&FileToc, &TensorInfo)> {
+        let file = &self.files[*self.index.get(name)?];
+        Some((file, file.tensors.get(name)?))
+    }
+
+    /// Checks that every `(name, shape)` is present with that shape: all missing names are
+    /// reported together, then the first mis-shaped tensor.
+    pub fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
+        let missing: Vec<String> = expected
+            .iter()
+            .filter(|(name, _)| !self.index.contains_key(name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ModelError::MissingTensors {
+                dir: self.origin.clone(),
+                names: missing,
+            });
+        }
+        for (name, shape) in expected {
+            if let Some((file, info)) = self.info(name)
+                && &info.shape != shape
+            {
+                return Err(ModelError::ShapeMismatch {
+                    path: file.path.clone(),
+                    name: name.clone(),
+                    expected: shape.clone(),
+                    found: info.shape.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a tensor as f32 values, row-major, checking its shape.
+    pub fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let (file, info) = self.info(name).ok_or_else(|| ModelError::MissingTensors {
+            dir: self.origin.clone(),
+            names: vec![name.to_string()],
+        })?;
+        if info.shape != expected {
+            return Err(ModelError::ShapeMismatch {
+                path: file.path.clone(),
+                name: name.to_string(),
+                expected: expected.to_vec(),
+                found: info.shape.clone(),
+            });
+        }
+        let (start, end) = info.data_offsets;
+        let mut bytes = vec![0u8; end - start];
+        let io = |source| ModelError::Io {
+            path: file.path.clone(),
+            source,
+        };
+        let mut f = File::open(&file.path).map_err(io)?;
+        f.seek(SeekFrom::Start(file.data_start + start as u64))
+            .map_err(io)?;
+        f.read_exact(&mut bytes).map_err(io)?;
+        decode_f32(&bytes, info.dtype).ok_or_else(|| ModelError::UnsupportedDtype {
+            path: file.path.clone(),
+            name: name.to_string(),
+            dtype: format!("{:?}", info.dtype),
+        })
+    }
+
+    /// Reads a matrix stored with PyTorch shape `shape`, transposed to `[shape[1], shape[0]]`
+    /// when `transpose` (linear weights and LoRA matrices go to storage layout this way).
+    pub fn tensor2(
+        &self,
+        name: &str,
+        shape: [usize; 2],
+        transpose: bool,
+        device: &Device,
+    ) -> Result<Tensor<2>> {
+        let values = self.read_f32(name, &shape)?;
+        let data = match transpose {
+            false => TensorData::new(values, shape),
+            true => TensorData::new(
+                transposed(&values, shape[0], shape[1]),
+                [shape[1], shape[0]],
+            ),
+        };
+        Ok(Tensor::from_data(data, device))
+    }
+
+    /// Reads a vector of length `len`.
+    pub fn tensor1(&self, name: &str, len: usize, device: &Device) -> Result<Tensor<1>> {
+        let values = self.read_f32(name, &[len])?;
+        Ok(Tensor::from_data(TensorData::new(values, [len]), device))
+    }
+}
+
+/// Parses the header of a safetensors file and checks its offsets against the file size.
+fn read_toc(path: &Path) -> Result<FileToc> {
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bad = |reason: String| ModelError::Safetensors {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut f = File::open(path).map_err(io)?;
+    let file_len = f.metadata().map_err(io)?.len();
+    let mut len_bytes = [0u8; 8];
+    f.read_exact(&mut len_bytes)
+        .map_err(|_| bad("shorter than its 8-byte header length".to_string()))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    // safetensors caps headers at 100 MB; a larger value means a corrupt or foreign file.
+    if header_len > 100_000_000 || 8 + header_len > file_len {
+        return Err(bad(format!(
+            "header length {header_len} does not fit the file"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    f.read_exact(&mut header).map_err(io)?;
+    let raw: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+    let data_start = 8 + header_len;
+    let data_len = (file_len - data_start) as usize;
+    let mut tensors = HashMap::with_capacity(raw.len());
+    for (name, value) in raw {
+        if name == "__metadata__" {
+            continue;
+        }
+        let info: TensorInfo =
+            serde_json::from_value(value).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let (start, end) = info.data_offsets;
+        let numel: usize = info.shape.iter().product();
+        let size = numel * info.dtype.bitsize() / 8;
+        if start > end || end > data_len || end - start != size {
+            return Err(bad(format!(
+                "tensor `{name}`: offsets {start}..{end} do not hold {numel} {:?} values within {data_len} data bytes",
+                info.dtype
+            )));
+        }
+        tensors.insert(name, info);
+    }
+    Ok(FileToc {
+        path: path.to_path_buf(),
+        data_start,
+        tensors,
+    })
+}
+
+/// Little-endian bytes to f32; `None` for dtypes that are not floats this crate reads.
+fn decode_f32(bytes: &[u8], dtype: Dtype) -> Option<Vec<f32>> {
+    Some(match dtype {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => bytes
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                f64::from_le_bytes(a) as f32
+            })
+            .collect(),
+        _ => return None,
+    })
+}
+
+/// `[rows, cols]` row-major to `[cols, rows]` row-major.
+fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+/// A tensor on the host: f32 values, row-major, and the PyTorch shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    /// The values.
+    pub values: Vec<f32>,
+    /// The shape.
+    pub shape: Vec<usize>,
+}
+
+impl HostTensor {
+    /// A tensor from values and shape.
+    pub fn new(values: Vec<f32>, shape: Vec<usize>) -> Self {
+        Self { values, shape }
+    }
+}
+
+/// Reads a tensor back to the host as f32.
+pub fn tensor_to_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.try_into_vec_as::<f32>()
+        .map_err(|e| ModelError::Backend(format!("{e:?}")))
+}
+
+/// Reads a storage-layout matrix `[a, b]` back in PyTorch's layout `[b, a]`.
+pub fn tensor_to_host_transposed(t: Tensor<2>) -> Result<HostTensor> {
+    let [a, b] = t.dims();
+    let values = tensor_to_f32(t)?;
+    Ok(HostTensor::new(transposed(&values, a, b), vec![b, a]))
+}
+
+/// Reads a tensor back to the host as it is laid out.
+pub fn tensor_to_host<const D: usize>(t: Tensor<D>) -> Result<HostTensor> {
+    let shape = t.dims().to_vec();
+    Ok(HostTensor::new(tensor_to_f32(t)?, shape))
+}
+
+/// Writes named f32 tensors to a safetensors file, atomically.
+pub fn write_safetensors(path: &Path, tensors: Vec<(String, HostTensor)>) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let b = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name, b, t.shape)
+        })
+        .collect();
+    let bad = |reason: String| ModelError::Safetensors {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let views = bytes
+        .iter()
+        .map(|(name, b, shape)| {
+            TensorView::new(Dtype::F32, shape.clone(), b)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| bad(format!("tensor `{name}`: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let buffer = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(e.to_string()))?;
+    write_atomic(path, &buffer)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a crash
+/// never leaves a half-written file under the real name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    let mut f = File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Loads an HF model directory (`config.json` + safetensors) onto `device`.
+pub fn load_model(dir: impl AsRef<Path>, device: &Device) -> Result<Llama> {
+    let dir = dir.as_ref();
+    let config = LlamaConfig::from_file(dir.join(CONFIG_FILE))?;
+    load_model_with_config(dir, &config, device)
+}
+
+/// Loads the weights of an HF model directory with a config from elsewhere.
+pub fn load_model_with_config(
+    dir: impl AsRef<Path>,
+    config: &LlamaConfig,
+    device: &Device,
+) -> Result<Llama> {
+    let reader = SafetensorsReader::open_model_dir(dir)?;
+    reader.check(&Llama::tensor_shapes(config))?;
+    Llama::from_safetensors(config, &reader, device)
+}
+
+/// Writes the model (adapters must be merged or removed first) as an HF checkpoint:
+/// `config.json` and `model.safetensors` in f32, PyTorch names and layouts.
+pub fn save_model(model: &Llama, dir: impl AsRef<Path>) -> Result<()> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if model.linears().iter().any(|(_, _, l)| l.lora.is_some()) {
+        return Err(ModelError::InvalidInput(
+            "the model carries LoRA adapters\nhint: merge them (lora::merge_adapters) before saving a full checkpoint".to_string(),
+        ));
+    }
+    let mut tensors = Vec::new();
+    let m = &model.model;
+    tensors.push((
+        "model.embed_tokens.weight".to_string(),
+        tensor_to_host(m.embed_tokens.weight.val())?,
+    ));
+    let mut push_linear = |name: String, l: &crate::lora::Linear| -> Result<()> {
+        tensors.push((
+            format!("{name}.weight"),
+            tensor_to_host_transposed(l.weight.val())?,
+        ));
+        if let Some(b) = &l.bias {
+            tensors.push((format!("{name}.bias"), tensor_to_host(b.val())?));
+        }
+        Ok(())
+    };
+    for (layer, name, l) in model.linears() {
+        push_linear(Llama::linear_path(layer, name), l)?;
+    }
+    if let Some(head) = &model.lm_head {
+        push_linear("lm_head".to_string(), head)?;
+    }
+    let norms = m
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| {
+            [
+                (
+                    format!("model.layers.{i}.input_layernorm.weight"),
+                    &l.input_layernorm,
+                ),
+                (
+                    format!("model.layers.{i}.post_attention_layernorm.weight"),
+                    &l.post_attention_layernorm,
+                ),
+            ]
+        })
+        .chain([("model.norm.weight".to_string(), &m.norm)]);
+    for (name, norm) in norms {
+        tensors.push((name, tensor_to_host(norm.weight.val())?));
+    }
+    write_safetensors(&dir.join(WEIGHTS_FILE), tensors)?;
+    let mut config = model.config.clone();
+    config.dtype = Some("float32".to_string());
+    config.torch_dtype = None;
+    let json = serde_json::to_string_pretty(&config)
+        .map_err(|e| ModelError::InvalidInput(format!("config: {e}")))?;
+    write_atomic(&dir.join(CONFIG_FILE), json.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_decodes_exactly() {
+        let values = [1.5f32, -2.25, 0.0, 65504.0];
+        let f16: Vec<u8> = values
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect();
+        let bf16: Vec<u8> = values
+            .iter()
+            .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+            .collect();
+        assert_eq!(decode_f32(&f16, Dtype::F16), Some(values.to_vec()));
+        assert_eq!(
+            decode_f32(&bf16, Dtype::BF16),
+            Some(vec![1.5, -2.25, 0.0, 65536.0])
+        );
+        assert_eq!(decode_f32(&[0u8; 4], Dtype::I32), None);
+    }
+
+    #[test]
+    fn transpose_swaps_axes() {
+        // [[1, 2, 3], [4, 5, 6]] -> [[1, 4], [2, 5], [3, 6]]
+        assert_eq!(
+            transposed(&[1., 2., 3., 4., 5., 6.], 2, 3),
+            vec![1., 4., 2., 5., 3., 6.]
+        );
+    }
+
+    #[test]
+    fn written_file_reads_back_with_names_shapes_and_values() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| ModelError::InvalidInput(e.to_string()))?;
+        let path = dir.path().join("t.safetensors");
+        write_safetensors(
+            &path,
+            vec![
+                (
+                    "a".to_string(),
+                    HostTensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![2, 3]),
+                ),
+                ("b".to_string(), HostTensor::new(vec![7.0], vec![1])),
+            ],
+        )?;
+        let r = SafetensorsReader::open_file(&path)?;
+        assert_eq!(r.names().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(
+            r.read_f32("a", &[2, 3])?,
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        );
+        let err = r
+            .read_f32("a", &[3, 2])
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            err.err()
+                .unwrap_or_default()
+                .contains("tensor `a` has shape [2, 3], expected [3, 2]")
+        );
+        let err = r.check(&[("c".to_string(), vec![1]), ("d".to_string(), vec![1])]);
+        let msg = err.map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(msg.contains("2 missing tensor(s): `c`, `d`"), "{msg}");
+        Ok(())
+    }
+
+    #[test]
+    fn truncated_file_is_a_clear_error() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| ModelError::InvalidInput(e.to_string()))?;
+        let path = dir.path().join("t.safetensors");
+        write_safetensors(
+            &path,
+            vec![("a".to_string(), HostTensor::new(vec![1.0; 16], vec![16]))],
+        )?;
+        let bytes = std::fs::read(&path).map_err(|e| ModelError::InvalidInput(e.to_string()))?;
+        std::fs::write(&path, &bytes[..bytes.len() - 4])
+            .map_err(|e| ModelError::InvalidInput(e.to_string()))?;
+        let msg = SafetensorsReader::open_file(&path)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            msg.err()
+                .unwrap_or_default()
+                .contains("tensor `a`: offsets")
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,556 @@
+//! Parity with transformers + PEFT on the `tiny-llama` fixture, and consistency checks on
+//! small models built here (Qwen2 biases, tied embeddings, llama3 RoPE, sharded and bf16
+//! checkpoints) where no external reference exists.
+//!
+//! Relative error is `max |ours - theirs| / max |theirs|` over a whole tensor.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use serde::Deserialize;
+use tunebench_models::generate::{self, GenerationConfig, Sampling};
+use tunebench_models::weights::{self, HostTensor, SafetensorsReader};
+use tunebench_models::{Llama, LlamaConfig, ModelError, Result, lora};
+
+/// Float32 parity tolerance of the fixture's README.
+const TOLERANCE: f64 = 1e-4;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/tiny-llama"
+    ))
+}
+
+#[derive(Deserialize)]
+struct Expected {
+    input_ids: Vec<Vec<u32>>,
+    nll_sum: Vec<f64>,
+    nll_sum_lora: Vec<f64>,
+    greedy_12: Vec<u32>,
+}
+
+fn expected() -> Result<Expected> {
+    let path = fixture().join("expected.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ModelError::Json { path, source })
+}
+
+fn device() -> Device {
+    Device::flex()
+}
+
+fn base() -> Result<Llama> {
+    weights::load_model(fixture().join("model"), &device())
+}
+
+fn with_adapter() -> Result<Llama> {
+    lora::load_adapter(base()?, fixture().join("adapter"))
+}
+
+fn reference(name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    SafetensorsReader::open_file(fixture().join("expected.safetensors"))?.read_f32(name, shape)
+}
+
+fn logits(model: &Llama, ids: &[u32]) -> Result<Vec<f32>> {
+    let ids: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
+    let n = ids.len();
+    weights::tensor_to_f32(model.forward(Tensor::from_data(
+        TensorData::new(ids, [1, n]),
+        &model.device(),
+    )))
+}
+
+fn rel_err(ours: &[f32], theirs: &[f32]) -> f64 {
+    assert_eq!(ours.len(), theirs.len(), "length mismatch");
+    let max_diff = ours
+        .iter()
+        .zip(theirs)
+        .map(|(a, b)| f64::from((a - b).abs()))
+        .fold(0.0, f64::max);
+    let max_ref = theirs
+        .iter()
+        .map(|b| f64::from(b.abs()))
+        .fold(0.0, f64::max);
+    max_diff / max_ref
+}
+
+fn err(e: impl std::fmt::Display) -> ModelError {
+    ModelError::InvalidInput(e.to_string())
+}
+
+#[test]
+fn base_logits_match_transformers() -> Result<()> {
+    let (model, exp) = (base()?, expected()?);
+    let vocab = model.config.vocab_size;
+    for (i, ids) in exp.input_ids.iter().enumerate() {
+        let want = reference(&format!("logits_{i}"), &[ids.len(), vocab])?;
+        let e = rel_err(&logits(&model, ids)?, &want);
+        eprintln!("logits_{i}: relative error {e:.3e}");
+        assert!(e < TOLERANCE, "logits_{i}: relative error {e:.3e}");
+    }
+    Ok(())
+}
+
+#[test]
+fn lora_logits_match_peft() -> Result<()> {
+    let (base, model, exp) = (base()?, with_adapter()?, expected()?);
+    let vocab = model.config.vocab_size;
+    for (i, ids) in exp.input_ids.iter().enumerate() {
+        let want = reference(&format!("lora_logits_{i}"), &[ids.len(), vocab])?;
+        let e = rel_err(&logits(&model, ids)?, &want);
+        eprintln!("lora_logits_{i}: relative error {e:.3e}");
+        assert!(e < TOLERANCE, "lora_logits_{i}: relative error {e:.3e}");
+        // The adapter must change the output, or this test would pass on the base model.
+        let base_err = rel_err(&logits(&base, ids)?, &want);
+        assert!(
+            base_err > 100.0 * TOLERANCE,
+            "adapter has no visible effect ({base_err:.3e})"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn token_logprobs_and_nll_match_transformers() -> Result<()> {
+    let (model, exp) = (base()?, expected()?);
+    for (i, ids) in exp.input_ids.iter().enumerate() {
+        let ours = generate::token_logprobs(&model, ids)?;
+        let want = reference(&format!("token_logprobs_{i}"), &[ids.len() - 1])?;
+        let e = rel_err(&ours, &want);
+        let nll = generate::nll_sum(&model, ids)?;
+        let nll_err = (nll - exp.nll_sum[i]).abs() / exp.nll_sum[i];
+        eprintln!(
+            "sample {i}: token_logprobs relative error {e:.3e}, nll_sum {nll:.6} vs {:.6} ({nll_err:.3e})",
+            exp.nll_sum[i]
+        );
+        assert!(e < TOLERANCE, "token_logprobs_{i}: {e:.3e}");
+        assert!(
+            nll_err < TOLERANCE,
+            "nll_sum[{i}]: {nll} vs {}",
+            exp.nll_sum[i]
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn lora_nll_matches_peft() -> Result<()> {
+    let (model, exp) = (with_adapter()?, expected()?);
+    for (i, ids) in exp.input_ids.iter().enumerate() {
+        let nll = generate::nll_sum(&model, ids)?;
+        let e = (nll - exp.nll_sum_lora[i]).abs() / exp.nll_sum_lora[i];
+        eprintln!(
+            "sample {i}: nll_sum_lora {nll:.6} vs {:.6} ({e:.3e})",
+            exp.nll_sum_lora[i]
+        );
+        assert!(
+            e < TOLERANCE,
+            "nll_sum_lora[{i}]: {nll} vs {}",
+            exp.nll_sum_lora[i]
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn batched_padded_scoring_equals_one_by_one() -> Result<()> {
+    let (model, exp) = (base()?, expected()?);
+    let batch = generate::token_logprobs_batch(&model, &exp.input_ids)?;
+    for (ids, got) in exp.input_ids.iter().zip(&batch) {
+        let single = generate::token_logprobs(&model, ids)?;
+        assert_eq!(got.len(), ids.len() - 1);
+        assert!(rel_err(got, &single) < 1e-5);
+    }
+    Ok(())
+}
+
+#[test]
+fn greedy_generation_reproduces_transformers_with_and_without_cache() -> Result<()> {
+    let (model, exp) = (base()?, expected()?);
+    let prompt = &exp.input_ids[2];
+    let config = GenerationConfig {
+        max_new_tokens: 12,
+        ..Default::default()
+    };
+    let cached = generate::generate(&model, prompt, &config)?;
+    assert_eq!(cached.tokens, exp.greedy_12);
+    let uncached = generate::generate(
+        &model,
+        prompt,
+        &GenerationConfig {
+            use_cache: false,
+            ..config.clone()
+        },
+    )?;
+    assert_eq!(uncached.tokens, cached.tokens);
+    // In a left-padded batch beside longer prompts, the row generates the same.
+    let batch = generate::generate_batch(&model, &exp.input_ids, &config)?;
+    assert_eq!(batch[2].tokens, exp.greedy_12);
+    for (ids, got) in exp.input_ids.iter().zip(&batch) {
+        assert_eq!(got.tokens, generate::generate(&model, ids, &config)?.tokens);
+    }
+    Ok(())
+}
+
+#[test]
+fn generation_stops_at_eos_and_sampling_is_seeded() -> Result<()> {
+    let (model, exp) = (base()?, expected()?);
+    let prompt = &exp.input_ids[2];
+    let stop_at = exp.greedy_12[4];
+    let config = GenerationConfig {
+        max_new_tokens: 12,
+        eos_token_ids: vec![stop_at],
+        ..Default::default()
+    };
+    let out = generate::generate(&model, prompt, &config)?;
+    let first = exp
+        .greedy_12
+        .iter()
+        .position(|&t| t == stop_at)
+        .unwrap_or(usize::MAX);
+    assert_eq!(out.tokens, exp.greedy_12[..=first].to_vec());
+    assert_eq!(out.finish, generate::FinishReason::Eos);
+
+    let sampled = |seed| {
+        let sampling = Sampling::Sample {
+            temperature: 1.0,
+            top_k: Some(50),
+            top_p: Some(0.95),
+            seed,
+        };
+        generate::generate(
+            &model,
+            prompt,
+            &GenerationConfig {
+                max_new_tokens: 12,
+                sampling,
+                ..Default::default()
+            },
+        )
+    };
+    assert_eq!(sampled(7)?.tokens, sampled(7)?.tokens);
+    assert_ne!(sampled(7)?.tokens, sampled(8)?.tokens);
+    Ok(())
+}
+
+#[test]
+fn legacy_config_gives_the_same_model() -> Result<()> {
+    let legacy = LlamaConfig::from_file(fixture().join("config.legacy.json"))?;
+    let v5 = LlamaConfig::from_file(fixture().join("model/config.json"))?;
+    assert_eq!(legacy.rope()?, v5.rope()?);
+    let a = weights::load_model_with_config(fixture().join("model"), &legacy, &device())?;
+    let b = base()?;
+    let ids = &expected()?.input_ids[0];
+    assert_eq!(logits(&a, ids)?, logits(&b, ids)?);
+    Ok(())
+}
+
+#[test]
+fn merged_adapter_forward_equals_adapter_forward() -> Result<()> {
+    let ids = &expected()?.input_ids[1];
+    let with = logits(&with_adapter()?, ids)?;
+    let merged = lora::merge_adapters(with_adapter()?);
+    assert!(merged.linears().iter().all(|(_, _, l)| l.lora.is_none()));
+    let e = rel_err(&logits(&merged, ids)?, &with);
+    assert!(e < 1e-5, "{e:.3e}");
+    // A merged model saved as an HF directory loads back to the same logits.
+    let dir = tempfile::tempdir().map_err(err)?;
+    weights::save_model(&merged, dir.path())?;
+    let reloaded = weights::load_model(dir.path(), &device())?;
+    assert_eq!(logits(&reloaded, ids)?, logits(&merged, ids)?);
+    Ok(())
+}
+
+#[test]
+fn saved_adapter_reloads_bit_for_bit() -> Result<()> {
+    let src = fixture().join("adapter");
+    let model = with_adapter()?;
+    let config = lora::LoraConfig::from_dir(&src)?;
+    let dir = tempfile::tempdir().map_err(err)?;
+    lora::save_adapter(&model, &config, dir.path())?;
+    let original = SafetensorsReader::open_file(src.join(lora::ADAPTER_WEIGHTS_FILE))?;
+    let saved = SafetensorsReader::open_file(dir.path().join(lora::ADAPTER_WEIGHTS_FILE))?;
+    assert_eq!(
+        original.names().collect::<Vec<_>>(),
+        saved.names().collect::<Vec<_>>()
+    );
+    for name in original.names() {
+        let shape = original.shape(name).unwrap_or_default().to_vec();
+        assert_eq!(saved.shape(name), Some(shape.as_slice()), "{name}");
+        let (a, b) = (
+            original.read_f32(name, &shape)?,
+            saved.read_f32(name, &shape)?,
+        );
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{name} differs"
+        );
+    }
+    assert_eq!(lora::LoraConfig::from_dir(dir.path())?, config);
+    Ok(())
+}
+
+#[test]
+fn adapter_for_another_model_is_rejected() -> Result<()> {
+    // A fresh q_proj adapter on a model with hidden 24 does not fit the fixture (hidden 64).
+    let small = LlamaConfig::from_json_str(
+        r#"{"model_type": "llama", "vocab_size": 512, "hidden_size": 24, "intermediate_size": 40,
+            "num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 2}"#,
+        "small",
+    )?;
+    let dev = device();
+    let config = lora::LoraConfig::new(4, 8.0, &["q_proj"]);
+    let small = lora::attach_new(Llama::random(&small, &dev)?, &config, &dev)?;
+    let dir = tempfile::tempdir().map_err(err)?;
+    lora::save_adapter(&small, &config, dir.path())?;
+    let msg = lora::load_adapter(base()?, dir.path())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let msg = msg.err().unwrap_or_default();
+    assert!(
+        msg.contains("q_proj.lora_A.weight` has shape [4, 24], expected [4, 64]"),
+        "{msg}"
+    );
+    Ok(())
+}
+
+/// Copies the fixture model with `edit` applied to its tensors (name, values, shape).
+fn edited_copy(
+    dir: &Path,
+    edit: impl Fn(&str, Vec<f32>, Vec<usize>) -> Option<HostTensor>,
+) -> Result<()> {
+    let src = fixture().join("model");
+    let reader = SafetensorsReader::open_model_dir(&src)?;
+    let mut tensors = Vec::new();
+    for name in reader.names() {
+        let shape = reader.shape(name).unwrap_or_default().to_vec();
+        if let Some(t) = edit(name, reader.read_f32(name, &shape)?, shape) {
+            tensors.push((name.to_string(), t));
+        }
+    }
+    weights::write_safetensors(&dir.join(weights::WEIGHTS_FILE), tensors)?;
+    std::fs::copy(
+        src.join(weights::CONFIG_FILE),
+        dir.join(weights::CONFIG_FILE),
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
+#[test]
+fn missing_and_misshaped_tensors_are_named() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(err)?;
+    edited_copy(dir.path(), |name, v, s| {
+        (!name.contains("layers.1.mlp")).then(|| HostTensor::new(v, s))
+    })?;
+    let msg = weights::load_model(dir.path(), &device())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let msg = msg.err().unwrap_or_default();
+    assert!(
+        msg.contains("3 missing tensor(s)")
+            && msg.contains("`model.layers.1.mlp.down_proj.weight`"),
+        "{msg}"
+    );
+
+    edited_copy(dir.path(), |name, v, s| match name {
+        "model.norm.weight" => Some(HostTensor::new(v[..32].to_vec(), vec![32])),
+        _ => Some(HostTensor::new(v, s)),
+    })?;
+    let msg = weights::load_model(dir.path(), &device())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let msg = msg.err().unwrap_or_default();
+    assert!(
+        msg.contains("tensor `model.norm.weight` has shape [32], expected [64]"),
+        "{msg}"
+    );
+
+    let empty = tempfile::tempdir().map_err(err)?;
+    let msg = weights::load_model_with_config(empty.path(), &base()?.config, &device())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(msg.err().unwrap_or_default().contains("no weights found"));
+    Ok(())
+}
+
+/// Writes `tensors` as bf16 safetensors.
+fn write_bf16(path: &Path, tensors: &[(String, HostTensor)]) -> Result<()> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(
+            |(
+                n,
+                HostTensor {
+                    values: v,
+                    shape: s,
+                },
+            )| {
+                (
+                    n.clone(),
+                    v.iter()
+                        .flat_map(|x| half::bf16::from_f32(*x).to_le_bytes())
+                        .collect(),
+                    s.clone(),
+                )
+            },
+        )
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, b, s)| {
+            TensorView::new(Dtype::BF16, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(err)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let buf = safetensors::serialize(views, None).map_err(err)?;
+    std::fs::write(path, buf).map_err(err)
+}
+
+#[test]
+fn sharded_and_bf16_checkpoints_load() -> Result<()> {
+    let src = fixture().join("model");
+    let reader = SafetensorsReader::open_model_dir(&src)?;
+    let names: Vec<String> = reader.names().map(str::to_string).collect();
+    let all = names
+        .iter()
+        .map(|n| {
+            let shape = reader.shape(n).unwrap_or_default().to_vec();
+            Ok((
+                n.clone(),
+                HostTensor::new(reader.read_f32(n, &shape)?, shape),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ids = &expected()?.input_ids[3];
+    let want = logits(&base()?, ids)?;
+
+    // Two shards and an index.
+    let dir = tempfile::tempdir().map_err(err)?;
+    let (first, second) = all.split_at(all.len() / 2);
+    weights::write_safetensors(
+        &dir.path().join("model-00001-of-00002.safetensors"),
+        first.to_vec(),
+    )?;
+    weights::write_safetensors(
+        &dir.path().join("model-00002-of-00002.safetensors"),
+        second.to_vec(),
+    )?;
+    let map: serde_json::Map<String, serde_json::Value> = first
+        .iter()
+        .map(|(n, _)| (n.clone(), "model-00001-of-00002.safetensors".into()))
+        .chain(
+            second
+                .iter()
+                .map(|(n, _)| (n.clone(), "model-00002-of-00002.safetensors".into())),
+        )
+        .collect();
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(dir.path().join(weights::INDEX_FILE), index.to_string()).map_err(err)?;
+    std::fs::copy(
+        src.join(weights::CONFIG_FILE),
+        dir.path().join(weights::CONFIG_FILE),
+    )
+    .map_err(err)?;
+    assert_eq!(
+        logits(&weights::load_model(dir.path(), &device())?, ids)?,
+        want
+    );
+
+    // bf16: every weight is the bf16 rounding of the f32 one, so the logits move a little.
+    let dir = tempfile::tempdir().map_err(err)?;
+    write_bf16(&dir.path().join(weights::WEIGHTS_FILE), &all)?;
+    std::fs::copy(
+        src.join(weights::CONFIG_FILE),
+        dir.path().join(weights::CONFIG_FILE),
+    )
+    .map_err(err)?;
+    let bf16 = weights::load_model(dir.path(), &device())?;
+    let rounded = SafetensorsReader::open_model_dir(dir.path())?;
+    let embed = rounded.read_f32("model.embed_tokens.weight", &[512, 64])?;
+    assert!(
+        embed
+            .iter()
+            .all(|v| half::bf16::from_f32(*v).to_f32() == *v)
+    );
+    let e = rel_err(&logits(&bf16, ids)?, &want);
+    assert!(e > 0.0 && e < 2e-2, "{e:.3e}");
+    Ok(())
+}
+
+/// A small random model of the given variant, saved and reloaded, computes the same logits
+/// and decodes the same with and without the cache.
+fn variant_round_trip(extra: &str) -> Result<()> {
+    let config = LlamaConfig::from_json_str(
+        &format!(
+            r#"{{"vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128 {extra}}}"#
+        ),
+        "variant",
+    )?;
+    let dev = device();
+    let model = Llama::random(&config, &dev)?;
+    let dir = tempfile::tempdir().map_err(err)?;
+    weights::save_model(&model, dir.path())?;
+    let reloaded = weights::load_model(dir.path(), &dev)?;
+    assert_eq!(reloaded.config.rope()?, config.rope()?);
+    let ids: Vec<u32> = (0..20).map(|i| (i * 7 + 3) % 64).collect();
+    assert_eq!(logits(&reloaded, &ids)?, logits(&model, &ids)?);
+    let settings = GenerationConfig {
+        max_new_tokens: 8,
+        ..Default::default()
+    };
+    let cached = generate::generate(&reloaded, &ids, &settings)?;
+    let uncached = generate::generate(
+        &reloaded,
+        &ids,
+        &GenerationConfig {
+            use_cache: false,
+            ..settings
+        },
+    )?;
+    assert_eq!(cached.tokens, uncached.tokens);
+    Ok(())
+}
+
+#[test]
+fn qwen2_with_qkv_bias_round_trips() -> Result<()> {
+    variant_round_trip(r#", "model_type": "qwen2", "rope_theta": 1000000.0"#)?;
+    let config = LlamaConfig::from_json_str(
+        r#"{"model_type": "qwen2", "vocab_size": 8, "hidden_size": 8, "intermediate_size": 8,
+            "num_hidden_layers": 1, "num_attention_heads": 2}"#,
+        "q",
+    )?;
+    let names: Vec<String> = Llama::tensor_shapes(&config)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(names.contains(&"model.layers.0.self_attn.k_proj.bias".to_string()));
+    assert!(!names.contains(&"model.layers.0.self_attn.o_proj.bias".to_string()));
+    Ok(())
+}
+
+#[test]
+fn tied_embeddings_round_trip_without_lm_head() -> Result<()> {
+    variant_round_trip(r#", "model_type": "llama", "tie_word_embeddings": true"#)
+}
+
+#[test]
+fn llama3_rope_scaling_round_trips() -> Result<()> {
+    variant_round_trip(
+        r#", "model_type": "llama", "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0,
+            "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64}"#,
+    )
+}
+
+#[test]
+fn mistral_sliding_window_round_trips() -> Result<()> {
+    variant_round_trip(r#", "model_type": "mistral", "sliding_window": 6"#)
+}
