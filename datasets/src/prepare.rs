@@ -69,6 +69,8 @@ struct Item {
     row: Row,
     key: [u8; 16],
     tokens: Option<usize>,
+    /// MinHash of the content, when near-duplicate search or the leakage check needs it.
+    signature: Option<Signature>,
 }
 
 const SEP: u8 = 0x1f;
@@ -260,6 +262,7 @@ pub fn prepare(
                 key: record_key(&row.record),
                 row,
                 tokens: None,
+                signature: None,
             });
         }
     }
@@ -291,25 +294,24 @@ pub fn prepare(
     // Near duplicates: signatures in parallel, the index in input order.
     let needs_signatures = settings.dedup.near || settings.split.leakage_threshold < 1.0;
     let hasher = MinHasher::new(settings.dedup.minhash, settings.split.seed);
-    let mut signatures: Vec<Signature> = Vec::new();
     if needs_signatures {
         progress.start("MinHash", items.len() as u64);
-        signatures = items
-            .par_iter()
-            .map(|it| {
-                progress.advance(1);
-                hasher.signature(&it.row.content)
-            })
-            .collect();
+        items.par_iter_mut().for_each(|it| {
+            it.signature = Some(hasher.signature(&it.row.content));
+            progress.advance(1);
+        });
         progress.finish();
     }
     if settings.dedup.near {
         let mut index = LshIndex::new(settings.dedup.minhash);
         let mut kept = Vec::with_capacity(items.len());
-        let mut kept_sigs = Vec::with_capacity(items.len());
         let mut origin: Vec<(u32, u32)> = Vec::new();
-        for (it, sig) in items.into_iter().zip(signatures) {
-            match index.query(&sig) {
+        for it in items {
+            let Some(sig) = &it.signature else {
+                kept.push(it);
+                continue;
+            };
+            match index.query(sig) {
                 Some((id, j)) => {
                     let (f, l) = origin[id];
                     dropped.push(Dropped {
@@ -321,15 +323,13 @@ pub fn prepare(
                     })
                 }
                 None => {
-                    index.insert(origin.len(), &sig);
+                    index.insert(origin.len(), sig);
                     origin.push((it.row.file, it.row.line));
                     kept.push(it);
-                    kept_sigs.push(sig);
                 }
             }
         }
         items = kept;
-        signatures = kept_sigs;
     }
 
     tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "de-duplication");
@@ -345,10 +345,7 @@ pub fn prepare(
         }
         progress.finish();
         let mut kept = Vec::with_capacity(items.len());
-        let mut kept_sigs = Vec::with_capacity(signatures.len());
-        let mut sigs = signatures.into_iter();
         for (mut it, n) in items.into_iter().zip(all) {
-            let sig = sigs.next();
             let mut n = Some(n);
             if let (Some(max), Some(len)) = (settings.tokens.max_tokens, n)
                 && len > max
@@ -359,7 +356,6 @@ pub fn prepare(
                 };
                 match n {
                     None => {
-                        counts.filtered += 1;
                         dropped.push(Dropped {
                             file: it.row.file,
                             line: it.row.line,
@@ -377,10 +373,8 @@ pub fn prepare(
             }
             it.tokens = n;
             kept.push(it);
-            kept_sigs.extend(sig);
         }
         items = kept;
-        signatures = kept_sigs;
     }
 
     tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "token lengths");
@@ -410,39 +404,28 @@ pub fn prepare(
                 listing: listing(lines.iter().cloned()),
             });
         }
-        let bad: HashSet<usize> = violations.iter().map(|(i, _)| *i).collect();
-        let reasons: HashMap<usize, String> = violations
-            .into_iter()
-            .map(|(i, vs)| {
-                (
-                    i,
-                    vs.iter()
-                        .map(|v| format!("{}: {}", v.rule, v.message))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            })
-            .collect();
+        let mut reasons: Vec<Option<String>> = vec![None; items.len()];
+        for (i, vs) in violations {
+            let text: Vec<String> = vs
+                .iter()
+                .map(|v| format!("{}: {}", v.rule, v.message))
+                .collect();
+            reasons[i] = Some(text.join("; "));
+        }
         let mut kept = Vec::with_capacity(items.len());
-        let mut kept_sigs = Vec::with_capacity(signatures.len());
-        let mut sigs = signatures.into_iter();
-        for (i, it) in items.into_iter().enumerate() {
-            let sig = sigs.next();
-            if bad.contains(&i) {
-                dropped.push(Dropped {
+        for (it, reason) in items.into_iter().zip(reasons) {
+            match reason {
+                Some(reason) => dropped.push(Dropped {
                     file: it.row.file,
                     line: it.row.line,
                     category: "invalid_for_target",
-                    reason: reasons.get(&i).cloned().unwrap_or_default(),
+                    reason,
                     record: Some(it.row.record),
-                });
-            } else {
-                kept.push(it);
-                kept_sigs.extend(sig);
+                }),
+                None => kept.push(it),
             }
         }
         items = kept;
-        signatures = kept_sigs;
     }
 
     // Split by a seeded hash of the content.
@@ -476,7 +459,7 @@ pub fn prepare(
     };
 
     // Leakage: no validation/test record may repeat a train record.
-    let leakage = check_leakage(settings, &items, &signatures, &mut splits, &at)?;
+    let leakage = check_leakage(settings, &items, &mut splits, &at);
 
     // Render each split into memory, check the target's file rules, then write.
     std::fs::create_dir_all(&settings.out_dir).map_err(|e| Error::io(&settings.out_dir, e))?;
@@ -546,6 +529,7 @@ pub fn prepare(
             "invalid_for_target" => counts.invalid_for_target += 1,
             "exact_duplicate" => counts.exact_duplicates += 1,
             "near_duplicate" => counts.near_duplicates += 1,
+            "filtered" => counts.filtered += 1,
             _ => {}
         }
     }
@@ -618,10 +602,9 @@ fn remove_leftovers(dir: &Path) -> Result<()> {
 fn check_leakage(
     settings: &PrepareSettings,
     items: &[Item],
-    signatures: &[Signature],
     splits: &mut [Split],
     at: &dyn Fn(u32, u32) -> String,
-) -> Result<Leakage> {
+) -> Leakage {
     let threshold = settings.split.leakage_threshold;
     let train_keys: HashSet<[u8; 16]> = items
         .iter()
@@ -634,12 +617,11 @@ fn check_leakage(
         ..settings.dedup.minhash
     };
     let mut index = LshIndex::new(params);
-    let use_sigs = signatures.len() == items.len() && threshold > 0.0;
-    if use_sigs {
-        for (i, s) in splits.iter().enumerate() {
-            if *s == Split::Train {
-                index.insert(i, &signatures[i]);
-            }
+    // Threshold 0 would match everything: only exact copies count then.
+    let near = |i: usize| items[i].signature.as_ref().filter(|_| threshold > 0.0);
+    for (i, s) in splits.iter().enumerate() {
+        if let (Split::Train, Some(sig)) = (s, near(i)) {
+            index.insert(i, sig);
         }
     }
     let mut leak = Leakage {
@@ -651,7 +633,7 @@ fn check_leakage(
             continue;
         }
         let leaked = train_keys.contains(&items[i].key)
-            || (use_sigs && index.query(&signatures[i]).is_some());
+            || near(i).is_some_and(|sig| index.query(sig).is_some());
         if leaked {
             match settings.split.leakage {
                 LeakageAction::Move => {
@@ -664,7 +646,7 @@ fn check_leakage(
             }
         }
     }
-    Ok(leak)
+    leak
 }
 
 fn render_jsonl(target: Target, members: &[&Item]) -> Result<Vec<u8>> {
