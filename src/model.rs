@@ -187,18 +187,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> anyhow::Result<()> {
     let model = load(&args.dir, Some(&args.adapter), "cpu")?;
     let merged = lora::merge_adapters(model);
     weights::save_model(&merged, &args.out)?;
-    for f in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-        "chat_template.jinja",
-    ] {
-        let src = args.dir.join(f);
-        if src.is_file() {
-            std::fs::copy(&src, args.out.join(f))
-                .with_context(|| format!("copying {}", src.display()))?;
-        }
-    }
+    weights::copy_tokenizer_files(&args.dir, &args.out)?;
     if !global.quiet {
         println!(
             "merged {} into {}",

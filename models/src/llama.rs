@@ -441,6 +441,63 @@ impl Llama {
         Ok(self.run(input_ids, attention_mask, cache, logits))
     }
 
+    /// Logits for training rows that hold one or more whole sequences each (sequence packing)
+    /// and may end in padding.
+    ///
+    /// `segments` (`[batch · seq]`, row-major) numbers the sequences within each row,
+    /// `0` marking padding. A position attends only to earlier positions of its own
+    /// sequence, and RoPE positions restart at 0 with each sequence, so a packed row computes
+    /// what its sequences would compute alone.
+    ///
+    /// # Shapes
+    ///
+    /// - input_ids: `[batch, seq]`
+    /// - output: `[batch, seq, vocab]`
+    pub fn forward_segments(
+        &self,
+        input_ids: Tensor<2, Int>,
+        segments: &[u32],
+    ) -> Result<Tensor<3>> {
+        let [batch, seq] = input_ids.dims();
+        if seq == 0 || segments.len() != batch * seq {
+            return Err(ModelError::InvalidInput(format!(
+                "segments have {} entries for a [{batch}, {seq}] batch",
+                segments.len()
+            )));
+        }
+        let mut positions = Vec::with_capacity(batch * seq);
+        for row in segments.chunks(seq) {
+            let mut pos = 0;
+            for (j, &s) in row.iter().enumerate() {
+                if j > 0 && s != row[j - 1] {
+                    pos = 0;
+                }
+                positions.push(pos);
+                pos += 1;
+            }
+        }
+        let window = self.config.attention_window().filter(|w| seq > *w);
+        let one_sequence = segments.iter().all(|&s| s == 1);
+        let mask = if one_sequence && window.is_none() {
+            None
+        } else {
+            let mut hidden = Vec::with_capacity(batch * seq * seq);
+            for row in segments.chunks(seq) {
+                for (q, &sq) in row.iter().enumerate() {
+                    for (k, &sk) in row.iter().enumerate() {
+                        let visible = k == q
+                            || (k < q && sq != 0 && sk == sq && window.is_none_or(|w| q - k < w));
+                        hidden.push(!visible);
+                    }
+                }
+            }
+            let data = TensorData::new(hidden, [batch, 1, seq, seq]);
+            Some(Tensor::from_data(data, &self.device()))
+        };
+        let hidden = self.hidden_states(input_ids, &positions, mask, None);
+        Ok(self.head(hidden))
+    }
+
     /// [`Llama::forward_with`] on checked arguments.
     fn run(
         &self,

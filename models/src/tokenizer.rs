@@ -101,6 +101,16 @@ impl TextTokenizer {
         self.tokenizer.decode(ids, true).map_err(|e| self.err(e))
     }
 
+    /// Id of a token given by its text, such as `</s>`.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.tokenizer.token_to_id(token)
+    }
+
+    /// Id of the end-of-sequence token named in `tokenizer_config.json`, if any.
+    pub fn eos_id(&self) -> Option<u32> {
+        self.eos_token.as_deref().and_then(|t| self.token_id(t))
+    }
+
     /// Whether the model ships a chat template.
     pub fn has_chat_template(&self) -> bool {
         self.chat_template.is_some()

@@ -414,6 +414,30 @@ pub fn load_model_with_config(
     Llama::from_safetensors(config, &reader, device)
 }
 
+/// Files of an HF model directory besides the weights that a saved model needs to be
+/// usable: tokenizer, tokenizer and generation configs, chat template.
+pub const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "chat_template.jinja",
+];
+
+/// Copies the [`TOKENIZER_FILES`] that `from` has into `to` (atomically, each).
+pub fn copy_tokenizer_files(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()> {
+    for f in TOKENIZER_FILES {
+        let src = from.as_ref().join(f);
+        if src.is_file() {
+            let bytes = std::fs::read(&src).map_err(|source| ModelError::Io {
+                path: src.clone(),
+                source,
+            })?;
+            write_atomic(&to.as_ref().join(f), &bytes)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the model (adapters must be merged or removed first) as an HF checkpoint:
 /// `config.json` and `model.safetensors` in f32, PyTorch names and layouts.
 pub fn save_model(model: &Llama, dir: impl AsRef<Path>) -> Result<()> {

@@ -1,0 +1,533 @@
+//! The local training recipe, in three parts: **setup** (tokenizer, examples, model with
+//! trainable parameters marked, optimizer, resume from a checkpoint), **loop** (micro-batches
+//! → loss → gradients accumulated over the window → clipping → AdamW → metrics, validation,
+//! checkpoints), and **cleanup** (adapter or model, merged model, summary).
+//!
+//! Outputs in `out_dir`: `adapter_config.json` + `adapter_model.safetensors` (LoRA) or
+//! `model/` (full), `merged/` (LoRA with `merge`), `metrics.csv`, `config.toml` (the resolved
+//! settings), `summary.json`, and `checkpoints/`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::prelude::*;
+use serde::Serialize;
+use tunebench_models::lora::{self, LoraConfig};
+use tunebench_models::{Llama, LlamaConfig, TextTokenizer, device::parse_device, weights};
+
+use crate::batch::{Batch, Plan, Rng, epoch_plan};
+use crate::checkpoint::{self, TrainState};
+use crate::data::{Encoder, Example};
+use crate::error::{Result, TrainError};
+use crate::loss::causal_lm_loss;
+use crate::metrics::{MetricsLog, Row};
+use crate::optim::{self, AdamW, Named};
+use crate::settings::{LocalTrainSettings, Method};
+
+/// Receives progress; the CLI draws a bar from it.
+pub trait Progress {
+    /// Training starts (or resumes after `done` of `total` steps).
+    fn start(&self, total: usize, done: usize);
+    /// A step finished.
+    fn step(&self, row: &Row);
+    /// Something worth a line (validation result, checkpoint written).
+    fn note(&self, message: &str);
+    /// Training ended.
+    fn finish(&self);
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: usize, _: usize) {}
+    fn step(&self, _: &Row) {}
+    fn note(&self, _: &str) {}
+    fn finish(&self) {}
+}
+
+/// How this invocation runs.
+pub struct RunOptions<'a> {
+    /// Continue from the newest checkpoint in `out_dir`.
+    pub resume: bool,
+    /// Set (by a Ctrl-C handler) to checkpoint and stop after the current step.
+    pub stop: &'a AtomicBool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Ran every planned step.
+    Completed,
+    /// Validation loss stopped improving for `patience` validations.
+    EarlyStopped,
+    /// Stopped on request; a checkpoint holds the state (`--resume` continues).
+    Interrupted,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Run name.
+    pub name: String,
+    /// `lora` or `full`.
+    pub method: Method,
+    /// How it ended.
+    pub status: Status,
+    /// Device name as configured.
+    pub device: String,
+    /// Optimizer steps done.
+    pub steps: usize,
+    /// Steps planned.
+    pub total_steps: usize,
+    /// Fractional epochs done.
+    pub epochs: f64,
+    /// Step with the lowest validation loss.
+    pub best_step: Option<usize>,
+    /// Lowest validation loss.
+    pub best_val_loss: Option<f64>,
+    /// Training loss of the last step.
+    pub final_train_loss: Option<f64>,
+    /// Validation loss at the end.
+    pub final_val_loss: Option<f64>,
+    /// Real tokens processed.
+    pub tokens_seen: u64,
+    /// Training wall time, seconds (across resumes).
+    pub wall_time_s: f64,
+    /// Parameters updated by training.
+    pub trainable_params: usize,
+    /// Training examples used.
+    pub train_examples: usize,
+    /// Validation examples used.
+    pub validation_examples: usize,
+    /// Examples cut to `max_seq_len`.
+    pub truncated_examples: usize,
+    /// Examples with no target token within `max_seq_len` (not used).
+    pub examples_without_targets: usize,
+}
+
+/// Trains as `settings` say. Returns the summary also written to `summary.json`.
+pub fn train_local(
+    settings: &LocalTrainSettings,
+    opts: &RunOptions<'_>,
+    progress: &dyn Progress,
+) -> Result<Summary> {
+    // ---- setup ------------------------------------------------------------------------
+    let out = &settings.out_dir;
+    std::fs::create_dir_all(out).map_err(crate::error::io(out))?;
+    let resume_from = checkpoint::latest(out)?;
+    if resume_from.is_some() && !opts.resume {
+        return Err(TrainError::Config(format!(
+            "{} already holds checkpoints of a run\nhint: pass --resume to continue it, or choose another out_dir",
+            out.display()
+        )));
+    }
+    let device = parse_device(&settings.device)?;
+    device.seed(settings.seed);
+    let tokenizer_dir = settings
+        .tokenizer_dir()
+        .ok_or_else(|| TrainError::Config("no tokenizer directory".into()))?;
+    let tokenizer = TextTokenizer::load(tokenizer_dir)?;
+    let (model, lora_config) = build_model(settings, &device)?;
+    let encoder = Encoder {
+        tokenizer: &tokenizer,
+        eos: tokenizer
+            .eos_id()
+            .or_else(|| model.config.eos_token_ids().first().copied()),
+        max_seq_len: settings.max_seq_len,
+        train_on_inputs: settings.train_on_inputs,
+    };
+    let train = encoder.read(&settings.train_file)?;
+    let validation = match &settings.validation_file {
+        Some(path) => Some(encoder.read(path)?),
+        None => None,
+    };
+    let mut model = model.train();
+    let hash = settings_hash(settings);
+    let mut opt = AdamW::new(settings.betas, settings.eps, settings.weight_decay);
+    let mut state = TrainState {
+        settings_hash: hash.clone(),
+        ..TrainState::default()
+    };
+    if let Some(path) = resume_from.filter(|_| opts.resume) {
+        let restored = checkpoint::load(&path, &device, opt)?;
+        if restored.state.settings_hash != hash {
+            return Err(TrainError::Checkpoint {
+                path,
+                reason: "was written with different settings\nhint: resume with the settings it was started with, or choose another out_dir".into(),
+            });
+        }
+        model = optim::assign(model, &restored.params);
+        opt = restored.optimizer;
+        state = restored.state;
+        progress.note(&format!("resuming after step {}", state.step));
+    }
+    let trainable_params = optim::trainable(&model).values().map(|t| t.dims()[0]).sum();
+    let feed = Feed::new(&train.examples, settings);
+    let total = feed.total_steps(settings);
+    let mut metrics = MetricsLog::open(&out.join("metrics.csv"), state.step)?;
+
+    // ---- loop -------------------------------------------------------------------------
+    progress.start(total, state.step);
+    let mut status = Status::Completed;
+    let mut last_train_loss = None;
+    let mut last_val_loss = None;
+    let mut plans = PlanCache::default();
+    while state.step < total {
+        let started = Instant::now();
+        let step = state.step;
+        let micro = feed.micro_batches(step, &mut plans);
+        let batches: Vec<Batch> = micro
+            .iter()
+            .map(|p| Batch::build(p, feed.examples))
+            .collect();
+        let window_targets: usize = batches.iter().map(|b| b.targets).sum();
+        let mut grads = Named::new();
+        let mut loss_sum = 0.0;
+        for (i, batch) in batches.iter().enumerate() {
+            device.seed(Rng::derive(settings.seed, (step * 1024 + i) as u64).0);
+            let loss = micro_batch_loss(&model, batch, window_targets)?;
+            loss_sum += f64::from(loss.clone().into_scalar::<f32>());
+            let g = loss.backward();
+            optim::accumulate(&mut grads, optim::gradients(&model, &g));
+        }
+        let grad_norm = optim::global_norm(&grads);
+        optim::clip(&mut grads, grad_norm, settings.max_grad_norm);
+        let lr = optim::learning_rate(
+            settings.lr,
+            settings.schedule,
+            settings.warmup_steps,
+            total,
+            step,
+        );
+        let updated = opt.step(&optim::trainable(&model), &grads, &decays, lr);
+        model = optim::assign(model, &updated);
+
+        let tokens: usize = batches.iter().map(|b| b.tokens).sum();
+        let seconds = started.elapsed().as_secs_f64();
+        state.step += 1;
+        state.tokens_seen += tokens as u64;
+        state.elapsed_s += seconds;
+        last_train_loss = Some(loss_sum);
+
+        let validate = (settings.eval_every > 0 && state.step % settings.eval_every == 0)
+            || state.step == total;
+        let val_loss = match (&validation, validate) {
+            (Some(v), true) => Some(validation_loss(&model, &v.examples, settings.batch_size)?),
+            _ => None,
+        };
+        let row = Row {
+            step: state.step,
+            epoch: state.step as f64 / feed.steps_per_epoch as f64,
+            train_loss: loss_sum,
+            val_loss,
+            lr,
+            grad_norm,
+            tokens_per_s: tokens as f64 / seconds.max(1e-9),
+            elapsed_s: state.elapsed_s,
+        };
+        last_val_loss = val_loss;
+        metrics.write(&row)?;
+        progress.step(&row);
+        let mut improved = false;
+        if let Some(v) = val_loss {
+            if state.best_val.is_none_or(|b| v < b) {
+                state.best_val = Some(v);
+                state.best_step = Some(state.step);
+                state.evals_since_best = 0;
+                improved = true;
+            } else {
+                state.evals_since_best += 1;
+            }
+            progress.note(&format!("step {}: validation loss {v:.4}", state.step));
+        }
+        if improved {
+            save_best(out, &optim::trainable(&model))?;
+        }
+        let early = settings.patience > 0 && state.evals_since_best >= settings.patience;
+        let stop = opts.stop.load(Ordering::SeqCst);
+        let due = settings.checkpoint_every > 0 && state.step % settings.checkpoint_every == 0;
+        if due || stop || early || state.step == total {
+            checkpoint::save(out, &state, &optim::trainable(&model), &opt)?;
+        }
+        if early {
+            status = Status::EarlyStopped;
+            progress.note(&format!(
+                "stopping early: no improvement in {} validations",
+                settings.patience
+            ));
+            break;
+        }
+        if stop {
+            status = Status::Interrupted;
+            progress.note(&format!(
+                "interrupted: checkpoint of step {} written; rerun with --resume to continue",
+                state.step
+            ));
+            break;
+        }
+    }
+    progress.finish();
+
+    // ---- cleanup ----------------------------------------------------------------------
+    if status != Status::Interrupted {
+        if state.best_step.is_some() {
+            model = optim::assign(model, &load_best(out, &device)?);
+        }
+        write_outputs(settings, model.valid(), lora_config.as_ref(), tokenizer_dir)?;
+    }
+    let summary = Summary {
+        name: settings.name.clone(),
+        method: settings.method,
+        status,
+        device: settings.device.clone(),
+        steps: state.step,
+        total_steps: total,
+        epochs: state.step as f64 / feed.steps_per_epoch as f64,
+        best_step: state.best_step,
+        best_val_loss: state.best_val,
+        final_train_loss: last_train_loss,
+        final_val_loss: last_val_loss,
+        tokens_seen: state.tokens_seen,
+        wall_time_s: state.elapsed_s,
+        trainable_params,
+        train_examples: train.examples.len(),
+        validation_examples: validation.as_ref().map_or(0, |v| v.examples.len()),
+        truncated_examples: train.truncated + validation.as_ref().map_or(0, |v| v.truncated),
+        examples_without_targets: train.without_targets
+            + validation.as_ref().map_or(0, |v| v.without_targets),
+    };
+    let json =
+        serde_json::to_vec_pretty(&summary).map_err(|e| TrainError::Config(e.to_string()))?;
+    weights::write_atomic(&out.join("summary.json"), &json)?;
+    Ok(summary)
+}
+
+/// The starting model with its trainable parameters marked, and the adapter config (LoRA).
+fn build_model(
+    settings: &LocalTrainSettings,
+    device: &Device,
+) -> Result<(Llama, Option<LoraConfig>)> {
+    let model = match (&settings.base_model, &settings.init_config) {
+        (Some(dir), _) => weights::load_model(dir, device)?,
+        (None, Some(config)) => Llama::random(&LlamaConfig::from_file(config)?, device)?,
+        (None, None) => return Err(TrainError::Config("no base_model or init_config".into())),
+    };
+    match settings.method {
+        Method::Full => Ok((mark_trainable(model), None)),
+        Method::Lora => {
+            let l = &settings.lora;
+            let targets: Vec<&str> = l.target_modules.iter().map(String::as_str).collect();
+            let mut config = LoraConfig::new(l.r, l.alpha, &targets);
+            config.lora_dropout = l.dropout;
+            config.use_rslora = l.rslora;
+            config.base_model_name_or_path = settings
+                .base_model
+                .as_ref()
+                .map(|p| p.display().to_string());
+            let model = lora::attach_new(model, &config, device)?;
+            Ok((mark_trainable(model), Some(config)))
+        }
+    }
+}
+
+/// Marks what training updates: the LoRA matrices when the model carries adapters (all
+/// else frozen), otherwise every parameter.
+pub fn mark_trainable(model: Llama) -> Llama {
+    if model.linears().iter().all(|(_, _, l)| l.lora.is_none()) {
+        return model.set_require_grad(true);
+    }
+    let mut model = model.set_require_grad(false);
+    for (_, _, linear) in model.linears_mut() {
+        if let Some(adapter) = linear.lora.take() {
+            linear.lora = Some(adapter.set_require_grad(true));
+        }
+    }
+    model
+}
+
+/// Whether AdamW's weight decay applies: not to norm gains and biases (as Hugging Face's
+/// Trainer does).
+fn decays(path: &str) -> bool {
+    let mut parts = path.rsplit('.');
+    let leaf = parts.next().unwrap_or_default();
+    let module = parts.next().unwrap_or_default();
+    leaf != "bias" && !module.ends_with("norm")
+}
+
+/// The loss of one micro-batch, normalised by the window's target count.
+fn micro_batch_loss(model: &Llama, batch: &Batch, window_targets: usize) -> Result<Tensor<1>> {
+    let device = model.device();
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(batch.ids.clone(), [batch.rows, batch.seq]),
+        &device,
+    );
+    let logits = model.forward_segments(ids, &batch.segments)?;
+    Ok(causal_lm_loss(logits, batch, window_targets))
+}
+
+/// Mean loss per target token over `examples`, without autodiff and dropout.
+fn validation_loss(model: &Llama, examples: &[Example], batch_size: usize) -> Result<f64> {
+    let model = model.valid();
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| examples[i].ids.len());
+    let (mut sum, mut targets) = (0.0, 0);
+    for chunk in order.chunks(batch_size) {
+        let plan: Plan = chunk.iter().map(|&i| vec![i]).collect();
+        let batch = Batch::build(&plan, examples);
+        sum += f64::from(micro_batch_loss(&model, &batch, 1)?.into_scalar::<f32>());
+        targets += batch.targets;
+    }
+    Ok(sum / targets.max(1) as f64)
+}
+
+/// Where each step's micro-batches come from: step `s` takes micro-batches
+/// `(s mod spe)·accum ..` of epoch `s / spe`'s plan, `spe` being the steps per epoch; past
+/// the last epoch (with `max_steps`), epochs continue with new orders.
+struct Feed<'a> {
+    examples: &'a [Example],
+    steps_per_epoch: usize,
+    micro_per_epoch: usize,
+    accum: usize,
+    batch_size: usize,
+    max_seq_len: usize,
+    packing: bool,
+    seed: u64,
+}
+
+/// The plan of the epoch last used.
+#[derive(Default)]
+struct PlanCache(Option<(usize, Vec<Plan>)>);
+
+impl<'a> Feed<'a> {
+    fn new(examples: &'a [Example], s: &LocalTrainSettings) -> Self {
+        let micro_per_epoch =
+            epoch_plan(examples, s.batch_size, s.max_seq_len, s.packing, s.seed, 0).len();
+        Feed {
+            examples,
+            steps_per_epoch: micro_per_epoch.div_ceil(s.grad_accum),
+            micro_per_epoch,
+            accum: s.grad_accum,
+            batch_size: s.batch_size,
+            max_seq_len: s.max_seq_len,
+            packing: s.packing,
+            seed: s.seed,
+        }
+    }
+
+    fn total_steps(&self, s: &LocalTrainSettings) -> usize {
+        s.max_steps.unwrap_or(self.steps_per_epoch * s.epochs)
+    }
+
+    fn micro_batches(&self, step: usize, cache: &mut PlanCache) -> Vec<Plan> {
+        let epoch = step / self.steps_per_epoch;
+        if cache.0.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let plan = epoch_plan(
+                self.examples,
+                self.batch_size,
+                self.max_seq_len,
+                self.packing,
+                self.seed,
+                epoch,
+            );
+            cache.0 = Some((epoch, plan));
+        }
+        let plans = cache
+            .0
+            .as_ref()
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or_default();
+        let first = (step % self.steps_per_epoch) * self.accum;
+        let last = (first + self.accum).min(self.micro_per_epoch);
+        plans[first..last].to_vec()
+    }
+}
+
+fn best_path(out: &Path) -> std::path::PathBuf {
+    checkpoint::dir(out).join("best.safetensors")
+}
+
+/// Keeps the trainable parameters of the best validation step.
+fn save_best(out: &Path, params: &Named) -> Result<()> {
+    let tensors = params
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), weights::tensor_to_host(t.clone())?)))
+        .collect::<Result<Vec<_>>>()?;
+    std::fs::create_dir_all(checkpoint::dir(out))
+        .map_err(crate::error::io(checkpoint::dir(out)))?;
+    Ok(weights::write_safetensors(&best_path(out), tensors)?)
+}
+
+fn load_best(out: &Path, device: &Device) -> Result<Named> {
+    let reader = weights::SafetensorsReader::open_file(best_path(out))?;
+    let names: Vec<String> = reader.names().map(str::to_string).collect();
+    names
+        .into_iter()
+        .map(|n| {
+            let len = reader.shape(&n).map_or(0, |s| s.iter().product());
+            let values = reader.read_f32(&n, &[len])?;
+            Ok((n, Tensor::from_data(TensorData::new(values, [len]), device)))
+        })
+        .collect()
+}
+
+/// Writes the adapter (and merged model) or the full model, plus the resolved settings.
+fn write_outputs(
+    settings: &LocalTrainSettings,
+    model: Llama,
+    lora_config: Option<&LoraConfig>,
+    tokenizer_dir: &Path,
+) -> Result<()> {
+    let out = &settings.out_dir;
+    match lora_config {
+        Some(config) => {
+            lora::save_adapter(&model, config, out)?;
+            if settings.merge {
+                let merged = out.join("merged");
+                weights::save_model(&lora::merge_adapters(model), &merged)?;
+                weights::copy_tokenizer_files(tokenizer_dir, &merged)?;
+            }
+        }
+        None => {
+            let dir = out.join("model");
+            weights::save_model(&model, &dir)?;
+            weights::copy_tokenizer_files(tokenizer_dir, &dir)?;
+        }
+    }
+    let toml = toml::to_string_pretty(settings).map_err(|e| TrainError::Config(e.to_string()))?;
+    Ok(weights::write_atomic(
+        &out.join("config.toml"),
+        toml.as_bytes(),
+    )?)
+}
+
+/// A hash of everything that shapes the trained weights (not the device, the checkpoint
+/// interval or the output folder), so a resume with other settings is refused.
+fn settings_hash(s: &LocalTrainSettings) -> String {
+    let mut s = s.clone();
+    s.device.clear();
+    s.checkpoint_every = 0;
+    s.out_dir.clear();
+    let text = toml::to_string(&s).unwrap_or_default();
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_decay_skips_norms_and_biases() {
+        assert!(decays("model.layers.0.self_attn.q_proj.lora.lora_a"));
+        assert!(decays("model.embed_tokens.weight"));
+        assert!(!decays("model.layers.0.input_layernorm.weight"));
+        assert!(!decays("model.norm.weight"));
+        assert!(!decays("model.layers.0.self_attn.q_proj.bias"));
+    }
+}

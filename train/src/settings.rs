@@ -1,0 +1,337 @@
+//! `[train.local]`: what to train, on what, and how; parsed from TOML and resolved
+//! (defaults applied, paths made absolute, ranges checked) before anything runs.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tunebench_models::lora::LORA_TARGETS;
+
+use crate::error::{Result, TrainError};
+
+/// What is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Low-rank adapters on chosen projections; the base stays frozen.
+    #[default]
+    Lora,
+    /// Every weight (also continued pre-training on raw text).
+    Full,
+}
+
+/// How the learning rate moves after warmup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Half a cosine from the peak down to zero at the last step.
+    #[default]
+    Cosine,
+    /// A straight line down to zero at the last step.
+    Linear,
+    /// The peak rate throughout.
+    Constant,
+}
+
+/// `[train.local.lora]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraSettings {
+    /// Rank.
+    pub r: usize,
+    /// Scale numerator: the update is scaled by `alpha / r` (or `alpha / √r` with rsLoRA).
+    pub alpha: f64,
+    /// Dropout on the adapter input while training.
+    pub dropout: f64,
+    /// Projections to adapt: any of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj,
+    /// down_proj.
+    pub target_modules: Vec<String>,
+    /// Scale by `alpha / √r` (Kalajdzievski 2023).
+    pub rslora: bool,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        LoraSettings {
+            r: 8,
+            alpha: 16.0,
+            dropout: 0.05,
+            target_modules: vec!["q_proj".into(), "v_proj".into()],
+            rslora: false,
+        }
+    }
+}
+
+/// `[train.local]` as written; see `configs/banking77.toml` for an annotated example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalTrainSettings {
+    /// Name of this training run; outputs go to `<out_dir>`.
+    pub name: String,
+    /// Hugging Face model directory to start from (config.json, safetensors, tokenizer.json).
+    pub base_model: Option<PathBuf>,
+    /// Full training from scratch: a config.json to initialise a model from (weights drawn
+    /// as transformers initialises them); `tokenizer` must then name a tokenizer directory.
+    pub init_config: Option<PathBuf>,
+    /// Directory with tokenizer.json (default: `base_model`).
+    pub tokenizer: Option<PathBuf>,
+    /// Prepared training data (JSONL from `tunebench data prepare`).
+    pub train_file: PathBuf,
+    /// Prepared validation data; no validation loss or early stopping without it.
+    pub validation_file: Option<PathBuf>,
+    /// Where adapter, metrics, checkpoints and summary go.
+    pub out_dir: PathBuf,
+    /// `lora` or `full`.
+    pub method: Method,
+    /// LoRA settings (method = "lora").
+    pub lora: LoraSettings,
+    /// Also learn to predict prompt / user tokens (default: only completion and assistant
+    /// tokens count in the loss).
+    pub train_on_inputs: bool,
+    /// Longest sequence in tokens; longer examples are cut at this length (counted).
+    pub max_seq_len: usize,
+    /// Sequences per micro-batch (or packed rows of `max_seq_len` tokens with `packing`).
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: usize,
+    /// Pack several examples into each row (attention stays within each example).
+    pub packing: bool,
+    /// Passes over the training data (ignored when `max_steps` is set).
+    pub epochs: usize,
+    /// Stop after this many optimizer steps.
+    pub max_steps: Option<usize>,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// AdamW β₁ and β₂.
+    pub betas: (f64, f64),
+    /// AdamW ε.
+    pub eps: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Steps of linear warmup from 0 to `lr`.
+    pub warmup_steps: usize,
+    /// Decay after warmup.
+    pub schedule: Schedule,
+    /// Clip the global gradient norm to this (0 = no clipping).
+    pub max_grad_norm: f64,
+    /// Seed of the data order, adapter initialisation and dropout.
+    pub seed: u64,
+    /// Validation loss every this many steps (0 = only at the end).
+    pub eval_every: usize,
+    /// Stop after this many validations without improvement (0 = never stop early).
+    pub patience: usize,
+    /// Checkpoint every this many steps (0 = only on exit).
+    pub checkpoint_every: usize,
+    /// Also write the base model with the adapter folded in (`merged/`).
+    pub merge: bool,
+    /// `cpu`, `cuda[:N]` (feature `cuda`), `tch-cpu`, `tch-cuda[:N]` (feature `tch`).
+    pub device: String,
+}
+
+impl Default for LocalTrainSettings {
+    fn default() -> Self {
+        LocalTrainSettings {
+            name: "local".into(),
+            base_model: None,
+            init_config: None,
+            tokenizer: None,
+            train_file: PathBuf::new(),
+            validation_file: None,
+            out_dir: PathBuf::new(),
+            method: Method::Lora,
+            lora: LoraSettings::default(),
+            train_on_inputs: false,
+            max_seq_len: 512,
+            batch_size: 8,
+            grad_accum: 1,
+            packing: false,
+            epochs: 1,
+            max_steps: None,
+            lr: 2e-4,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.01,
+            warmup_steps: 0,
+            schedule: Schedule::Cosine,
+            max_grad_norm: 1.0,
+            seed: 42,
+            eval_every: 0,
+            patience: 0,
+            checkpoint_every: 0,
+            merge: false,
+            device: "cpu".into(),
+        }
+    }
+}
+
+impl LocalTrainSettings {
+    /// Makes paths absolute against `base` (the config file's folder) and checks every
+    /// setting, listing all problems at once.
+    pub fn resolve(mut self, base: &Path) -> Result<Self> {
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        self.base_model = self.base_model.as_deref().map(abs);
+        self.init_config = self.init_config.as_deref().map(abs);
+        self.tokenizer = self.tokenizer.as_deref().map(abs);
+        self.train_file = abs(&self.train_file);
+        self.validation_file = self.validation_file.as_deref().map(abs);
+        self.out_dir = abs(&self.out_dir);
+
+        let mut problems = Vec::new();
+        let mut need = |ok: bool, msg: &str| {
+            if !ok {
+                problems.push(msg.to_string());
+            }
+        };
+        need(
+            self.base_model.is_some() != self.init_config.is_some(),
+            "set exactly one of base_model (fine-tune) and init_config (train from scratch)",
+        );
+        need(
+            self.init_config.is_none() || self.method == Method::Full,
+            "init_config needs method = \"full\" (a fresh model has nothing to adapt)",
+        );
+        need(
+            self.init_config.is_none() || self.tokenizer.is_some(),
+            "init_config needs tokenizer = \"<dir with tokenizer.json>\"",
+        );
+        need(
+            !self.train_file.as_os_str().is_empty() && self.train_file != base,
+            "train_file is required (the train.jsonl written by `tunebench data prepare`)",
+        );
+        need(
+            !self.out_dir.as_os_str().is_empty() && self.out_dir != base,
+            "out_dir is required",
+        );
+        need(!self.name.is_empty(), "name must not be empty");
+        need(self.max_seq_len >= 2, "max_seq_len must be at least 2");
+        need(self.batch_size >= 1, "batch_size must be at least 1");
+        need(self.grad_accum >= 1, "grad_accum must be at least 1");
+        need(
+            self.epochs >= 1 || self.max_steps.is_some(),
+            "epochs must be at least 1 (or set max_steps)",
+        );
+        need(self.max_steps != Some(0), "max_steps must be at least 1");
+        need(self.lr > 0.0 && self.lr.is_finite(), "lr must be positive");
+        let (b1, b2) = self.betas;
+        need(
+            (0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2),
+            "betas must each be in [0, 1)",
+        );
+        need(self.eps > 0.0, "eps must be positive");
+        need(self.weight_decay >= 0.0, "weight_decay must be ≥ 0");
+        need(
+            self.max_grad_norm >= 0.0,
+            "max_grad_norm must be ≥ 0 (0 = off)",
+        );
+        need(
+            self.patience == 0 || self.validation_file.is_some(),
+            "patience needs validation_file",
+        );
+        if self.method == Method::Lora {
+            let l = &self.lora;
+            need(l.r >= 1, "lora.r must be at least 1");
+            need(l.alpha > 0.0, "lora.alpha must be positive");
+            need(
+                (0.0..1.0).contains(&l.dropout),
+                "lora.dropout must be in [0, 1)",
+            );
+            need(
+                !l.target_modules.is_empty(),
+                "lora.target_modules must name at least one projection",
+            );
+            for t in &l.target_modules {
+                need(
+                    LORA_TARGETS.contains(&t.as_str()),
+                    &format!(
+                        "lora.target_modules: unknown projection `{t}` (one of {})",
+                        LORA_TARGETS.join(", ")
+                    ),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(TrainError::Config(format!(
+                "[train.local] has {} problem(s):\n  - {}",
+                problems.len(),
+                problems.join("\n  - ")
+            )))
+        }
+    }
+
+    /// The directory holding `tokenizer.json`.
+    pub fn tokenizer_dir(&self) -> Option<&Path> {
+        self.tokenizer.as_deref().or(self.base_model.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> std::result::Result<LocalTrainSettings, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn defaults_follow_pytorch_adamw() {
+        let s = LocalTrainSettings::default();
+        assert_eq!((s.betas, s.eps, s.weight_decay), ((0.9, 0.999), 1e-8, 0.01));
+        assert!(!s.train_on_inputs);
+    }
+
+    #[test]
+    fn resolve_lists_every_problem() {
+        let s = parse(
+            r#"
+            train_file = "t.jsonl"
+            out_dir = "out"
+            lr = -1.0
+            patience = 2
+            [lora]
+            r = 0
+            target_modules = ["qkv"]
+            "#,
+        )
+        .unwrap();
+        let err = s.resolve(Path::new("/base")).unwrap_err().to_string();
+        for expected in [
+            "exactly one of base_model",
+            "lr must be positive",
+            "patience needs validation_file",
+            "lora.r must be at least 1",
+            "unknown projection `qkv`",
+        ] {
+            assert!(err.contains(expected), "{expected} missing from:\n{err}");
+        }
+    }
+
+    #[test]
+    fn resolve_makes_paths_absolute() {
+        let s = parse(
+            r#"
+            base_model = "models/m"
+            train_file = "data/train.jsonl"
+            out_dir = "/abs/out"
+            "#,
+        )
+        .unwrap()
+        .resolve(Path::new("/cfg"))
+        .unwrap();
+        assert_eq!(s.base_model.as_deref(), Some(Path::new("/cfg/models/m")));
+        assert_eq!(s.train_file, Path::new("/cfg/data/train.jsonl"));
+        assert_eq!(s.out_dir, Path::new("/abs/out"));
+        assert_eq!(s.tokenizer_dir(), Some(Path::new("/cfg/models/m")));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(parse("learning_rate = 1e-4").is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! Parity of the training loss and LoRA gradients with PyTorch + PEFT on the tiny-llama
+//! fixture (`train_loss`, `grad.*` in fixtures/tiny-llama, computed by transformers 5.24 and
+//! peft 0.21 in float32).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use tunebench_models::weights::{self, SafetensorsReader};
+use tunebench_models::{Llama, lora};
+use tunebench_train::batch::Batch;
+use tunebench_train::data::Example;
+use tunebench_train::loss::causal_lm_loss;
+use tunebench_train::{mark_trainable, optim};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/tiny-llama"
+    ))
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(fixture().join("expected.json")).unwrap()).unwrap()
+}
+
+fn model_with_adapter() -> Llama {
+    let device = Device::flex();
+    let base = weights::load_model(fixture().join("model"), &device).unwrap();
+    mark_trainable(lora::load_adapter(base, fixture().join("adapter")).unwrap()).train()
+}
+
+/// The fixture's batch: every token but the first of each row is a target.
+fn fixture_batch(expected: &serde_json::Value) -> Batch {
+    let rows: Vec<Vec<u32>> = serde_json::from_value(expected["train_batch"].clone()).unwrap();
+    let examples: Vec<Example> = rows
+        .iter()
+        .map(|ids| Example {
+            ids: ids.clone(),
+            target: (0..ids.len()).map(|i| i > 0).collect(),
+        })
+        .collect();
+    Batch::build(&vec![vec![0], vec![1]], &examples)
+}
+
+fn loss_of(model: &Llama, batch: &Batch, norm: usize) -> Tensor<1> {
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(batch.ids.clone(), [batch.rows, batch.seq]),
+        &model.device(),
+    );
+    causal_lm_loss(
+        model.forward_segments(ids, &batch.segments).unwrap(),
+        batch,
+        norm,
+    )
+}
+
+fn rel_err(ours: &[f32], theirs: &[f32]) -> f64 {
+    assert_eq!(ours.len(), theirs.len());
+    let diff = ours
+        .iter()
+        .zip(theirs)
+        .map(|(a, b)| f64::from((a - b).abs()))
+        .fold(0.0, f64::max);
+    let scale = theirs
+        .iter()
+        .map(|b| f64::from(b.abs()))
+        .fold(0.0, f64::max);
+    diff / scale
+}
+
+#[test]
+fn loss_and_lora_gradients_match_peft() {
+    let expected = expected();
+    let model = model_with_adapter();
+    let batch = fixture_batch(&expected);
+    assert_eq!(batch.targets, 30);
+    let loss = loss_of(&model, &batch, batch.targets);
+    let ours = f64::from(loss.clone().into_scalar::<f32>());
+    let theirs = expected["train_loss"].as_f64().unwrap();
+    assert!(
+        (ours - theirs).abs() / theirs < 1e-5,
+        "loss {ours} vs {theirs}"
+    );
+
+    let grads = optim::gradients(&model, &loss.backward());
+    // q_proj and v_proj of 2 layers, A and B each; nothing else is trainable.
+    assert_eq!(grads.len(), 8, "{:?}", grads.keys().collect::<Vec<_>>());
+    let reference = SafetensorsReader::open_file(fixture().join("expected.safetensors")).unwrap();
+    let mut worst: f64 = 0.0;
+    for layer in 0..2 {
+        for proj in ["q_proj", "v_proj"] {
+            for (ours_name, peft) in [("lora_a", "lora_A"), ("lora_b", "lora_B")] {
+                let path = format!("model.layers.{layer}.self_attn.{proj}.lora.{ours_name}");
+                let name = format!("grad.model.layers.{layer}.self_attn.{proj}.{peft}.weight");
+                let shape = reference.shape(&name).unwrap().to_vec();
+                let theirs = reference.read_f32(&name, &shape).unwrap();
+                // Ours is stored transposed ([in, r] / [r, out]); PEFT's is [r, in] / [out, r].
+                let (rows, cols) = (shape[0], shape[1]);
+                let flat = grads[&path].clone().try_into_vec_as::<f32>().unwrap();
+                let ours: Vec<f32> = (0..rows)
+                    .flat_map(|i| (0..cols).map(move |j| (i, j)))
+                    .map(|(i, j)| flat[j * rows + i])
+                    .collect();
+                let err = rel_err(&ours, &theirs);
+                assert!(err < 1e-3, "{name}: relative error {err}");
+                worst = worst.max(err);
+            }
+        }
+    }
+    eprintln!("worst LoRA gradient relative error: {worst:.2e}");
+}
+
+fn host(t: Tensor<1>) -> Vec<f32> {
+    t.try_into_vec_as::<f32>().unwrap()
+}
+
+/// Prompt tokens masked out of the loss contribute nothing to it: the masked loss is the
+/// mean NLL (computed here from the log-softmax independently) of the unmasked tokens.
+#[test]
+fn masked_loss_is_the_mean_over_unmasked_tokens() {
+    let expected = expected();
+    let model = model_with_adapter();
+    let full = fixture_batch(&expected);
+    let seq = full.seq;
+    let mut masked = full.clone();
+    for r in 0..masked.rows {
+        masked.weights[r * (seq - 1)..r * (seq - 1) + 7].fill(0.0); // tokens 1..=7: prompt
+    }
+    masked.targets = masked.weights.iter().filter(|&&w| w > 0.0).count();
+    assert_eq!(masked.targets, 2 * 8);
+    let ours = loss_of(&model, &masked, masked.targets).into_scalar::<f32>();
+
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(full.ids.clone(), [full.rows, seq]),
+        &model.device(),
+    );
+    let logits = model.valid().forward_segments(ids, &full.segments).unwrap();
+    let logp = burn::tensor::activation::log_softmax(logits, 2)
+        .try_into_vec_as::<f32>()
+        .unwrap();
+    let vocab = 512;
+    let mut sum = 0.0f64;
+    for r in 0..full.rows {
+        for t in 7..seq - 1 {
+            let next = full.ids[r * seq + t + 1] as usize;
+            sum -= f64::from(logp[(r * seq + t) * vocab + next]);
+        }
+    }
+    let theirs = sum / 16.0;
+    assert!(
+        (f64::from(ours) - theirs).abs() < 1e-5,
+        "{ours} vs {theirs}"
+    );
+}
+
+/// A masked token's label reaches neither the loss nor the gradient: changing the label of
+/// the last position (which no other position sees) changes nothing when it is masked, and
+/// changes both when it is not.
+#[test]
+fn masked_labels_do_not_reach_the_gradient() {
+    let expected = expected();
+    let model = model_with_adapter();
+    let base = fixture_batch(&expected);
+    let seq = base.seq;
+    let run = |batch: &Batch| {
+        let loss = loss_of(&model, batch, 30);
+        let grads = optim::gradients(&model, &loss.backward());
+        let value = loss.into_scalar::<f32>();
+        (
+            value,
+            grads.into_values().flat_map(host).collect::<Vec<f32>>(),
+        )
+    };
+    let relabel = |mut b: Batch| {
+        b.ids[seq - 1] = (b.ids[seq - 1] + 1) % 512;
+        b
+    };
+    let mut masked = base.clone();
+    masked.weights[seq - 2] = 0.0; // row 0 predicts its last token at position seq - 2
+    assert_eq!(run(&masked), run(&relabel(masked.clone())));
+    let (loss_a, grads_a) = run(&base);
+    let (loss_b, grads_b) = run(&relabel(base.clone()));
+    assert_ne!(loss_a, loss_b);
+    assert_ne!(grads_a, grads_b);
+}
