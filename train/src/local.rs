@@ -131,14 +131,7 @@ pub fn train_local(
         .ok_or_else(|| TrainError::Config("no tokenizer directory".into()))?;
     let tokenizer = TextTokenizer::load(tokenizer_dir)?;
     let (model, lora_config) = build_model(settings, &device)?;
-    let encoder = Encoder {
-        tokenizer: &tokenizer,
-        eos: tokenizer
-            .eos_id()
-            .or_else(|| model.config.eos_token_ids().first().copied()),
-        max_seq_len: settings.max_seq_len,
-        train_on_inputs: settings.train_on_inputs,
-    };
+    let encoder = encoder(settings, &tokenizer, &model.config);
     let train = encoder.read(&settings.train_file)?;
     let validation = match &settings.validation_file {
         Some(path) => Some(encoder.read(path)?),
@@ -366,6 +359,36 @@ fn micro_batch_loss(model: &Llama, batch: &Batch, window_targets: usize) -> Resu
     );
     let logits = model.forward_segments(ids, &batch.segments)?;
     Ok(causal_lm_loss(logits, batch, window_targets))
+}
+
+fn encoder<'a>(
+    settings: &LocalTrainSettings,
+    tokenizer: &'a TextTokenizer,
+    config: &LlamaConfig,
+) -> Encoder<'a> {
+    Encoder {
+        tokenizer,
+        eos: tokenizer
+            .eos_id()
+            .or_else(|| config.eos_token_ids().first().copied()),
+        max_seq_len: settings.max_seq_len,
+        train_on_inputs: settings.train_on_inputs,
+    }
+}
+
+/// Mean loss per target token of `model` on the settings' validation file, measured as
+/// training measures it (e.g. to check a saved adapter).
+pub fn validation_loss_of(model: &Llama, settings: &LocalTrainSettings) -> Result<f64> {
+    let path = settings
+        .validation_file
+        .as_deref()
+        .ok_or_else(|| TrainError::Config("no validation_file".into()))?;
+    let dir = settings
+        .tokenizer_dir()
+        .ok_or_else(|| TrainError::Config("no tokenizer directory".into()))?;
+    let tokenizer = TextTokenizer::load(dir)?;
+    let examples = encoder(settings, &tokenizer, &model.config).read(path)?;
+    validation_loss(model, &examples.examples, settings.batch_size)
 }
 
 /// Mean loss per target token over `examples`, without autodiff and dropout.
