@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 /// Settings come from, highest first: command-line flags, TUNEBENCH_* environment
 /// variables, the config file, then defaults; `--show-settings` prints the result.
 ///
-/// Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 regression found by the gate.
+/// Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 regression found by the gate,
+/// 130 training stopped by Ctrl-C (a checkpoint was written; --resume continues).
 #[derive(Debug, Parser)]
 #[command(
     name = "tunebench",
@@ -51,6 +52,42 @@ pub enum Command {
     /// Face directory, with or without a PEFT LoRA adapter.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Fine-tune a model.
+    #[command(subcommand)]
+    Train(TrainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// LoRA or full fine-tuning of a Llama-family model on this machine, from the JSONL
+    /// that `data prepare` writes. Writes a PEFT adapter (or a full model), metrics.csv,
+    /// summary.json and checkpoints to the config's `out_dir`.
+    ///
+    /// Ctrl-C writes a checkpoint and stops; `--resume` continues from the newest one and
+    /// ends where an uninterrupted run would.
+    ///
+    /// Example: tunebench train local --config configs/banking77.toml
+    Local(TrainLocalArgs),
+}
+
+/// Flags of `train local`; each overrides the config's `[train.local]` field.
+#[derive(Debug, Args)]
+pub struct TrainLocalArgs {
+    /// Config file with a [train.local] section.
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Continue from the newest checkpoint in the output folder.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many optimizer steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Output folder.
+    #[arg(short, long, env = "TUNEBENCH_TRAIN_OUT_DIR")]
+    pub out: Option<PathBuf>,
+    /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`).
+    #[arg(long, env = "TUNEBENCH_DEVICE")]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tunebench_aws::AwsSettings;
 use tunebench_datasets::RawDataConfig;
+use tunebench_train::LocalTrainSettings;
 
 /// A problem with the config file itself (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,16 @@ pub struct RawConfig {
     pub aws: Option<AwsSettings>,
     /// `[upload]`: where prepared data goes on S3.
     pub upload: Option<RawUpload>,
+    /// `[train]`: fine-tuning.
+    pub train: Option<RawTrain>,
+}
+
+/// `[train]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrain {
+    /// `[train.local]`: LoRA or full fine-tuning on this machine.
+    pub local: Option<LocalTrainSettings>,
 }
 
 /// `[upload]`.
@@ -74,6 +85,11 @@ mod tests {
                 let (raw, base) = load(&path).unwrap_or_else(|e| panic!("{e}"));
                 if let Some(data) = raw.data {
                     data.resolve(&base)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                if let Some(local) = raw.train.and_then(|t| t.local) {
+                    local
+                        .resolve(&base)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
                 seen += 1;

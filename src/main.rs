@@ -1,12 +1,13 @@
 //! The `tunebench` command: parse, resolve settings, call one library function per
 //! subcommand, and map errors to exit codes (0 ok, 1 failure, 2 usage or config error;
-//! 3 is the regression gate's).
+//! 3 is the regression gate's; 130 training stopped by Ctrl-C after a checkpoint).
 
 mod cli;
 mod config;
 mod data;
 mod model;
 mod progress;
+mod train;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,9 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             cli::ModelCommand::Score(a) => model::score(&cli.global, a),
             cli::ModelCommand::Merge(a) => model::merge(&cli.global, a),
         },
+        cli::Command::Train(cmd) => match cmd {
+            cli::TrainCommand::Local(a) => train::local(&cli.global, a),
+        },
     }
 }
 
@@ -46,6 +50,16 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 M::InvalidConfig { .. }
                 | M::UnsupportedArchitecture { .. }
                 | M::InvalidInput(_) => 2,
+                _ => 1,
+            };
+        }
+        if cause.downcast_ref::<train::Interrupted>().is_some() {
+            return 130;
+        }
+        if let Some(e) = cause.downcast_ref::<tunebench_train::TrainError>() {
+            return match e {
+                tunebench_train::TrainError::Config(_)
+                | tunebench_train::TrainError::Example { .. } => 2,
                 _ => 1,
             };
         }

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tunebench_datasets::Progress;
 
 const TEMPLATE: &str =
-    "{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta})";
+    "{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta}) {msg}";
 
 /// One bar per step, drawn on stderr.
 pub struct Bars {

@@ -406,3 +406,146 @@ fn model_score_and_merge_match_the_reference_nll() {
         text(&out.stderr)
     );
 }
+
+/// A `[train.local]` config over the banking77 slice in train/tests/data.
+fn train_config(dir: &Path, max_steps: usize) -> PathBuf {
+    let r = repo();
+    let text = format!(
+        r#"# Run: tunebench train local --config this.toml
+[train.local]
+name = "cli-test"
+base_model = "{model}"
+train_file = "{data}/banking77-train.jsonl"
+validation_file = "{data}/banking77-validation.jsonl"
+out_dir = "out"
+batch_size = 4
+max_steps = {max_steps}
+eval_every = 50
+checkpoint_every = 1000
+lr = 1e-3
+"#,
+        model = r.join("fixtures/tiny-llama/model").display(),
+        data = r.join("train/tests/data").display(),
+    );
+    let path = dir.join("train.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn train_local_writes_adapter_metrics_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = train_config(dir.path(), 6);
+    let out = tunebench(
+        &[
+            "train",
+            "local",
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["steps"], 6);
+    let run = dir.path().join("out");
+    for f in [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "metrics.csv",
+        "summary.json",
+        "config.toml",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with("step,epoch,train_loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n")
+    );
+    assert_eq!(csv.lines().count(), 7);
+
+    // Bad input: an unusable line is named by file and line, exit code 2.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"prompt\": \"a\", \"completion\": \" b\"}\n{\"prompt\": 3}\n",
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("out_dir = \"out\"", "out_dir = \"out2\"")
+        .replace(
+            &format!(
+                "{}/banking77-train.jsonl",
+                repo().join("train/tests/data").display()
+            ),
+            bad.to_str().unwrap(),
+        );
+    std::fs::write(&config, cfg).unwrap();
+    let out = tunebench(
+        &["train", "local", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl:2") && err.contains("`prompt`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ctrl_c_checkpoints_and_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = train_config(dir.path(), 150);
+    let child = Command::new(env!("CARGO_BIN_EXE_tunebench"))
+        .args([
+            "train",
+            "local",
+            "--config",
+            config.to_str().unwrap(),
+            "--quiet",
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for training to start (metrics.csv gets a row), then send SIGINT.
+    let metrics = dir.path().join("out/metrics.csv");
+    for _ in 0..600 {
+        if std::fs::read_to_string(&metrics).is_ok_and(|t| t.lines().count() > 2) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--resume"));
+    let latest = std::fs::read_to_string(dir.path().join("out/checkpoints/latest")).unwrap();
+    let stopped_at: usize = latest.trim_start_matches("step-").parse().unwrap();
+    assert!(stopped_at > 0 && stopped_at < 150, "{latest}");
+
+    let out = tunebench(
+        &[
+            "train",
+            "local",
+            "--config",
+            config.to_str().unwrap(),
+            "--resume",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["steps"], 150);
+    let csv = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(csv.lines().count(), 151, "one row per step, none twice");
+}

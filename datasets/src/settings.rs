@@ -265,7 +265,7 @@ impl RawDataConfig {
 
 /// `path` taken from `base` (unless absolute), with `.` and `..` folded away lexically so
 /// paths read well in messages and settings.
-fn under(base: &Path, path: &str) -> PathBuf {
+pub fn under(base: &Path, path: impl AsRef<Path>) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in base.join(path).components() {

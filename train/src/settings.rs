@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tunebench_datasets::settings::under;
 use tunebench_models::lora::LORA_TARGETS;
 
 use crate::error::{Result, TrainError};
@@ -167,13 +168,7 @@ impl LocalTrainSettings {
     /// Makes paths absolute against `base` (the config file's folder) and checks every
     /// setting, listing all problems at once.
     pub fn resolve(mut self, base: &Path) -> Result<Self> {
-        let abs = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let abs = |p: &Path| under(base, p);
         self.base_model = self.base_model.as_deref().map(abs);
         self.init_config = self.init_config.as_deref().map(abs);
         self.tokenizer = self.tokenizer.as_deref().map(abs);
