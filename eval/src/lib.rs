@@ -1,0 +1,1 @@
+//! Evaluation of candidate models on held-out suites.

@@ -1,0 +1,1 @@
+//! Loopback stand-ins of remote services, for tests and benchmarks. Nothing here talks to the internet.
