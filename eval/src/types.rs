@@ -1,0 +1,104 @@
+//! The records that pass between the parts of an evaluation: a rendered request for one
+//! example, and what a candidate answered (or why it did not).
+//!
+//! The calling side (candidates, runner, cache, accounting) turns [`ExampleRequest`]s into
+//! [`ResponseRecord`]s; the scoring side (metrics, statistics, reports) reads only
+//! [`ResponseRecord`]s, so recorded responses from elsewhere score the same way.
+
+use serde::{Deserialize, Serialize};
+
+/// Who speaks a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The user (prompt, few-shot questions).
+    User,
+    /// The model (few-shot answers).
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Message {
+    /// Who speaks.
+    pub role: Role,
+    /// What is said.
+    pub content: String,
+}
+
+/// Sampling parameters; every one of them is part of the response-cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sampling {
+    /// 0 = greedy.
+    pub temperature: f32,
+    /// Nucleus sampling; `None` = off.
+    pub top_p: Option<f32>,
+    /// Most tokens to generate.
+    pub max_tokens: u32,
+    /// Stop sequences.
+    pub stop: Vec<String>,
+    /// Sampler seed where the candidate supports one.
+    pub seed: Option<u64>,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 0.0,
+            top_p: None,
+            max_tokens: 256,
+            stop: Vec::new(),
+            seed: None,
+        }
+    }
+}
+
+/// A fully rendered chat request (system prompt, few-shot turns, the example's prompt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// System prompt.
+    pub system: Option<String>,
+    /// Messages in order; the last is the example's user prompt.
+    pub messages: Vec<Message>,
+    /// Sampling parameters.
+    pub sampling: Sampling,
+}
+
+/// The request for one example of a suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExampleRequest {
+    /// The example's id (unique within the suite).
+    pub id: String,
+    /// What to send.
+    pub request: ChatRequest,
+}
+
+/// What one candidate answered for one example: one line of `responses.jsonl`. Every
+/// example of a run gets one, with `error` set when no answer could be had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseRecord {
+    /// The example's id.
+    pub id: String,
+    /// The answer text (empty when `error` is set).
+    #[serde(default)]
+    pub text: String,
+    /// Input tokens (from the API's usage, or the tokenizer for local models).
+    #[serde(default)]
+    pub input_tokens: u64,
+    /// Output tokens.
+    #[serde(default)]
+    pub output_tokens: u64,
+    /// Wall time of the call in milliseconds (that of the original call for cached answers).
+    #[serde(default)]
+    pub latency_ms: f64,
+    /// Dollars this answer cost (0 for a cache hit in this run's spend; see `cached`).
+    #[serde(default)]
+    pub cost_usd: f64,
+    /// Whether the answer came from the response cache.
+    #[serde(default)]
+    pub cached: bool,
+    /// Why there is no answer (after retries), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
