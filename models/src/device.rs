@@ -87,3 +87,12 @@ mod tests {
         assert!(msg.err().unwrap_or_default().contains("--features cuda"));
     }
 }
+
+/// Peak resident memory of this process in MiB (`VmHWM` of `/proc/self/status`), for
+/// benchmarks; `None` where the platform has no such file.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -26,5 +26,7 @@ pub mod optim;
 pub mod settings;
 
 pub use error::{Result, TrainError};
-pub use local::{NoProgress, Progress, RunOptions, Status, Summary, mark_trainable, train_local};
+pub use local::{
+    NoProgress, Progress, RunOptions, Status, Summary, mark_trainable, optimizer_step, train_local,
+};
 pub use settings::{LocalTrainSettings, Method};

@@ -176,18 +176,6 @@ pub fn train_local(
             .iter()
             .map(|p| Batch::build(p, feed.examples))
             .collect();
-        let window_targets: usize = batches.iter().map(|b| b.targets).sum();
-        let mut grads = Named::new();
-        let mut loss_sum = 0.0;
-        for (i, batch) in batches.iter().enumerate() {
-            device.seed(Rng::derive(settings.seed, (step * 1024 + i) as u64).0);
-            let loss = micro_batch_loss(&model, batch, window_targets)?;
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>());
-            let g = loss.backward();
-            optim::accumulate(&mut grads, optim::gradients(&model, &g));
-        }
-        let grad_norm = optim::global_norm(&grads);
-        optim::clip(&mut grads, grad_norm, settings.max_grad_norm);
         let lr = optim::learning_rate(
             settings.lr,
             settings.schedule,
@@ -195,8 +183,10 @@ pub fn train_local(
             total,
             step,
         );
-        let updated = opt.step(&optim::trainable(&model), &grads, &decays, lr);
-        model = optim::assign(model, &updated);
+        let seed = Rng::derive(settings.seed, step as u64).0;
+        let (next, loss_sum, grad_norm) =
+            optimizer_step(model, &mut opt, &batches, lr, settings.max_grad_norm, seed)?;
+        model = next;
 
         let tokens: usize = batches.iter().map(|b| b.tokens).sum();
         let seconds = started.elapsed().as_secs_f64();
@@ -324,6 +314,36 @@ fn build_model(
             Ok((mark_trainable(model), Some(config)))
         }
     }
+}
+
+/// One optimizer step over the micro-batches of an accumulation window: forward and
+/// backward for each (the loss normalised by the window's target count, dropout seeded from
+/// `seed` and the micro-batch index), gradients summed, global-norm clipping at `max_norm`
+/// (0 = off), then AdamW at `lr`. Returns the updated model, the window's mean loss per
+/// target token, and the gradient norm before clipping.
+pub fn optimizer_step(
+    model: Llama,
+    opt: &mut AdamW,
+    batches: &[Batch],
+    lr: f64,
+    max_norm: f64,
+    seed: u64,
+) -> Result<(Llama, f64, f64)> {
+    let device = model.device();
+    let window_targets: usize = batches.iter().map(|b| b.targets).sum();
+    let mut grads = Named::new();
+    let mut loss_sum = 0.0;
+    for (i, batch) in batches.iter().enumerate() {
+        device.seed(Rng::derive(seed, i as u64).0);
+        let loss = micro_batch_loss(&model, batch, window_targets)?;
+        loss_sum += f64::from(loss.clone().into_scalar::<f32>());
+        let g = loss.backward();
+        optim::accumulate(&mut grads, optim::gradients(&model, &g));
+    }
+    let grad_norm = optim::global_norm(&grads);
+    optim::clip(&mut grads, grad_norm, max_norm);
+    let updated = opt.step(&optim::trainable(&model), &grads, &decays, lr);
+    Ok((optim::assign(model, &updated), loss_sum, grad_norm))
 }
 
 /// Marks what training updates: the LoRA matrices when the model carries adapters (all

@@ -1,0 +1,142 @@
+//! LoRA training throughput on a SmolLM2-135M-shaped Llama with random weights (30 layers,
+//! hidden 576, 9 heads / 3 KV heads, intermediate 1536, vocab 8192, tied embeddings), the
+//! shape of PERFORMANCE.md's reference (transformers + PEFT: 161 tokens/s).
+//!
+//! 1. Synthetic: LoRA r=8 on q/k/v/o, batch 4 × 128 tokens, every token a target, AdamW:
+//!    seconds per optimizer step and tokens/s, with the step split into forward, backward
+//!    and optimizer time; peak RSS.
+//! 2. Real banking77 batches (the repository's training slice, tokenised with the fixture
+//!    tokenizer): effective (non-padding) tokens/s with length-grouped padding and with
+//!    packing into rows of 128 tokens.
+//!
+//! Run: `cargo bench -p tunebench-train --bench train_step`
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::prelude::*;
+use tunebench_models::lora::{self, LoraConfig};
+use tunebench_models::{Llama, LlamaConfig, TextTokenizer, device::peak_rss_mib};
+use tunebench_train::batch::{Batch, Plan, epoch_plan};
+use tunebench_train::data::{Encoder, Example};
+use tunebench_train::loss::causal_lm_loss;
+use tunebench_train::optim::{self, AdamW};
+use tunebench_train::{mark_trainable, optimizer_step};
+
+const CONFIG: &str = r#"{
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+  "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
+  "vocab_size": 8192, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+  "rope_theta": 100000.0, "tie_word_embeddings": true, "hidden_act": "silu",
+  "bos_token_id": 1, "eos_token_id": 2
+}"#;
+
+const STEPS: usize = 4;
+
+fn model(device: &Device) -> Llama {
+    let config = LlamaConfig::from_json_str(CONFIG, "smollm2-135m-shape.json").expect("config");
+    let base = Llama::random(&config, device).expect("random model");
+    let lora = LoraConfig::new(8, 16.0, &["q_proj", "k_proj", "v_proj", "o_proj"]);
+    mark_trainable(lora::attach_new(base, &lora, device).expect("adapters")).train()
+}
+
+fn synthetic_batch(rows: usize, seq: usize) -> Batch {
+    let examples: Vec<Example> = (0..rows)
+        .map(|r| Example {
+            ids: (0..seq).map(|i| ((r * 7919 + i * 104_729) % 8189 + 3) as u32).collect(),
+            target: (0..seq).map(|i| i > 0).collect(),
+        })
+        .collect();
+    let plan: Plan = (0..rows).map(|r| vec![r]).collect();
+    Batch::build(&plan, &examples)
+}
+
+/// Mean seconds per optimizer step over `STEPS` steps after one warm-up step.
+fn time_steps(mut model: Llama, batches: &[Vec<Batch>]) -> (Llama, f64) {
+    let mut opt = AdamW::new((0.9, 0.999), 1e-8, 0.01);
+    let mut total = 0.0;
+    for (i, window) in batches.iter().enumerate() {
+        let started = Instant::now();
+        let (next, _, _) = optimizer_step(model, &mut opt, window, 1e-4, 1.0, i as u64).expect("step");
+        model = next;
+        if i > 0 {
+            total += started.elapsed().as_secs_f64();
+        }
+    }
+    (model, total / (batches.len() - 1) as f64)
+}
+
+fn main() {
+    let device = Device::flex();
+    println!(
+        "backend burn-flex, {} threads",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let model = model(&device);
+    let trainable: usize = optim::trainable(&model).values().map(|t| t.dims()[0]).sum();
+    println!("LoRA r=8 on q,k,v,o: {trainable} trainable parameters");
+
+    // 1. Synthetic 4 × 128.
+    let batch = synthetic_batch(4, 128);
+    let windows: Vec<Vec<Batch>> = (0..=STEPS).map(|_| vec![batch.clone()]).collect();
+    let (model, per_step) = time_steps(model, &windows);
+    let tokens = (batch.rows * batch.seq) as f64;
+    println!(
+        "synthetic batch 4 x 128: {per_step:.2} s/step = {:.0} tokens/s (reference: transformers+PEFT 161 tokens/s, 3.17 s/step)",
+        tokens / per_step
+    );
+    // Where the time goes: forward (with the autodiff graph), backward, optimizer.
+    let (mut fwd, mut bwd) = (0.0, 0.0);
+    for _ in 0..2 {
+        let ids = Tensor::<2, Int>::from_data(
+            TensorData::new(batch.ids.clone(), [batch.rows, batch.seq]),
+            &device,
+        );
+        let t0 = Instant::now();
+        let logits = model.forward_segments(ids, &batch.segments).expect("forward");
+        let loss = causal_lm_loss(logits, &batch, batch.targets);
+        let _ = loss.clone().into_scalar::<f32>();
+        let t1 = Instant::now();
+        let grads = loss.backward();
+        let g = optim::gradients(&model, &grads);
+        let _ = optim::global_norm(&g);
+        fwd += (t1 - t0).as_secs_f64() / 2.0;
+        bwd += t1.elapsed().as_secs_f64() / 2.0;
+    }
+    println!(
+        "  split: forward {fwd:.2} s, backward {bwd:.2} s, optimizer and bookkeeping {:.2} s",
+        (per_step - fwd - bwd).max(0.0)
+    );
+    println!("  peak RSS {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));
+
+    // 2. Real banking77 batches, padded vs packed.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tokenizer = TextTokenizer::load(root.join("fixtures/tiny-llama/model")).expect("tokenizer");
+    let encoder = Encoder {
+        tokenizer: &tokenizer,
+        eos: Some(2),
+        max_seq_len: 128,
+        train_on_inputs: false,
+    };
+    let examples = encoder
+        .read(&root.join("train/tests/data/banking77-train.jsonl"))
+        .expect("banking77 slice")
+        .examples;
+    for (label, packing, rows) in [("padded, 16 rows", false, 16), ("packed, 4 rows of 128", true, 4)] {
+        let plans = epoch_plan(&examples, rows, 128, packing, 7, 0);
+        let windows: Vec<Vec<Batch>> = plans
+            .iter()
+            .take(STEPS + 1)
+            .map(|p| vec![Batch::build(p, &examples)])
+            .collect();
+        let real: usize = windows[1..].iter().flatten().map(|b| b.tokens).sum();
+        let slots: usize = windows[1..].iter().flatten().map(|b| b.rows * b.seq).sum();
+        let (_, per_step) = time_steps(self::model(&device), &windows);
+        println!(
+            "banking77 {label}: {:.0} effective tokens/s ({:.0}% of positions are real tokens)",
+            real as f64 / (per_step * STEPS as f64),
+            100.0 * real as f64 / slots as f64
+        );
+    }
+}
