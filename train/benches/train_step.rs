@@ -44,7 +44,9 @@ fn model(device: &Device) -> Llama {
 fn synthetic_batch(rows: usize, seq: usize) -> Batch {
     let examples: Vec<Example> = (0..rows)
         .map(|r| Example {
-            ids: (0..seq).map(|i| ((r * 7919 + i * 104_729) % 8189 + 3) as u32).collect(),
+            ids: (0..seq)
+                .map(|i| ((r * 7919 + i * 104_729) % 8189 + 3) as u32)
+                .collect(),
             target: (0..seq).map(|i| i > 0).collect(),
         })
         .collect();
@@ -58,7 +60,8 @@ fn time_steps(mut model: Llama, batches: &[Vec<Batch>]) -> (Llama, f64) {
     let mut total = 0.0;
     for (i, window) in batches.iter().enumerate() {
         let started = Instant::now();
-        let (next, _, _) = optimizer_step(model, &mut opt, window, 1e-4, 1.0, i as u64).expect("step");
+        let (next, _, _) =
+            optimizer_step(model, &mut opt, window, 1e-4, 1.0, i as u64).expect("step");
         model = next;
         if i > 0 {
             total += started.elapsed().as_secs_f64();
@@ -94,7 +97,9 @@ fn main() {
             &device,
         );
         let t0 = Instant::now();
-        let logits = model.forward_segments(ids, &batch.segments).expect("forward");
+        let logits = model
+            .forward_segments(ids, &batch.segments)
+            .expect("forward");
         let loss = causal_lm_loss(logits, &batch, batch.targets);
         let _ = loss.clone().into_scalar::<f32>();
         let t1 = Instant::now();
@@ -123,7 +128,10 @@ fn main() {
         .read(&root.join("train/tests/data/banking77-train.jsonl"))
         .expect("banking77 slice")
         .examples;
-    for (label, packing, rows) in [("padded, 16 rows", false, 16), ("packed, 4 rows of 128", true, 4)] {
+    for (label, packing, rows) in [
+        ("padded, 16 rows", false, 16),
+        ("packed, 4 rows of 128", true, 4),
+    ] {
         let plans = epoch_plan(&examples, rows, 128, packing, 7, 0);
         let windows: Vec<Vec<Batch>> = plans
             .iter()
