@@ -36,6 +36,32 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Bedrock or Bedrock Runtime call failed (after the retries the client is set up for).
+    #[error("Bedrock {operation} {target}: {message}{}",
+        hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    Bedrock {
+        /// The API operation, e.g. `CreateModelCustomizationJob` or `Converse`.
+        operation: &'static str,
+        /// The job, model or resource it was about (name or ARN).
+        target: String,
+        /// The service's error code, e.g. `ValidationException`; `None` for transport errors.
+        code: Option<String>,
+        /// The service's error code and message and its request id (for AWS support), or
+        /// the transport error chain.
+        message: String,
+        /// A likely fix.
+        hint: Option<String>,
+    },
+    /// A Bedrock resource did not reach a final state in time.
+    #[error("{target} is still {status} after {}s\nhint: wait longer (the job keeps running) or check it in the Bedrock console", waited.as_secs())]
+    WaitTimeout {
+        /// The job or resource waited for.
+        target: String,
+        /// Its last status.
+        status: String,
+        /// How long it was waited for.
+        waited: std::time::Duration,
+    },
     /// The async runtime could not start.
     #[error("starting the AWS client runtime: {0}")]
     Runtime(std::io::Error),
@@ -85,4 +111,59 @@ impl Error {
             hint,
         }
     }
+}
+
+/// The hint for a Bedrock error code: what to change, or which permission is missing.
+pub(crate) fn bedrock_hint(
+    operation: &str,
+    code: Option<&str>,
+    message: &str,
+    max_attempts: u32,
+) -> Option<String> {
+    let action = match operation {
+        "Converse" => "bedrock:InvokeModel",
+        "ConverseStream" => "bedrock:InvokeModelWithResponseStream",
+        _ => "",
+    };
+    let action = if action.is_empty() {
+        format!("bedrock:{operation}")
+    } else {
+        action.to_string()
+    };
+    Some(match code? {
+        "AccessDeniedException" => {
+            let pass_role = matches!(
+                operation,
+                "CreateModelCustomizationJob" | "CreateModelImportJob"
+            );
+            format!(
+                "the IAM identity needs `{action}` on this resource{}; see configs/ for the IAM policy",
+                if pass_role {
+                    " and `iam:PassRole` on the job's service role"
+                } else {
+                    ""
+                }
+            )
+        }
+        "ValidationException" => match message.split_once(" at '").and_then(|(_, r)| r.split_once('\'')) {
+            Some((field, _)) => format!("fix the request field `{field}` (see the message for the constraint)"),
+            None => "the request does not satisfy the API's constraints; the message names the field".into(),
+        },
+        "ThrottlingException" | "TooManyRequestsException" | "ServiceUnavailableException" => format!(
+            "still failing after {max_attempts} attempts with backoff: lower the concurrency or request a quota increase (Service Quotas, Amazon Bedrock)"
+        ),
+        "ServiceQuotaExceededException" => {
+            "a Bedrock quota is reached: request an increase in Service Quotas, or delete unused resources".into()
+        }
+        "ResourceNotFoundException" => "check the identifier and the region (aws.region)".into(),
+        "ConflictException" => {
+            "a resource with this name exists or it is in the wrong state: choose another name, or reuse the same client request token to get the same job".into()
+        }
+        "ModelNotReadyException" => "the model is still being deployed: wait until it is Active / InService".into(),
+        "InternalServerException" => format!("the service failed {max_attempts} times; try again later"),
+        "UnrecognizedClientException" | "InvalidSignatureException" | "ExpiredTokenException" => {
+            "check the credentials of the default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID) and the clock".into()
+        }
+        _ => return None,
+    })
 }

@@ -1,13 +1,24 @@
-//! tunebench's AWS access: clients built from the default credential chain (profile and
+//! tunebench's AWS access (S3, Bedrock, Bedrock Runtime): clients built from the default credential chain (profile and
 //! region as configured), each with an endpoint override so tests and users of S3-compatible
 //! stores can point them at another server. The rest of tunebench is synchronous batch code,
-//! so each client owns a small tokio runtime and offers blocking calls.
+//! so each client owns a small tokio runtime and offers blocking calls; the exception is
+//! [`BedrockRuntime`], async for eval's concurrent runner.
 #![warn(missing_docs)]
 
+pub mod audit;
+pub mod bedrock;
 mod error;
+pub mod runtime;
 mod s3;
 
+pub use audit::{AuditEntry, AuditLog, Outcome};
+pub use bedrock::{
+    Bedrock, BedrockOptions, CustomModel, CustomizationJob, CustomizationJobSpec,
+    CustomizationJobSummary, CustomizationKind, Deployment, JobFilter, ModelImportJob,
+    ProvisionedThroughput, WaitOptions,
+};
 pub use error::{Error, Result};
+pub use runtime::{BedrockRuntime, ConverseReply, ConverseRequest, Role, Turn};
 pub use s3::{S3, S3Uri, UploadOptions, UploadOutcome};
 
 /// Where and as whom to reach AWS. Every field is optional: the SDK's default chain

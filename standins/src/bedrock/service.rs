@@ -1,0 +1,969 @@
+//! What each implemented operation does, on validated input. Resources move through the
+//! states a client polls for, one step per Get; a completed customization job writes its
+//! metrics CSVs where the real service does:
+//! `<outputDataConfig.s3Uri>/model-customization-job-<job id>/training_artifacts/step_wise_training_metrics.csv`
+//! (`step_number,epoch_number,training_loss,perplexity`) and
+//! `.../validation_artifacts/post_fine_tuning_validation/validation_metrics.csv`
+//! (`step_number,epoch_number,validation_loss,validation_perplexity`), per the Bedrock user
+//! guide, "Analyze the results of a model customization job".
+
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+use super::{Reply, Shared, lock};
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub jobs: Vec<Job>,
+    models: Vec<CustomModel>,
+    deployments: Vec<Deployment>,
+    provisioned: Vec<Provisioned>,
+    imports: Vec<ImportJob>,
+    next_id: u64,
+}
+
+impl State {
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("{:012x}", 0x5a0000000000_u64 + self.next_id)
+    }
+}
+
+pub(crate) struct Job {
+    id: String,
+    arn: String,
+    name: String,
+    token: Option<String>,
+    request: Value,
+    base_model_arn: String,
+    model_arn: String,
+    model_name: String,
+    status: &'static str,
+    polls: u32,
+    created: SystemTime,
+    modified: SystemTime,
+    ended: Option<SystemTime>,
+    failure: Option<String>,
+    final_loss: Option<f64>,
+}
+
+struct CustomModel {
+    arn: String,
+    name: String,
+    job_arn: String,
+    base_model_arn: String,
+    created: SystemTime,
+    status: &'static str,
+}
+
+struct Deployment {
+    arn: String,
+    name: String,
+    model_arn: String,
+    token: Option<String>,
+    polls: u32,
+    created: SystemTime,
+}
+
+struct Provisioned {
+    arn: String,
+    name: String,
+    model_arn: String,
+    foundation_arn: String,
+    units: i64,
+    token: Option<String>,
+    polls: u32,
+    created: SystemTime,
+}
+
+struct ImportJob {
+    arn: String,
+    name: String,
+    model_name: String,
+    imported_arn: String,
+    request: Value,
+    polls: u32,
+    created: SystemTime,
+}
+
+fn ts(t: SystemTime) -> Value {
+    Value::String(
+        aws_smithy_types::DateTime::from(t)
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default(),
+    )
+}
+
+fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str().unwrap_or("")
+}
+
+fn not_found(what: &str, id: &str) -> Reply {
+    Reply::error(
+        404,
+        "ResourceNotFoundException",
+        format!("{what} {id} was not found"),
+    )
+}
+
+/// The model id inside a foundation-model ARN, or the id itself.
+fn base_model_id(ident: &str) -> String {
+    match ident.split_once("foundation-model/") {
+        Some((_, id)) => id.to_string(),
+        None => ident.to_string(),
+    }
+}
+
+pub(crate) async fn dispatch(shared: &Shared, op: &str, input: Value) -> Reply {
+    match op {
+        "CreateModelCustomizationJob" => create_job(shared, input),
+        "GetModelCustomizationJob" => get_job(shared, input).await,
+        "ListModelCustomizationJobs" => list_jobs(shared, input),
+        "StopModelCustomizationJob" => stop_job(shared, input),
+        "GetCustomModel" => get_custom_model(shared, input),
+        "CreateCustomModelDeployment" => create_deployment(shared, input),
+        "GetCustomModelDeployment" => get_deployment(shared, input),
+        "DeleteCustomModelDeployment" => delete_deployment(shared, input),
+        "CreateProvisionedModelThroughput" => create_provisioned(shared, input),
+        "GetProvisionedModelThroughput" => get_provisioned(shared, input),
+        "DeleteProvisionedModelThroughput" => delete_provisioned(shared, input),
+        "CreateModelImportJob" => create_import(shared, input),
+        "GetModelImportJob" => get_import(shared, input),
+        "Converse" => converse(shared, input),
+        _ => Reply::error(
+            501,
+            "NotImplementedException",
+            format!("the stand-in validates {op} but does not implement it"),
+        ),
+    }
+}
+
+fn arn(shared: &Shared, rest: &str) -> String {
+    let c = &shared.config;
+    format!("arn:aws:bedrock:{}:{}:{rest}", c.region, c.account_id)
+}
+
+fn create_job(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let name = str_of(&input, "jobName").to_string();
+    let token = input["clientRequestToken"].as_str().map(str::to_string);
+    // The request without its token, to tell a retry from a different request.
+    let mut request = input.clone();
+    if let Some(o) = request.as_object_mut() {
+        o.remove("clientRequestToken");
+    }
+    if let Some(t) = &token
+        && let Some(j) = st.jobs.iter().find(|j| j.token.as_deref() == Some(t))
+    {
+        if j.request == request {
+            return Reply::ok(201, json!({ "jobArn": j.arn }));
+        }
+        return Reply::error(
+            400,
+            "ConflictException",
+            format!("clientRequestToken {t} was already used with different parameters"),
+        );
+    }
+    if st.jobs.iter().any(|j| j.name == name) {
+        return Reply::error(
+            400,
+            "ConflictException",
+            format!("a model customization job named {name} already exists"),
+        );
+    }
+    let model_name = str_of(&input, "customModelName").to_string();
+    if st.models.iter().any(|m| m.name == model_name) {
+        return Reply::error(
+            400,
+            "ConflictException",
+            format!("a custom model named {model_name} already exists"),
+        );
+    }
+    let base_ident = str_of(&input, "baseModelIdentifier");
+    if base_ident.contains(":custom-model/") && !st.models.iter().any(|m| m.arn == base_ident) {
+        return not_found("base model", base_ident);
+    }
+    let base_id = base_model_id(base_ident);
+    let base_model_arn = format!(
+        "arn:aws:bedrock:{}::foundation-model/{base_id}",
+        shared.config.region
+    );
+    let id = st.new_id();
+    let job_arn = arn(shared, &format!("model-customization-job/{base_id}/{id}"));
+    let model_id = st.new_id();
+    let model_arn = arn(shared, &format!("custom-model/{base_id}/{model_id}"));
+    let now = SystemTime::now();
+    st.models.push(CustomModel {
+        arn: model_arn.clone(),
+        name: model_name.clone(),
+        job_arn: job_arn.clone(),
+        base_model_arn: base_model_arn.clone(),
+        created: now,
+        status: "Creating",
+    });
+    st.jobs.push(Job {
+        id,
+        arn: job_arn.clone(),
+        name,
+        token,
+        request,
+        base_model_arn,
+        model_arn,
+        model_name,
+        status: "InProgress",
+        polls: 0,
+        created: now,
+        modified: now,
+        ended: None,
+        failure: None,
+        final_loss: None,
+    });
+    Reply::ok(201, json!({ "jobArn": job_arn }))
+}
+
+fn find_job<'a>(st: &'a mut State, ident: &str) -> Option<&'a mut Job> {
+    st.jobs
+        .iter_mut()
+        .find(|j| j.arn == ident || j.name == ident)
+}
+
+fn sub_status(job: &Job, stage: u32, polls_to_complete: u32) -> Value {
+    // Three stages (validation, data processing, training) spread over the polls.
+    let status = match job.status {
+        "Completed" => "Completed",
+        "Failed" if stage == 0 => "Failed",
+        "Failed" => "NotStarted",
+        "Stopped" | "Stopping" => job.status,
+        _ => {
+            let reached = (job.polls * 3) / polls_to_complete.max(1);
+            match reached.cmp(&stage) {
+                std::cmp::Ordering::Greater => "Completed",
+                std::cmp::Ordering::Equal => "InProgress",
+                std::cmp::Ordering::Less => "NotStarted",
+            }
+        }
+    };
+    json!({ "status": status, "creationTime": ts(job.created), "lastModifiedTime": ts(job.modified) })
+}
+
+fn job_json(shared: &Shared, j: &Job) -> Value {
+    let n = shared.config.polls_to_complete;
+    let mut v = json!({
+        "jobArn": j.arn,
+        "jobName": j.name,
+        "outputModelName": j.model_name,
+        "roleArn": j.request["roleArn"],
+        "status": j.status,
+        "statusDetails": {
+            "validationDetails": sub_status(j, 0, n),
+            "dataProcessingDetails": sub_status(j, 1, n),
+            "trainingDetails": sub_status(j, 2, n),
+        },
+        "creationTime": ts(j.created),
+        "lastModifiedTime": ts(j.modified),
+        "baseModelArn": j.base_model_arn,
+        "trainingDataConfig": j.request["trainingDataConfig"],
+        "validationDataConfig": j.request.get("validationDataConfig").cloned().unwrap_or_else(|| json!({ "validators": [] })),
+        "outputDataConfig": j.request["outputDataConfig"],
+        "customizationType": j.request.get("customizationType").cloned().unwrap_or_else(|| json!("FINE_TUNING")),
+    });
+    if let Some(o) = v.as_object_mut() {
+        if let Some(t) = &j.token {
+            o.insert("clientRequestToken".into(), json!(t));
+        }
+        if let Some(h) = j.request.get("hyperParameters") {
+            o.insert("hyperParameters".into(), h.clone());
+        }
+        if let Some(e) = j.ended {
+            o.insert("endTime".into(), ts(e));
+        }
+        if let Some(f) = &j.failure {
+            o.insert("failureMessage".into(), json!(f));
+        }
+        if j.status == "Completed" {
+            o.insert("outputModelArn".into(), json!(j.model_arn));
+            if let Some(l) = j.final_loss {
+                o.insert("trainingMetrics".into(), json!({ "trainingLoss": l }));
+                let validators = j.request["validationDataConfig"]["validators"]
+                    .as_array()
+                    .map_or(0, Vec::len);
+                let vals: Vec<Value> = (0..validators)
+                    .map(|_| json!({ "validationLoss": l * 1.05 }))
+                    .collect();
+                o.insert("validationMetrics".into(), Value::Array(vals));
+            }
+        }
+    }
+    v
+}
+
+/// Training curve of a finished job: `(step, epoch, loss)`, deterministic.
+fn curve(epochs: u32, steps_per_epoch: u32) -> Vec<(u32, u32, f64)> {
+    (0..epochs * steps_per_epoch)
+        .map(|s| {
+            let loss = 0.4 + 2.0 * (-0.15 * f64::from(s)).exp();
+            (s, s / steps_per_epoch + 1, (loss * 1e6).round() / 1e6)
+        })
+        .collect()
+}
+
+async fn get_job(shared: &Shared, input: Value) -> Reply {
+    let ident = str_of(&input, "jobIdentifier").to_string();
+    let n = shared.config.polls_to_complete;
+    let finished = {
+        let mut st = lock(&shared.state);
+        let Some(job) = find_job(&mut st, &ident) else {
+            return not_found("model customization job", &ident);
+        };
+        let mut finished = None;
+        match job.status {
+            "InProgress" => {
+                job.polls += 1;
+                job.modified = SystemTime::now();
+                if job.polls >= n {
+                    let fail = shared
+                        .config
+                        .fail_jobs_named
+                        .as_deref()
+                        .is_some_and(|f| job.name.contains(f));
+                    if fail {
+                        job.status = "Failed";
+                        job.ended = Some(job.modified);
+                        job.failure = Some(
+                            "Training failed: the stand-in was configured to fail this job".into(),
+                        );
+                    } else {
+                        // Completed once the metrics are written (below, without the lock).
+                        finished = Some((job.id.clone(), job.request.clone()));
+                    }
+                }
+            }
+            "Stopping" => {
+                job.status = "Stopped";
+                job.ended = Some(SystemTime::now());
+                job.modified = SystemTime::now();
+            }
+            _ => {}
+        }
+        if job.status == "Failed" || job.status == "Stopped" {
+            let arn = job.model_arn.clone();
+            if let Some(m) = st.models.iter_mut().find(|m| m.arn == arn) {
+                m.status = "Failed";
+            }
+        }
+        finished
+    };
+    if let Some((id, request)) = finished {
+        let epochs = request["hyperParameters"]["epochCount"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2u32)
+            .clamp(1, 20);
+        let points = curve(epochs, 5);
+        let written = write_metrics(shared, &id, &request, &points, 5).await;
+        let mut st = lock(&shared.state);
+        if let Some(job) = find_job(&mut st, &ident) {
+            let now = SystemTime::now();
+            job.ended = Some(now);
+            job.modified = now;
+            match written {
+                Ok(()) => {
+                    job.status = "Completed";
+                    job.final_loss = points.last().map(|p| p.2);
+                }
+                Err(e) => {
+                    job.status = "Failed";
+                    job.failure = Some(format!(
+                        "Could not write the job's output to {}: {e}",
+                        request["outputDataConfig"]["s3Uri"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+            let (arn, status) = (job.model_arn.clone(), job.status);
+            if let Some(m) = st.models.iter_mut().find(|m| m.arn == arn) {
+                m.status = if status == "Completed" {
+                    "Active"
+                } else {
+                    "Failed"
+                };
+            }
+        }
+    }
+    let mut st = lock(&shared.state);
+    match find_job(&mut st, &ident) {
+        Some(job) => Reply::ok(200, job_json(shared, job)),
+        None => not_found("model customization job", &ident),
+    }
+}
+
+async fn write_metrics(
+    shared: &Shared,
+    job_id: &str,
+    request: &Value,
+    points: &[(u32, u32, f64)],
+    steps_per_epoch: u32,
+) -> Result<(), String> {
+    let Some(endpoint) = shared.config.s3_endpoint.clone() else {
+        return Ok(());
+    };
+    let uri = request["outputDataConfig"]["s3Uri"].as_str().unwrap_or("");
+    let rest = uri.strip_prefix("s3://").ok_or("not an s3:// URI")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    let base = format!("{prefix}model-customization-job-{job_id}/");
+    let mut train = String::from("step_number,epoch_number,training_loss,perplexity\n");
+    for (s, e, l) in points {
+        train.push_str(&format!("{s},{e},{l},{:.6}\n", l.exp()));
+    }
+    let mut val = String::from("step_number,epoch_number,validation_loss,validation_perplexity\n");
+    for (s, e, l) in points.iter().filter(|p| (p.0 + 1) % steps_per_epoch == 0) {
+        let vl = (l * 1.05 * 1e6).round() / 1e6;
+        val.push_str(&format!("{s},{e},{vl},{:.6}\n", f64::exp(vl)));
+    }
+    let region = shared.config.region.clone();
+    let client = shared
+        .s3
+        .get_or_init(|| async move {
+            let conf = aws_sdk_s3::config::Builder::new()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new(region))
+                .endpoint_url(endpoint)
+                .force_path_style(true)
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    "standin",
+                    "standin",
+                    None,
+                    None,
+                    "bedrock-standin",
+                ))
+                .build();
+            aws_sdk_s3::Client::from_conf(conf)
+        })
+        .await;
+    for (key, body) in [
+        (
+            format!("{base}training_artifacts/step_wise_training_metrics.csv"),
+            train,
+        ),
+        (
+            format!(
+                "{base}validation_artifacts/post_fine_tuning_validation/validation_metrics.csv"
+            ),
+            val,
+        ),
+    ] {
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .content_type("text/csv")
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| {
+                use aws_sdk_s3::error::ProvideErrorMetadata;
+                format!(
+                    "PutObject s3://{bucket}/{key}: {}",
+                    e.code().unwrap_or("transport error")
+                )
+            })?;
+    }
+    Ok(())
+}
+
+fn list_jobs(shared: &Shared, input: Value) -> Reply {
+    let st = lock(&shared.state);
+    let parse_time = |k: &str| {
+        input[k].as_str().and_then(|s| {
+            aws_smithy_types::DateTime::from_str(s, aws_smithy_types::date_time::Format::DateTime)
+                .ok()
+                .and_then(|d| SystemTime::try_from(d).ok())
+        })
+    };
+    let after = parse_time("creationTimeAfter");
+    let before = parse_time("creationTimeBefore");
+    let status = input["statusEquals"].as_str();
+    let name = input["nameContains"].as_str().map(str::to_lowercase);
+    let mut jobs: Vec<&Job> = st
+        .jobs
+        .iter()
+        .filter(|j| status.is_none_or(|s| s == j.status))
+        .filter(|j| {
+            name.as_ref()
+                .is_none_or(|n| j.name.to_lowercase().contains(n))
+        })
+        .filter(|j| after.is_none_or(|a| j.created > a))
+        .filter(|j| before.is_none_or(|b| j.created < b))
+        .collect();
+    if input["sortOrder"].as_str() != Some("Ascending") {
+        jobs.reverse();
+    }
+    let start = match input["nextToken"].as_str() {
+        None => 0,
+        Some(t) => match t
+            .strip_prefix("page-")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) if n <= jobs.len() => n,
+            _ => {
+                return Reply::error(
+                    400,
+                    "ValidationException",
+                    "Value at 'nextToken' failed to satisfy constraint: invalid pagination token",
+                );
+            }
+        },
+    };
+    let size = input["maxResults"]
+        .as_u64()
+        .map_or(shared.config.default_page_size, |n| n as usize);
+    let end = (start + size).min(jobs.len());
+    let summaries: Vec<Value> = jobs[start..end]
+        .iter()
+        .map(|j| {
+            let full = job_json(shared, j);
+            let mut s = json!({
+                "jobArn": j.arn,
+                "baseModelArn": j.base_model_arn,
+                "jobName": j.name,
+                "status": j.status,
+                "statusDetails": full["statusDetails"],
+                "lastModifiedTime": ts(j.modified),
+                "creationTime": ts(j.created),
+                "customModelName": j.model_name,
+                "customizationType": full["customizationType"],
+            });
+            if let Some(o) = s.as_object_mut() {
+                if let Some(e) = j.ended {
+                    o.insert("endTime".into(), ts(e));
+                }
+                if j.status == "Completed" {
+                    o.insert("customModelArn".into(), json!(j.model_arn));
+                }
+            }
+            s
+        })
+        .collect();
+    let mut out = json!({ "modelCustomizationJobSummaries": summaries });
+    if end < jobs.len()
+        && let Some(o) = out.as_object_mut()
+    {
+        o.insert("nextToken".into(), json!(format!("page-{end}")));
+    }
+    Reply::ok(200, out)
+}
+
+fn stop_job(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let ident = str_of(&input, "jobIdentifier").to_string();
+    let Some(job) = find_job(&mut st, &ident) else {
+        return not_found("model customization job", &ident);
+    };
+    if job.status != "InProgress" {
+        return Reply::error(
+            400,
+            "ConflictException",
+            format!(
+                "the job is {}; only an InProgress job can be stopped",
+                job.status
+            ),
+        );
+    }
+    job.status = "Stopping";
+    job.modified = SystemTime::now();
+    Reply::ok(200, json!({}))
+}
+
+fn get_custom_model(shared: &Shared, input: Value) -> Reply {
+    let st = lock(&shared.state);
+    let ident = str_of(&input, "modelIdentifier");
+    let Some(m) = st.models.iter().find(|m| m.arn == ident || m.name == ident) else {
+        return not_found("custom model", ident);
+    };
+    let job = st.jobs.iter().find(|j| j.arn == m.job_arn);
+    let mut v = json!({
+        "modelArn": m.arn,
+        "modelName": m.name,
+        "jobArn": m.job_arn,
+        "baseModelArn": m.base_model_arn,
+        "creationTime": ts(m.created),
+        "modelStatus": m.status,
+    });
+    if let (Some(j), Some(o)) = (job, v.as_object_mut()) {
+        o.insert("jobName".into(), json!(j.name));
+        o.insert(
+            "trainingDataConfig".into(),
+            j.request["trainingDataConfig"].clone(),
+        );
+        o.insert(
+            "outputDataConfig".into(),
+            j.request["outputDataConfig"].clone(),
+        );
+        o.insert(
+            "customizationType".into(),
+            j.request
+                .get("customizationType")
+                .cloned()
+                .unwrap_or_else(|| json!("FINE_TUNING")),
+        );
+        if let Some(h) = j.request.get("hyperParameters") {
+            o.insert("hyperParameters".into(), h.clone());
+        }
+        if let Some(l) = j.final_loss {
+            o.insert("trainingMetrics".into(), json!({ "trainingLoss": l }));
+        }
+    }
+    Reply::ok(200, v)
+}
+
+fn create_deployment(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let token = input["clientRequestToken"].as_str().map(str::to_string);
+    if let Some(t) = &token
+        && let Some(d) = st
+            .deployments
+            .iter()
+            .find(|d| d.token.as_deref() == Some(t))
+    {
+        return Reply::ok(202, json!({ "customModelDeploymentArn": d.arn }));
+    }
+    let model_arn = str_of(&input, "modelArn").to_string();
+    match st.models.iter().find(|m| m.arn == model_arn) {
+        None => return not_found("custom model", &model_arn),
+        Some(m) if m.status != "Active" => {
+            return Reply::error(
+                400,
+                "ValidationException",
+                format!("custom model {model_arn} is {}, not Active", m.status),
+            );
+        }
+        Some(_) => {}
+    }
+    let name = str_of(&input, "modelDeploymentName").to_string();
+    if st.deployments.iter().any(|d| d.name == name) {
+        return Reply::error(
+            400,
+            "ConflictException",
+            format!("a deployment named {name} already exists"),
+        );
+    }
+    let id = st.new_id();
+    let arn = arn(shared, &format!("custom-model-deployment/{id}"));
+    st.deployments.push(Deployment {
+        arn: arn.clone(),
+        name,
+        model_arn,
+        token,
+        polls: 0,
+        created: SystemTime::now(),
+    });
+    Reply::ok(202, json!({ "customModelDeploymentArn": arn }))
+}
+
+fn get_deployment(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let ident = str_of(&input, "customModelDeploymentIdentifier");
+    let Some(d) = st
+        .deployments
+        .iter_mut()
+        .find(|d| d.arn == ident || d.name == ident)
+    else {
+        return not_found("custom model deployment", ident);
+    };
+    d.polls += 1;
+    let status = if d.polls >= shared.config.polls_to_complete {
+        "Active"
+    } else {
+        "Creating"
+    };
+    Reply::ok(
+        200,
+        json!({
+            "customModelDeploymentArn": d.arn,
+            "modelDeploymentName": d.name,
+            "modelArn": d.model_arn,
+            "createdAt": ts(d.created),
+            "lastUpdatedAt": ts(SystemTime::now()),
+            "status": status,
+        }),
+    )
+}
+
+fn delete_deployment(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let ident = str_of(&input, "customModelDeploymentIdentifier");
+    let before = st.deployments.len();
+    st.deployments.retain(|d| d.arn != ident && d.name != ident);
+    if st.deployments.len() == before {
+        return not_found("custom model deployment", ident);
+    }
+    Reply::ok(200, json!({}))
+}
+
+fn create_provisioned(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let token = input["clientRequestToken"].as_str().map(str::to_string);
+    if let Some(t) = &token
+        && let Some(p) = st
+            .provisioned
+            .iter()
+            .find(|p| p.token.as_deref() == Some(t))
+    {
+        return Reply::ok(201, json!({ "provisionedModelArn": p.arn }));
+    }
+    let model_id = str_of(&input, "modelId").to_string();
+    let (model_arn, foundation_arn) =
+        if model_id.contains(":custom-model/") || !model_id.contains('.') {
+            match st
+                .models
+                .iter()
+                .find(|m| m.arn == model_id || m.name == model_id)
+            {
+                Some(m) if m.status == "Active" => (m.arn.clone(), m.base_model_arn.clone()),
+                Some(m) => {
+                    return Reply::error(
+                        400,
+                        "ValidationException",
+                        format!("custom model {} is {}, not Active", m.arn, m.status),
+                    );
+                }
+                None => return not_found("model", &model_id),
+            }
+        } else {
+            let f = format!(
+                "arn:aws:bedrock:{}::foundation-model/{}",
+                shared.config.region,
+                base_model_id(&model_id)
+            );
+            (f.clone(), f)
+        };
+    let name = str_of(&input, "provisionedModelName").to_string();
+    if st.provisioned.iter().any(|p| p.name == name) {
+        return Reply::error(
+            400,
+            "ConflictException",
+            format!("a provisioned model named {name} already exists"),
+        );
+    }
+    let id = st.new_id();
+    let arn = arn(shared, &format!("provisioned-model/{id}"));
+    st.provisioned.push(Provisioned {
+        arn: arn.clone(),
+        name,
+        model_arn,
+        foundation_arn,
+        units: input["modelUnits"].as_i64().unwrap_or(1),
+        token,
+        polls: 0,
+        created: SystemTime::now(),
+    });
+    Reply::ok(201, json!({ "provisionedModelArn": arn }))
+}
+
+fn get_provisioned(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let ident = str_of(&input, "provisionedModelId");
+    let Some(p) = st
+        .provisioned
+        .iter_mut()
+        .find(|p| p.arn == ident || p.name == ident)
+    else {
+        return not_found("provisioned model", ident);
+    };
+    p.polls += 1;
+    let status = if p.polls >= shared.config.polls_to_complete {
+        "InService"
+    } else {
+        "Creating"
+    };
+    Reply::ok(
+        200,
+        json!({
+            "modelUnits": p.units,
+            "desiredModelUnits": p.units,
+            "provisionedModelName": p.name,
+            "provisionedModelArn": p.arn,
+            "modelArn": p.model_arn,
+            "desiredModelArn": p.model_arn,
+            "foundationModelArn": p.foundation_arn,
+            "status": status,
+            "creationTime": ts(p.created),
+            "lastModifiedTime": ts(SystemTime::now()),
+        }),
+    )
+}
+
+fn delete_provisioned(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let ident = str_of(&input, "provisionedModelId");
+    let before = st.provisioned.len();
+    st.provisioned.retain(|p| p.arn != ident && p.name != ident);
+    if st.provisioned.len() == before {
+        return not_found("provisioned model", ident);
+    }
+    Reply::ok(200, json!({}))
+}
+
+fn create_import(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let name = str_of(&input, "jobName").to_string();
+    let mut request = input.clone();
+    if let Some(o) = request.as_object_mut() {
+        o.remove("clientRequestToken");
+    }
+    if let Some(j) = st.imports.iter().find(|j| j.name == name) {
+        if j.request == request && input.get("clientRequestToken").is_some() {
+            return Reply::ok(201, json!({ "jobArn": j.arn }));
+        }
+        return Reply::error(
+            400,
+            "ConflictException",
+            format!("a model import job named {name} already exists"),
+        );
+    }
+    let id = st.new_id();
+    let arn = arn(shared, &format!("model-import-job/{id}"));
+    let model_id = st.new_id();
+    let imported_arn = arn_of(shared, &format!("imported-model/{model_id}"));
+    st.imports.push(ImportJob {
+        arn: arn.clone(),
+        name,
+        model_name: str_of(&input, "importedModelName").to_string(),
+        imported_arn,
+        request,
+        polls: 0,
+        created: SystemTime::now(),
+    });
+    Reply::ok(201, json!({ "jobArn": arn }))
+}
+
+fn arn_of(shared: &Shared, rest: &str) -> String {
+    arn(shared, rest)
+}
+
+fn get_import(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let ident = str_of(&input, "jobIdentifier");
+    let Some(j) = st
+        .imports
+        .iter_mut()
+        .find(|j| j.arn == ident || j.name == ident)
+    else {
+        return not_found("model import job", ident);
+    };
+    j.polls += 1;
+    let done = j.polls >= shared.config.polls_to_complete;
+    let now = SystemTime::now();
+    let mut v = json!({
+        "jobArn": j.arn,
+        "jobName": j.name,
+        "importedModelName": j.model_name,
+        "roleArn": j.request["roleArn"],
+        "modelDataSource": j.request["modelDataSource"],
+        "status": if done { "Completed" } else { "InProgress" },
+        "creationTime": ts(j.created),
+        "lastModifiedTime": ts(now),
+    });
+    if done && let Some(o) = v.as_object_mut() {
+        o.insert("importedModelArn".into(), json!(j.imported_arn));
+        o.insert("endTime".into(), ts(now));
+    }
+    Reply::ok(200, v)
+}
+
+fn words(s: &str) -> usize {
+    s.split_whitespace().count()
+}
+
+fn converse(shared: &Shared, input: Value) -> Reply {
+    let started = std::time::Instant::now();
+    let model_id = str_of(&input, "modelId").to_string();
+    {
+        let st = lock(&shared.state);
+        let known = |a: &str| {
+            st.provisioned.iter().any(|p| p.arn == a)
+                || st.deployments.iter().any(|d| d.arn == a)
+                || st.models.iter().any(|m| m.arn == a)
+        };
+        let is_resource_arn = [
+            "provisioned-model/",
+            "custom-model-deployment/",
+            "custom-model/",
+        ]
+        .iter()
+        .any(|k| model_id.contains(k));
+        if is_resource_arn && !known(&model_id) {
+            return not_found("model", &model_id);
+        }
+    }
+    let empty = Vec::new();
+    let messages = input["messages"].as_array().unwrap_or(&empty);
+    if messages.is_empty() {
+        return Reply::error(
+            400,
+            "ValidationException",
+            "Value at 'messages' failed to satisfy constraint: a conversation must contain at least one message",
+        );
+    }
+    let text_of = |content: &Value| -> String {
+        content
+            .as_array()
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter_map(|b| b["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    };
+    let mut input_tokens = 0;
+    if let Some(system) = input["system"].as_array() {
+        input_tokens += system
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .map(words)
+            .sum::<usize>();
+    }
+    for m in messages {
+        input_tokens += words(&text_of(&m["content"]));
+    }
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .map(|m| text_of(&m["content"]))
+        .unwrap_or_default();
+    let mut answer = shared.config.converse.answer(&model_id, &last_user);
+    let mut stop = "end_turn";
+    if let Some(max) = input["inferenceConfig"]["maxTokens"].as_u64()
+        && words(&answer) as u64 > max
+    {
+        answer = answer
+            .split_whitespace()
+            .take(max as usize)
+            .collect::<Vec<_>>()
+            .join(" ");
+        stop = "max_tokens";
+    }
+    let output_tokens = words(&answer);
+    let latency = started.elapsed() + lock(&shared.faults).latency;
+    Reply::ok(
+        200,
+        json!({
+            "output": { "message": { "role": "assistant", "content": [ { "text": answer } ] } },
+            "stopReason": stop,
+            "usage": {
+                "inputTokens": input_tokens,
+                "outputTokens": output_tokens,
+                "totalTokens": input_tokens + output_tokens,
+            },
+            "metrics": { "latencyMs": latency.as_millis() as u64 },
+        }),
+    )
+}
