@@ -55,6 +55,35 @@ pub enum Command {
     /// Fine-tune a model.
     #[command(subcommand)]
     Train(TrainCommand),
+    /// Score candidate models (local, OpenAI-compatible, recorded responses) on held-out
+    /// suites: every example answered or marked errored, responses cached, tokens, latency
+    /// and dollars counted, and every pair of candidates compared with paired tests.
+    ///
+    /// Writes <out_dir>/<suite>/<candidate>/{responses,scores}.jsonl + summary.json and
+    /// <out_dir>/<suite>/comparison.{json,md}; prints the comparison table.
+    ///
+    /// Example: tunebench eval --config configs/eval-banking77.toml
+    Eval(EvalArgs),
+}
+
+/// Flags of `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Config file with an [eval] section.
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Output folder.
+    #[arg(short, long, env = "TUNEBENCH_EVAL_OUT_DIR")]
+    pub out: Option<PathBuf>,
+    /// Estimate tokens and dollars per candidate and suite; call nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Neither read nor write the response cache.
+    #[arg(long, conflicts_with = "refresh")]
+    pub no_cache: bool,
+    /// Ask again for everything and overwrite the cached answers.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tunebench_aws::AwsSettings;
 use tunebench_datasets::RawDataConfig;
+use tunebench_eval::evaluate::EvalSettings;
 use tunebench_train::LocalTrainSettings;
 
 /// A problem with the config file itself (exit code 2).
@@ -26,6 +27,8 @@ pub struct RawConfig {
     pub upload: Option<RawUpload>,
     /// `[train]`: fine-tuning.
     pub train: Option<RawTrain>,
+    /// `[eval]`: candidates on suites.
+    pub eval: Option<EvalSettings>,
 }
 
 /// `[train]`.
@@ -85,6 +88,10 @@ mod tests {
                 let (raw, base) = load(&path).unwrap_or_else(|e| panic!("{e}"));
                 if let Some(data) = raw.data {
                     data.resolve(&base)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                if let Some(eval) = raw.eval {
+                    eval.resolve(&base)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
                 if let Some(local) = raw.train.and_then(|t| t.local) {

@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod data;
+mod eval;
 mod model;
 mod progress;
 mod train;
@@ -34,6 +35,7 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             cli::ModelCommand::Score(a) => model::score(&cli.global, a),
             cli::ModelCommand::Merge(a) => model::merge(&cli.global, a),
         },
+        cli::Command::Eval(a) => eval::run(&cli.global, a),
         cli::Command::Train(cmd) => match cmd {
             cli::TrainCommand::Local(a) => train::local(&cli.global, a),
         },
@@ -50,6 +52,13 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 M::InvalidConfig { .. }
                 | M::UnsupportedArchitecture { .. }
                 | M::InvalidInput(_) => 2,
+                _ => 1,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<tunebench_eval::error::EvalError>() {
+            use tunebench_eval::error::EvalError as E;
+            return match e {
+                E::Input { .. } | E::SuiteToml { .. } | E::Responses { .. } => 2,
                 _ => 1,
             };
         }

@@ -246,7 +246,7 @@ impl RawDataConfig {
                 ("parquet", OutputFormat::Parquet),
             ],
         )?;
-        let out_dir = under(base, &self.out_dir.unwrap_or_else(|| "runs/data".into()));
+        let out_dir = under(base, self.out_dir.unwrap_or_else(|| "runs/data".into()));
         Ok(PrepareSettings {
             inputs,
             format,

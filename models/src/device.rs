@@ -67,6 +67,15 @@ fn missing_feature(name: &str, feature: &str) -> ModelError {
     ))
 }
 
+/// Peak resident memory of this process in MiB (`VmHWM` of `/proc/self/status`), for
+/// benchmarks; `None` where the platform has no such file.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,13 +95,4 @@ mod tests {
             .map_err(|e| e.to_string());
         assert!(msg.err().unwrap_or_default().contains("--features cuda"));
     }
-}
-
-/// Peak resident memory of this process in MiB (`VmHWM` of `/proc/self/status`), for
-/// benchmarks; `None` where the platform has no such file.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

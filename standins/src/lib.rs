@@ -1,1 +1,4 @@
 //! Loopback stand-ins of remote services, for tests and benchmarks. Nothing here talks to the internet.
+
+pub mod bedrock;
+pub mod openai;

@@ -12,10 +12,14 @@
 //! - [`optim`]: AdamW as PyTorch computes it, schedules, clipping, accumulation.
 //! - [`checkpoint`]: atomic checkpoints for resume.
 //! - [`metrics`]: `metrics.csv`.
+//!
+//! Amazon Bedrock model customization ([`bedrock`]): pre-flight checks, cost estimate,
+//! submit / status / wait / stop / list, metrics collection into `metrics.csv`, deploy.
 
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod bedrock;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

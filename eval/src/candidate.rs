@@ -1,0 +1,270 @@
+//! Candidates: the models an evaluation calls, behind one dyn-compatible [`Candidate`] trait,
+//! and their settings as they appear in a pipeline config (`[[eval.candidates]]`).
+//!
+//! A candidate turns one [`ChatRequest`] into a [`Completion`] or a [`CallError`]; the
+//! [`CallError`] class tells the runner what to do next (wait and retry, back off and retry,
+//! give up). Concurrency, retries, caching and cost live in the runner, not here, so a new
+//! kind of candidate only has to make one call.
+//!
+//! The trait is async through boxed futures rather than `async fn` so that
+//! `Arc<dyn Candidate>` works (the runner holds candidates of different kinds side by side).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EvalError, Result};
+use crate::types::ChatRequest;
+
+/// A boxed, sendable future (what `futures::future::BoxFuture` is, without the dependency).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One answer of a candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The generated text (stop sequence excluded).
+    pub text: String,
+    /// Prompt tokens, as the candidate counts them (API usage, or the local tokenizer).
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+}
+
+/// Why one call failed, classified by what the caller should do about it.
+///
+/// Messages never contain credentials: the OpenAI client scrubs its API key from anything it
+/// puts here, including what the server echoed back.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// The service is rate limiting (HTTP 429, Bedrock `ThrottlingException`): slow down,
+    /// wait at least `retry_after` when the service said how long, and retry.
+    #[error("throttled{}", .retry_after.map(|d| format!(" (retry after {:.3} s)", d.as_secs_f64())).unwrap_or_default())]
+    Throttled {
+        /// The service's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// A transient failure (HTTP 5xx, connection reset): retry with backoff.
+    #[error("{0}")]
+    Retryable(String),
+    /// A failure that retrying cannot fix (HTTP 4xx other than 408/429, a bad request, a
+    /// model that fails on this input): record it and move on.
+    #[error("{0}")]
+    Fatal(String),
+    /// The call took longer than the per-call timeout: retried like [`CallError::Retryable`].
+    #[error("timed out")]
+    Timeout,
+}
+
+/// A model that answers chat requests.
+pub trait Candidate: Send + Sync {
+    /// The name the user gave it (report column, directory name).
+    fn name(&self) -> &str;
+
+    /// A stable string that identifies what answers: the response-cache key is built from it
+    /// and the request, so two candidates with the same identity share cached answers.
+    /// `openai:<base_url>:<model>` for endpoints, `local:<sha256 of weights, config,
+    /// tokenizer>[+adapter:<sha256 of adapter files>]` for local models.
+    fn identity(&self) -> &str;
+
+    /// How many calls the candidate should have in flight when the run does not say.
+    fn default_concurrency(&self) -> usize {
+        1
+    }
+
+    /// The per-call timeout when the run does not say (`None`: no timeout).
+    fn default_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Answers one request.
+    fn complete<'a>(&'a self, req: &'a ChatRequest)
+    -> BoxFuture<'a, Result<Completion, CallError>>;
+}
+
+/// A candidate as configured: `kind` picks the variant.
+///
+/// ```toml
+/// [[eval.candidates]]
+/// kind = "openai"
+/// name = "gpt-4o-mini"
+/// base_url = "https://api.openai.com/v1"
+/// model = "gpt-4o-mini"
+/// api_key_env = "OPENAI_API_KEY"
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum CandidateSettings {
+    /// An OpenAI-compatible chat completions endpoint (OpenAI, vLLM, TGI, llama.cpp server...).
+    Openai(OpenAiSettings),
+    /// A local Llama-family model, optionally with a LoRA adapter.
+    Local(LocalSettings),
+    /// Recorded responses (`responses.jsonl`) scored as they are; nothing is called, so the
+    /// scoring side reads them and [`build`] refuses them.
+    Responses(ResponsesSettings),
+    /// An Amazon Bedrock model (foundation, custom or provisioned) through the Converse API.
+    /// Only the settings live here: the lead wires this variant to the `tunebench-aws`
+    /// Bedrock Runtime client; until then [`build`] reports it as not available.
+    Bedrock(BedrockSettings),
+}
+
+impl CandidateSettings {
+    /// The candidate's name.
+    pub fn name(&self) -> &str {
+        match self {
+            CandidateSettings::Openai(s) => &s.name,
+            CandidateSettings::Local(s) => &s.name,
+            CandidateSettings::Responses(s) => &s.name,
+            CandidateSettings::Bedrock(s) => &s.name,
+        }
+    }
+}
+
+fn default_timeout_s() -> f64 {
+    60.0
+}
+
+fn default_openai_concurrency() -> usize {
+    8
+}
+
+fn default_bedrock_concurrency() -> usize {
+    4
+}
+
+fn default_device() -> String {
+    "cpu".to_string()
+}
+
+/// Settings of an OpenAI-compatible endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiSettings {
+    /// Candidate name.
+    pub name: String,
+    /// API root, such as `https://api.openai.com/v1`; `/chat/completions` is appended.
+    pub base_url: String,
+    /// Model id sent in the request body.
+    pub model: String,
+    /// Name of the environment variable holding the API key (the key itself is never in a
+    /// config, a log, an error or the cache). `None`: send no `Authorization` header.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Extra HTTP headers sent with every call.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Per-call timeout in seconds.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: f64,
+    /// Calls in flight at most (the runner may lower it while throttled).
+    #[serde(default = "default_openai_concurrency")]
+    pub concurrency: usize,
+}
+
+/// Settings of a local model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSettings {
+    /// Candidate name.
+    pub name: String,
+    /// HF model directory (`config.json`, safetensors, `tokenizer.json`).
+    pub model_dir: PathBuf,
+    /// PEFT adapter directory applied on top.
+    #[serde(default)]
+    pub adapter: Option<PathBuf>,
+    /// `cpu`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Requests generated together in one batch (default 1).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+}
+
+/// Settings of recorded responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsesSettings {
+    /// Candidate name.
+    pub name: String,
+    /// A `responses.jsonl` of `ResponseRecord`s.
+    pub path: PathBuf,
+}
+
+/// Settings of an Amazon Bedrock model. Wired to the `tunebench-aws` client by the lead;
+/// see [`CandidateSettings::Bedrock`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BedrockSettings {
+    /// Candidate name.
+    pub name: String,
+    /// Model id, inference profile id, or custom / provisioned model ARN.
+    pub model_id: String,
+    /// AWS region (default: the SDK's default chain).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override (local stand-ins in tests).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Per-call timeout in seconds.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: f64,
+    /// Calls in flight at most.
+    #[serde(default = "default_bedrock_concurrency")]
+    pub concurrency: usize,
+}
+
+/// Builds a callable candidate from its settings. Paths are used as given (the settings
+/// layer makes them absolute). Local models are loaded here, which takes a while.
+pub fn build(settings: &CandidateSettings) -> Result<Arc<dyn Candidate>> {
+    match settings {
+        CandidateSettings::Openai(s) => Ok(Arc::new(crate::openai::OpenAiCandidate::new(s)?)),
+        CandidateSettings::Local(s) => Ok(Arc::new(crate::local::LocalCandidate::load(s)?)),
+        CandidateSettings::Responses(s) => Err(EvalError::Candidate {
+            name: s.name.clone(),
+            reason: "recorded responses are scored as they are, not called\nhint: read them with the scoring side instead of running them".into(),
+        }),
+        CandidateSettings::Bedrock(s) => Err(EvalError::Candidate {
+            name: s.name.clone(),
+            reason: "Bedrock candidates are not available in this build yet".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse_by_kind_and_reject_unknown_fields() {
+        let s: CandidateSettings = toml::from_str(
+            "kind = \"openai\"\nname = \"a\"\nbase_url = \"http://x/v1\"\nmodel = \"m\"\napi_key_env = \"K\"",
+        )
+        .map_err(|e| e.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+        match &s {
+            CandidateSettings::Openai(o) => {
+                assert_eq!(o.concurrency, 8);
+                assert_eq!(o.timeout_s, 60.0);
+                assert_eq!(o.api_key_env.as_deref(), Some("K"));
+            }
+            other => panic!("wrong variant {other:?}"),
+        }
+        let bad = toml::from_str::<CandidateSettings>(
+            "kind = \"local\"\nname = \"a\"\nmodel_dir = \"m\"\nmodel_path = \"oops\"",
+        );
+        assert!(bad.is_err(), "unknown field accepted");
+        let local: CandidateSettings =
+            toml::from_str("kind = \"local\"\nname = \"a\"\nmodel_dir = \"m\"")
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(local.name(), "a");
+        let bedrock: CandidateSettings = toml::from_str(
+            "kind = \"bedrock\"\nname = \"b\"\nmodel_id = \"amazon.nova-micro-v1:0\"\nregion = \"us-east-1\"",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(build(&bedrock).is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! Comparing candidates on one suite: paired significance tests for every pair and every
+//! metric, Pareto frontiers and ranks.
+//!
+//! Tests are paired on the examples both candidates were scored on. A metric whose values
+//! are all 0 or 1 for both candidates is tested with the exact McNemar test (only the
+//! discordant examples matter); anything else with the paired bootstrap, which for BLEU and
+//! chrF recomputes the corpus score of each resample (Koehn 2004, "Statistical Significance
+//! Tests for Machine Translation Evaluation"; sacreBLEU's `--paired-bs`).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::score::{Aggregate, CandidateScores, Column, ExampleScore};
+use crate::stats::{
+    BootstrapConfig, ParetoPoint, mcnemar_exact, paired_bootstrap_by, pareto_frontier,
+};
+use crate::suite::Suite;
+
+/// Significance level of [`PairTest::significant`].
+pub const ALPHA: f64 = 0.05;
+
+/// Which test a [`PairTest`] used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    /// Exact McNemar test on pass/fail outcomes.
+    McNemar,
+    /// Paired bootstrap of the difference.
+    PairedBootstrap,
+}
+
+/// One metric compared between two candidates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairTest {
+    /// First candidate.
+    pub a: String,
+    /// Second candidate.
+    pub b: String,
+    /// Metric name, or `score` for the weighted aggregate.
+    pub metric: String,
+    /// The test used.
+    pub test: TestKind,
+    /// Examples both were scored on.
+    pub n: usize,
+    /// `a`'s value on those examples.
+    pub value_a: f64,
+    /// `b`'s value on those examples.
+    pub value_b: f64,
+    /// `value_a - value_b`.
+    pub diff: f64,
+    /// Two-sided p-value.
+    pub p_value: f64,
+    /// `p_value < 0.05`.
+    pub significant: bool,
+    /// McNemar: examples `a` passes and `b` fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a_only: Option<u64>,
+    /// McNemar: examples `b` passes and `a` fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b_only: Option<u64>,
+}
+
+/// A candidate's row in the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateRow {
+    /// Candidate name.
+    pub name: String,
+    /// Aggregate score.
+    pub score: f64,
+    /// Lower end of its interval.
+    pub lower: f64,
+    /// Upper end of its interval.
+    pub upper: f64,
+    /// Metric name → value, in suite order.
+    pub metrics: Vec<(String, f64)>,
+    /// Examples scored.
+    pub n: usize,
+    /// Errored responses.
+    pub errors: usize,
+    /// Missing responses.
+    pub missing: usize,
+    /// Dollars.
+    pub cost_usd: f64,
+    /// Score per dollar.
+    pub quality_per_dollar: Option<f64>,
+    /// Median latency (ms).
+    pub latency_p50_ms: Option<f64>,
+    /// 95th percentile latency (ms).
+    pub latency_p95_ms: Option<f64>,
+}
+
+/// `comparison.json`: every candidate on one suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Suite name.
+    pub suite: String,
+    /// Suite version.
+    pub suite_version: String,
+    /// Examples in the suite.
+    pub suite_examples: usize,
+    /// Candidates, in the order given.
+    pub candidates: Vec<CandidateRow>,
+    /// Every pair (`a` before `b` in the candidate order) and every metric, plus `score`.
+    pub tests: Vec<PairTest>,
+    /// Candidate with the best score (first on ties).
+    pub best: Option<String>,
+    /// Non-dominated candidates on (score ↑, cost ↓), cheapest first.
+    pub pareto_cost: Vec<String>,
+    /// Non-dominated candidates on (score ↑, latency p50 ↓), fastest first; candidates
+    /// without latency are left out.
+    pub pareto_latency: Vec<String>,
+    /// Candidates by score, best first (ties by name).
+    pub rank_quality: Vec<String>,
+    /// Candidates by score per dollar, best first; those that spent nothing are left out.
+    pub rank_quality_per_dollar: Vec<String>,
+    /// Bootstrap settings of the paired tests.
+    pub bootstrap: BootstrapConfig,
+}
+
+impl Comparison {
+    /// The test of `metric` between `x` and `y`, in either order.
+    pub fn test(&self, x: &str, y: &str, metric: &str) -> Option<&PairTest> {
+        self.tests
+            .iter()
+            .find(|t| t.metric == metric && ((t.a == x && t.b == y) || (t.a == y && t.b == x)))
+    }
+}
+
+/// Compares `candidates` (each scored on `suite`).
+pub fn compare(suite: &Suite, candidates: &[CandidateScores]) -> Comparison {
+    let bootstrap = candidates
+        .first()
+        .map(|c| c.summary.bootstrap)
+        .unwrap_or_default();
+    let rows: Vec<CandidateRow> = candidates
+        .iter()
+        .map(|c| {
+            let s = &c.summary;
+            CandidateRow {
+                name: s.candidate.clone(),
+                score: s.score.value,
+                lower: s.score.lower,
+                upper: s.score.upper,
+                metrics: s
+                    .metrics
+                    .iter()
+                    .map(|m| (m.name.clone(), m.estimate.value))
+                    .collect(),
+                n: s.n,
+                errors: s.errors,
+                missing: s.missing,
+                cost_usd: s.cost_usd,
+                quality_per_dollar: s.quality_per_dollar,
+                latency_p50_ms: s.latency_p50_ms,
+                latency_p95_ms: s.latency_p95_ms,
+            }
+        })
+        .collect();
+
+    let mut tests = Vec::new();
+    for (i, a) in candidates.iter().enumerate() {
+        for b in &candidates[i + 1..] {
+            tests.extend(pair_tests(suite, a, b, &bootstrap));
+        }
+    }
+
+    let by_score = |x: &&CandidateRow, y: &&CandidateRow| {
+        y.score
+            .total_cmp(&x.score)
+            .then_with(|| x.name.cmp(&y.name))
+    };
+    let mut ranked: Vec<&CandidateRow> = rows.iter().collect();
+    ranked.sort_by(by_score);
+    let best = rows
+        .iter()
+        .fold(None::<&CandidateRow>, |best, r| match best {
+            Some(b) if b.score >= r.score => Some(b),
+            _ => Some(r),
+        })
+        .map(|r| r.name.clone());
+    let mut per_dollar: Vec<(&CandidateRow, f64)> = rows
+        .iter()
+        .filter_map(|r| r.quality_per_dollar.map(|q| (r, q)))
+        .collect();
+    per_dollar.sort_by(|(x, qx), (y, qy)| qy.total_cmp(qx).then_with(|| x.name.cmp(&y.name)));
+
+    let points = |cost: &dyn Fn(&CandidateRow) -> Option<f64>| -> Vec<ParetoPoint<String>> {
+        rows.iter()
+            .filter_map(|r| {
+                cost(r).map(|c| ParetoPoint {
+                    id: r.name.clone(),
+                    quality: r.score,
+                    cost: c,
+                })
+            })
+            .collect()
+    };
+    Comparison {
+        suite: suite.name.clone(),
+        suite_version: suite.version.clone(),
+        suite_examples: suite.examples.len(),
+        pareto_cost: pareto_frontier(&points(&|r| Some(r.cost_usd))),
+        pareto_latency: pareto_frontier(&points(&|r| r.latency_p50_ms)),
+        rank_quality: ranked.iter().map(|r| r.name.clone()).collect(),
+        rank_quality_per_dollar: per_dollar.iter().map(|(r, _)| r.name.clone()).collect(),
+        best,
+        candidates: rows,
+        tests,
+        bootstrap,
+    }
+}
+
+/// Tests of every metric and the aggregate between `a` and `b` on their common examples.
+fn pair_tests(
+    suite: &Suite,
+    a: &CandidateScores,
+    b: &CandidateScores,
+    config: &BootstrapConfig,
+) -> Vec<PairTest> {
+    let b_by_id: HashMap<&str, &ExampleScore> =
+        b.examples.iter().map(|e| (e.id.as_str(), e)).collect();
+    let (rows_a, rows_b): (Vec<&ExampleScore>, Vec<&ExampleScore>) = a
+        .examples
+        .iter()
+        .filter_map(|e| b_by_id.get(e.id.as_str()).map(|f| (e, *f)))
+        .unzip();
+    let n = rows_a.len();
+    let names = (&a.summary.candidate, &b.summary.candidate);
+    if n == 0 {
+        return Vec::new();
+    }
+    let cols_a: Vec<Column> = suite
+        .metrics
+        .iter()
+        .map(|m| Column::new(m, &rows_a))
+        .collect();
+    let cols_b: Vec<Column> = suite
+        .metrics
+        .iter()
+        .map(|m| Column::new(m, &rows_b))
+        .collect();
+    let mut out = Vec::with_capacity(suite.metrics.len() + 1);
+    for (m, (ca, cb)) in suite.metrics.iter().zip(cols_a.iter().zip(&cols_b)) {
+        out.push(test_columns(
+            names,
+            &m.name,
+            n,
+            config,
+            (ca.is_binary() && cb.is_binary()).then(|| (ca.passes(), cb.passes())),
+            |idx| ca.value(idx),
+            |idx| cb.value(idx),
+        ));
+    }
+    // The aggregate is pass/fail only when every example's aggregate is 0 or 1 on both
+    // sides and no corpus metric is involved.
+    let agg_a = Aggregate::new(suite, &cols_a);
+    let agg_b = Aggregate::new(suite, &cols_b);
+    let weighted = |cols: &'_ [Column]| -> bool {
+        cols.iter()
+            .zip(&suite.metrics)
+            .any(|(c, m)| m.weight > 0.0 && c.is_corpus())
+    };
+    let corpus = weighted(&cols_a) || weighted(&cols_b);
+    let binary = !corpus
+        && rows_a
+            .iter()
+            .chain(&rows_b)
+            .all(|r| r.score == 0.0 || r.score == 1.0);
+    let passes = binary.then(|| {
+        (
+            rows_a.iter().map(|r| r.score == 1.0).collect(),
+            rows_b.iter().map(|r| r.score == 1.0).collect(),
+        )
+    });
+    out.push(test_columns(
+        names,
+        "score",
+        n,
+        config,
+        passes,
+        |idx| agg_a.value(idx),
+        |idx| agg_b.value(idx),
+    ));
+    out
+}
+
+fn test_columns(
+    (a, b): (&String, &String),
+    metric: &str,
+    n: usize,
+    config: &BootstrapConfig,
+    passes: Option<(Vec<bool>, Vec<bool>)>,
+    mut value_a: impl FnMut(&[usize]) -> f64,
+    mut value_b: impl FnMut(&[usize]) -> f64,
+) -> PairTest {
+    let all: Vec<usize> = (0..n).collect();
+    let (va, vb) = (value_a(&all), value_b(&all));
+    let mut test = PairTest {
+        a: a.clone(),
+        b: b.clone(),
+        metric: metric.to_owned(),
+        test: TestKind::PairedBootstrap,
+        n,
+        value_a: va,
+        value_b: vb,
+        diff: va - vb,
+        p_value: 1.0,
+        significant: false,
+        a_only: None,
+        b_only: None,
+    };
+    if let Some((pa, pb)) = passes
+        && let Ok(m) = mcnemar_exact(&pa, &pb)
+    {
+        test.test = TestKind::McNemar;
+        test.p_value = m.p_value;
+        test.a_only = Some(m.b);
+        test.b_only = Some(m.c);
+    } else if let Ok(p) = paired_bootstrap_by(n, config, value_a, value_b) {
+        test.p_value = p.p_value;
+    }
+    test.significant = test.p_value < ALPHA;
+    test
+}

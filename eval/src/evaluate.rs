@@ -1,0 +1,251 @@
+//! One evaluation run: every candidate of `[eval]` on every suite, then the comparison.
+//!
+//! For each suite: render its requests; for each candidate, get one response per example
+//! (recorded responses are read; the others go through the cached runner), score them, and
+//! write `<out_dir>/<suite>/<candidate>/{responses,scores,summary}`; then compare the
+//! candidates (paired tests, Pareto fronts, ranks) into `<out_dir>/<suite>/comparison.*`.
+//! A dry run renders and prices everything and calls nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{Cache, CacheMode};
+use crate::candidate::{self, Candidate, CandidateSettings};
+use crate::compare::{self, Comparison};
+use crate::error::{EvalError, Location, Result};
+use crate::output;
+use crate::pricing::{self, CostEstimate, Pricing};
+use crate::responses;
+use crate::runner::{self, CostGuard, RunProgress, RunStats, RunnerOptions};
+use crate::score::{self, ScoreOptions};
+use crate::suite::Suite;
+
+/// `[eval]` as written; paths are relative to the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSettings {
+    /// Suite files (TOML; see `configs/suites/`).
+    pub suites: Vec<PathBuf>,
+    /// The models to compare (`[[eval.candidates]]`, `kind` = local, openai, bedrock,
+    /// responses).
+    pub candidates: Vec<CandidateSettings>,
+    /// Where results go.
+    pub out_dir: PathBuf,
+    /// The response cache (SQLite; default `<out_dir>/response-cache.sqlite`).
+    #[serde(default)]
+    pub cache: Option<PathBuf>,
+    /// The pricing table (default: none, so only local time is priced).
+    #[serde(default)]
+    pub pricing: Option<PathBuf>,
+    /// Stop sending requests once this many dollars are spent in this run.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    /// Calls per example at most, retries included (default 6).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+impl EvalSettings {
+    /// Makes paths absolute against `base` (the config's folder) and checks the settings.
+    pub fn resolve(mut self, base: &Path) -> Result<Self> {
+        let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let bad = |m: String| EvalError::input(Location::file(base), m);
+        self.suites = self.suites.iter().map(|p| abs(p)).collect();
+        self.out_dir = abs(&self.out_dir);
+        self.cache = self.cache.as_deref().map(abs);
+        self.pricing = self.pricing.as_deref().map(abs);
+        for c in &mut self.candidates {
+            match c {
+                CandidateSettings::Local(l) => {
+                    l.model_dir = abs(&l.model_dir);
+                    l.adapter = l.adapter.as_deref().map(abs);
+                }
+                CandidateSettings::Responses(r) => r.path = abs(&r.path),
+                CandidateSettings::Openai(_) | CandidateSettings::Bedrock(_) => {}
+            }
+        }
+        if self.suites.is_empty() {
+            return Err(bad("[eval] suites is empty: name at least one suite file".into()));
+        }
+        if self.candidates.is_empty() {
+            return Err(bad("[eval] has no [[eval.candidates]]".into()));
+        }
+        let mut names: Vec<&str> = self.candidates.iter().map(CandidateSettings::name).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(bad(format!("two candidates are named {:?}", w[0])));
+        }
+        Ok(self)
+    }
+
+    /// The response cache file.
+    pub fn cache_path(&self) -> PathBuf {
+        self.cache
+            .clone()
+            .unwrap_or_else(|| self.out_dir.join("response-cache.sqlite"))
+    }
+}
+
+/// How this invocation runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvalOptions {
+    /// Use of the response cache (`--no-cache`, `--refresh`).
+    pub cache_mode: CacheMode,
+    /// Price and render everything, call nothing.
+    pub dry_run: bool,
+}
+
+/// What a candidate would cost on a suite (dry run).
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    /// Suite name.
+    pub suite: String,
+    /// Candidate name.
+    pub candidate: String,
+    /// Examples the cache already answers (not sent).
+    pub cached: u64,
+    /// The estimate for the rest.
+    pub estimate: CostEstimate,
+}
+
+/// The result of one suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteResult {
+    /// The comparison of every candidate.
+    pub comparison: Comparison,
+    /// Where its files are.
+    pub dir: PathBuf,
+    /// Runner counters per called candidate.
+    #[serde(skip)]
+    pub stats: Vec<(String, RunStats)>,
+}
+
+/// What [`evaluate`] did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalReport {
+    /// A dry run's plan.
+    DryRun(Vec<Planned>),
+    /// Results per suite.
+    Results(Vec<SuiteResult>),
+}
+
+/// Runs the evaluation `settings` describe.
+pub fn evaluate(
+    settings: &EvalSettings,
+    opts: &EvalOptions,
+    progress: &dyn RunProgress,
+) -> Result<EvalReport> {
+    let pricing = match &settings.pricing {
+        Some(p) => Some(Pricing::load(p)?),
+        None => None,
+    };
+    let price = |c: &CandidateSettings| {
+        pricing
+            .as_ref()
+            .map(|p| p.for_candidate(c))
+            .unwrap_or_default()
+    };
+    let suites: Vec<Suite> = settings
+        .suites
+        .iter()
+        .map(Suite::load)
+        .collect::<Result<_>>()?;
+    let cache = match opts.cache_mode {
+        CacheMode::Off => None,
+        _ => {
+            std::fs::create_dir_all(&settings.out_dir)
+                .map_err(|e| EvalError::io(&settings.out_dir, e))?;
+            Some(Cache::open(settings.cache_path())?)
+        }
+    };
+
+    // Models are loaded once, for every suite.
+    let called: Vec<(&CandidateSettings, Option<Arc<dyn Candidate>>)> = settings
+        .candidates
+        .iter()
+        .map(|c| match c {
+            CandidateSettings::Responses(_) => Ok((c, None)),
+            _ => Ok((c, Some(candidate::build(c)?))),
+        })
+        .collect::<Result<_>>()?;
+
+    if opts.dry_run {
+        let mut plan = Vec::new();
+        for suite in &suites {
+            let requests = suite.requests()?;
+            for (c, built) in &called {
+                let Some(built) = built else { continue };
+                let identity = built.identity();
+                let mut todo = Vec::new();
+                for r in &requests {
+                    let hit = match (&cache, opts.cache_mode.reads()) {
+                        (Some(cache), true) => {
+                            cache.get(&Cache::key(identity, &r.request))?.is_some()
+                        }
+                        _ => false,
+                    };
+                    if !hit {
+                        todo.push(r.clone());
+                    }
+                }
+                plan.push(Planned {
+                    suite: suite.name.clone(),
+                    candidate: c.name().to_string(),
+                    cached: (requests.len() - todo.len()) as u64,
+                    estimate: pricing::estimate(&todo, &price(c), None),
+                });
+            }
+        }
+        return Ok(EvalReport::DryRun(plan));
+    }
+
+    let runner_opts = RunnerOptions {
+        cache_mode: opts.cache_mode,
+        cost_guard: Some(CostGuard::new(settings.max_cost_usd)),
+        max_attempts: settings.max_attempts.unwrap_or(RunnerOptions::default().max_attempts),
+        ..RunnerOptions::default()
+    };
+    let mut results = Vec::new();
+    for suite in &suites {
+        let requests = suite.requests()?;
+        let mut scored = Vec::new();
+        let mut stats = Vec::new();
+        for (settings_c, built) in &called {
+            let records = match (settings_c, built) {
+                (CandidateSettings::Responses(r), _) => responses::read(&r.path)?,
+                (c, Some(model)) => {
+                    let outcome = runner::run_blocking(
+                        Arc::clone(model),
+                        &requests,
+                        cache.as_ref(),
+                        &runner_opts,
+                        &price(c),
+                        progress,
+                    )?;
+                    stats.push((c.name().to_string(), outcome.stats));
+                    outcome.records
+                }
+                (c, None) => {
+                    return Err(EvalError::Candidate {
+                        name: c.name().to_string(),
+                        reason: "not built".into(),
+                    });
+                }
+            };
+            let scores = score::score(suite, &records, &ScoreOptions::new(settings_c.name()))?;
+            output::write_candidate(&settings.out_dir, &records, &scores)?;
+            scored.push(scores);
+        }
+        let comparison = compare::compare(suite, &scored);
+        let dir = output::write_comparison(&settings.out_dir, &comparison)?;
+        results.push(SuiteResult {
+            comparison,
+            dir,
+            stats,
+        });
+    }
+    Ok(EvalReport::Results(results))
+}

@@ -1,0 +1,451 @@
+//! A local Llama-family model (optionally with a PEFT LoRA adapter) as a [`Candidate`], on
+//! tunebench-models' KV-cache generation.
+//!
+//! Generation is CPU (or GPU) bound, so it never runs on the async runtime's threads: the
+//! model lives on one dedicated worker thread that loads it, takes requests from a channel and
+//! answers through oneshot channels. A dedicated thread rather than `spawn_blocking` per
+//! call, because the model then needs neither `Send` nor `Sync`, is loaded once, and the
+//! worker can batch: with `batch_size = B` it takes up to `B` waiting requests that share
+//! generation settings and runs them through `generate_batch` together (left-padded and
+//! masked, so each row computes what it would alone). The candidate's default concurrency is
+//! `B`, so the runner keeps that many requests waiting.
+//!
+//! # Prompt rendering
+//!
+//! With a chat template in the model directory, the messages (system first) go through it
+//! with `add_generation_prompt`, and the result is encoded without adding special tokens (the
+//! template has them). Without one, the plain rendering is
+//!
+//! ```text
+//! {system}\n\n{message 1}\n\n{message 2}...\n\n{last user message}
+//! ```
+//!
+//! (each part's content only, no role labels; the system part only when present), encoded with
+//! the tokenizer's special tokens (BOS). This is what base models fine-tuned on plain
+//! prompt/completion pairs expect.
+//!
+//! # Stop sequences
+//!
+//! Each stop string is also encoded to token ids and passed to the generator, which stops as
+//! soon as the output ends with them; since a string can tokenize differently in context, the
+//! decoded text is also cut at the first stop string. Either way the stop string is not part
+//! of the answer (the OpenAI convention), and `output_tokens` counts the tokens generated.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+use tunebench_models::generate::{self, GenerationConfig};
+use tunebench_models::{ChatMessage, Llama, TextTokenizer, device, lora, weights};
+
+use crate::candidate::{BoxFuture, CallError, Candidate, Completion, LocalSettings};
+use crate::error::{EvalError, Result};
+use crate::types::{ChatRequest, Role, Sampling};
+
+/// Files of a model directory that decide its answers, besides `*.safetensors`.
+const MODEL_FILES: [&str; 4] = [
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+];
+
+/// Files of a PEFT adapter directory.
+const ADAPTER_FILES: [&str; 2] = ["adapter_config.json", "adapter_model.safetensors"];
+
+struct Job {
+    request: ChatRequest,
+    reply: oneshot::Sender<Result<Completion, CallError>>,
+}
+
+/// A job whose prompt is encoded.
+struct Prepared {
+    reply: oneshot::Sender<Result<Completion, CallError>>,
+    ids: Vec<u32>,
+    config: GenerationConfig,
+    stop: Vec<String>,
+}
+
+/// A local model candidate.
+pub struct LocalCandidate {
+    name: String,
+    identity: String,
+    batch_size: usize,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl LocalCandidate {
+    /// Hashes the model (and adapter) files, then loads the model on its worker thread;
+    /// returns once it is loaded (or failed to load).
+    pub fn load(settings: &LocalSettings) -> Result<Self> {
+        let bad = |reason: String| EvalError::Candidate {
+            name: settings.name.clone(),
+            reason,
+        };
+        let batch_size = settings.batch_size.unwrap_or(1);
+        if batch_size == 0 {
+            return Err(bad("batch_size must be at least 1".into()));
+        }
+        let identity = local_identity(&settings.model_dir, settings.adapter.as_deref())?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
+        let model_dir = settings.model_dir.clone();
+        let adapter = settings.adapter.clone();
+        let device_name = settings.device.clone();
+        std::thread::Builder::new()
+            .name(format!("local-model-{}", settings.name))
+            .spawn(move || {
+                let loaded = (|| -> Result<Worker> {
+                    let device = device::parse_device(&device_name)?;
+                    let mut model = weights::load_model(&model_dir, &device)?;
+                    if let Some(adapter) = &adapter {
+                        model = lora::load_adapter(model, adapter)?;
+                    }
+                    let tokenizer = TextTokenizer::load(&model_dir)?;
+                    Ok(Worker::new(model, tokenizer))
+                })();
+                match loaded {
+                    Ok(worker) => {
+                        let _ = ready_tx.send(Ok(()));
+                        worker.serve(rx, batch_size);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| bad(format!("cannot start the model thread: {e}")))?;
+        ready_rx
+            .recv()
+            .map_err(|_| bad("the model thread stopped while loading".into()))??;
+        Ok(LocalCandidate {
+            name: settings.name.clone(),
+            identity,
+            batch_size,
+            jobs,
+        })
+    }
+}
+
+impl Candidate for LocalCandidate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn default_concurrency(&self) -> usize {
+        self.batch_size
+    }
+
+    fn default_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    fn complete<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<Completion, CallError>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            let job = Job {
+                request: req.clone(),
+                reply,
+            };
+            self.jobs
+                .send(job)
+                .map_err(|_| CallError::Fatal("the local model thread has stopped".into()))?;
+            answer
+                .await
+                .map_err(|_| CallError::Fatal("the local model thread has stopped".into()))?
+        })
+    }
+}
+
+/// The model thread's state.
+struct Worker {
+    model: Llama,
+    tokenizer: TextTokenizer,
+    eos: Vec<u32>,
+}
+
+impl Worker {
+    fn new(model: Llama, tokenizer: TextTokenizer) -> Self {
+        let mut eos = model.config.eos_token_ids();
+        if let Some(id) = tokenizer.eos_id()
+            && !eos.contains(&id)
+        {
+            eos.push(id);
+        }
+        Worker {
+            model,
+            tokenizer,
+            eos,
+        }
+    }
+
+    fn serve(self, rx: mpsc::Receiver<Job>, batch_size: usize) {
+        let mut held: Option<Prepared> = None;
+        loop {
+            let first = match held.take() {
+                Some(p) => p,
+                None => match rx.recv() {
+                    Ok(job) => match self.prepare(job) {
+                        Some(p) => p,
+                        None => continue,
+                    },
+                    Err(_) => return, // every sender is gone: the candidate was dropped
+                },
+            };
+            let mut batch = vec![first];
+            while batch.len() < batch_size {
+                let Ok(job) = rx.try_recv() else { break };
+                let Some(p) = self.prepare(job) else { continue };
+                if p.config == batch[0].config {
+                    batch.push(p);
+                } else {
+                    held = Some(p);
+                    break;
+                }
+            }
+            self.run(batch);
+        }
+    }
+
+    /// Encodes a job's prompt; `None` when it was answered already (an error, or a caller
+    /// that stopped waiting).
+    fn prepare(&self, job: Job) -> Option<Prepared> {
+        if job.reply.is_closed() {
+            return None;
+        }
+        match self.encode(&job.request) {
+            Ok((ids, config)) => Some(Prepared {
+                reply: job.reply,
+                ids,
+                config,
+                stop: job.request.sampling.stop.clone(),
+            }),
+            Err(e) => {
+                let _ = job.reply.send(Err(CallError::Fatal(e.to_string())));
+                None
+            }
+        }
+    }
+
+    fn encode(&self, req: &ChatRequest) -> tunebench_models::Result<(Vec<u32>, GenerationConfig)> {
+        let ids = if self.tokenizer.has_chat_template() {
+            let mut messages = Vec::with_capacity(req.messages.len() + 1);
+            if let Some(system) = &req.system {
+                messages.push(ChatMessage {
+                    role: "system".into(),
+                    content: system.clone(),
+                });
+            }
+            for m in &req.messages {
+                messages.push(ChatMessage {
+                    role: match m.role {
+                        Role::User => "user".into(),
+                        Role::Assistant => "assistant".into(),
+                    },
+                    content: m.content.clone(),
+                });
+            }
+            let text = self.tokenizer.apply_chat_template(&messages, true)?;
+            self.tokenizer.encode(&text, false)?
+        } else {
+            self.tokenizer.encode(&plain_prompt(req), true)?
+        };
+        let stop_sequences = req
+            .sampling
+            .stop
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| self.tokenizer.encode(s, false))
+            .collect::<tunebench_models::Result<Vec<_>>>()?;
+        Ok((
+            ids,
+            GenerationConfig {
+                max_new_tokens: req.sampling.max_tokens as usize,
+                sampling: sampling(&req.sampling),
+                eos_token_ids: self.eos.clone(),
+                stop_sequences,
+                use_cache: true,
+            },
+        ))
+    }
+
+    fn run(&self, batch: Vec<Prepared>) {
+        let batch: Vec<Prepared> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+        let Some(first) = batch.first() else { return };
+        let prompts: Vec<Vec<u32>> = batch.iter().map(|p| p.ids.clone()).collect();
+        let config = first.config.clone();
+        match generate::generate_batch(&self.model, &prompts, &config) {
+            Ok(outputs) => {
+                for (p, out) in batch.into_iter().zip(outputs) {
+                    let answer = self
+                        .tokenizer
+                        .decode(&out.tokens)
+                        .map(|text| Completion {
+                            text: cut_at_stop(text, &p.stop),
+                            input_tokens: p.ids.len() as u64,
+                            output_tokens: out.tokens.len() as u64,
+                        })
+                        .map_err(|e| CallError::Fatal(e.to_string()));
+                    let _ = p.reply.send(answer);
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for p in batch {
+                    let _ = p.reply.send(Err(CallError::Fatal(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// The plain rendering of a chat request, for models without a chat template (see the
+/// module docs).
+pub fn plain_prompt(req: &ChatRequest) -> String {
+    let mut parts: Vec<&str> = Vec::with_capacity(req.messages.len() + 1);
+    if let Some(system) = &req.system {
+        parts.push(system);
+    }
+    parts.extend(req.messages.iter().map(|m| m.content.as_str()));
+    parts.join("\n\n")
+}
+
+/// The generator's sampling for request settings: temperature 0 is greedy; a missing seed
+/// is 0, so unseeded sampling is still reproducible.
+pub fn sampling(s: &Sampling) -> generate::Sampling {
+    if s.temperature > 0.0 {
+        generate::Sampling::Sample {
+            temperature: s.temperature,
+            top_k: None,
+            top_p: s.top_p,
+            seed: s.seed.unwrap_or(0),
+        }
+    } else {
+        generate::Sampling::Greedy
+    }
+}
+
+/// `text` up to the first occurrence of any stop string.
+fn cut_at_stop(mut text: String, stop: &[String]) -> String {
+    if let Some(at) = stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+    {
+        text.truncate(at);
+    }
+    text
+}
+
+/// `local:<sha256 of the model files>[+adapter:<sha256 of the adapter files>]`.
+pub fn local_identity(model_dir: &Path, adapter: Option<&Path>) -> Result<String> {
+    let mut files: Vec<PathBuf> = MODEL_FILES.iter().map(|f| model_dir.join(f)).collect();
+    let entries = std::fs::read_dir(model_dir).map_err(|source| EvalError::Io {
+        path: model_dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json") {
+            files.push(entry.path());
+        }
+    }
+    let mut id = format!("local:{}", hash_files(model_dir, files)?);
+    if let Some(adapter) = adapter {
+        let files = ADAPTER_FILES.iter().map(|f| adapter.join(f)).collect();
+        id.push_str(&format!("+adapter:{}", hash_files(adapter, files)?));
+    }
+    Ok(id)
+}
+
+/// sha256 over `name \0 sha256(content) \n` of each existing file, sorted by name, so the
+/// digest does not depend on where the directory lives.
+fn hash_files(dir: &Path, mut files: Vec<PathBuf>) -> Result<String> {
+    files.sort();
+    files.dedup();
+    let mut outer = Sha256::new();
+    let mut weights = 0;
+    for path in files {
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            continue; // optional file (chat template, tokenizer config)
+        };
+        let io = |source| EvalError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut inner = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            inner.update(&buf[..n]);
+        }
+        let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy();
+        if name.ends_with(".safetensors") {
+            weights += 1;
+        }
+        outer.update(name.as_bytes());
+        outer.update([0]);
+        outer.update(hex::encode(inner.finalize()).as_bytes());
+        outer.update(b"\n");
+    }
+    if weights == 0 {
+        return Err(EvalError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no *.safetensors file here\nhint: point model_dir (or adapter) at a Hugging Face / PEFT directory",
+            ),
+        });
+    }
+    Ok(hex::encode(outer.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Message;
+
+    #[test]
+    fn plain_prompt_joins_system_and_turns() {
+        let req = ChatRequest {
+            system: Some("Be brief.".into()),
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    content: "2+2?".into(),
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: "4".into(),
+                },
+                Message {
+                    role: Role::User,
+                    content: "3+3?".into(),
+                },
+            ],
+            sampling: Sampling::default(),
+        };
+        assert_eq!(plain_prompt(&req), "Be brief.\n\n2+2?\n\n4\n\n3+3?");
+    }
+
+    #[test]
+    fn stop_strings_cut_at_the_earliest() {
+        let stop = vec!["\n".to_string(), "END".to_string()];
+        assert_eq!(cut_at_stop("abc END\nx".into(), &stop), "abc ");
+        assert_eq!(cut_at_stop("abc".into(), &stop), "abc");
+    }
+}

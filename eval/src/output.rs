@@ -1,0 +1,249 @@
+//! Writing results: per suite and candidate `<out>/<suite>/<candidate>/{responses.jsonl,
+//! scores.jsonl, summary.json}`, per suite `<out>/<suite>/{comparison.json, comparison.md}`,
+//! and the Markdown comparison table (readable in a terminal and as a PR comment).
+//!
+//! Every file is written to a temporary file in the same folder and renamed into place, so a
+//! reader never sees half a file and an interrupted run leaves the previous one intact.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::compare::{Comparison, TestKind};
+use crate::error::{EvalError, Location, Result};
+use crate::score::CandidateScores;
+use crate::suite::safe_name;
+use crate::types::ResponseRecord;
+
+/// Writes a candidate's `responses.jsonl`, `scores.jsonl` and `summary.json` under
+/// `<out>/<suite>/<candidate>/` and returns that folder.
+///
+/// # Errors
+/// [`EvalError::Io`] when a file cannot be written; [`EvalError::Input`] when the candidate
+/// name cannot name a folder.
+pub fn write_candidate(
+    out: &Path,
+    responses: &[ResponseRecord],
+    scores: &CandidateScores,
+) -> Result<PathBuf> {
+    let s = &scores.summary;
+    let dir = out.join(checked(&s.suite)?).join(checked(&s.candidate)?);
+    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    write_atomic(&dir.join("responses.jsonl"), &jsonl(responses)?)?;
+    write_atomic(&dir.join("scores.jsonl"), &jsonl(&scores.examples)?)?;
+    write_atomic(&dir.join("summary.json"), &pretty(s)?)?;
+    Ok(dir)
+}
+
+/// Writes `<out>/<suite>/comparison.json` and `comparison.md` (see [`markdown`]) and returns
+/// the suite folder.
+///
+/// # Errors
+/// [`EvalError::Io`] when a file cannot be written.
+pub fn write_comparison(out: &Path, comparison: &Comparison) -> Result<PathBuf> {
+    let dir = out.join(checked(&comparison.suite)?);
+    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    write_atomic(&dir.join("comparison.json"), &pretty(comparison)?)?;
+    write_atomic(&dir.join("comparison.md"), markdown(comparison).as_bytes())?;
+    Ok(dir)
+}
+
+fn checked(name: &str) -> Result<&str> {
+    if safe_name(name) {
+        Ok(name)
+    } else {
+        Err(EvalError::input(
+            Location::file(name),
+            "cannot name an output folder\nhint: use letters, digits, '-', '_' and '.'",
+        ))
+    }
+}
+
+fn jsonl<T: Serialize>(items: &[T]) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    for item in items {
+        serde_json::to_writer(&mut buf, item).map_err(|e| EvalError::io("<jsonl>", e.into()))?;
+        buf.push(b'\n');
+    }
+    Ok(buf)
+}
+
+fn pretty<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let mut buf =
+        serde_json::to_vec_pretty(value).map_err(|e| EvalError::io("<json>", e.into()))?;
+    buf.push(b'\n');
+    Ok(buf)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        EvalError::io(path, e)
+    })
+}
+
+/// The comparison as a Markdown table, candidates as rows: score with its 95% interval,
+/// each metric, cost, score per dollar, latency p50/p95, errors, and the p-value of the
+/// paired test against the best candidate (`≈` when the difference is not significant).
+/// Columns are padded so the table also reads as plain text.
+pub fn markdown(c: &Comparison) -> String {
+    let mut header: Vec<String> = vec!["candidate".into(), "score (95% CI)".into()];
+    let metric_names: Vec<&str> = c
+        .candidates
+        .first()
+        .map(|r| r.metrics.iter().map(|(n, _)| n.as_str()).collect())
+        .unwrap_or_default();
+    header.extend(metric_names.iter().map(|n| n.to_string()));
+    header.extend(
+        ["cost $", "score/$", "p50 ms", "p95 ms", "errors", "vs best"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let best = c.best.as_deref();
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(c.candidates.len());
+    for r in &c.candidates {
+        let mut row = vec![
+            if Some(r.name.as_str()) == best {
+                format!("**{}**", r.name)
+            } else {
+                r.name.clone()
+            },
+            format!("{:.3} [{:.3}, {:.3}]", r.score, r.lower, r.upper),
+        ];
+        row.extend(r.metrics.iter().map(|(_, v)| format!("{v:.3}")));
+        row.push(format!("{:.4}", r.cost_usd));
+        row.push(opt(r.quality_per_dollar, 1));
+        row.push(opt(r.latency_p50_ms, 0));
+        row.push(opt(r.latency_p95_ms, 0));
+        row.push(if r.missing > 0 {
+            format!("{} (+{} missing)", r.errors, r.missing)
+        } else {
+            r.errors.to_string()
+        });
+        row.push(match best {
+            Some(b) if b == r.name => "best".into(),
+            Some(b) => match c.test(b, &r.name, "score") {
+                Some(t) => {
+                    let kind = match t.test {
+                        TestKind::McNemar => "McNemar",
+                        TestKind::PairedBootstrap => "bootstrap",
+                    };
+                    let mark = if t.significant { "" } else { " ≈" };
+                    format!("p={:.3} {kind}{mark}", t.p_value)
+                }
+                None => "–".into(),
+            },
+            None => "–".into(),
+        });
+        rows.push(row);
+    }
+
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count(), 3])
+                .max()
+                .unwrap_or(3)
+        })
+        .collect();
+    // Text columns (the first and last) left-aligned, numbers right-aligned, in the text
+    // as in the rendered table.
+    let right = |i: usize| i > 0 && i + 1 < widths.len();
+    let line = |cells: &[String]| {
+        let mut s = String::from("|");
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = " ".repeat(w - cell.chars().count());
+            let _ = if right(i) {
+                write!(s, " {pad}{cell} |")
+            } else {
+                write!(s, " {cell}{pad} |")
+            };
+        }
+        s.push('\n');
+        s
+    };
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### {} (v{}): {} candidate{} on {} example{}\n",
+        c.suite,
+        c.suite_version,
+        c.candidates.len(),
+        plural(c.candidates.len()),
+        c.suite_examples,
+        plural(c.suite_examples)
+    );
+    out.push_str(&line(&header));
+    let mut rule = String::from("|");
+    for (i, w) in widths.iter().enumerate() {
+        let dashes = "-".repeat(*w);
+        let _ = write!(
+            rule,
+            " {} |",
+            if right(i) {
+                format!("{}:", &dashes[1..])
+            } else {
+                dashes
+            }
+        );
+    }
+    out.push_str(&rule);
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    out.push('\n');
+    if let Some(b) = best {
+        let _ = writeln!(
+            out,
+            "Best: **{b}**. `≈`: not significantly different from the best (paired test on the aggregate score, p ≥ 0.05)."
+        );
+    }
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            "–".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "Pareto frontier, score vs cost: {}; score vs p50 latency: {}.",
+        list(&c.pareto_cost),
+        list(&c.pareto_latency)
+    );
+    let _ = writeln!(
+        out,
+        "Rank by score: {}; by score per dollar: {}.",
+        list(&c.rank_quality),
+        list(&c.rank_quality_per_dollar)
+    );
+    out
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(x) => format!("{x:.decimals$}"),
+        None => "–".into(),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

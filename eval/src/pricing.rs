@@ -1,0 +1,433 @@
+//! Dollars and latency: the pricing table (`configs/pricing.toml`), the price of one
+//! candidate, the cost of one response, the `--dry-run` estimate, and latency percentiles.
+//!
+//! Token prices are per 1,000 tokens, as the AWS and OpenAI pricing pages list them (OpenAI
+//! lists per 1M: divide by 1,000). Local models and provisioned throughput cost by the hour;
+//! the runner charges each answer the wall time since the previous answer, so a run's answers
+//! add up to its wall time × the hourly rate.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::candidate::CandidateSettings;
+use crate::error::{EvalError, Result};
+use crate::types::{ExampleRequest, ResponseRecord};
+
+/// The pricing table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    /// Format version of the table (1).
+    pub version: u32,
+    /// When the prices were last checked (`YYYY-MM-DD`); reports print it.
+    pub updated: String,
+    /// Token-priced models (Bedrock, OpenAI).
+    #[serde(default, rename = "model")]
+    pub models: Vec<ModelPrice>,
+    /// Local models.
+    #[serde(default)]
+    pub local: LocalPrice,
+}
+
+/// Prices of one model, in one region where the provider prices by region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    /// Model id as sent to the API (Bedrock model id, OpenAI model name).
+    pub id: String,
+    /// `bedrock` or `openai` (informational).
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// AWS region; `None` matches any region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// On-demand dollars per 1,000 input tokens.
+    pub input_per_1k: f64,
+    /// On-demand dollars per 1,000 output tokens.
+    pub output_per_1k: f64,
+    /// Batch inference dollars per 1,000 input tokens.
+    #[serde(default)]
+    pub batch_input_per_1k: Option<f64>,
+    /// Batch inference dollars per 1,000 output tokens.
+    #[serde(default)]
+    pub batch_output_per_1k: Option<f64>,
+    /// Provisioned throughput, dollars per model unit per hour (no commitment).
+    #[serde(default)]
+    pub provisioned_per_hour: Option<f64>,
+}
+
+/// What local inference costs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalPrice {
+    /// Dollars per hour of the machine that runs local models (0: free).
+    #[serde(default)]
+    pub usd_per_hour: f64,
+}
+
+/// How a model is bought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Per token, on demand.
+    #[default]
+    OnDemand,
+    /// Per token, at batch inference rates.
+    Batch,
+    /// By the hour (provisioned throughput, one model unit).
+    Provisioned,
+}
+
+/// The price of one candidate as the runner applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "per", rename_all = "snake_case")]
+pub enum CandidatePrice {
+    /// Per token.
+    Tokens {
+        /// Dollars per 1,000 input tokens.
+        input_per_1k: f64,
+        /// Dollars per 1,000 output tokens.
+        output_per_1k: f64,
+    },
+    /// By wall time.
+    Hourly {
+        /// Dollars per hour.
+        usd_per_hour: f64,
+    },
+    /// Not in the pricing table: costs count as 0 and reports say "unpriced".
+    #[default]
+    Unpriced,
+}
+
+impl CandidatePrice {
+    /// Dollars for one call's tokens (0 for hourly and unpriced candidates, whose cost is
+    /// time-based or unknown).
+    pub fn token_cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        match *self {
+            CandidatePrice::Tokens {
+                input_per_1k,
+                output_per_1k,
+            } => {
+                (input_tokens as f64 * input_per_1k + output_tokens as f64 * output_per_1k) / 1000.0
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Dollars for `seconds` of wall time (0 unless hourly).
+    pub fn time_cost(&self, seconds: f64) -> f64 {
+        match *self {
+            CandidatePrice::Hourly { usd_per_hour } => usd_per_hour * seconds / 3600.0,
+            _ => 0.0,
+        }
+    }
+}
+
+impl Pricing {
+    /// Loads and checks a pricing table.
+    pub fn load(path: impl AsRef<Path>) -> Result<Pricing> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses a pricing table; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Pricing> {
+        let bad = |reason: String| EvalError::Pricing {
+            path: PathBuf::from(path),
+            reason,
+        };
+        let pricing: Pricing = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if pricing.version != 1 {
+            return Err(bad(format!(
+                "field `version`: {} is not a version this tunebench reads (1)",
+                pricing.version
+            )));
+        }
+        for m in &pricing.models {
+            let prices = [
+                Some(m.input_per_1k),
+                Some(m.output_per_1k),
+                m.batch_input_per_1k,
+                m.batch_output_per_1k,
+                m.provisioned_per_hour,
+            ];
+            if prices
+                .into_iter()
+                .flatten()
+                .any(|p| !(p.is_finite() && p >= 0.0))
+            {
+                return Err(bad(format!("model `{}`: prices must be ≥ 0", m.id)));
+            }
+        }
+        if !(pricing.local.usd_per_hour.is_finite() && pricing.local.usd_per_hour >= 0.0) {
+            return Err(bad("field `local.usd_per_hour` must be ≥ 0".into()));
+        }
+        Ok(pricing)
+    }
+
+    /// The entry for `model_id` in `region`: an exact region match first, then a
+    /// region-less entry.
+    pub fn find(&self, model_id: &str, region: Option<&str>) -> Option<&ModelPrice> {
+        let same_id = || self.models.iter().filter(move |m| m.id == model_id);
+        same_id()
+            .find(|m| region.is_some() && m.region.as_deref() == region)
+            .or_else(|| same_id().find(|m| m.region.is_none()))
+            .or_else(|| same_id().next().filter(|_| region.is_none()))
+    }
+
+    /// The price of `model_id` bought in `mode`, if the table has it.
+    pub fn lookup(
+        &self,
+        model_id: &str,
+        region: Option<&str>,
+        mode: Mode,
+    ) -> Option<CandidatePrice> {
+        let m = self.find(model_id, region)?;
+        match mode {
+            Mode::OnDemand => Some(CandidatePrice::Tokens {
+                input_per_1k: m.input_per_1k,
+                output_per_1k: m.output_per_1k,
+            }),
+            Mode::Batch => Some(CandidatePrice::Tokens {
+                input_per_1k: m.batch_input_per_1k?,
+                output_per_1k: m.batch_output_per_1k?,
+            }),
+            Mode::Provisioned => Some(CandidatePrice::Hourly {
+                usd_per_hour: m.provisioned_per_hour?,
+            }),
+        }
+    }
+
+    /// The on-demand price of a configured candidate (`Unpriced` when the table lacks it;
+    /// the caller decides whether that is a warning or an error).
+    pub fn for_candidate(&self, settings: &CandidateSettings) -> CandidatePrice {
+        let found = match settings {
+            CandidateSettings::Openai(s) => self.lookup(&s.model, None, Mode::OnDemand),
+            CandidateSettings::Bedrock(s) => {
+                self.lookup(&s.model_id, s.region.as_deref(), Mode::OnDemand)
+            }
+            CandidateSettings::Local(_) => Some(CandidatePrice::Hourly {
+                usd_per_hour: self.local.usd_per_hour,
+            }),
+            CandidateSettings::Responses(_) => None,
+        };
+        found.unwrap_or_default()
+    }
+}
+
+/// What a run would cost at most, for `--dry-run`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostEstimate {
+    /// Requests counted.
+    pub requests: u64,
+    /// Estimated input tokens: the tokenizer's count when one was given, else characters / 4
+    /// (the usual rule of thumb for English; code and other languages run higher).
+    pub input_tokens: u64,
+    /// Output tokens if every answer ran to `max_tokens` (an upper bound).
+    pub max_output_tokens: u64,
+    /// Dollars at those counts; `None` for hourly or unpriced candidates, whose cost depends
+    /// on wall time or is unknown.
+    pub max_cost_usd: Option<f64>,
+    /// Whether `input_tokens` came from a real tokenizer.
+    pub tokenized: bool,
+}
+
+/// Estimates the cost of sending `requests` at `price`. This is an **estimate**: input
+/// tokens are approximate unless `count_tokens` is the candidate's tokenizer, chat formatting
+/// overhead is ignored, and outputs are assumed to use all of `max_tokens`. Leave out
+/// requests the cache already answers before calling it to estimate a resumed run.
+pub fn estimate(
+    requests: &[ExampleRequest],
+    price: &CandidatePrice,
+    count_tokens: Option<&dyn Fn(&str) -> u64>,
+) -> CostEstimate {
+    let mut input = 0u64;
+    let mut output = 0u64;
+    for r in requests {
+        let texts = r
+            .request
+            .system
+            .iter()
+            .map(String::as_str)
+            .chain(r.request.messages.iter().map(|m| m.content.as_str()));
+        for t in texts {
+            input += match count_tokens {
+                Some(count) => count(t),
+                None => (t.chars().count() as u64).div_ceil(4),
+            };
+        }
+        output += u64::from(r.request.sampling.max_tokens);
+    }
+    let max_cost_usd = match price {
+        CandidatePrice::Tokens { .. } => Some(price.token_cost(input, output)),
+        _ => None,
+    };
+    CostEstimate {
+        requests: requests.len() as u64,
+        input_tokens: input,
+        max_output_tokens: output,
+        max_cost_usd,
+        tokenized: count_tokens.is_some(),
+    }
+}
+
+/// Totals and latency of one candidate's responses.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Accounting {
+    /// Responses.
+    pub responses: u64,
+    /// Responses with an answer.
+    pub answered: u64,
+    /// Responses with an error.
+    pub errors: u64,
+    /// Answers from the cache.
+    pub cached: u64,
+    /// Input tokens of the answers.
+    pub input_tokens: u64,
+    /// Output tokens of the answers.
+    pub output_tokens: u64,
+    /// Dollars spent in this run (cache hits cost 0).
+    pub cost_usd: f64,
+    /// Median call latency of the answers, ms (`None` without answers).
+    pub latency_p50_ms: Option<f64>,
+    /// 95th percentile call latency, ms.
+    pub latency_p95_ms: Option<f64>,
+}
+
+impl Accounting {
+    /// Adds up `records`. Latency percentiles cover every answer, cached ones at their
+    /// original latency, so a cached rerun reports the same latencies as the first run.
+    pub fn of(records: &[ResponseRecord]) -> Accounting {
+        let mut a = Accounting::default();
+        let mut latencies = Vec::new();
+        for r in records {
+            a.responses += 1;
+            a.cost_usd += r.cost_usd;
+            if r.error.is_some() {
+                a.errors += 1;
+                continue;
+            }
+            a.answered += 1;
+            a.cached += u64::from(r.cached);
+            a.input_tokens += r.input_tokens;
+            a.output_tokens += r.output_tokens;
+            latencies.push(r.latency_ms);
+        }
+        a.latency_p50_ms = percentile(&mut latencies, 50.0);
+        a.latency_p95_ms = percentile(&mut latencies, 95.0);
+        a
+    }
+}
+
+/// The `q`th percentile (0–100) with linear interpolation between closest ranks (numpy's
+/// default); sorts `values`. `None` when empty; NaNs sort last.
+pub fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let pos = (q.clamp(0.0, 100.0) / 100.0) * (values.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = pos - lo as f64;
+    Some(values[lo] + (values[hi] - values[lo]) * frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ChatRequest, Message, Role, Sampling};
+
+    #[test]
+    fn shipped_pricing_table_loads() -> Result<()> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pricing.toml");
+        let p = Pricing::load(&path)?;
+        assert_eq!(p.version, 1);
+        assert!(
+            p.lookup("gpt-4o-mini", None, Mode::OnDemand).is_some(),
+            "gpt-4o-mini missing"
+        );
+        assert!(
+            p.lookup(
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                Some("us-east-1"),
+                Mode::Batch
+            )
+            .is_some()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn region_specific_entries_win() -> Result<()> {
+        let p = Pricing::parse(
+            r#"
+version = 1
+updated = "2025-01-01"
+[[model]]
+id = "m"
+input_per_1k = 1.0
+output_per_1k = 2.0
+[[model]]
+id = "m"
+region = "eu-west-1"
+input_per_1k = 3.0
+output_per_1k = 4.0
+[local]
+usd_per_hour = 0.5
+"#,
+            Path::new("p.toml"),
+        )?;
+        let eu = p.lookup("m", Some("eu-west-1"), Mode::OnDemand);
+        assert_eq!(
+            eu,
+            Some(CandidatePrice::Tokens {
+                input_per_1k: 3.0,
+                output_per_1k: 4.0
+            })
+        );
+        let other = p.lookup("m", Some("us-east-1"), Mode::OnDemand);
+        assert_eq!(other.map(|c| c.token_cost(1000, 500)), Some(2.0));
+        assert_eq!(p.lookup("m", None, Mode::Batch), None);
+        assert!(Pricing::parse("version = 2\nupdated = \"x\"", Path::new("p.toml")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn estimate_uses_chars_over_four_and_max_tokens() {
+        let req = ExampleRequest {
+            id: "a".into(),
+            request: ChatRequest {
+                system: Some("abcd".into()),
+                messages: vec![Message {
+                    role: Role::User,
+                    content: "abcdefgh".into(),
+                }],
+                sampling: Sampling {
+                    max_tokens: 100,
+                    ..Sampling::default()
+                },
+            },
+        };
+        let price = CandidatePrice::Tokens {
+            input_per_1k: 1.0,
+            output_per_1k: 10.0,
+        };
+        let e = estimate(&[req.clone(), req], &price, None);
+        assert_eq!(e.input_tokens, 6);
+        assert_eq!(e.max_output_tokens, 200);
+        assert_eq!(e.max_cost_usd, Some((6.0 + 2000.0) / 1000.0));
+    }
+
+    #[test]
+    fn percentiles_interpolate_like_numpy() {
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(percentile(&mut v, 50.0), Some(2.5));
+        assert!((percentile(&mut v, 95.0).unwrap_or(0.0) - 3.85).abs() < 1e-9);
+        assert_eq!(percentile(&mut [], 50.0), None);
+    }
+}

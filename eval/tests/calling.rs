@@ -1,0 +1,669 @@
+//! The calling side end to end: OpenAI-compatible candidates against the loopback stand-in
+//! (answers, tokens, throttling, retries, fatal errors, cache, resume, cost guard, key
+//! hygiene), and the local candidate against tunebench-models' own generation.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tunebench_eval::cache::{Cache, CacheMode, PruneFilter};
+use tunebench_eval::candidate::{
+    self, Candidate, CandidateSettings, LocalSettings, OpenAiSettings,
+};
+use tunebench_eval::pricing::CandidatePrice;
+use tunebench_eval::runner::{
+    self, CostGuard, NOT_SENT_COST, NoProgress, RunProgress, RunnerOptions,
+};
+use tunebench_eval::types::{ChatRequest, ExampleRequest, Message, Role, Sampling};
+use tunebench_standins::openai::{OpenAiConfig, OpenAiStandin};
+
+const SYSTEM: &str = "Answer briefly.";
+
+/// `n` requests: a 2-word system prompt and a 4-word question, so the stand-in counts
+/// 6 prompt tokens and 4 completion tokens (it echoes).
+fn requests(n: usize) -> Vec<ExampleRequest> {
+    (0..n)
+        .map(|i| ExampleRequest {
+            id: format!("ex{i}"),
+            request: ChatRequest {
+                system: Some(SYSTEM.into()),
+                messages: vec![Message {
+                    role: Role::User,
+                    content: format!("what is question {i}?"),
+                }],
+                sampling: Sampling::default(),
+            },
+        })
+        .collect()
+}
+
+fn server(latency_ms: u64) -> OpenAiStandin {
+    OpenAiStandin::start(OpenAiConfig {
+        latency: Duration::from_millis(latency_ms),
+        ..OpenAiConfig::default()
+    })
+    .unwrap()
+}
+
+fn settings(server: &OpenAiStandin, concurrency: usize) -> OpenAiSettings {
+    OpenAiSettings {
+        name: "standin".into(),
+        base_url: server.base_url().into(),
+        model: "standin-model".into(),
+        api_key_env: None,
+        headers: Default::default(),
+        timeout_s: 10.0,
+        concurrency,
+    }
+}
+
+fn openai(server: &OpenAiStandin, concurrency: usize) -> Arc<dyn Candidate> {
+    candidate::build(&CandidateSettings::Openai(settings(server, concurrency))).unwrap()
+}
+
+/// Short backoffs so retries do not slow the tests.
+fn fast() -> RunnerOptions {
+    RunnerOptions {
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(50),
+        ..RunnerOptions::default()
+    }
+}
+
+/// $1 per call at 6 input + 4 output tokens.
+const DOLLAR_PER_CALL: CandidatePrice = CandidatePrice::Tokens {
+    input_per_1k: 100.0,
+    output_per_1k: 100.0,
+};
+
+fn cache_in(dir: &tempfile::TempDir) -> Cache {
+    Cache::open(dir.path().join("cache.sqlite")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_is_answered_in_order_with_the_servers_token_counts() {
+    let server = server(5);
+    let mut reqs = requests(50);
+    reqs[7].request.sampling = Sampling {
+        temperature: 0.7,
+        top_p: Some(0.9),
+        max_tokens: 3,
+        stop: vec!["\n\n".into()],
+        seed: Some(42),
+    };
+    let out = runner::run_with_stats(
+        openai(&server, 8),
+        &reqs,
+        None,
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.records.len(), 50);
+    for (i, r) in out.records.iter().enumerate() {
+        assert_eq!(r.id, format!("ex{i}"));
+        assert_eq!(r.error, None);
+        assert!(!r.cached);
+        assert_eq!(r.input_tokens, 6);
+        if i == 7 {
+            // max_tokens = 3 reached the server: it cut the echo to 3 words.
+            assert_eq!(r.text, "what is question");
+            assert_eq!(r.output_tokens, 3);
+        } else {
+            assert_eq!(r.text, format!("what is question {i}?"));
+            assert_eq!(r.output_tokens, 4);
+            assert!((r.cost_usd - 1.0).abs() < 1e-9, "{}", r.cost_usd);
+        }
+        assert!(r.latency_ms >= 5.0, "{}", r.latency_ms);
+    }
+    assert_eq!(server.requests(), 50);
+    assert!(server.max_in_flight() <= 8);
+    assert_eq!(out.stats.answered, 50);
+
+    // Every sampling parameter and the system prompt go over the wire.
+    let one = runner::run(
+        openai(&server, 1),
+        &reqs[7..8],
+        None,
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(one[0].text, "what is question");
+    let body = server.last_request().unwrap();
+    assert_eq!(body["model"], "standin-model");
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(body["messages"][0]["content"], SYSTEM);
+    assert_eq!(body["messages"][1]["role"], "user");
+    assert!((body["temperature"].as_f64().unwrap() - 0.7).abs() < 1e-6);
+    assert!((body["top_p"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+    assert_eq!(body["max_tokens"], 3);
+    assert_eq!(body["stop"][0], "\n\n");
+    assert_eq!(body["seed"], 42);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_storm_shrinks_concurrency_and_every_example_ends_with_a_record() {
+    let server = server(20);
+    // More than 4 in flight: 429 at once, without Retry-After.
+    server.storm(Some(4));
+    let opts = RunnerOptions {
+        concurrency: Some(16),
+        max_attempts: 30,
+        increase_after: 5,
+        ..fast()
+    };
+    let reqs = requests(200);
+    let out = runner::run_with_stats(
+        openai(&server, 16),
+        &reqs,
+        None,
+        &opts,
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.records.len(), 200);
+    for (i, r) in out.records.iter().enumerate() {
+        assert_eq!(r.id, format!("ex{i}"));
+        assert!(
+            r.error.is_some() || r.text == format!("what is question {i}?"),
+            "{r:?}"
+        );
+    }
+    let s = &out.stats;
+    assert!(s.throttled > 0, "{s:?}");
+    assert_eq!(s.throttled, server.throttled());
+    assert!(server.max_in_flight() <= 16, "{}", server.max_in_flight());
+    assert!(s.min_concurrency <= 4, "concurrency did not shrink: {s:?}");
+    assert_eq!(s.initial_concurrency, 16);
+    // AIMD keeps it near the capacity, so almost every example gets through.
+    assert_eq!(s.answered + s.failed, 200);
+    assert!(s.answered >= 190, "{s:?}");
+    assert_eq!(server.answered(), s.answered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured() {
+    let server = OpenAiStandin::start(OpenAiConfig {
+        retry_after: Some(Duration::from_millis(150)),
+        ..OpenAiConfig::default()
+    })
+    .unwrap();
+    server.throttle_next(2);
+    let started = Instant::now();
+    let out = runner::run_with_stats(
+        openai(&server, 1),
+        &requests(3),
+        None,
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(out.records.iter().all(|r| r.error.is_none()));
+    assert_eq!(server.requests(), 5);
+    assert_eq!(out.stats.throttled, 2);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_and_then_given_up() {
+    let server = server(0);
+    server.fail_next(5);
+    let out = runner::run_with_stats(
+        openai(&server, 2),
+        &requests(10),
+        None,
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(out.records.iter().all(|r| r.error.is_none()));
+    assert_eq!(server.requests(), 15);
+    assert_eq!(out.stats.retries, 5);
+
+    server.reset_counters();
+    server.fail_next(100);
+    let opts = RunnerOptions {
+        max_attempts: 3,
+        ..fast()
+    };
+    let out = runner::run(
+        openai(&server, 2),
+        &requests(1),
+        None,
+        &opts,
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let err = out[0].error.as_deref().unwrap();
+    assert!(err.contains("HTTP 500"), "{err}");
+    assert!(err.contains("gave up after 3 attempts"), "{err}");
+    assert_eq!(server.requests(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_request_is_fatal_with_the_servers_message() {
+    let server = server(0);
+    server.reject_containing(Some("POISON"));
+    let mut reqs = requests(5);
+    reqs[3].request.messages[0].content = "a POISON prompt".into();
+    let out = runner::run(
+        openai(&server, 2),
+        &reqs,
+        None,
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let err = out[3].error.as_deref().unwrap();
+    assert!(err.starts_with("HTTP 400: "), "{err}");
+    assert!(err.contains("rejected by the stand-in"), "{err}");
+    assert_eq!(out[3].text, "");
+    assert_eq!(out.iter().filter(|r| r.error.is_none()).count(), 4);
+    // Not retried.
+    assert_eq!(server.requests(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_calls_time_out_and_are_retried() {
+    let server = server(400);
+    let opts = RunnerOptions {
+        timeout: Some(Duration::from_millis(50)),
+        max_attempts: 2,
+        ..fast()
+    };
+    let out = runner::run(
+        openai(&server, 1),
+        &requests(1),
+        None,
+        &opts,
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let err = out[0].error.as_deref().unwrap();
+    assert_eq!(err, "timed out after 0.05 s (gave up after 2 attempts)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_rerun_sends_nothing() {
+    let server = server(1);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(&dir);
+    let reqs = requests(30);
+    let first = runner::run(
+        openai(&server, 4),
+        &reqs,
+        Some(&cache),
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cache.len().unwrap(), 30);
+    server.reset_counters();
+
+    let again = runner::run_with_stats(
+        openai(&server, 4),
+        &reqs,
+        Some(&cache),
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.requests(), 0);
+    assert_eq!(again.stats.cache_hits, 30);
+    for (a, b) in first.iter().zip(&again.records) {
+        assert!(b.cached);
+        assert_eq!(b.cost_usd, 0.0);
+        assert_eq!(
+            (
+                &a.id,
+                &a.text,
+                a.input_tokens,
+                a.output_tokens,
+                a.latency_ms
+            ),
+            (
+                &b.id,
+                &b.text,
+                b.input_tokens,
+                b.output_tokens,
+                b.latency_ms
+            )
+        );
+    }
+
+    // Any sampling change is a different request.
+    let mut warmer = reqs.clone();
+    warmer[0].request.sampling.temperature = 0.5;
+    runner::run(
+        openai(&server, 4),
+        &warmer,
+        Some(&cache),
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.requests(), 1);
+
+    // --refresh sends everything and rewrites; --no-cache sends everything and writes nothing.
+    server.reset_counters();
+    for mode in [CacheMode::Refresh, CacheMode::Off] {
+        let opts = RunnerOptions {
+            cache_mode: mode,
+            ..fast()
+        };
+        let out = runner::run(
+            openai(&server, 4),
+            &reqs,
+            Some(&cache),
+            &opts,
+            &DOLLAR_PER_CALL,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert!(out.iter().all(|r| !r.cached && r.error.is_none()));
+    }
+    assert_eq!(server.requests(), 60);
+    assert_eq!(cache.len().unwrap(), 31);
+
+    // Prune by candidate identity.
+    let identity = openai(&server, 1).identity().to_string();
+    assert!(identity.starts_with("openai:http://127.0.0.1:"));
+    let pruned = cache
+        .prune(&PruneFilter {
+            older_than: None,
+            candidate: Some(identity),
+        })
+        .unwrap();
+    assert_eq!(pruned, 31);
+}
+
+/// Progress that wakes the test once `k` examples have their record.
+struct KillAfter {
+    done: AtomicU64,
+    k: u64,
+    notify: Arc<Notify>,
+}
+
+impl RunProgress for KillAfter {
+    fn start(&self, _total: u64) {}
+    fn advance(&self, n: u64) {
+        if self.done.fetch_add(n, Ordering::SeqCst) + n >= self.k {
+            self.notify.notify_one();
+        }
+    }
+    fn finish(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_resumes_sending_only_what_is_missing() {
+    let server = server(10);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(&dir);
+    let reqs = requests(100);
+    let notify = Arc::new(Notify::new());
+    let progress = KillAfter {
+        done: AtomicU64::new(0),
+        k: 30,
+        notify: notify.clone(),
+    };
+    let candidate = openai(&server, 4);
+    let opts = fast();
+    tokio::select! {
+        _ = runner::run(candidate.clone(), &reqs, Some(&cache), &opts, &DOLLAR_PER_CALL, &progress) => {
+            panic!("the run finished before it was killed");
+        }
+        _ = notify.notified() => {}
+    }
+    // The run future is dropped: its calls in flight are abandoned.
+    let committed = cache.len().unwrap();
+    assert!((30..100).contains(&committed), "{committed}");
+    let sent_first = server.requests();
+    assert!(
+        sent_first >= committed && sent_first <= committed + 4,
+        "{sent_first} {committed}"
+    );
+    // Let abandoned requests drain before counting afresh.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.reset_counters();
+
+    let out = runner::run_with_stats(
+        candidate,
+        &reqs,
+        Some(&cache),
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.requests(), 100 - committed);
+    assert_eq!(out.stats.cache_hits, committed);
+    assert_eq!(out.stats.answered, 100 - committed);
+    assert_eq!(cache.len().unwrap(), 100);
+    for (i, r) in out.records.iter().enumerate() {
+        assert_eq!(r.text, format!("what is question {i}?"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_cost_stops_sending_across_candidates() {
+    let server = server(0);
+    let guard = CostGuard::new(Some(10.0));
+    let opts = RunnerOptions {
+        concurrency: Some(1),
+        cost_guard: Some(guard.clone()),
+        ..fast()
+    };
+    let out = runner::run_with_stats(
+        openai(&server, 1),
+        &requests(50),
+        None,
+        &opts,
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.requests(), 10);
+    assert_eq!(out.stats.not_sent, 40);
+    assert!((guard.spent() - 10.0).abs() < 1e-9);
+    for (i, r) in out.records.iter().enumerate() {
+        if i < 10 {
+            assert_eq!(r.error, None);
+        } else {
+            assert_eq!(r.error.as_deref(), Some(NOT_SENT_COST));
+            assert_eq!(r.id, format!("ex{i}"));
+        }
+    }
+    // The guard is shared: a second candidate sends nothing.
+    let out = runner::run(
+        openai(&server, 1),
+        &requests(5),
+        None,
+        &opts,
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.requests(), 10);
+    assert!(
+        out.iter()
+            .all(|r| r.error.as_deref() == Some(NOT_SENT_COST))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_never_appears_in_errors() {
+    // Rust 2024 makes `set_var` unsafe (forbidden here), so the "key" is an existing
+    // variable's value: PATH, long and distinctive.
+    let key = std::env::var("PATH").unwrap();
+    assert!(key.len() > 4);
+    let server = OpenAiStandin::start(OpenAiConfig {
+        api_key: Some("the-right-key".into()),
+        ..OpenAiConfig::default()
+    })
+    .unwrap();
+    let mut s = settings(&server, 1);
+    s.api_key_env = Some("PATH".into());
+    let wrong = candidate::build(&CandidateSettings::Openai(s.clone())).unwrap();
+    let out = runner::run(
+        wrong,
+        &requests(1),
+        None,
+        &fast(),
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let err = out[0].error.as_deref().unwrap();
+    assert!(err.starts_with("HTTP 401"), "{err}");
+    assert!(err.contains("Incorrect API key provided: ***"), "{err}");
+    assert!(!err.contains(&key), "key leaked: {err}");
+
+    // A connection failure names the URL, never the key.
+    let mut down = s.clone();
+    down.base_url = "http://127.0.0.1:9/v1".into();
+    let out = runner::run(
+        candidate::build(&CandidateSettings::Openai(down)).unwrap(),
+        &requests(1),
+        None,
+        &RunnerOptions {
+            max_attempts: 1,
+            ..fast()
+        },
+        &DOLLAR_PER_CALL,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let err = out[0].error.as_deref().unwrap();
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    assert!(!err.contains(&key), "key leaked: {err}");
+
+    // A missing variable is named; nothing else is said.
+    let mut missing = s;
+    missing.api_key_env = Some("TUNEBENCH_TEST_SURELY_UNSET_KEY".into());
+    let err = candidate::build(&CandidateSettings::Openai(missing))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("TUNEBENCH_TEST_SURELY_UNSET_KEY"), "{err}");
+}
+
+fn tiny_llama() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/tiny-llama/model")
+}
+
+/// What tunebench-models generates for `prompt` (plain rendering: no chat template in the
+/// fixture), greedy, `max_tokens` new tokens.
+fn reference_generation(
+    model_dir: &Path,
+    adapter: Option<&Path>,
+    prompt: &str,
+    max_tokens: usize,
+) -> (String, u64, u64) {
+    use tunebench_models::generate::{self, GenerationConfig, Sampling};
+    use tunebench_models::{TextTokenizer, device, lora, weights};
+    let dev = device::parse_device("cpu").unwrap();
+    let mut model = weights::load_model(model_dir, &dev).unwrap();
+    if let Some(a) = adapter {
+        model = lora::load_adapter(model, a).unwrap();
+    }
+    let tok = TextTokenizer::load(model_dir).unwrap();
+    assert!(!tok.has_chat_template());
+    let ids = tok.encode(prompt, true).unwrap();
+    let mut eos = model.config.eos_token_ids();
+    eos.extend(tok.eos_id());
+    let out = generate::generate(
+        &model,
+        &ids,
+        &GenerationConfig {
+            max_new_tokens: max_tokens,
+            sampling: Sampling::Greedy,
+            eos_token_ids: eos,
+            ..GenerationConfig::default()
+        },
+    )
+    .unwrap();
+    (
+        tok.decode(&out.tokens).unwrap(),
+        ids.len() as u64,
+        out.tokens.len() as u64,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_greedy_answers_equal_generate() {
+    let model_dir = tiny_llama();
+    let adapter = model_dir.join("../adapter");
+    let mut reqs = requests(3);
+    for r in &mut reqs {
+        r.request.sampling.max_tokens = 12;
+    }
+    for (adapter, batch_size) in [(None, None), (Some(adapter.clone()), Some(2))] {
+        let settings = LocalSettings {
+            name: "tiny".into(),
+            model_dir: model_dir.clone(),
+            adapter: adapter.clone(),
+            device: "cpu".into(),
+            batch_size,
+        };
+        let candidate = candidate::build(&CandidateSettings::Local(settings)).unwrap();
+        assert!(candidate.identity().starts_with("local:"));
+        assert_eq!(
+            candidate.identity().contains("+adapter:"),
+            adapter.is_some()
+        );
+        let out = runner::run(
+            candidate,
+            &reqs,
+            None,
+            &RunnerOptions::default(),
+            &CandidatePrice::Hourly { usd_per_hour: 3.6 },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        for (r, req) in out.iter().zip(&reqs) {
+            assert_eq!(r.error, None);
+            let prompt = format!("{SYSTEM}\n\n{}", req.request.messages[0].content);
+            let (text, input, output) =
+                reference_generation(&model_dir, adapter.as_deref(), &prompt, 12);
+            assert_eq!(r.text, text);
+            assert_eq!(r.input_tokens, input);
+            assert_eq!(r.output_tokens, output);
+            // $3.6/h = $0.001/s of wall time.
+            assert!(r.cost_usd > 0.0 && r.cost_usd < 0.1, "{}", r.cost_usd);
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! `tunebench train bedrock` library side against the loopback Bedrock stand-in of
+//! tunebench-standins (every request checked against the service model) and the loopback
+//! S3 server of scripts/test.sh (TUNEBENCH_TEST_S3_ENDPOINT). No test talks to AWS.
+
+// A panic is how a test reports failure.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter, S3Uri};
+use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+use tunebench_train::bedrock::{
+    BedrockError, BedrockTrainSettings, Clients, CustomizationType, DeployKind, HyperValue,
+    JobRecord, JobRef, WaitSettings, plan, submit, wait,
+};
+
+fn s3_endpoint() -> String {
+    std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
+        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
+    )
+}
+
+fn clients(standin: &BedrockStandin, s3_endpoint: &str) -> Clients {
+    // The clients use the default credential chain; scripts/test.sh sets static test keys.
+    assert!(
+        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
+        "AWS_ACCESS_KEY_ID is not set: run the tests with scripts/test.sh, which sets static test credentials"
+    );
+    let aws = |endpoint: &str| AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.to_string()),
+        ..AwsSettings::default()
+    };
+    let clients = Clients::connect(
+        &aws(standin.endpoint_url()),
+        &aws(s3_endpoint),
+        &BedrockOptions {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            audit_log: None,
+        },
+    )
+    .unwrap();
+    clients
+}
+
+fn write_data(dir: &Path) {
+    let line = |i: usize| {
+        format!("{{\"prompt\":\"What is {i} plus {i}?\",\"completion\":\"{}\"}}\n", 2 * i)
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("train.jsonl"), (0..40).map(line).collect::<String>()).unwrap();
+    std::fs::write(dir.join("validation.jsonl"), (40..45).map(line).collect::<String>()).unwrap();
+}
+
+fn settings(root: &Path, bucket: &str) -> BedrockTrainSettings {
+    write_data(&root.join("data"));
+    BedrockTrainSettings {
+        name: "tb-ft-1".into(),
+        base_model_id: "amazon.titan-text-lite-v1:0:4k".into(),
+        customization_type: CustomizationType::FineTuning,
+        hyperparameters: BTreeMap::from([
+            ("epochCount".into(), HyperValue::Int(2)),
+            ("batchSize".into(), HyperValue::Int(1)),
+            ("learningRate".into(), HyperValue::Float(1e-5)),
+        ]),
+        train_file: "data/train.jsonl".into(),
+        validation_file: Some("data/validation.jsonl".into()),
+        data_s3_prefix: Some(format!("s3://{bucket}/runs/r1/data")),
+        output_s3_uri: format!("s3://{bucket}/runs/r1/bedrock/"),
+        role_arn: "arn:aws:iam::123456789012:role/tunebench-bedrock".into(),
+        job_tags: BTreeMap::from([("project".into(), "tunebench".into())]),
+        region: Some("us-east-1".into()),
+        max_cost_usd: Some(5.0),
+        out_dir: "train/tb-ft-1".into(),
+        ..BedrockTrainSettings::default()
+    }
+    .resolve(root)
+    .unwrap()
+}
+
+fn fast_wait() -> WaitSettings {
+    WaitSettings {
+        initial_interval: Duration::from_millis(5),
+        max_interval: Duration::from_millis(20),
+        timeout: Some(Duration::from_secs(30)),
+        max_consecutive_errors: 10,
+    }
+}
+
+fn assert_clean(standin: &BedrockStandin) {
+    assert!(standin.invalid_requests().is_empty(), "{:#?}", standin.invalid_requests());
+    assert!(standin.invalid_responses().is_empty(), "{:#?}", standin.invalid_responses());
+}
+
+fn bucket(tag: &str) -> String {
+    format!("tb-train-{tag}-{}", std::process::id())
+}
+
+#[test]
+fn submit_wait_converts_metrics_and_records_the_custom_model() {
+    let s3_endpoint = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        polls_to_complete: 3,
+        s3_endpoint: Some(s3_endpoint.clone()),
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let c = clients(&standin, &s3_endpoint);
+    let b = bucket("e2e");
+    c.s3.create_bucket(&b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = settings(tmp.path(), &b);
+
+    let sub = submit(&s, &c, false).unwrap();
+    assert_eq!(sub.uploads.len(), 2);
+    let rec = sub.job.unwrap();
+    assert!(rec.job_arn.contains(":model-customization-job/"));
+    assert_eq!(JobRecord::load(&s.out_dir).unwrap().unwrap().job_arn, rec.job_arn);
+    let listed: Vec<_> = c.s3.list(&format!("s3://{b}/runs/r1/data/").parse::<S3Uri>().unwrap()).unwrap();
+    assert_eq!(listed.len(), 2);
+
+    let mut seen = Vec::new();
+    let job = wait(&c, &JobRef::Registry(s.out_dir.clone()), &fast_wait(), |j| {
+        seen.push((j.status.clone(), j.training_status.clone()))
+    })
+    .unwrap();
+    assert_eq!(job.status, "Completed");
+    assert_eq!(seen.first().unwrap().0, "InProgress");
+
+    let rec = JobRecord::load(&s.out_dir).unwrap().unwrap();
+    assert_eq!(rec.status, "Completed");
+    assert_eq!(rec.custom_model_arn, job.output_model_arn);
+    assert!(rec.custom_model_arn.is_some());
+    assert_eq!(rec.metrics.as_deref(), Some("metrics.csv"));
+
+    let metrics = std::fs::read_to_string(s.out_dir.join("metrics.csv")).unwrap();
+    let mut lines = metrics.lines();
+    assert_eq!(lines.next().unwrap(), tunebench_train::metrics::COLUMNS);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r.len() == 8 && !r[2].is_empty() && r[4..].iter().all(|c| c.is_empty())));
+    assert!(rows.iter().any(|r| !r[3].is_empty()), "some step has a val_loss:\n{metrics}");
+
+    // On-demand deploy of the recorded model, provisioned throughput only with consent.
+    let dir = s.out_dir.clone();
+    let dep = tunebench_train::bedrock::deploy(&c, &dir, "tb-ft-1-dep", &DeployKind::OnDemand, |_| {}).unwrap();
+    assert_eq!(JobRecord::load(&dir).unwrap().unwrap().deployment_arn.as_deref(), Some(dep.as_str()));
+    let mut notices = Vec::new();
+    let refused = tunebench_train::bedrock::deploy(
+        &c,
+        &dir,
+        "tb-ft-1-pt",
+        &DeployKind::Provisioned { model_units: 1, hourly_usd_per_unit: Some(20.0), yes: false },
+        |n| notices.push(n.to_string()),
+    )
+    .unwrap_err();
+    assert!(matches!(refused, BedrockError::Refused(_)), "{refused}");
+    assert!(notices[0].contains("$20.00/hour"), "{notices:?}");
+    assert_eq!(standin.request_count("CreateProvisionedModelThroughput"), 0);
+    assert_eq!(tunebench_train::bedrock::undeploy(&c, &dir).unwrap(), vec![dep]);
+
+    let listed = tunebench_train::bedrock::list(&c, &JobFilter { name_contains: Some("tb-ft".into()), ..JobFilter::default() }).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_clean(&standin);
+}
+
+#[test]
+fn resubmitting_the_same_thing_starts_one_job() {
+    let s3_endpoint = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        s3_endpoint: Some(s3_endpoint.clone()),
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let c = clients(&standin, &s3_endpoint);
+    let b = bucket("idem");
+    c.s3.create_bucket(&b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = settings(tmp.path(), &b);
+
+    let first = submit(&s, &c, false).unwrap();
+    // Same registry: nothing sent.
+    let again = submit(&s, &c, false).unwrap();
+    assert!(again.resumed);
+    assert_eq!(again.job.unwrap().job_arn, first.job.as_ref().unwrap().job_arn);
+    // Registry lost: the same token gives the same job; the data is not uploaded again.
+    std::fs::remove_file(JobRecord::path(&s.out_dir)).unwrap();
+    let third = submit(&s, &c, false).unwrap();
+    assert!(!third.resumed);
+    assert!(third.uploads.iter().all(|u| u.outcome == tunebench_aws::UploadOutcome::Unchanged));
+    let rec = third.job.unwrap();
+    assert_eq!(rec.job_arn, first.job.unwrap().job_arn);
+    assert_eq!(rec.client_request_token, third.plan.spec.client_request_token.unwrap());
+    assert_eq!(standin.customization_job_count(), 1);
+    assert_eq!(standin.request_count("CreateModelCustomizationJob"), 2);
+    assert_clean(&standin);
+}
+
+#[test]
+fn preflight_lists_every_problem_and_uploads_nothing() {
+    let s3_endpoint = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig::default()).unwrap();
+    let c = clients(&standin, &s3_endpoint);
+    let b = bucket("pre");
+    c.s3.create_bucket(&b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let good = settings(tmp.path(), &b);
+
+    let mut s = good.clone();
+    s.base_model_id = "amazon.titan-text-huge-v9".into();
+    s.role_arn = String::new();
+    s.name = "-bad name".into();
+    s.custom_model_name = Some("ok".into());
+    let err = submit(&s, &c, false).unwrap_err();
+    let BedrockError::Preflight(problems) = &err else { panic!("{err}") };
+    let all = problems.join("\n");
+    for want in ["not a valid jobName", "role_arn is missing", "not a base model tunebench can customize"] {
+        assert!(all.contains(want), "{want}: {all}");
+    }
+
+    // Hyperparameter out of range, unknown name, bad data line — all together.
+    let mut s = good.clone();
+    s.hyperparameters.insert("epochCount".into(), HyperValue::Int(99));
+    s.hyperparameters.insert("dropout".into(), HyperValue::Float(0.1));
+    s.role_arn = "arn:aws:iam::123:role/x".into();
+    std::fs::write(tmp.path().join("data/validation.jsonl"), "{\"messages\":[]}\n").unwrap();
+    let err = submit(&s, &c, false).unwrap_err();
+    let BedrockError::Preflight(problems) = &err else { panic!("{err}") };
+    let all = problems.join("\n");
+    for want in [
+        "hyperparameters.epochCount = 99 is out of range",
+        "hyperparameters.dropout",
+        "is not an IAM role ARN",
+        "validation.jsonl:1:",
+    ] {
+        assert!(all.contains(want), "{want}: {all}");
+    }
+    assert!(c.s3.list(&format!("s3://{b}/").parse::<S3Uri>().unwrap()).unwrap().is_empty());
+    assert_eq!(standin.request_count("CreateModelCustomizationJob"), 0);
+    assert!(!s.out_dir.join("job.json").exists());
+
+    // The cost cap refuses before anything is sent.
+    let mut s = settings(tmp.path(), &b);
+    s.max_cost_usd = Some(0.0);
+    assert!(matches!(submit(&s, &c, false).unwrap_err(), BedrockError::CostLimit { .. }));
+    assert!(c.s3.list(&format!("s3://{b}/").parse::<S3Uri>().unwrap()).unwrap().is_empty());
+}
+
+#[test]
+fn dry_run_shows_the_exact_request_and_estimate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = settings(tmp.path(), "tb-dry");
+    let p = plan(&s).unwrap();
+    insta::assert_snapshot!(p.to_json());
+}
+
+#[test]
+fn a_later_run_resumes_watching_from_the_registry() {
+    let s3_endpoint = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        polls_to_complete: 4,
+        s3_endpoint: Some(s3_endpoint.clone()),
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let c = clients(&standin, &s3_endpoint);
+    let b = bucket("resume");
+    c.s3.create_bucket(&b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = settings(tmp.path(), &b);
+    submit(&s, &c, false).unwrap();
+    // One status call (a "first process"), then a fresh client resumes from job.json alone.
+    let reg = JobRef::Registry(s.out_dir.clone());
+    assert_eq!(tunebench_train::bedrock::status(&c, &reg).unwrap().status, "InProgress");
+    drop(c);
+    let c = clients(&standin, &s3_endpoint);
+    let job = wait(&c, &reg, &fast_wait(), |_| {}).unwrap();
+    assert_eq!(job.status, "Completed");
+    let rec = JobRecord::load(&s.out_dir).unwrap().unwrap();
+    assert!(rec.custom_model_arn.is_some());
+    assert!(s.out_dir.join("metrics.csv").exists());
+    assert_eq!(standin.customization_job_count(), 1);
+    assert_clean(&standin);
+}
+
+#[test]
+fn waiting_survives_a_throttling_storm() {
+    let s3_endpoint = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        polls_to_complete: 2,
+        s3_endpoint: Some(s3_endpoint.clone()),
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let c = clients(&standin, &s3_endpoint);
+    let b = bucket("storm");
+    c.s3.create_bucket(&b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = settings(tmp.path(), &b);
+    submit(&s, &c, false).unwrap();
+    // 2 attempts per call in the SDK: 9 throttles exhaust it several times over.
+    standin.throttle_next(9);
+    standin.fail_next(2);
+    let job = wait(&c, &JobRef::Registry(s.out_dir.clone()), &fast_wait(), |_| {}).unwrap();
+    assert_eq!(job.status, "Completed");
+    assert!(JobRecord::load(&s.out_dir).unwrap().unwrap().custom_model_arn.is_some());
+    assert_clean(&standin);
+}
