@@ -78,6 +78,12 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "pricing.toml") {
+                // Not a pipeline config: the pricing table `[eval] pricing` points at.
+                tunebench_eval::pricing::Pricing::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+                continue;
+            }
             if path.extension().is_some_and(|e| e == "toml") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 assert!(

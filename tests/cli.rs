@@ -549,3 +549,109 @@ fn ctrl_c_checkpoints_and_resume_finishes() {
     let csv = std::fs::read_to_string(&metrics).unwrap();
     assert_eq!(csv.lines().count(), 151, "one row per step, none twice");
 }
+
+#[test]
+fn eval_scores_local_and_recorded_candidates_and_reuses_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo();
+    let suite = dir.path().join("suite.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"# Run: tunebench eval --config eval.toml (suite used by it)
+name = "b77"
+version = "1"
+data = "{}"
+reference = "{{{{ completion | trim }}}}"
+[extract]
+kind = "first_line"
+[[metrics]]
+kind = "accuracy"
+[sampling]
+max_tokens = 6
+"#,
+            r.join("train/tests/data/banking77-validation.jsonl")
+                .display()
+        ),
+    )
+    .unwrap();
+    // Recorded responses: the right intent for the first 20 examples, a wrong one after.
+    let data =
+        std::fs::read_to_string(r.join("train/tests/data/banking77-validation.jsonl")).unwrap();
+    let mut recorded = String::new();
+    for (i, line) in data.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = if i < 20 {
+            v["completion"].as_str().unwrap().trim()
+        } else {
+            "wrong"
+        };
+        recorded.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"id": format!("L{}", i + 1), "text": text})
+        ));
+    }
+    std::fs::write(dir.path().join("recorded.jsonl"), recorded).unwrap();
+    let config = dir.path().join("eval.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"# Run: tunebench eval --config eval.toml
+[eval]
+suites = ["suite.toml"]
+out_dir = "out"
+[[eval.candidates]]
+kind = "local"
+name = "base"
+model_dir = "{model}"
+[[eval.candidates]]
+kind = "local"
+name = "adapted"
+model_dir = "{model}"
+adapter = "{adapter}"
+[[eval.candidates]]
+kind = "responses"
+name = "recorded"
+path = "recorded.jsonl"
+"#,
+            model = r.join("fixtures/tiny-llama/model").display(),
+            adapter = r.join("fixtures/tiny-llama/adapter").display(),
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let out = tunebench(&["eval", "--config", cfg], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("**recorded**") && stdout.contains("base: 32 answered, 0 from cache"),
+        "{stdout}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/b77/recorded/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let accuracy = summary.to_string();
+    assert!(accuracy.contains("0.625"), "20 of 32 right: {accuracy}");
+    for f in [
+        "out/b77/comparison.md",
+        "out/b77/comparison.json",
+        "out/b77/base/scores.jsonl",
+        "out/b77/adapted/responses.jsonl",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    // A rerun answers everything from the cache; a dry run sends nothing either.
+    let again = tunebench(&["eval", "--config", cfg], dir.path());
+    assert!(
+        text(&again.stdout).contains("0 answered, 32 from cache"),
+        "{}",
+        text(&again.stdout)
+    );
+    let dry = tunebench(&["eval", "--config", cfg, "--dry-run"], dir.path());
+    assert!(
+        dry.status.success() && text(&dry.stdout).contains("0 requests to send (32 cached)"),
+        "{}",
+        text(&dry.stdout)
+    );
+}

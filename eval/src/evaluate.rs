@@ -50,7 +50,13 @@ pub struct EvalSettings {
 impl EvalSettings {
     /// Makes paths absolute against `base` (the config's folder) and checks the settings.
     pub fn resolve(mut self, base: &Path) -> Result<Self> {
-        let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
         let bad = |m: String| EvalError::input(Location::file(base), m);
         self.suites = self.suites.iter().map(|p| abs(p)).collect();
         self.out_dir = abs(&self.out_dir);
@@ -67,12 +73,18 @@ impl EvalSettings {
             }
         }
         if self.suites.is_empty() {
-            return Err(bad("[eval] suites is empty: name at least one suite file".into()));
+            return Err(bad(
+                "[eval] suites is empty: name at least one suite file".into()
+            ));
         }
         if self.candidates.is_empty() {
             return Err(bad("[eval] has no [[eval.candidates]]".into()));
         }
-        let mut names: Vec<&str> = self.candidates.iter().map(CandidateSettings::name).collect();
+        let mut names: Vec<&str> = self
+            .candidates
+            .iter()
+            .map(CandidateSettings::name)
+            .collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(bad(format!("two candidates are named {:?}", w[0])));
@@ -205,7 +217,9 @@ pub fn evaluate(
     let runner_opts = RunnerOptions {
         cache_mode: opts.cache_mode,
         cost_guard: Some(CostGuard::new(settings.max_cost_usd)),
-        max_attempts: settings.max_attempts.unwrap_or(RunnerOptions::default().max_attempts),
+        max_attempts: settings
+            .max_attempts
+            .unwrap_or(RunnerOptions::default().max_attempts),
         ..RunnerOptions::default()
     };
     let mut results = Vec::new();

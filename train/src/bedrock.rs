@@ -31,8 +31,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tunebench_aws::{
     AwsSettings, Bedrock, BedrockOptions, CustomizationJob, CustomizationJobSpec,
-    CustomizationJobSummary, CustomizationKind, JobFilter, S3, S3Uri, UploadOptions,
-    UploadOutcome,
+    CustomizationJobSummary, CustomizationKind, JobFilter, S3, S3Uri, UploadOptions, UploadOutcome,
 };
 use tunebench_datasets::record::{Record, Role, Turn};
 use tunebench_datasets::targets::{BedrockFormat, Split, Target};
@@ -272,6 +271,14 @@ impl Patterns {
     }
 }
 
+fn abs_path(base: &Path, p: &str) -> String {
+    if is_s3(p) || Path::new(p).is_absolute() || p.is_empty() {
+        p.to_string()
+    } else {
+        base.join(p).to_string_lossy().into_owned()
+    }
+}
+
 fn is_s3(s: &str) -> bool {
     s.starts_with("s3://")
 }
@@ -281,15 +288,8 @@ impl BedrockTrainSettings {
     /// every setting that needs no file, listing all problems in one
     /// [`BedrockError::Preflight`].
     pub fn resolve(mut self, base: &Path) -> Result<Self> {
-        let abs = |p: &str| -> String {
-            if is_s3(p) || Path::new(p).is_absolute() || p.is_empty() {
-                p.to_string()
-            } else {
-                base.join(p).to_string_lossy().into_owned()
-            }
-        };
-        self.train_file = abs(&self.train_file);
-        self.validation_file = self.validation_file.as_deref().map(abs);
+        self.train_file = abs_path(base, &self.train_file);
+        self.validation_file = self.validation_file.as_deref().map(|p| abs_path(base, p));
         if self.out_dir.is_relative() {
             self.out_dir = base.join(&self.out_dir);
         }
@@ -341,11 +341,21 @@ impl BedrockTrainSettings {
         if let Some(k) = &self.kms_key_id
             && !p.kms.is_match(k)
         {
-            out.push(format!("kms_key_id = {k:?} is not a KMS key id, key ARN or alias"));
+            out.push(format!(
+                "kms_key_id = {k:?} is not a KMS key id, key ARN or alias"
+            ));
         }
-        for (what, tags) in [("job_tags", &self.job_tags), ("model_tags", &self.model_tags)] {
+        for (what, tags) in [
+            ("job_tags", &self.job_tags),
+            ("model_tags", &self.model_tags),
+        ] {
             for (k, v) in tags {
-                if k.is_empty() || k.len() > 128 || v.len() > 256 || !p.tag.is_match(k) || !p.tag.is_match(v) {
+                if k.is_empty()
+                    || k.len() > 128
+                    || v.len() > 256
+                    || !p.tag.is_match(k)
+                    || !p.tag.is_match(v)
+                {
                     out.push(format!("{what}: tag {k:?} = {v:?} is not a valid tag (key 1-128, value 0-256 characters of letters, digits, spaces, ._:/=+@-)"));
                 }
             }
@@ -365,8 +375,8 @@ impl BedrockTrainSettings {
         if self.train_file.is_empty() {
             out.push("train_file is missing\nhint: train_file = \"runs/<run>/data/train.jsonl\" (written by `tunebench data prepare`)".into());
         }
-        let local_data = !is_s3(&self.train_file)
-            || self.validation_file.as_deref().is_some_and(|v| !is_s3(v));
+        let local_data =
+            !is_s3(&self.train_file) || self.validation_file.as_deref().is_some_and(|v| !is_s3(v));
         match &self.data_s3_prefix {
             None if local_data => out.push(
                 "data_s3_prefix is missing: local data files must be uploaded\nhint: data_s3_prefix = \"s3://<bucket>/<prefix>/\"".into(),
@@ -401,17 +411,19 @@ impl BedrockTrainSettings {
         {
             out.push(format!("max_cost_usd = {m} must be a non-negative number"));
         }
-        let teacher = self.teacher_model_id.as_deref().is_some_and(|t| !t.trim().is_empty());
+        let teacher = self
+            .teacher_model_id
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty());
         match (self.customization_type, teacher) {
-            (CustomizationType::Distillation, false) => out.push(
-                "customization_type = \"DISTILLATION\" needs teacher_model_id".into(),
-            ),
-            (CustomizationType::FineTuning | CustomizationType::ContinuedPreTraining, true) => {
-                out.push(format!(
+            (CustomizationType::Distillation, false) => {
+                out.push("customization_type = \"DISTILLATION\" needs teacher_model_id".into())
+            }
+            (CustomizationType::FineTuning | CustomizationType::ContinuedPreTraining, true) => out
+                .push(format!(
                     "teacher_model_id is only used by DISTILLATION, not {}",
                     self.customization_type.api_name()
-                ))
-            }
+                )),
             _ => {}
         }
 
@@ -572,10 +584,18 @@ fn check_data(
         }
         records += 1;
         let mut line_problems = Vec::new();
-        match serde_json::from_str::<Value>(line).ok().as_ref().and_then(parse_line) {
+        match serde_json::from_str::<Value>(line)
+            .ok()
+            .as_ref()
+            .and_then(parse_line)
+        {
             None => line_problems.push(format!("not a {target} record")),
             Some(r) => {
-                chars += r.texts().iter().map(|t| t.chars().count() as u64).sum::<u64>();
+                chars += r
+                    .texts()
+                    .iter()
+                    .map(|t| t.chars().count() as u64)
+                    .sum::<u64>();
                 line_problems.extend(
                     target
                         .check_record(&r, None)
@@ -674,7 +694,10 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
     let mut problems = settings.problems();
     let model = settings.base_model();
     let target = model.map(|m| Target::Bedrock(m.format));
-    let prefix: Option<S3Uri> = settings.data_s3_prefix.as_deref().and_then(|p| p.parse().ok());
+    let prefix: Option<S3Uri> = settings
+        .data_s3_prefix
+        .as_deref()
+        .and_then(|p| p.parse().ok());
 
     let mut data = Vec::new();
     let files = [
@@ -706,7 +729,10 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_else(|| format!("{}.jsonl", split.name()));
             data.push(DataFile {
-                uri: prefix.as_ref().map(|p| p.join(&name).to_string()).unwrap_or_default(),
+                uri: prefix
+                    .as_ref()
+                    .map(|p| p.join(&name).to_string())
+                    .unwrap_or_default(),
                 path,
                 sha256: sha,
                 records: Some(records),
@@ -719,7 +745,10 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
     if settings.customization_type == CustomizationType::ContinuedPreTraining
         && model.is_some_and(|m| m.format != BedrockFormat::TitanText)
     {
-        problems.push("CONTINUED_PRE_TRAINING data ({\"input\"} records) is only written for Titan Text".into());
+        problems.push(
+            "CONTINUED_PRE_TRAINING data ({\"input\"} records) is only written for Titan Text"
+                .into(),
+        );
     }
     let Some(model) = model.filter(|_| problems.is_empty()) else {
         return Err(BedrockError::Preflight(problems));
@@ -760,8 +789,12 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
 
     let train_tokens = data.first().and_then(|d| d.tokens);
     let epochs = settings.epochs(model);
-    let price = settings.train_price_per_1k_tokens.unwrap_or(model.train_per_1k_tokens);
-    let storage = settings.storage_price_per_month.unwrap_or(model.storage_per_month);
+    let price = settings
+        .train_price_per_1k_tokens
+        .unwrap_or(model.train_per_1k_tokens);
+    let storage = settings
+        .storage_price_per_month
+        .unwrap_or(model.storage_per_month);
     let training_usd = train_tokens.map(|t| t as f64 * epochs / 1000.0 * price);
     let estimate = CostEstimate {
         token_counter: "characters / 4 (no tokenizer for Bedrock base models)".into(),
@@ -823,13 +856,19 @@ fn request_json(spec: &CustomizationJobSpec, kind: CustomizationType) -> Value {
         if let Some(n) = spec.teacher_max_response_length {
             teacher["maxResponseLengthForInference"] = json!(n);
         }
-        r["customizationConfig"] = json!({ "distillationConfig": { "teacherModelConfig": teacher } });
+        r["customizationConfig"] =
+            json!({ "distillationConfig": { "teacherModelConfig": teacher } });
     }
     if let Some(k) = &spec.kms_key_id {
         r["customModelKmsKeyId"] = json!(k);
     }
     if !spec.tags.is_empty() {
-        r["jobTags"] = json!(spec.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>());
+        r["jobTags"] = json!(
+            spec.tags
+                .iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect::<Vec<_>>()
+        );
     }
     if let Some(t) = &spec.client_request_token {
         r["clientRequestToken"] = json!(t);
@@ -898,8 +937,10 @@ impl JobRecord {
     /// Writes the registry atomically.
     pub fn save(&self, out_dir: &Path) -> Result<()> {
         let path = Self::path(out_dir);
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|source| BedrockError::Registry { path: path.clone(), source })?;
+        let text = serde_json::to_string_pretty(self).map_err(|source| BedrockError::Registry {
+            path: path.clone(),
+            source,
+        })?;
         write_atomic(&path, format!("{text}\n").as_bytes())
     }
 
@@ -1006,7 +1047,11 @@ pub struct Submission {
 /// sends nothing (`clients` unused). Submitting the same configuration and data again
 /// returns the recorded job (or, without a registry, the same job through the idempotency
 /// token).
-pub fn submit(settings: &BedrockTrainSettings, clients: &Clients, dry_run: bool) -> Result<Submission> {
+pub fn submit(
+    settings: &BedrockTrainSettings,
+    clients: &Clients,
+    dry_run: bool,
+) -> Result<Submission> {
     let plan = plan(settings)?;
     if dry_run {
         return Ok(Submission {
@@ -1114,10 +1159,12 @@ fn transient(e: &tunebench_aws::Error) -> bool {
     match e {
         tunebench_aws::Error::Bedrock { code, .. } => match code.as_deref() {
             None => true,
-            Some(c) => c.contains("Throttl")
-                || c.contains("TooManyRequests")
-                || c.contains("InternalServer")
-                || c.contains("ServiceUnavailable"),
+            Some(c) => {
+                c.contains("Throttl")
+                    || c.contains("TooManyRequests")
+                    || c.contains("InternalServer")
+                    || c.contains("ServiceUnavailable")
+            }
         },
         _ => false,
     }
@@ -1201,8 +1248,12 @@ pub fn collect(clients: &Clients, out_dir: &Path, job: &CustomizationJob) -> Res
     let mut train = None;
     let mut val = None;
     if let Some(prefix) = prefix {
+        std::fs::create_dir_all(&raw).map_err(io(&raw))?;
         for (rel, slot) in [
-            ("training_artifacts/step_wise_training_metrics.csv", &mut train),
+            (
+                "training_artifacts/step_wise_training_metrics.csv",
+                &mut train,
+            ),
             (
                 "validation_artifacts/post_fine_tuning_validation/validation_metrics.csv",
                 &mut val,
@@ -1240,10 +1291,19 @@ fn read_csv(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
             if cells.len() != cols.len() {
                 return Err(BedrockError::Metrics {
                     path: path.to_path_buf(),
-                    reason: format!("line {}: {} cells, header has {}", i + 2, cells.len(), cols.len()),
+                    reason: format!(
+                        "line {}: {} cells, header has {}",
+                        i + 2,
+                        cells.len(),
+                        cols.len()
+                    ),
                 });
             }
-            Ok(cols.iter().cloned().zip(cells.into_iter().map(str::to_string)).collect())
+            Ok(cols
+                .iter()
+                .cloned()
+                .zip(cells.into_iter().map(str::to_string))
+                .collect())
         })
         .collect()
 }
@@ -1290,7 +1350,10 @@ pub fn convert_metrics(train: Option<&Path>, validation: Option<&Path>) -> Resul
     }
     let mut out = format!("{}\n", crate::metrics::COLUMNS);
     for (step, r) in rows {
-        out.push_str(&format!("{step},{},{},{},,,,\n", r.epoch, r.train_loss, r.val_loss));
+        out.push_str(&format!(
+            "{step},{},{},{},,,,\n",
+            r.epoch, r.train_loss, r.val_loss
+        ));
     }
     Ok(out)
 }
@@ -1334,7 +1397,10 @@ pub fn deploy(
             rec.status
         ))
     })?;
-    let token = format!("tb-{}", &hex::encode(Sha256::digest(format!("{name}\0{model}")))[..48]);
+    let token = format!(
+        "tb-{}",
+        &hex::encode(Sha256::digest(format!("{name}\0{model}")))[..48]
+    );
     match kind {
         DeployKind::OnDemand => {
             let arn = clients
@@ -1355,7 +1421,10 @@ pub fn deploy(
                     h * f64::from(*model_units),
                     h * f64::from(*model_units) * 730.0
                 ),
-                None => "an hourly rate per model unit (see https://aws.amazon.com/bedrock/pricing/)".into(),
+                None => {
+                    "an hourly rate per model unit (see https://aws.amazon.com/bedrock/pricing/)"
+                        .into()
+                }
             };
             on_notice(&format!(
                 "provisioned throughput for {model} is billed at {cost} until it is deleted"
@@ -1365,9 +1434,12 @@ pub fn deploy(
                     "provisioned throughput not created: it costs {cost}\nhint: pass --yes to accept"
                 )));
             }
-            let arn = clients
-                .bedrock
-                .create_provisioned_throughput(name, &model, *model_units, Some(&token))?;
+            let arn = clients.bedrock.create_provisioned_throughput(
+                name,
+                &model,
+                *model_units,
+                Some(&token),
+            )?;
             rec.provisioned_throughput_arn = Some(arn.clone());
             rec.save(out_dir)?;
             Ok(arn)
@@ -1425,10 +1497,20 @@ mod tests {
             "messages": [{"role": "user", "content": [{"text": "q"}]},
                          {"role": "assistant", "content": [{"text": "a"}]}]});
         let r = parse_line(&nova).unwrap();
-        assert!(Target::Bedrock(BedrockFormat::Nova).check_record(&r, None).is_empty());
+        assert!(
+            Target::Bedrock(BedrockFormat::Nova)
+                .check_record(&r, None)
+                .is_empty()
+        );
         let claude = json!({"system": "s", "messages": [{"role": "user", "content": "q"},
             {"role": "assistant", "content": "a"}]});
-        assert!(matches!(parse_line(&claude), Some(Record::Chat { system: Some(_), .. })));
+        assert!(matches!(
+            parse_line(&claude),
+            Some(Record::Chat {
+                system: Some(_),
+                ..
+            })
+        ));
         assert!(parse_line(&json!({"foo": 1})).is_none());
     }
 }

@@ -11,10 +11,9 @@
 //! - [`loss`]: cross-entropy on target tokens, normalised over the accumulation window.
 //! - [`optim`]: AdamW as PyTorch computes it, schedules, clipping, accumulation.
 //! - [`checkpoint`]: atomic checkpoints for resume.
-//! - [`metrics`]: `metrics.csv`.
-//!
-//! Amazon Bedrock model customization ([`bedrock`]): pre-flight checks, cost estimate,
-//! submit / status / wait / stop / list, metrics collection into `metrics.csv`, deploy.
+//! - [`metrics`]: the `metrics.csv` log.
+//! - [`bedrock`]: Amazon Bedrock model customization (pre-flight checks, cost estimate,
+//!   submit / status / wait / stop / list, metrics into `metrics.csv`, deploy).
 
 #![warn(missing_docs)]
 

@@ -195,7 +195,7 @@ pub fn train_local(
         state.elapsed_s += seconds;
         last_train_loss = Some(loss_sum);
 
-        let validate = (settings.eval_every > 0 && state.step % settings.eval_every == 0)
+        let validate = (settings.eval_every > 0 && state.step.is_multiple_of(settings.eval_every))
             || state.step == total;
         let val_loss = match (&validation, validate) {
             (Some(v), true) => Some(validation_loss(&model, &v.examples, settings.batch_size)?),
@@ -231,7 +231,8 @@ pub fn train_local(
         }
         let early = settings.patience > 0 && state.evals_since_best >= settings.patience;
         let stop = opts.stop.load(Ordering::SeqCst);
-        let due = settings.checkpoint_every > 0 && state.step % settings.checkpoint_every == 0;
+        let due =
+            settings.checkpoint_every > 0 && state.step.is_multiple_of(settings.checkpoint_every);
         if due || stop || early || state.step == total {
             checkpoint::save(out, &state, &optim::trainable(&model), &opt)?;
         }

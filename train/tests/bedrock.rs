@@ -33,7 +33,7 @@ fn clients(standin: &BedrockStandin, s3_endpoint: &str) -> Clients {
         endpoint_url: Some(endpoint.to_string()),
         ..AwsSettings::default()
     };
-    let clients = Clients::connect(
+    Clients::connect(
         &aws(standin.endpoint_url()),
         &aws(s3_endpoint),
         &BedrockOptions {
@@ -43,17 +43,27 @@ fn clients(standin: &BedrockStandin, s3_endpoint: &str) -> Clients {
             audit_log: None,
         },
     )
-    .unwrap();
-    clients
+    .unwrap()
 }
 
 fn write_data(dir: &Path) {
     let line = |i: usize| {
-        format!("{{\"prompt\":\"What is {i} plus {i}?\",\"completion\":\"{}\"}}\n", 2 * i)
+        format!(
+            "{{\"prompt\":\"What is {i} plus {i}?\",\"completion\":\"{}\"}}\n",
+            2 * i
+        )
     };
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("train.jsonl"), (0..40).map(line).collect::<String>()).unwrap();
-    std::fs::write(dir.join("validation.jsonl"), (40..45).map(line).collect::<String>()).unwrap();
+    std::fs::write(
+        dir.join("train.jsonl"),
+        (0..40).map(line).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("validation.jsonl"),
+        (40..45).map(line).collect::<String>(),
+    )
+    .unwrap();
 }
 
 fn settings(root: &Path, bucket: &str) -> BedrockTrainSettings {
@@ -92,8 +102,16 @@ fn fast_wait() -> WaitSettings {
 }
 
 fn assert_clean(standin: &BedrockStandin) {
-    assert!(standin.invalid_requests().is_empty(), "{:#?}", standin.invalid_requests());
-    assert!(standin.invalid_responses().is_empty(), "{:#?}", standin.invalid_responses());
+    assert!(
+        standin.invalid_requests().is_empty(),
+        "{:#?}",
+        standin.invalid_requests()
+    );
+    assert!(
+        standin.invalid_responses().is_empty(),
+        "{:#?}",
+        standin.invalid_responses()
+    );
 }
 
 fn bucket(tag: &str) -> String {
@@ -119,14 +137,22 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
     assert_eq!(sub.uploads.len(), 2);
     let rec = sub.job.unwrap();
     assert!(rec.job_arn.contains(":model-customization-job/"));
-    assert_eq!(JobRecord::load(&s.out_dir).unwrap().unwrap().job_arn, rec.job_arn);
-    let listed: Vec<_> = c.s3.list(&format!("s3://{b}/runs/r1/data/").parse::<S3Uri>().unwrap()).unwrap();
+    assert_eq!(
+        JobRecord::load(&s.out_dir).unwrap().unwrap().job_arn,
+        rec.job_arn
+    );
+    let listed: Vec<_> =
+        c.s3.list(&format!("s3://{b}/runs/r1/data/").parse::<S3Uri>().unwrap())
+            .unwrap();
     assert_eq!(listed.len(), 2);
 
     let mut seen = Vec::new();
-    let job = wait(&c, &JobRef::Registry(s.out_dir.clone()), &fast_wait(), |j| {
-        seen.push((j.status.clone(), j.training_status.clone()))
-    })
+    let job = wait(
+        &c,
+        &JobRef::Registry(s.out_dir.clone()),
+        &fast_wait(),
+        |j| seen.push((j.status.clone(), j.training_status.clone())),
+    )
     .unwrap();
     assert_eq!(job.status, "Completed");
     assert_eq!(seen.first().unwrap().0, "InProgress");
@@ -142,28 +168,57 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
     assert_eq!(lines.next().unwrap(), tunebench_train::metrics::COLUMNS);
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert!(!rows.is_empty());
-    assert!(rows.iter().all(|r| r.len() == 8 && !r[2].is_empty() && r[4..].iter().all(|c| c.is_empty())));
-    assert!(rows.iter().any(|r| !r[3].is_empty()), "some step has a val_loss:\n{metrics}");
+    assert!(
+        rows.iter()
+            .all(|r| r.len() == 8 && !r[2].is_empty() && r[4..].iter().all(|c| c.is_empty()))
+    );
+    assert!(
+        rows.iter().any(|r| !r[3].is_empty()),
+        "some step has a val_loss:\n{metrics}"
+    );
 
     // On-demand deploy of the recorded model, provisioned throughput only with consent.
     let dir = s.out_dir.clone();
-    let dep = tunebench_train::bedrock::deploy(&c, &dir, "tb-ft-1-dep", &DeployKind::OnDemand, |_| {}).unwrap();
-    assert_eq!(JobRecord::load(&dir).unwrap().unwrap().deployment_arn.as_deref(), Some(dep.as_str()));
+    let dep =
+        tunebench_train::bedrock::deploy(&c, &dir, "tb-ft-1-dep", &DeployKind::OnDemand, |_| {})
+            .unwrap();
+    assert_eq!(
+        JobRecord::load(&dir)
+            .unwrap()
+            .unwrap()
+            .deployment_arn
+            .as_deref(),
+        Some(dep.as_str())
+    );
     let mut notices = Vec::new();
     let refused = tunebench_train::bedrock::deploy(
         &c,
         &dir,
         "tb-ft-1-pt",
-        &DeployKind::Provisioned { model_units: 1, hourly_usd_per_unit: Some(20.0), yes: false },
+        &DeployKind::Provisioned {
+            model_units: 1,
+            hourly_usd_per_unit: Some(20.0),
+            yes: false,
+        },
         |n| notices.push(n.to_string()),
     )
     .unwrap_err();
     assert!(matches!(refused, BedrockError::Refused(_)), "{refused}");
     assert!(notices[0].contains("$20.00/hour"), "{notices:?}");
     assert_eq!(standin.request_count("CreateProvisionedModelThroughput"), 0);
-    assert_eq!(tunebench_train::bedrock::undeploy(&c, &dir).unwrap(), vec![dep]);
+    assert_eq!(
+        tunebench_train::bedrock::undeploy(&c, &dir).unwrap(),
+        vec![dep]
+    );
 
-    let listed = tunebench_train::bedrock::list(&c, &JobFilter { name_contains: Some("tb-ft".into()), ..JobFilter::default() }).unwrap();
+    let listed = tunebench_train::bedrock::list(
+        &c,
+        &JobFilter {
+            name_contains: Some("tb-ft".into()),
+            ..JobFilter::default()
+        },
+    )
+    .unwrap();
     assert_eq!(listed.len(), 1);
     assert_clean(&standin);
 }
@@ -186,15 +241,26 @@ fn resubmitting_the_same_thing_starts_one_job() {
     // Same registry: nothing sent.
     let again = submit(&s, &c, false).unwrap();
     assert!(again.resumed);
-    assert_eq!(again.job.unwrap().job_arn, first.job.as_ref().unwrap().job_arn);
+    assert_eq!(
+        again.job.unwrap().job_arn,
+        first.job.as_ref().unwrap().job_arn
+    );
     // Registry lost: the same token gives the same job; the data is not uploaded again.
     std::fs::remove_file(JobRecord::path(&s.out_dir)).unwrap();
     let third = submit(&s, &c, false).unwrap();
     assert!(!third.resumed);
-    assert!(third.uploads.iter().all(|u| u.outcome == tunebench_aws::UploadOutcome::Unchanged));
+    assert!(
+        third
+            .uploads
+            .iter()
+            .all(|u| u.outcome == tunebench_aws::UploadOutcome::Unchanged)
+    );
     let rec = third.job.unwrap();
     assert_eq!(rec.job_arn, first.job.unwrap().job_arn);
-    assert_eq!(rec.client_request_token, third.plan.spec.client_request_token.unwrap());
+    assert_eq!(
+        rec.client_request_token,
+        third.plan.spec.client_request_token.unwrap()
+    );
     assert_eq!(standin.customization_job_count(), 1);
     assert_eq!(standin.request_count("CreateModelCustomizationJob"), 2);
     assert_clean(&standin);
@@ -216,20 +282,34 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
     s.name = "-bad name".into();
     s.custom_model_name = Some("ok".into());
     let err = submit(&s, &c, false).unwrap_err();
-    let BedrockError::Preflight(problems) = &err else { panic!("{err}") };
+    let BedrockError::Preflight(problems) = &err else {
+        panic!("{err}")
+    };
     let all = problems.join("\n");
-    for want in ["not a valid jobName", "role_arn is missing", "not a base model tunebench can customize"] {
+    for want in [
+        "not a valid jobName",
+        "role_arn is missing",
+        "not a base model tunebench can customize",
+    ] {
         assert!(all.contains(want), "{want}: {all}");
     }
 
     // Hyperparameter out of range, unknown name, bad data line — all together.
     let mut s = good.clone();
-    s.hyperparameters.insert("epochCount".into(), HyperValue::Int(99));
-    s.hyperparameters.insert("dropout".into(), HyperValue::Float(0.1));
+    s.hyperparameters
+        .insert("epochCount".into(), HyperValue::Int(99));
+    s.hyperparameters
+        .insert("dropout".into(), HyperValue::Float(0.1));
     s.role_arn = "arn:aws:iam::123:role/x".into();
-    std::fs::write(tmp.path().join("data/validation.jsonl"), "{\"messages\":[]}\n").unwrap();
+    std::fs::write(
+        tmp.path().join("data/validation.jsonl"),
+        "{\"messages\":[]}\n",
+    )
+    .unwrap();
     let err = submit(&s, &c, false).unwrap_err();
-    let BedrockError::Preflight(problems) = &err else { panic!("{err}") };
+    let BedrockError::Preflight(problems) = &err else {
+        panic!("{err}")
+    };
     let all = problems.join("\n");
     for want in [
         "hyperparameters.epochCount = 99 is out of range",
@@ -239,15 +319,26 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
     ] {
         assert!(all.contains(want), "{want}: {all}");
     }
-    assert!(c.s3.list(&format!("s3://{b}/").parse::<S3Uri>().unwrap()).unwrap().is_empty());
+    assert!(
+        c.s3.list(&format!("s3://{b}/").parse::<S3Uri>().unwrap())
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(standin.request_count("CreateModelCustomizationJob"), 0);
     assert!(!s.out_dir.join("job.json").exists());
 
     // The cost cap refuses before anything is sent.
     let mut s = settings(tmp.path(), &b);
     s.max_cost_usd = Some(0.0);
-    assert!(matches!(submit(&s, &c, false).unwrap_err(), BedrockError::CostLimit { .. }));
-    assert!(c.s3.list(&format!("s3://{b}/").parse::<S3Uri>().unwrap()).unwrap().is_empty());
+    assert!(matches!(
+        submit(&s, &c, false).unwrap_err(),
+        BedrockError::CostLimit { .. }
+    ));
+    assert!(
+        c.s3.list(&format!("s3://{b}/").parse::<S3Uri>().unwrap())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -275,7 +366,10 @@ fn a_later_run_resumes_watching_from_the_registry() {
     submit(&s, &c, false).unwrap();
     // One status call (a "first process"), then a fresh client resumes from job.json alone.
     let reg = JobRef::Registry(s.out_dir.clone());
-    assert_eq!(tunebench_train::bedrock::status(&c, &reg).unwrap().status, "InProgress");
+    assert_eq!(
+        tunebench_train::bedrock::status(&c, &reg).unwrap().status,
+        "InProgress"
+    );
     drop(c);
     let c = clients(&standin, &s3_endpoint);
     let job = wait(&c, &reg, &fast_wait(), |_| {}).unwrap();
@@ -305,8 +399,20 @@ fn waiting_survives_a_throttling_storm() {
     // 2 attempts per call in the SDK: 9 throttles exhaust it several times over.
     standin.throttle_next(9);
     standin.fail_next(2);
-    let job = wait(&c, &JobRef::Registry(s.out_dir.clone()), &fast_wait(), |_| {}).unwrap();
+    let job = wait(
+        &c,
+        &JobRef::Registry(s.out_dir.clone()),
+        &fast_wait(),
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(job.status, "Completed");
-    assert!(JobRecord::load(&s.out_dir).unwrap().unwrap().custom_model_arn.is_some());
+    assert!(
+        JobRecord::load(&s.out_dir)
+            .unwrap()
+            .unwrap()
+            .custom_model_arn
+            .is_some()
+    );
     assert_clean(&standin);
 }

@@ -332,9 +332,18 @@ mod tests {
     #[test]
     fn ids_are_unique_and_ranges_ordered() {
         for (i, m) in BASE_MODELS.iter().enumerate() {
-            assert!(BASE_MODELS[i + 1..].iter().all(|o| o.id != m.id), "{}", m.id);
+            assert!(
+                BASE_MODELS[i + 1..].iter().all(|o| o.id != m.id),
+                "{}",
+                m.id
+            );
             for h in m.hyperparameters {
-                assert!(h.min <= h.default && h.default <= h.max, "{} {}", m.id, h.name);
+                assert!(
+                    h.min <= h.default && h.default <= h.max,
+                    "{} {}",
+                    m.id,
+                    h.name
+                );
             }
             assert!(m.hyperparameters.iter().any(|h| h.name == "epochCount"));
         }
