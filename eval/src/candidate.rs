@@ -107,8 +107,7 @@ pub enum CandidateSettings {
     /// scoring side reads them and [`build`] refuses them.
     Responses(ResponsesSettings),
     /// An Amazon Bedrock model (foundation, custom or provisioned) through the Converse API.
-    /// Only the settings live here: the lead wires this variant to the `tunebench-aws`
-    /// Bedrock Runtime client; until then [`build`] reports it as not available.
+    /// Called through [`crate::bedrock::BedrockCandidate`].
     Bedrock(BedrockSettings),
 }
 
@@ -194,7 +193,7 @@ pub struct ResponsesSettings {
     pub path: PathBuf,
 }
 
-/// Settings of an Amazon Bedrock model. Wired to the `tunebench-aws` client by the lead;
+/// Settings of an Amazon Bedrock model, called through the `tunebench-aws` Converse client;
 /// see [`CandidateSettings::Bedrock`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,10 +226,7 @@ pub fn build(settings: &CandidateSettings) -> Result<Arc<dyn Candidate>> {
             name: s.name.clone(),
             reason: "recorded responses are scored as they are, not called\nhint: read them with the scoring side instead of running them".into(),
         }),
-        CandidateSettings::Bedrock(s) => Err(EvalError::Candidate {
-            name: s.name.clone(),
-            reason: "Bedrock candidates are not available in this build yet".into(),
-        }),
+        CandidateSettings::Bedrock(s) => Ok(Arc::new(crate::bedrock::BedrockCandidate::new(s))),
     }
 }
 

@@ -5,6 +5,7 @@
 //!   classification), each checked against its published reference implementation.
 //! - [`candidate`]: the `Candidate` trait, call-error classes and candidate settings.
 //! - [`openai`]: OpenAI-compatible chat completions client.
+//! - [`bedrock`]: Amazon Bedrock models through the Converse API.
 //! - [`local`]: local Llama-family model (+ LoRA adapter) on tunebench-models.
 //! - [`runner`]: concurrent, rate-adaptive, retrying, cost-guarded runner.
 //! - [`cache`]: SQLite response cache.
@@ -20,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bedrock;
 pub mod cache;
 pub mod candidate;
 pub mod compare;

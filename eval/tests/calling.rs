@@ -667,3 +667,54 @@ async fn local_greedy_answers_equal_generate() {
         }
     }
 }
+
+/// A Bedrock candidate answers through Converse against the validating stand-in (every
+/// request checked against the service model), and a burst of ThrottlingExceptions is
+/// absorbed by the runner's retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_candidate_answers_through_converse_and_rides_out_throttling() {
+    use tunebench_eval::candidate::BedrockSettings;
+    use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+    // The SDK uses the default credential chain; scripts/test.sh sets static test keys.
+    assert!(
+        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
+        "AWS_ACCESS_KEY_ID is not set: run the tests with scripts/test.sh"
+    );
+    let standin = BedrockStandin::start(StandinConfig::default()).unwrap();
+    standin.throttle_next(3);
+    let settings = CandidateSettings::Bedrock(BedrockSettings {
+        name: "nova-micro".into(),
+        model_id: "amazon.nova-micro-v1:0".into(),
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(standin.endpoint_url().to_string()),
+        timeout_s: 30.0,
+        concurrency: 2,
+    });
+    let candidate = candidate::build(&settings).unwrap();
+    assert_eq!(
+        candidate.identity(),
+        "bedrock:us-east-1:amazon.nova-micro-v1:0"
+    );
+    let reqs = requests(6);
+    let records = runner::run(
+        candidate,
+        &reqs,
+        None,
+        &fast(),
+        &CandidatePrice::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.error, None, "{r:?}");
+        assert_eq!(r.text, format!("what is question {i}?"));
+        assert!(r.input_tokens > 0 && r.output_tokens > 0, "{r:?}");
+    }
+    assert_eq!(standin.request_count("Converse"), 6 + 3);
+    assert!(
+        standin.invalid_requests().is_empty(),
+        "{:?}",
+        standin.invalid_requests()
+    );
+}

@@ -1,0 +1,137 @@
+//! Amazon Bedrock models as candidates, through the Converse API of the aws crate's
+//! [`BedrockRuntime`]: foundation model ids, inference profiles, custom-model deployment and
+//! provisioned-throughput ARNs alike.
+//!
+//! The client is created on first use inside the runner's tokio runtime (the SDK's HTTP
+//! client belongs to the runtime it starts in). The client's own retries are set to one
+//! attempt so that throttling reaches the runner, whose adaptive concurrency and backoff
+//! handle it for the whole run.
+
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+use tunebench_aws::{
+    AwsSettings, BedrockOptions, BedrockRuntime, ConverseRequest, Error as AwsError,
+    Role as AwsRole, Turn,
+};
+
+use crate::candidate::{BedrockSettings, BoxFuture, CallError, Candidate, Completion};
+use crate::types::{ChatRequest, Role};
+
+/// A Bedrock model answering through Converse.
+pub struct BedrockCandidate {
+    name: String,
+    identity: String,
+    model_id: String,
+    aws: AwsSettings,
+    timeout: Duration,
+    concurrency: usize,
+    client: OnceCell<BedrockRuntime>,
+}
+
+impl BedrockCandidate {
+    /// A candidate from its settings; nothing is contacted until the first request.
+    pub fn new(s: &BedrockSettings) -> Self {
+        BedrockCandidate {
+            name: s.name.clone(),
+            identity: format!(
+                "bedrock:{}:{}",
+                s.region.as_deref().unwrap_or("default-region"),
+                s.model_id
+            ),
+            model_id: s.model_id.clone(),
+            aws: AwsSettings {
+                region: s.region.clone(),
+                endpoint_url: s.endpoint_url.clone(),
+                ..AwsSettings::default()
+            },
+            timeout: Duration::from_secs_f64(s.timeout_s),
+            concurrency: s.concurrency,
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn call(&self, req: &ChatRequest) -> Result<Completion, CallError> {
+        let client = self
+            .client
+            .get_or_try_init(|| async {
+                let opts = BedrockOptions {
+                    max_attempts: 1,
+                    ..BedrockOptions::default()
+                };
+                BedrockRuntime::connect(&self.aws, &opts).await
+            })
+            .await
+            .map_err(classify)?;
+        let request = ConverseRequest {
+            model_id: self.model_id.clone(),
+            system: req.system.clone(),
+            messages: req
+                .messages
+                .iter()
+                .map(|m| Turn {
+                    role: match m.role {
+                        Role::User => AwsRole::User,
+                        Role::Assistant => AwsRole::Assistant,
+                    },
+                    text: m.content.clone(),
+                })
+                .collect(),
+            max_tokens: i32::try_from(req.sampling.max_tokens).ok(),
+            temperature: Some(req.sampling.temperature),
+            top_p: req.sampling.top_p,
+            stop_sequences: req.sampling.stop.clone(),
+        };
+        let reply = client.converse(&request).await.map_err(classify)?;
+        Ok(Completion {
+            text: reply.text,
+            input_tokens: reply.input_tokens,
+            output_tokens: reply.output_tokens,
+        })
+    }
+}
+
+/// Throttling and server-side errors are worth retrying; the rest (validation, access,
+/// unknown model) are not.
+fn classify(e: AwsError) -> CallError {
+    let code = match &e {
+        AwsError::Bedrock { code, .. } => code.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    match code.as_str() {
+        "ThrottlingException" | "ServiceQuotaExceededException" => {
+            CallError::Throttled { retry_after: None }
+        }
+        "InternalServerException"
+        | "ServiceUnavailableException"
+        | "ModelNotReadyException"
+        | "ModelTimeoutException"
+        | "" => CallError::Retryable(e.to_string()),
+        _ => CallError::Fatal(e.to_string()),
+    }
+}
+
+impl Candidate for BedrockCandidate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn default_concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    fn default_timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
+
+    fn complete<'a>(
+        &'a self,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<Completion, CallError>> {
+        Box::pin(self.call(req))
+    }
+}
