@@ -261,6 +261,9 @@ mod tests {
             "kind = \"bedrock\"\nname = \"b\"\nmodel_id = \"amazon.nova-micro-v1:0\"\nregion = \"us-east-1\"",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert!(build(&bedrock).is_err());
+        // Nothing is contacted until the first request.
+        let built = build(&bedrock).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(built.identity(), "bedrock:us-east-1:amazon.nova-micro-v1:0");
+        assert_eq!(built.default_concurrency(), 4);
     }
 }
