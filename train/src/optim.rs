@@ -50,9 +50,20 @@ impl PathStack {
 
 /// Gradients of every trainable parameter of `module` in `grads`, flat and without autodiff.
 pub fn gradients<M: Module>(module: &M, grads: &Gradients) -> Named {
+    collect(module, Some(grads))
+}
+
+/// Every trainable parameter of `module`, flat and without autodiff.
+pub fn trainable<M: Module>(module: &M) -> Named {
+    collect(module, None)
+}
+
+/// The trainable parameters of `module` by path: their values, or with `grads` their
+/// gradients (parameters without one are left out).
+fn collect<M: Module>(module: &M, grads: Option<&Gradients>) -> Named {
     struct Collect<'a> {
         path: PathStack,
-        grads: &'a Gradients,
+        grads: Option<&'a Gradients>,
         out: Named,
     }
     impl ModuleVisitor for Collect<'_> {
@@ -64,45 +75,21 @@ pub fn gradients<M: Module>(module: &M, grads: &Gradients) -> Named {
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let value = param.val();
-            if value.is_require_grad()
-                && let Some(g) = value.grad(self.grads)
-            {
-                self.out.insert(self.path.path(), g.flatten(0, D - 1));
+            if !value.is_require_grad() {
+                return;
+            }
+            let wanted = match self.grads {
+                Some(grads) => value.grad(grads),
+                None => Some(value.inner()),
+            };
+            if let Some(t) = wanted {
+                self.out.insert(self.path.path(), t.flatten(0, D - 1));
             }
         }
     }
     let mut c = Collect {
         path: PathStack::default(),
         grads,
-        out: Named::new(),
-    };
-    module.visit(&mut c);
-    c.out
-}
-
-/// Every trainable parameter of `module`, flat and without autodiff.
-pub fn trainable<M: Module>(module: &M) -> Named {
-    struct Collect {
-        path: PathStack,
-        out: Named,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.enter(name);
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.exit();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let value = param.val();
-            if value.is_require_grad() {
-                self.out
-                    .insert(self.path.path(), value.inner().flatten(0, D - 1));
-            }
-        }
-    }
-    let mut c = Collect {
-        path: PathStack::default(),
         out: Named::new(),
     };
     module.visit(&mut c);
