@@ -97,6 +97,64 @@ pub enum TrainCommand {
     ///
     /// Example: tunebench train local --config configs/banking77.toml
     Local(TrainLocalArgs),
+    /// Amazon Bedrock model customization from the config's [train.bedrock] section:
+    /// pre-flight checks and a cost estimate before anything is uploaded, idempotent
+    /// submission, job tracking in <out_dir>/job.json, metrics.csv on completion.
+    #[command(subcommand)]
+    Bedrock(BedrockCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BedrockCommand {
+    /// Check, estimate, upload the prepared data and submit the job (--dry-run prints the
+    /// exact request and the estimate and sends nothing).
+    ///
+    /// Example: tunebench train bedrock submit --config my-bedrock.toml --dry-run
+    Submit(BedrockSubmitArgs),
+    /// The job's status and sub-statuses (validation, data processing, training).
+    Status(BedrockJobArgs),
+    /// Poll until the job ends, then download its metrics into <out_dir>/metrics.csv.
+    Wait(BedrockJobArgs),
+    /// Stop the job.
+    Stop(BedrockJobArgs),
+    /// Customization jobs of the account and region, newest first.
+    List(BedrockListArgs),
+}
+
+/// `train bedrock submit`.
+#[derive(Debug, Args)]
+pub struct BedrockSubmitArgs {
+    /// Config file with a [train.bedrock] section (and optionally [aws]).
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Print the request and the cost estimate; upload and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A job by the config's registry (<out_dir>/job.json) or by name/ARN.
+#[derive(Debug, Args)]
+pub struct BedrockJobArgs {
+    /// Config file with a [train.bedrock] section.
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// A job name or ARN instead of the one recorded in <out_dir>/job.json.
+    #[arg(long)]
+    pub job: Option<String>,
+}
+
+/// `train bedrock list`.
+#[derive(Debug, Args)]
+pub struct BedrockListArgs {
+    /// Config file (for [aws] and the region).
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Only jobs with this status (InProgress, Completed, Failed, Stopping, Stopped).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only jobs whose name contains this.
+    #[arg(long)]
+    pub name_contains: Option<String>,
 }
 
 /// Flags of `train local`; each overrides the config's `[train.local]` field.

@@ -9,6 +9,7 @@ use tunebench_aws::AwsSettings;
 use tunebench_datasets::RawDataConfig;
 use tunebench_eval::evaluate::EvalSettings;
 use tunebench_train::LocalTrainSettings;
+use tunebench_train::bedrock::BedrockTrainSettings;
 
 /// A problem with the config file itself (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub struct RawConfig {
 pub struct RawTrain {
     /// `[train.local]`: LoRA or full fine-tuning on this machine.
     pub local: Option<LocalTrainSettings>,
+    /// `[train.bedrock]`: an Amazon Bedrock model customization job.
+    pub bedrock: Option<BedrockTrainSettings>,
 }
 
 /// `[upload]`.

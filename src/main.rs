@@ -9,6 +9,7 @@ mod eval;
 mod model;
 mod progress;
 mod train;
+mod train_bedrock;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,7 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         cli::Command::Eval(a) => eval::run(&cli.global, a),
         cli::Command::Train(cmd) => match cmd {
             cli::TrainCommand::Local(a) => train::local(&cli.global, a),
+            cli::TrainCommand::Bedrock(b) => train_bedrock::run(&cli.global, b),
         },
     }
 }
@@ -59,6 +61,13 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             use tunebench_eval::error::EvalError as E;
             return match e {
                 E::Input { .. } | E::SuiteToml { .. } | E::Responses { .. } => 2,
+                _ => 1,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<tunebench_train::bedrock::BedrockError>() {
+            use tunebench_train::bedrock::BedrockError as B;
+            return match e {
+                B::Preflight(_) | B::CostLimit { .. } | B::NoRegistry { .. } => 2,
                 _ => 1,
             };
         }

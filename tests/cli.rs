@@ -655,3 +655,64 @@ path = "recorded.jsonl"
         text(&dry.stdout)
     );
 }
+
+#[test]
+fn train_bedrock_dry_run_prints_the_request_and_preflight_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let lines: String = (0..40)
+        .map(|i| {
+            format!(
+                "{{\"prompt\":\"What is {i} plus {i}?\",\"completion\":\"{}\"}}\n",
+                2 * i
+            )
+        })
+        .collect();
+    std::fs::write(data.join("train.jsonl"), lines).unwrap();
+    let config = |base_model: &str, epochs: u32| {
+        format!(
+            r#"# Run: tunebench train bedrock submit --config bedrock.toml --dry-run
+[train.bedrock]
+name = "tb-ft-1"
+base_model_id = "{base_model}"
+customization_type = "FINE_TUNING"
+train_file = "data/train.jsonl"
+data_s3_prefix = "s3://my-bucket/runs/r1/data"
+output_s3_uri = "s3://my-bucket/runs/r1/bedrock/"
+role_arn = "arn:aws:iam::123456789012:role/tunebench-bedrock"
+region = "us-east-1"
+out_dir = "train/tb-ft-1"
+[train.bedrock.hyperparameters]
+epochCount = {epochs}
+batchSize = 1
+learningRate = 0.00001
+"#
+        )
+    };
+    let path = dir.path().join("bedrock.toml");
+    std::fs::write(&path, config("amazon.titan-text-lite-v1:0:4k", 2)).unwrap();
+    let cfg = path.to_str().unwrap();
+    let out = tunebench(
+        &["train", "bedrock", "submit", "--config", cfg, "--dry-run"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(
+        plan.contains("amazon.titan-text-lite-v1:0:4k") && plan.contains("\"epochCount\": \"2\""),
+        "{plan}"
+    );
+
+    std::fs::write(&path, config("amazon.no-such-model-v9", 999)).unwrap();
+    let out = tunebench(
+        &["train", "bedrock", "submit", "--config", cfg, "--dry-run"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not submitted"),
+        "{}",
+        text(&out.stderr)
+    );
+}
