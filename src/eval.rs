@@ -2,15 +2,13 @@
 //! (or the dry-run estimate, or JSON).
 
 use anyhow::Context;
-use indicatif::ProgressBar;
 use tunebench_eval::cache::CacheMode;
 use tunebench_eval::evaluate::{EvalOptions, EvalReport, evaluate};
 use tunebench_eval::output;
-use tunebench_eval::runner::RunProgress;
 
 use crate::cli::{EvalArgs, Global};
 use crate::config::{self, ConfigError};
-use crate::progress;
+use crate::progress::Bars;
 
 pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
     let (file, base) = config::load(&args.config)?;
@@ -35,10 +33,7 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
         },
         dry_run: args.dry_run,
     };
-    let bar = EvalBar {
-        quiet: global.quiet || global.json,
-        bar: std::sync::Mutex::new(None),
-    };
+    let bar = Bars::new(global.quiet || global.json);
     let report = evaluate(&settings, &opts, &bar)?;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -80,34 +75,4 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// One bar per candidate run.
-struct EvalBar {
-    quiet: bool,
-    bar: std::sync::Mutex<Option<ProgressBar>>,
-}
-
-impl RunProgress for EvalBar {
-    fn start(&self, total: u64) {
-        if let Ok(mut slot) = self.bar.lock() {
-            *slot = Some(progress::bar(self.quiet, "evaluating", total));
-        }
-    }
-
-    fn advance(&self, n: u64) {
-        if let Ok(slot) = self.bar.lock()
-            && let Some(b) = slot.as_ref()
-        {
-            b.inc(n);
-        }
-    }
-
-    fn finish(&self) {
-        if let Ok(mut slot) = self.bar.lock()
-            && let Some(b) = slot.take()
-        {
-            b.finish_and_clear();
-        }
-    }
 }

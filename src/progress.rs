@@ -6,6 +6,7 @@ use std::sync::RwLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tunebench_datasets::Progress;
+use tunebench_eval::runner::RunProgress;
 
 const TEMPLATE: &str =
     "{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta}) {msg}";
@@ -51,6 +52,21 @@ impl Progress for Bars {
         {
             b.finish_and_clear();
         }
+    }
+}
+
+/// The eval runner's progress: one "evaluating" bar per candidate run.
+impl RunProgress for Bars {
+    fn start(&self, total: u64) {
+        Progress::start(self, "evaluating", total);
+    }
+
+    fn advance(&self, n: u64) {
+        Progress::advance(self, n);
+    }
+
+    fn finish(&self) {
+        Progress::finish(self);
     }
 }
 

@@ -9,24 +9,17 @@
 use std::time::Instant;
 
 use burn::prelude::*;
+use tunebench_models::config::SMOLLM2_135M_SHAPE;
 use tunebench_models::generate::{self, GenerationConfig};
 use tunebench_models::{Llama, LlamaConfig};
-
-const CONFIG: &str = r#"{
-  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-  "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
-  "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
-  "vocab_size": 8192, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-  "rope_theta": 100000.0, "tie_word_embeddings": true, "hidden_act": "silu",
-  "bos_token_id": 1, "eos_token_id": 2
-}"#;
 
 fn peak_rss_mib() -> f64 {
     tunebench_models::device::peak_rss_mib().unwrap_or(f64::NAN)
 }
 
 fn main() {
-    let config = LlamaConfig::from_json_str(CONFIG, "smollm2-135m-shape.json").expect("config");
+    let config =
+        LlamaConfig::from_json_str(SMOLLM2_135M_SHAPE, "smollm2-135m-shape.json").expect("config");
     let device = Device::flex();
     let model = Llama::random(&config, &device).expect("random model");
     let weights_mib = config.num_parameters() as f64 * 4.0 / 1048576.0;

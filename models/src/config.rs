@@ -473,6 +473,18 @@ pub(crate) fn no_path() -> PathBuf {
     PathBuf::from("<config>")
 }
 
+/// `config.json` of SmolLM2-135M's shape with an 8,192-token vocabulary (30 layers, hidden
+/// 576, 9 heads / 3 KV heads, intermediate 1536, tied embeddings): the model of
+/// PERFORMANCE.md's reference workloads, used by the benchmarks with random weights.
+pub const SMOLLM2_135M_SHAPE: &str = r#"{
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+  "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
+  "vocab_size": 8192, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+  "rope_theta": 100000.0, "tie_word_embeddings": true, "hidden_act": "silu",
+  "bos_token_id": 1, "eos_token_id": 2
+}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
+use tunebench_models::config::SMOLLM2_135M_SHAPE;
 use tunebench_models::lora::{self, LoraConfig};
 use tunebench_models::{Llama, LlamaConfig, TextTokenizer, device::peak_rss_mib};
 use tunebench_train::batch::{Batch, Plan, epoch_plan};
@@ -23,19 +24,11 @@ use tunebench_train::loss::causal_lm_loss;
 use tunebench_train::optim::{self, AdamW};
 use tunebench_train::{mark_trainable, optimizer_step};
 
-const CONFIG: &str = r#"{
-  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-  "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
-  "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
-  "vocab_size": 8192, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-  "rope_theta": 100000.0, "tie_word_embeddings": true, "hidden_act": "silu",
-  "bos_token_id": 1, "eos_token_id": 2
-}"#;
-
 const STEPS: usize = 4;
 
 fn model(device: &Device) -> Llama {
-    let config = LlamaConfig::from_json_str(CONFIG, "smollm2-135m-shape.json").expect("config");
+    let config =
+        LlamaConfig::from_json_str(SMOLLM2_135M_SHAPE, "smollm2-135m-shape.json").expect("config");
     let base = Llama::random(&config, device).expect("random model");
     let lora = LoraConfig::new(8, 16.0, &["q_proj", "k_proj", "v_proj", "o_proj"]);
     mark_trainable(lora::attach_new(base, &lora, device).expect("adapters")).train()

@@ -112,6 +112,39 @@ fn prune(root: &Path, newest: &str) -> Result<()> {
     Ok(())
 }
 
+/// The trainable parameters of the best validation step, kept next to the checkpoints.
+fn best_path(out_dir: &Path) -> PathBuf {
+    dir(out_dir).join("best.safetensors")
+}
+
+/// Keeps `params` as the best validation step's weights.
+pub fn save_best(out_dir: &Path, params: &Named) -> Result<()> {
+    std::fs::create_dir_all(dir(out_dir)).map_err(io(dir(out_dir)))?;
+    Ok(weights::write_safetensors(
+        &best_path(out_dir),
+        to_host(params, "")?,
+    )?)
+}
+
+/// The weights [`save_best`] kept.
+pub fn load_best(out_dir: &Path, device: &Device) -> Result<Named> {
+    read_flat(&best_path(out_dir), device)
+}
+
+/// Every tensor of a safetensors file, flat, by name.
+fn read_flat(file: &Path, device: &Device) -> Result<Named> {
+    let reader = SafetensorsReader::open_file(file)?;
+    let names: Vec<String> = reader.names().map(str::to_string).collect();
+    names
+        .into_iter()
+        .map(|n| {
+            let len = reader.shape(&n).map_or(0, |s| s.iter().product());
+            let values = reader.read_f32(&n, &[len])?;
+            Ok((n, Tensor::from_data(TensorData::new(values, [len]), device)))
+        })
+        .collect()
+}
+
 /// The newest checkpoint of `out_dir`, if any.
 pub fn latest(out_dir: &Path) -> Result<Option<PathBuf>> {
     let root = dir(out_dir);
@@ -136,23 +169,10 @@ pub fn load(path: &Path, device: &Device, opt: AdamW) -> Result<Restored> {
     let adam_step = json["adam_step"]
         .as_u64()
         .ok_or_else(|| bad("state.json lacks adam_step".into()))?;
-    let read = |file: &str| -> Result<Vec<(String, Tensor<1>)>> {
-        let reader = SafetensorsReader::open_file(path.join(file))?;
-        let names: Vec<String> = reader.names().map(str::to_string).collect();
-        names
-            .into_iter()
-            .map(|n| {
-                let shape = reader.shape(&n).map(<[usize]>::to_vec).unwrap_or_default();
-                let values = reader.read_f32(&n, &shape)?;
-                let len = values.len();
-                Ok((n, Tensor::from_data(TensorData::new(values, [len]), device)))
-            })
-            .collect()
-    };
-    let params: Named = read("trainable.safetensors")?.into_iter().collect();
+    let params = read_flat(&path.join("trainable.safetensors"), device)?;
     let mut optimizer = opt;
     optimizer.step = adam_step;
-    for (name, t) in read("optimizer.safetensors")? {
+    for (name, t) in read_flat(&path.join("optimizer.safetensors"), device)? {
         if let Some(k) = name.strip_prefix("m.") {
             optimizer.m.insert(k.to_string(), t);
         } else if let Some(k) = name.strip_prefix("v.") {

@@ -158,7 +158,7 @@ pub fn train_local(
         progress.note(&format!("resuming after step {}", state.step));
     }
     let trainable_params = optim::trainable(&model).values().map(|t| t.dims()[0]).sum();
-    let feed = Feed::new(&train.examples, settings);
+    let (feed, mut plans) = Feed::new(&train.examples, settings);
     let total = feed.total_steps(settings);
     let mut metrics = MetricsLog::open(&out.join("metrics.csv"), state.step)?;
 
@@ -167,7 +167,6 @@ pub fn train_local(
     let mut status = Status::Completed;
     let mut last_train_loss = None;
     let mut last_val_loss = None;
-    let mut plans = PlanCache::default();
     while state.step < total {
         let started = Instant::now();
         let step = state.step;
@@ -227,7 +226,7 @@ pub fn train_local(
             progress.note(&format!("step {}: validation loss {v:.4}", state.step));
         }
         if improved {
-            save_best(out, &optim::trainable(&model))?;
+            checkpoint::save_best(out, &optim::trainable(&model))?;
         }
         let early = settings.patience > 0 && state.evals_since_best >= settings.patience;
         let stop = opts.stop.load(Ordering::SeqCst);
@@ -258,7 +257,7 @@ pub fn train_local(
     // ---- cleanup ----------------------------------------------------------------------
     if status != Status::Interrupted {
         if state.best_step.is_some() {
-            model = optim::assign(model, &load_best(out, &device)?);
+            model = optim::assign(model, &checkpoint::load_best(out, &device)?);
         }
         write_outputs(settings, model.valid(), lora_config.as_ref(), tokenizer_dir)?;
     }
@@ -442,14 +441,14 @@ struct Feed<'a> {
 }
 
 /// The plan of the epoch last used.
-#[derive(Default)]
 struct PlanCache(Option<(usize, Vec<Plan>)>);
 
 impl<'a> Feed<'a> {
-    fn new(examples: &'a [Example], s: &LocalTrainSettings) -> Self {
-        let micro_per_epoch =
-            epoch_plan(examples, s.batch_size, s.max_seq_len, s.packing, s.seed, 0).len();
-        Feed {
+    /// The feed, and the first epoch's plan (which sizes every epoch) as the cache.
+    fn new(examples: &'a [Example], s: &LocalTrainSettings) -> (Self, PlanCache) {
+        let first = epoch_plan(examples, s.batch_size, s.max_seq_len, s.packing, s.seed, 0);
+        let micro_per_epoch = first.len();
+        let feed = Feed {
             examples,
             steps_per_epoch: micro_per_epoch.div_ceil(s.grad_accum),
             micro_per_epoch,
@@ -458,7 +457,8 @@ impl<'a> Feed<'a> {
             max_seq_len: s.max_seq_len,
             packing: s.packing,
             seed: s.seed,
-        }
+        };
+        (feed, PlanCache(Some((0, first))))
     }
 
     fn total_steps(&self, s: &LocalTrainSettings) -> usize {
@@ -487,34 +487,6 @@ impl<'a> Feed<'a> {
         let last = (first + self.accum).min(self.micro_per_epoch);
         plans[first..last].to_vec()
     }
-}
-
-fn best_path(out: &Path) -> std::path::PathBuf {
-    checkpoint::dir(out).join("best.safetensors")
-}
-
-/// Keeps the trainable parameters of the best validation step.
-fn save_best(out: &Path, params: &Named) -> Result<()> {
-    let tensors = params
-        .iter()
-        .map(|(k, t)| Ok((k.clone(), weights::tensor_to_host(t.clone())?)))
-        .collect::<Result<Vec<_>>>()?;
-    std::fs::create_dir_all(checkpoint::dir(out))
-        .map_err(crate::error::io(checkpoint::dir(out)))?;
-    Ok(weights::write_safetensors(&best_path(out), tensors)?)
-}
-
-fn load_best(out: &Path, device: &Device) -> Result<Named> {
-    let reader = weights::SafetensorsReader::open_file(best_path(out))?;
-    let names: Vec<String> = reader.names().map(str::to_string).collect();
-    names
-        .into_iter()
-        .map(|n| {
-            let len = reader.shape(&n).map_or(0, |s| s.iter().product());
-            let values = reader.read_f32(&n, &[len])?;
-            Ok((n, Tensor::from_data(TensorData::new(values, [len]), device)))
-        })
-        .collect()
 }
 
 /// Writes the adapter (and merged model) or the full model, plus the resolved settings.
