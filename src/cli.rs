@@ -41,6 +41,10 @@ pub struct Global {
     /// Print the resolved settings as JSON and exit without doing anything.
     #[arg(long, global = true)]
     pub show_settings: bool,
+    /// Run id: the folder <runs_dir>/<id> that `{run_dir}` in a config stands for (default:
+    /// the config's [run] id, else its file name). E.g. --run-id nightly-$(date +%F).
+    #[arg(long, global = true, env = "TUNEBENCH_RUN_ID")]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +68,108 @@ pub enum Command {
     ///
     /// Example: tunebench eval --config configs/eval-banking77.toml
     Eval(EvalArgs),
+    /// The whole pipeline from one config: data → train → eval → report (→ gate), into
+    /// runs/<run-id>/ with run.json (config hash, tool version, per-stage input and output
+    /// hashes, times and costs).
+    ///
+    /// A stage whose inputs are unchanged is reused; a killed run resumes where it stopped
+    /// (training from its checkpoint, eval from its response cache: nothing answered is sent
+    /// again). Exit code 3 when the config's [gate] finds a regression.
+    ///
+    /// Example: tunebench run configs/quickstart.toml
+    Run(RunArgs),
+    /// Write a run's report: report.md (fits a PR comment), report.html (one file, charts
+    /// inline), summary.json, results.csv and junit.xml, in <run>/report/. With a history
+    /// file, the run is appended to it and trends across runs are shown.
+    ///
+    /// Example: tunebench report runs/quickstart --history runs/history.sqlite
+    Report(ReportArgs),
+    /// Check a run against a baseline run (pinned, or the last passing one in the history)
+    /// under the config's [gate] rules: absolute floors, largest drops, and whether a drop
+    /// must be significant. Prints why; exit 0 pass, 3 regression; writes JUnit XML.
+    ///
+    /// Example: tunebench gate --config configs/nightly.toml --run runs/nightly-2026-11-25
+    Gate(GateArgs),
+}
+
+/// A pipeline stage.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// data prepare
+    Data,
+    /// train local / train bedrock
+    Train,
+    /// eval
+    Eval,
+    /// report (and history)
+    Report,
+    /// gate
+    Gate,
+}
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file with the stages' sections and `{run_dir}` in their out_dir.
+    pub config: PathBuf,
+    /// Run this stage and the ones after it again, even if their inputs are unchanged.
+    #[arg(long, value_enum, conflicts_with = "only")]
+    pub from: Option<Stage>,
+    /// Run only this stage (again).
+    #[arg(long, value_enum)]
+    pub only: Option<Stage>,
+}
+
+/// Flags of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run folders; the last is reported, earlier ones (oldest first) feed the trends.
+    /// Default: the run of --config.
+    pub runs: Vec<PathBuf>,
+    /// Config with [report] (baseline, history) and [run].
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    /// Output folder (default: <run>/report).
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+    /// History file (SQLite): append this run, show trends from it.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Candidate the others are compared with (default: each suite's first).
+    #[arg(long)]
+    pub baseline: Option<String>,
+}
+
+/// Flags of `gate`.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Config with the [gate] rules.
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Run folder to check (default: the config's run).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Baseline run folder (default: [gate] baseline, else the history's last passing run).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// History file (default: [gate] history).
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Where to write the JUnit XML (default: <run>/report/gate-junit.xml).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }
 
 /// Flags of `eval`.

@@ -1,6 +1,11 @@
 //! The config file: raw TOML (every field optional) and its merge with CLI flags and
 //! environment variables. Resolution (defaults, checks, absolute paths) happens in the
 //! library crates' `resolve` functions.
+//!
+//! A config that names a run (`[run]`) may write `{run_dir}` in any string; it stands for
+//! `<runs_dir>/<run id>` (run id: `--run-id`, else `[run] id`, else the config file's name),
+//! so every stage of `tunebench run`, and each stage run by hand, reads and writes the same
+//! run folder.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use tunebench_aws::AwsSettings;
 use tunebench_datasets::RawDataConfig;
 use tunebench_eval::evaluate::EvalSettings;
+use tunebench_reports::gate::GateSettings;
+use tunebench_reports::render::ReportSettings;
 use tunebench_train::LocalTrainSettings;
 use tunebench_train::bedrock::BedrockTrainSettings;
 
@@ -30,6 +37,23 @@ pub struct RawConfig {
     pub train: Option<RawTrain>,
     /// `[eval]`: candidates on suites.
     pub eval: Option<EvalSettings>,
+    /// `[run]`: where `tunebench run` writes (the `{run_dir}` placeholder).
+    pub run: Option<RawRun>,
+    /// `[report]`: the report's baseline candidate and history.
+    pub report: Option<ReportSettings>,
+    /// `[gate]`: regression rules against a baseline run.
+    pub gate: Option<GateSettings>,
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// Run id (default: the config file's name without `.toml`); `--run-id` overrides it.
+    pub id: Option<String>,
+    /// Folder of runs (default `runs` in the working directory; relative to the config when
+    /// set here).
+    pub runs_dir: Option<PathBuf>,
 }
 
 /// `[train]`.
@@ -54,20 +78,98 @@ pub struct RawUpload {
     pub multipart_threshold_mib: Option<u64>,
 }
 
+/// The run id given with `--run-id` (set once in `main`).
+static RUN_ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Records `--run-id` for every later [`load`].
+pub fn set_run_id(id: Option<String>) {
+    let _ = RUN_ID.set(id);
+}
+
+/// The placeholder for the run folder in config strings.
+pub const RUN_DIR: &str = "{run_dir}";
+
+/// A config with its folder and run.
+pub struct Loaded {
+    /// The config as written, `{run_dir}` replaced.
+    pub raw: RawConfig,
+    /// Its folder (relative paths are taken from here).
+    pub base: PathBuf,
+    /// The run id.
+    pub run_id: String,
+    /// `<runs_dir>/<run id>`.
+    pub run_dir: PathBuf,
+}
+
 /// Reads and parses a config file; relative paths in it are later taken from its folder.
 pub fn load(path: &Path) -> Result<(RawConfig, PathBuf), ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    let raw: RawConfig =
-        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    load_run(path).map(|l| (l.raw, l.base))
+}
+
+/// [`load`], with the run id and folder.
+pub fn load_run(path: &Path) -> Result<Loaded, ConfigError> {
+    let at = |e: &dyn std::fmt::Display| ConfigError(format!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| at(&e))?;
+    // Parsed as written first, for errors with a line and column.
+    toml::from_str::<RawConfig>(&text).map_err(|e| at(&e))?;
+    let mut value: toml::Table = toml::from_str(&text).map_err(|e| at(&e))?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let base =
-        std::path::absolute(&base).map_err(|e| ConfigError(format!("{}: {e}", base.display())))?;
-    Ok((raw, base))
+    let base = std::path::absolute(&base).map_err(|e| at(&e))?;
+    let run: RawRun = value
+        .get("run")
+        .cloned()
+        .map(|v| v.try_into())
+        .transpose()
+        .map_err(|e: toml::de::Error| at(&format!("[run]: {e}")))?
+        .unwrap_or_default();
+    let run_id = RUN_ID
+        .get()
+        .cloned()
+        .flatten()
+        .or(run.id)
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "run".into());
+    if run_id.is_empty()
+        || !run_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        || run_id.starts_with('.')
+    {
+        return Err(at(&format!(
+            "run id `{run_id}` cannot name a folder\nhint: use letters, digits, '-', '_' and '.'"
+        )));
+    }
+    let runs_dir = match run.runs_dir {
+        Some(d) => tunebench_datasets::settings::under(&base, &d),
+        None => std::path::absolute("runs").map_err(|e| at(&e))?,
+    };
+    let run_dir = runs_dir.join(&run_id);
+    replace_run_dir(&mut value, &run_dir.to_string_lossy());
+    let raw: RawConfig = toml::Value::Table(value)
+        .try_into()
+        .map_err(|e: toml::de::Error| at(&e))?;
+    Ok(Loaded {
+        raw,
+        base,
+        run_id,
+        run_dir,
+    })
+}
+
+fn replace_run_dir(table: &mut toml::Table, dir: &str) {
+    fn walk(v: &mut toml::Value, dir: &str) {
+        match v {
+            toml::Value::String(s) if s.contains(RUN_DIR) => *s = s.replace(RUN_DIR, dir),
+            toml::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, dir)),
+            toml::Value::Table(t) => t.iter_mut().for_each(|(_, i)| walk(i, dir)),
+            _ => {}
+        }
+    }
+    table.iter_mut().for_each(|(_, v)| walk(v, dir));
 }
 
 #[cfg(test)]
@@ -125,5 +227,24 @@ mod tests {
         std::fs::write(&p, "[data]\ninputz = []\n").unwrap();
         let err = load(&p).unwrap_err().to_string();
         assert!(err.contains("inputz") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn run_dir_placeholder_is_the_run_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nightly.toml");
+        std::fs::write(
+            &p,
+            "[run]\nruns_dir = \"out\"\n[data]\nout_dir = \"{run_dir}/data\"\ninputs = [\"x.csv\"]\n",
+        )
+        .unwrap();
+        let l = load_run(&p).unwrap();
+        assert_eq!(l.run_id, "nightly");
+        assert_eq!(l.run_dir, dir.path().join("out").join("nightly"));
+        let out = l.raw.data.unwrap().out_dir.unwrap();
+        assert_eq!(
+            std::path::Path::new(&out),
+            dir.path().join("out/nightly/data")
+        );
     }
 }

@@ -8,6 +8,8 @@ mod data;
 mod eval;
 mod model;
 mod progress;
+mod report;
+mod run;
 mod train;
 mod train_bedrock;
 
@@ -17,6 +19,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    config::set_run_id(cli.global.run_id.clone());
     init_logging(cli.global.verbose, cli.global.quiet);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,6 +40,9 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             cli::ModelCommand::Merge(a) => model::merge(&cli.global, a),
         },
         cli::Command::Eval(a) => eval::run(&cli.global, a),
+        cli::Command::Run(a) => run::run(&cli.global, a),
+        cli::Command::Report(a) => report::report(&cli.global, a),
+        cli::Command::Gate(a) => report::gate(&cli.global, a),
         cli::Command::Train(cmd) => match cmd {
             cli::TrainCommand::Local(a) => train::local(&cli.global, a),
             cli::TrainCommand::Bedrock(b) => train_bedrock::run(&cli.global, b),
@@ -49,6 +55,16 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     use tunebench_datasets::Error as D;
     use tunebench_models::ModelError as M;
     for cause in err.chain() {
+        if cause.downcast_ref::<report::Regression>().is_some() {
+            return 3;
+        }
+        if let Some(e) = cause.downcast_ref::<tunebench_reports::ReportError>() {
+            return match e {
+                tunebench_reports::ReportError::Gate(_)
+                | tunebench_reports::ReportError::Input { .. } => 2,
+                _ => 1,
+            };
+        }
         if let Some(e) = cause.downcast_ref::<M>() {
             return match e {
                 M::InvalidConfig { .. }

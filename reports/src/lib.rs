@@ -1,0 +1,31 @@
+//! Reports of evaluation runs, their history, and the regression gate.
+//!
+//! - [`load`]: one run's results as `tunebench eval` and `tunebench train` wrote them.
+//! - [`summary`]: `summary.json`, the compact record of a run that history and the gate read.
+//! - [`flips`]: examples whose pass/fail outcome differs between two candidates or runs.
+//! - [`markdown`]: `report.md` (fits a PR comment).
+//! - [`charts`]: SVG charts drawn with plotters.
+//! - [`html`]: `report.html`, one self-contained file with the charts inline.
+//! - [`table`]: tables rendered as Markdown or HTML; [`sections`]: the report's tables.
+//! - [`exports`]: `results.csv` and `junit.xml`.
+//! - [`history`]: run summaries in SQLite, for trends across nightly runs.
+//! - [`gate`]: per-metric rules against a baseline run; pass or regression.
+//! - [`render`]: every report file of a run, written atomically.
+
+#![warn(missing_docs)]
+
+pub mod charts;
+pub mod error;
+pub mod exports;
+pub mod flips;
+pub mod gate;
+pub mod history;
+pub mod html;
+pub mod load;
+pub mod markdown;
+pub mod render;
+pub mod sections;
+pub mod summary;
+pub mod table;
+
+pub use error::{ReportError, Result};

@@ -1,0 +1,226 @@
+//! The report's tables, built from summaries: the leaderboard of a suite, each candidate
+//! against the baseline, training jobs, and trends across runs. Markdown and HTML render the
+//! same tables.
+
+use tunebench_eval::compare::TestKind;
+
+use crate::summary::{RunSummary, SuiteSummary, TrainingSummary};
+use crate::table::Table;
+
+/// Candidates of `suite`, best score first: score with its interval, each metric, cost,
+/// score per dollar, latency, errors, and the rank by score per dollar.
+pub fn leaderboard(suite: &SuiteSummary) -> Table {
+    let metrics: Vec<&str> = suite
+        .candidates
+        .first()
+        .map(|c| c.metrics.iter().map(|m| m.name.as_str()).collect())
+        .unwrap_or_default();
+    let mut columns: Vec<(&str, bool)> = vec![("rank", true), ("candidate", false)];
+    columns.push(("score (95% CI)", true));
+    columns.extend(metrics.iter().map(|m| (*m, true)));
+    columns.extend([
+        ("cost $", true),
+        ("score/$", true),
+        ("rank by score/$", true),
+        ("p50 ms", true),
+        ("p95 ms", true),
+        ("errors", true),
+        ("vs best", false),
+    ]);
+    let mut table = Table::new(&columns);
+    for (rank, name) in suite.rank_quality.iter().enumerate() {
+        let Some(c) = suite.candidate(name) else {
+            continue;
+        };
+        let marker = if suite.best.as_deref() == Some(name.as_str()) {
+            " (best)"
+        } else {
+            ""
+        };
+        let mut row = vec![
+            (rank + 1).to_string(),
+            format!("{name}{marker}"),
+            format!(
+                "{:.3} [{:.3}, {:.3}]",
+                c.score.value, c.score.lower, c.score.upper
+            ),
+        ];
+        row.extend(
+            metrics
+                .iter()
+                .map(|m| c.metric(m).map_or_else(dash, |e| format!("{:.3}", e.value))),
+        );
+        row.push(format!("{:.4}", c.cost_usd));
+        row.push(opt(c.quality_per_dollar, 1));
+        row.push(
+            suite
+                .rank_quality_per_dollar
+                .iter()
+                .position(|n| n == name)
+                .map_or_else(dash, |i| (i + 1).to_string()),
+        );
+        row.push(opt(c.latency_p50_ms, 0));
+        row.push(opt(c.latency_p95_ms, 0));
+        row.push(if c.missing > 0 {
+            format!("{} (+{} missing)", c.errors, c.missing)
+        } else {
+            c.errors.to_string()
+        });
+        row.push(versus_best(suite, name));
+        table.push(row);
+    }
+    table
+}
+
+/// The paired test of the aggregate score against the best candidate: its p-value, marked
+/// `≈` when the difference is not significant.
+fn versus_best(suite: &SuiteSummary, name: &str) -> String {
+    let Some(best) = suite.best.as_deref() else {
+        return dash();
+    };
+    if best == name {
+        return "best".into();
+    }
+    suite
+        .tests
+        .iter()
+        .find(|t| {
+            t.metric == "score" && ((t.a == best && t.b == name) || (t.a == name && t.b == best))
+        })
+        .map_or_else(dash, |t| {
+            let p = format_p(t.p_value);
+            let p = if p.starts_with('<') {
+                format!("p{p}")
+            } else {
+                format!("p={p}")
+            };
+            if t.significant {
+                p
+            } else {
+                format!("{p} ≈ not significant")
+            }
+        })
+}
+
+/// Every other candidate against `baseline` on the aggregate score and each metric: both
+/// values, the difference, the paired test's p-value, and whether it is significant.
+pub fn versus_baseline(suite: &SuiteSummary, baseline: &str) -> Table {
+    let mut table = Table::new(&[
+        ("candidate", false),
+        ("metric", false),
+        ("baseline", true),
+        ("candidate value", true),
+        ("Δ", true),
+        ("p", true),
+        ("test", false),
+        ("verdict", false),
+    ]);
+    for c in &suite.candidates {
+        if c.name == baseline {
+            continue;
+        }
+        let metrics = std::iter::once("score").chain(c.metrics.iter().map(|m| m.name.as_str()));
+        for metric in metrics {
+            let Some(t) = suite.tests.iter().find(|t| {
+                t.metric == metric
+                    && ((t.a == baseline && t.b == c.name) || (t.a == c.name && t.b == baseline))
+            }) else {
+                continue;
+            };
+            // The test's `diff` is a - b; report candidate - baseline.
+            let (base_value, cand_value) = if t.a == baseline {
+                (t.value_a, t.value_b)
+            } else {
+                (t.value_b, t.value_a)
+            };
+            let diff = cand_value - base_value;
+            let verdict = if !t.significant {
+                "≈ not significant"
+            } else if diff > 0.0 {
+                "better"
+            } else {
+                "worse"
+            };
+            table.push(vec![
+                c.name.clone(),
+                metric.to_owned(),
+                format!("{base_value:.3}"),
+                format!("{cand_value:.3}"),
+                format!("{diff:+.3}"),
+                format_p(t.p_value),
+                match t.test {
+                    TestKind::McNemar => "McNemar (exact)".into(),
+                    TestKind::PairedBootstrap => "paired bootstrap".into(),
+                },
+                verdict.to_owned(),
+            ]);
+        }
+    }
+    table
+}
+
+/// Training jobs: steps, final training loss, best validation loss.
+pub fn training(jobs: &[TrainingSummary]) -> Table {
+    let mut table = Table::new(&[
+        ("job", false),
+        ("steps", true),
+        ("final train loss", true),
+        ("best val loss", true),
+    ]);
+    for j in jobs {
+        table.push(vec![
+            j.name.clone(),
+            j.steps.to_string(),
+            opt(j.final_train_loss, 4),
+            opt(j.best_val_loss, 4),
+        ]);
+    }
+    table
+}
+
+/// The aggregate score of every candidate of `suite` in each run, oldest first.
+pub fn trend(runs: &[RunSummary], suite: &str) -> Table {
+    let mut names: Vec<&str> = Vec::new();
+    for s in runs
+        .iter()
+        .flat_map(|r| r.suites.iter().filter(|s| s.suite == suite))
+    {
+        for c in &s.candidates {
+            if !names.contains(&c.name.as_str()) {
+                names.push(&c.name);
+            }
+        }
+    }
+    let mut columns: Vec<(&str, bool)> = vec![("run", false), ("created", false)];
+    columns.extend(names.iter().map(|n| (*n, true)));
+    let mut table = Table::new(&columns);
+    for r in runs {
+        let Some(s) = r.suites.iter().find(|s| s.suite == suite) else {
+            continue;
+        };
+        let mut row = vec![r.run_id.clone(), r.created.clone()];
+        row.extend(names.iter().map(|n| {
+            s.candidate(n)
+                .map_or_else(dash, |c| format!("{:.3}", c.score.value))
+        }));
+        table.push(row);
+    }
+    table
+}
+
+/// A p-value for a table: three decimals, or `<0.001`.
+pub fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(dash, |x| format!("{x:.decimals$}"))
+}
+
+fn dash() -> String {
+    "–".into()
+}

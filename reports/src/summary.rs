@@ -1,0 +1,233 @@
+//! `summary.json`: the compact record of one run (every candidate's score, metrics with
+//! intervals, tokens, cost and latency per suite, and each training job's losses). History
+//! stores it and the gate compares two of them.
+
+use serde::{Deserialize, Serialize};
+use tunebench_eval::compare::PairTest;
+use tunebench_eval::score::Estimate;
+
+use crate::load::{RunResults, TrainingCurve};
+
+/// One run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run's id.
+    pub run_id: String,
+    /// When the report was made (UTC, RFC 3339).
+    pub created: String,
+    /// Per suite.
+    pub suites: Vec<SuiteSummary>,
+    /// Per training job.
+    pub training: Vec<TrainingSummary>,
+}
+
+/// One suite of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteSummary {
+    /// Suite name.
+    pub suite: String,
+    /// Suite version.
+    pub version: String,
+    /// Examples in the suite.
+    pub examples: usize,
+    /// Best candidate by score.
+    pub best: Option<String>,
+    /// Candidates by score, best first.
+    pub rank_quality: Vec<String>,
+    /// Candidates by score per dollar, best first (those that spent nothing left out).
+    pub rank_quality_per_dollar: Vec<String>,
+    /// Non-dominated candidates on (score, cost).
+    pub pareto_cost: Vec<String>,
+    /// Non-dominated candidates on (score, latency p50).
+    pub pareto_latency: Vec<String>,
+    /// The candidates, in the order evaluated.
+    pub candidates: Vec<CandidateSummary>,
+    /// Paired tests between candidates (every metric and the aggregate `score`).
+    pub tests: Vec<PairTest>,
+}
+
+impl SuiteSummary {
+    /// The candidate called `name`.
+    pub fn candidate(&self, name: &str) -> Option<&CandidateSummary> {
+        self.candidates.iter().find(|c| c.name == name)
+    }
+}
+
+/// One candidate on one suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateSummary {
+    /// Candidate name.
+    pub name: String,
+    /// Examples scored.
+    pub n: usize,
+    /// Errored responses (scored 0).
+    pub errors: usize,
+    /// Examples without a response.
+    pub missing: usize,
+    /// Weighted aggregate with its 95% interval.
+    pub score: Estimate,
+    /// Every metric with its interval, in suite order.
+    pub metrics: Vec<MetricValue>,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Dollars.
+    pub cost_usd: f64,
+    /// Score per dollar (none when nothing was spent).
+    pub quality_per_dollar: Option<f64>,
+    /// Median latency (ms).
+    pub latency_p50_ms: Option<f64>,
+    /// 95th percentile latency (ms).
+    pub latency_p95_ms: Option<f64>,
+}
+
+impl CandidateSummary {
+    /// The value of `metric` (`score` is the aggregate).
+    pub fn metric(&self, metric: &str) -> Option<Estimate> {
+        if metric == "score" {
+            return Some(self.score);
+        }
+        self.metrics
+            .iter()
+            .find(|m| m.name == metric)
+            .map(|m| m.estimate)
+    }
+}
+
+/// A metric's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    /// Metric name.
+    pub name: String,
+    /// Value and 95% interval.
+    #[serde(flatten)]
+    pub estimate: Estimate,
+}
+
+/// One training job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// Job name.
+    pub name: String,
+    /// Last step logged.
+    pub steps: u64,
+    /// Training loss at the last step.
+    pub final_train_loss: Option<f64>,
+    /// Lowest validation loss.
+    pub best_val_loss: Option<f64>,
+}
+
+/// Summarises `run`; `created` is the report's time (see [`utc_rfc3339`]).
+pub fn summarize(run: &RunResults, created: &str) -> RunSummary {
+    let suites = run
+        .suites
+        .iter()
+        .map(|s| {
+            let c = &s.comparison;
+            SuiteSummary {
+                suite: c.suite.clone(),
+                version: c.suite_version.clone(),
+                examples: c.suite_examples,
+                best: c.best.clone(),
+                rank_quality: c.rank_quality.clone(),
+                rank_quality_per_dollar: c.rank_quality_per_dollar.clone(),
+                pareto_cost: c.pareto_cost.clone(),
+                pareto_latency: c.pareto_latency.clone(),
+                candidates: s
+                    .candidates
+                    .iter()
+                    .map(|cand| {
+                        let m = &cand.summary;
+                        CandidateSummary {
+                            name: m.candidate.clone(),
+                            n: m.n,
+                            errors: m.errors,
+                            missing: m.missing,
+                            score: m.score,
+                            metrics: m
+                                .metrics
+                                .iter()
+                                .map(|x| MetricValue {
+                                    name: x.name.clone(),
+                                    estimate: x.estimate,
+                                })
+                                .collect(),
+                            input_tokens: m.input_tokens,
+                            output_tokens: m.output_tokens,
+                            cost_usd: m.cost_usd,
+                            quality_per_dollar: m.quality_per_dollar,
+                            latency_p50_ms: m.latency_p50_ms,
+                            latency_p95_ms: m.latency_p95_ms,
+                        }
+                    })
+                    .collect(),
+                tests: c.tests.clone(),
+            }
+        })
+        .collect();
+    RunSummary {
+        run_id: run.run_id.clone(),
+        created: created.to_owned(),
+        suites,
+        training: run.training.iter().map(training_summary).collect(),
+    }
+}
+
+fn training_summary(curve: &TrainingCurve) -> TrainingSummary {
+    let last = curve.points.iter().rev().find(|p| p.train_loss.is_some());
+    TrainingSummary {
+        name: curve.name.clone(),
+        steps: curve.points.last().map_or(0, |p| p.step),
+        final_train_loss: last.and_then(|p| p.train_loss),
+        best_val_loss: curve
+            .points
+            .iter()
+            .filter_map(|p| p.val_loss)
+            .min_by(f64::total_cmp),
+    }
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian calendar).
+pub fn utc_rfc3339(unix_secs: i64) -> String {
+    let days = unix_secs.div_euclid(86_400);
+    let secs = unix_secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Now, as [`utc_rfc3339`].
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    utc_rfc3339(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(utc_rfc3339(0), "1970-01-01T00:00:00Z");
+        // `date -u -d @1795600000`
+        assert_eq!(utc_rfc3339(1_795_600_000), "2026-11-25T09:46:40Z");
+        assert_eq!(utc_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,329 @@
+//! Reports, history and the gate on runs made through the eval crate's own scoring and
+//! output code (so the files are exactly what `tunebench eval` writes).
+
+use std::path::{Path, PathBuf};
+
+use tunebench_eval::compare::compare;
+use tunebench_eval::output::{write_candidate, write_comparison};
+use tunebench_eval::score::{ScoreOptions, score};
+use tunebench_eval::suite::Suite;
+use tunebench_eval::types::ResponseRecord;
+use tunebench_reports::gate::{GateSettings, Rule, check};
+use tunebench_reports::history::{GateOutcome, History};
+use tunebench_reports::load::load_run;
+use tunebench_reports::render::{ReportSettings, build, write};
+use tunebench_reports::summary::summarize;
+use tunebench_reports::{html, markdown};
+
+const N: usize = 40;
+const LABELS: [&str; 4] = ["card_arrival", "lost_card", "top_up", "refund"];
+
+fn label(i: usize) -> &'static str {
+    LABELS[i % LABELS.len()]
+}
+
+/// A suite of `N` intent examples, ids `q0`..`q39`.
+fn suite(dir: &Path) -> Suite {
+    let mut data = String::new();
+    for i in 0..N {
+        data.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"id": format!("q{i}"), "prompt": format!("query {i}"), "completion": label(i)})
+        ));
+    }
+    std::fs::write(dir.join("intents.jsonl"), data).unwrap();
+    std::fs::write(
+        dir.join("intents.toml"),
+        "name = \"intents\"\nversion = \"2\"\ndata = \"intents.jsonl\"\nid_field = \"id\"\nreference = \"{{ completion }}\"\n[extract]\nkind = \"first_line\"\n[[metrics]]\nkind = \"accuracy\"\n",
+    )
+    .unwrap();
+    Suite::load(dir.join("intents.toml")).unwrap()
+}
+
+/// Responses right on every example except those in `wrong`, at `cost` dollars each.
+fn responses(wrong: &[usize], cost: f64, latency: f64) -> Vec<ResponseRecord> {
+    (0..N)
+        .map(|i| ResponseRecord {
+            id: format!("q{i}"),
+            text: if wrong.contains(&i) {
+                "unknown".into()
+            } else {
+                label(i).into()
+            },
+            input_tokens: 10,
+            output_tokens: 2,
+            latency_ms: latency + i as f64,
+            cost_usd: cost,
+            cached: false,
+            error: None,
+        })
+        .collect()
+}
+
+/// Writes a run folder `<root>/<id>` with candidates (name, wrong ids, cost per answer) and
+/// a training job's metrics.csv.
+fn make_run(root: &Path, id: &str, candidates: &[(&str, Vec<usize>, f64)]) -> PathBuf {
+    let run = root.join(id);
+    let suite = suite(root);
+    let eval = run.join("eval");
+    let scored: Vec<_> = candidates
+        .iter()
+        .enumerate()
+        .map(|(k, (name, wrong, cost))| {
+            let r = responses(wrong, *cost, 100.0 * (k + 1) as f64);
+            let s = score(&suite, &r, &ScoreOptions::new(*name)).unwrap();
+            write_candidate(&eval, &r, &s).unwrap();
+            s
+        })
+        .collect();
+    write_comparison(&eval, &compare(&suite, &scored)).unwrap();
+    let job = run.join("train").join("lora");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(
+        job.join("metrics.csv"),
+        "step,epoch,train_loss,val_loss,lr\n1,0.1,2.0,,0.01\n2,0.2,1.5,1.7,0.01\n3,0.3,1.2,,0.01\n4,0.4,1.0,1.3,0.01\n",
+    )
+    .unwrap();
+    run
+}
+
+fn all_but(n_wrong: usize) -> Vec<usize> {
+    (0..n_wrong).map(|i| i * 2 + 1).collect()
+}
+
+#[test]
+fn report_markdown_and_summary_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = make_run(
+        dir.path(),
+        "nightly-1",
+        &[
+            ("base", all_but(18), 0.0),
+            ("tuned", all_but(4), 0.0),
+            ("api", all_but(3), 0.001),
+        ],
+    );
+    let results = load_run(&run, None).unwrap();
+    let settings = ReportSettings {
+        baseline: Some("base".into()),
+        ..ReportSettings::default()
+    };
+    let report = build(&results, &settings, "2026-11-25T00:00:00Z", Vec::new());
+    insta::assert_snapshot!("report_md", markdown::render(&report));
+    insta::assert_json_snapshot!("summary_json", report.summary);
+    let written = write(&report, &run.join("report")).unwrap();
+    let csv = std::fs::read_to_string(&written.results).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 2, "{csv}");
+    let junit = std::fs::read_to_string(&written.junit).unwrap();
+    assert!(junit.contains("tests=\"3\" failures=\"0\""), "{junit}");
+}
+
+#[test]
+fn html_is_self_contained_with_every_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = make_run(
+        dir.path(),
+        "r1",
+        &[("base", all_but(18), 0.0), ("tuned", all_but(4), 0.002)],
+    );
+    let results = load_run(&run, None).unwrap();
+    let report = build(&results, &ReportSettings::default(), "t", Vec::new());
+    let page = html::render(&report).unwrap();
+    // Score vs cost, metric bars, latency, loss curves.
+    assert_eq!(page.matches("<svg").count(), 4, "{page}");
+    for needle in ["Pareto frontier", "tuned", "lora train", "lora validation"] {
+        assert!(page.contains(needle), "{needle} missing");
+    }
+    assert!(
+        !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "nothing is fetched"
+    );
+    assert!(
+        !page.contains("<script"),
+        "no script: nothing to run or fetch"
+    );
+}
+
+#[test]
+fn history_trends_and_last_passing_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut history = History::open(&db).unwrap();
+    let mut dirs = Vec::new();
+    for (i, wrong) in [6, 4, 2].into_iter().enumerate() {
+        let id = format!("n{i}");
+        let run = make_run(dir.path(), &id, &[("model", all_but(wrong), 0.0)]);
+        let r = load_run(&run, None).unwrap();
+        history
+            .append(&summarize(&r, &format!("2026-11-2{i}T00:00:00Z")), &run)
+            .unwrap();
+        dirs.push(run);
+    }
+    history.set_gate("n0", GateOutcome::Pass).unwrap();
+    history.set_gate("n1", GateOutcome::Regression).unwrap();
+    // Appending a run again replaces it and keeps its verdict.
+    let again = load_run(&dirs[0], None).unwrap();
+    history
+        .append(&summarize(&again, "2026-11-20T00:00:00Z"), &dirs[0])
+        .unwrap();
+    let runs = history.runs(None).unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r.summary.run_id.as_str()).collect();
+    assert_eq!(ids, ["n0", "n1", "n2"]);
+    assert_eq!(
+        history.last_passing("n2").unwrap().unwrap().summary.run_id,
+        "n0"
+    );
+    assert!(history.set_gate("missing", GateOutcome::Pass).is_err());
+
+    let trend: Vec<_> = runs.into_iter().map(|r| r.summary).collect();
+    let current = load_run(&dirs[2], None).unwrap();
+    let report = build(&current, &ReportSettings::default(), "t", trend);
+    let md = markdown::render(&report);
+    assert!(md.contains("## Trend over 3 runs"), "{md}");
+    assert!(md.contains("| n0  |"), "{md}");
+    assert!(html::render(&report).unwrap().contains("score across runs"));
+}
+
+fn rule(metric: &str, min: Option<f64>, max_drop: Option<f64>) -> Rule {
+    Rule {
+        suite: None,
+        candidate: None,
+        metric: metric.into(),
+        min,
+        max_drop,
+        require_significant: true,
+    }
+}
+
+#[test]
+fn gate_fails_a_significant_drop_naming_metric_and_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = make_run(dir.path(), "base", &[("model", all_but(2), 0.0)]);
+    // Injected regression: 14 more examples wrong.
+    let bad = make_run(dir.path(), "bad", &[("model", all_but(16), 0.0)]);
+    let settings = GateSettings {
+        rules: vec![rule("accuracy", Some(0.5), Some(0.05))],
+        ..GateSettings::default()
+    };
+    let baseline = load_run(&base, None).unwrap();
+    let report = check(&load_run(&bad, None).unwrap(), Some(&baseline), &settings).unwrap();
+    assert!(!report.passed);
+    let text = report.explain();
+    assert!(
+        text.contains("REGRESSION") && text.contains("FAIL intents/model accuracy"),
+        "{text}"
+    );
+    assert!(text.contains("14 examples now fail: q5, q7"), "{text}");
+    let p = report.checks[0].p_value.unwrap();
+    assert!(p < 0.001, "McNemar on 14 discordant pairs: {p}");
+    // Exact two-sided McNemar with b = 0, c = 14: 2 * 0.5^14.
+    assert!((p - 2.0 * 0.5f64.powi(14)).abs() < 1e-12, "{p}");
+    assert!(report.cases()[0].failure.is_some());
+}
+
+#[test]
+fn gate_passes_a_change_within_noise_and_checks_floors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = make_run(dir.path(), "base", &[("model", all_but(2), 0.0)]);
+    let noisy = make_run(dir.path(), "noisy", &[("model", all_but(5), 0.0)]);
+    let baseline = load_run(&base, None).unwrap();
+    let run = load_run(&noisy, None).unwrap();
+    let within = GateSettings {
+        rules: vec![rule("accuracy", None, Some(0.05))],
+        ..GateSettings::default()
+    };
+    let report = check(&run, Some(&baseline), &within).unwrap();
+    assert!(report.passed, "{}", report.explain());
+    assert!(
+        report.explain().contains("within noise"),
+        "{}",
+        report.explain()
+    );
+    // The same drop without the significance requirement fails.
+    let strict = GateSettings {
+        rules: vec![Rule {
+            require_significant: false,
+            ..rule("accuracy", None, Some(0.05))
+        }],
+        ..GateSettings::default()
+    };
+    assert!(!check(&run, Some(&baseline), &strict).unwrap().passed);
+    // A floor above the value fails even without a baseline.
+    let floor = GateSettings {
+        rules: vec![rule("score", Some(0.95), None)],
+        ..GateSettings::default()
+    };
+    let r = check(&run, None, &floor).unwrap();
+    assert!(
+        !r.passed && r.explain().contains("below the floor 0.95"),
+        "{}",
+        r.explain()
+    );
+    // A rule naming a metric the run lacks is an error, not a silent pass.
+    let typo = GateSettings {
+        rules: vec![rule("acuracy", Some(0.1), None)],
+        ..GateSettings::default()
+    };
+    let err = check(&run, None, &typo).unwrap_err().to_string();
+    assert!(
+        err.contains("matches nothing") && err.contains("acuracy"),
+        "{err}"
+    );
+}
+
+/// The HTML report in headless Chromium: it loads without console errors and its charts are
+/// rendered SVG with content. Chromium comes from `scripts/test.sh`, which installs
+/// Debian's package and sets TUNEBENCH_TEST_CHROMIUM; without it the test says so and
+/// checks nothing.
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let Ok(chromium) = std::env::var("TUNEBENCH_TEST_CHROMIUM") else {
+        eprintln!(
+            "TUNEBENCH_TEST_CHROMIUM not set (scripts/test.sh sets it): browser check skipped"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = make_run(
+        dir.path(),
+        "r1",
+        &[("base", all_but(18), 0.0), ("tuned", all_but(4), 0.002)],
+    );
+    let results = load_run(&run, None).unwrap();
+    let report = build(&results, &ReportSettings::default(), "t", Vec::new());
+    let written = write(&report, &run.join("report")).unwrap();
+    let profile = dir.path().join("profile");
+    let out = std::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", written.html.display()))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed: {log}");
+    assert!(!log.contains("CONSOLE"), "console messages: {log}");
+    // The parsed DOM holds the charts as SVG elements with drawn shapes and text.
+    assert_eq!(dom.matches("<svg").count(), 4, "{dom}");
+    assert!(
+        dom.matches("<rect").count() > 8 && dom.contains("<circle"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("Pareto frontier") && dom.contains("<polyline"),
+        "{dom}"
+    );
+}
