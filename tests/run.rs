@@ -1,0 +1,311 @@
+//! `tunebench run`, `report` and `gate` end to end: a small banking77 pipeline (data → LoRA
+//! on the tiny fixture model → eval of base, tuned and an OpenAI-compatible endpoint →
+//! report → gate), stage reuse, and a run killed mid-eval that resumes without sending an
+//! answered request again.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tunebench_standins::openai::{OpenAiConfig, OpenAiStandin};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn command(args: &[&str], cwd: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tunebench"));
+    c.args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .env_remove("TUNEBENCH_RUN_ID");
+    c
+}
+
+fn tunebench(args: &[&str], cwd: &Path) -> Output {
+    command(args, cwd)
+        .output()
+        .expect("run the tunebench binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// 40 examples of the test split held in the repository, as the suite's data.
+const EXAMPLES: u64 = 32;
+
+/// Writes the config (and its suite and data) into `dir`; the endpoint candidate calls
+/// `base_url`.
+fn setup(dir: &Path, base_url: &str) -> PathBuf {
+    let r = repo();
+    let csv = std::fs::read_to_string(r.join("data/banking77/train.csv")).unwrap();
+    let small: Vec<&str> = csv.lines().take(161).collect();
+    std::fs::write(dir.join("b77.csv"), small.join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.join("suite.toml"),
+        format!(
+            "name = \"b77\"\nversion = \"1\"\ndata = \"{}\"\nreference = \"{{{{ completion | trim }}}}\"\n[extract]\nkind = \"first_line\"\n[[metrics]]\nkind = \"accuracy\"\n[sampling]\nmax_tokens = 4\n",
+            r.join("train/tests/data/banking77-validation.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let model = r.join("fixtures/tiny-llama/model");
+    let config = dir.join("pipeline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"# Run: tunebench run pipeline.toml
+[run]
+runs_dir = "runs"
+
+[data]
+inputs = ["b77.csv"]
+target = "local"
+out_dir = "{{run_dir}}/data"
+[data.mapping]
+kind = "completion"
+prompt = "{{text}}\nIntent:"
+completion = " {{category}}"
+[data.split]
+validation = 0.2
+test = 0.1
+seed = 3
+
+[train.local]
+name = "lora"
+base_model = "{model}"
+train_file = "{{run_dir}}/data/train.jsonl"
+validation_file = "{{run_dir}}/data/validation.jsonl"
+out_dir = "{{run_dir}}/train/lora"
+max_steps = 3
+batch_size = 8
+eval_every = 3
+checkpoint_every = 1
+max_seq_len = 64
+
+[eval]
+suites = ["suite.toml"]
+out_dir = "{{run_dir}}/eval"
+# One cache for every run id: a nightly run only pays for what changed.
+cache = "runs/response-cache.sqlite"
+[[eval.candidates]]
+kind = "local"
+name = "base"
+model_dir = "{model}"
+[[eval.candidates]]
+kind = "local"
+name = "tuned"
+model_dir = "{model}"
+adapter = "{{run_dir}}/train/lora"
+[[eval.candidates]]
+kind = "openai"
+name = "api"
+base_url = "{base_url}"
+model = "m"
+concurrency = 1
+
+[report]
+baseline = "base"
+history = "runs/history.sqlite"
+
+[gate]
+history = "runs/history.sqlite"
+[[gate.rules]]
+candidate = "api"
+metric = "accuracy"
+max_drop = 0.05
+"#,
+            model = model.display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("runs/pipeline/run.json")).unwrap()).unwrap()
+}
+
+fn status(m: &serde_json::Value, stage: &str) -> String {
+    m["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == stage)
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn run_killed_mid_eval_resumes_without_repeating_calls_then_reuses_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let standin = OpenAiStandin::start(OpenAiConfig {
+        latency: Duration::from_millis(150),
+        ..OpenAiConfig::default()
+    })
+    .unwrap();
+    let config = setup(dir.path(), standin.base_url());
+    let cfg = config.to_str().unwrap();
+
+    // Kill the run (SIGKILL: no cleanup) once the endpoint has answered a few examples.
+    let mut child = command(&["run", cfg, "--quiet"], dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while standin.answered() < 5 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "no calls came"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = standin.requests();
+    assert!(before < EXAMPLES, "killed mid-eval: {before}");
+    assert_eq!(status(&manifest(dir.path()), "eval"), "running");
+    assert_eq!(status(&manifest(dir.path()), "train"), "done");
+
+    // The rerun reuses data and training and sends only what is unanswered: at most the
+    // one call that was in flight when the run was killed is sent twice.
+    let out = tunebench(&["run", cfg], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sent = standin.requests();
+    assert!(
+        (EXAMPLES..=EXAMPLES + 1).contains(&sent),
+        "{sent} calls for {EXAMPLES} examples"
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("train: inputs unchanged"), "{stderr}");
+    let m = manifest(dir.path());
+    for stage in ["data", "eval", "report", "gate"] {
+        assert_eq!(status(&m, stage), "done", "{stage}: {m:#}");
+    }
+    assert_eq!(m["config_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        m["stages"][2]["outputs"]
+            .as_object()
+            .unwrap()
+            .contains_key("eval/b77/api/responses.jsonl")
+    );
+    for f in [
+        "report.md",
+        "report.html",
+        "summary.json",
+        "results.csv",
+        "junit.xml",
+        "gate-junit.xml",
+    ] {
+        assert!(
+            dir.path().join("runs/pipeline/report").join(f).is_file(),
+            "{f}"
+        );
+    }
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("# tunebench report: pipeline"), "{stdout}");
+    assert!(
+        stdout.contains("gate: run pipeline against no baseline: PASS"),
+        "{stdout}"
+    );
+
+    // Nothing changed: every costly stage is reused and nothing is sent.
+    let again = tunebench(&["run", cfg], dir.path());
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(standin.requests(), sent);
+    let m = manifest(dir.path());
+    assert_eq!(status(&m, "train"), "reused");
+    assert_eq!(status(&m, "eval"), "reused");
+
+    // --from eval reruns eval from its cache: still nothing sent.
+    let from = tunebench(&["run", cfg, "--from", "eval"], dir.path());
+    assert!(from.status.success(), "{}", text(&from.stderr));
+    assert_eq!(standin.requests(), sent);
+    assert_eq!(status(&manifest(dir.path()), "eval"), "done");
+
+    // A second run id (a nightly run) answers from the shared cache, and its gate compares
+    // it with the history's last passing run.
+    let second = tunebench(
+        &["run", cfg, "--run-id", "pipeline-2", "--quiet"],
+        dir.path(),
+    );
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert_eq!(standin.requests(), sent);
+    let gate = tunebench(
+        &["gate", "--config", cfg, "--run-id", "pipeline-2"],
+        dir.path(),
+    );
+    assert!(gate.status.success(), "{}", text(&gate.stderr));
+    assert!(
+        text(&gate.stdout).contains("against baseline pipeline: PASS"),
+        "{}",
+        text(&gate.stdout)
+    );
+}
+
+#[test]
+fn gate_exits_3_naming_the_metric_and_report_lists_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let standin = OpenAiStandin::start(OpenAiConfig::default()).unwrap();
+    let config = setup(dir.path(), standin.base_url());
+    let cfg = config.to_str().unwrap();
+    let out = tunebench(&["run", cfg, "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A floor no candidate of the tiny model reaches.
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        format!(
+            "# Run: tunebench gate --config strict.toml\n[run]\nid = \"pipeline\"\nruns_dir = \"runs\"\n[gate]\n[[gate.rules]]\ncandidate = \"tuned\"\nmetric = \"accuracy\"\nmin = 0.9\n"
+        ),
+    )
+    .unwrap();
+    let gate = tunebench(&["gate", "--config", strict.to_str().unwrap()], dir.path());
+    assert_eq!(gate.status.code(), Some(3), "{}", text(&gate.stderr));
+    let stdout = text(&gate.stdout);
+    assert!(
+        stdout.contains("FAIL b77/tuned accuracy") && stdout.contains("below the floor 0.9"),
+        "{stdout}"
+    );
+    let junit =
+        std::fs::read_to_string(dir.path().join("runs/pipeline/report/gate-junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"1\""), "{junit}");
+    // The report command on the run folder, with the history's trend.
+    let report = tunebench(
+        &[
+            "report",
+            "runs/pipeline",
+            "--history",
+            "runs/history.sqlite",
+        ],
+        dir.path(),
+    );
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    assert!(
+        text(&report.stdout).contains("report: "),
+        "{}",
+        text(&report.stdout)
+    );
+    // A config whose stages write outside the run folder is refused with a hint.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("out_dir = \"{run_dir}/eval\"", "out_dir = \"elsewhere\""),
+    )
+    .unwrap();
+    let refused = tunebench(&["run", bad.to_str().unwrap()], dir.path());
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("[eval] out_dir"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
