@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs and starts what the tests need first:
-# a loopback S3 server (moto, from PyPI, in a venv under ~/.cache) on 127.0.0.1.
+# a loopback S3 server (moto, from PyPI, in a venv under ~/.cache) on 127.0.0.1, and
+# Debian's Chromium for the test that opens the HTML report in a headless browser.
 # No test talks to AWS: the S3 tests get this server's address and static test credentials.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
@@ -16,6 +17,17 @@ if ! "$venv/bin/python" -c "import moto, flask; assert moto.__version__ == '$mot
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
 fi
+
+chromium_bin="$(command -v chromium || true)"
+if [ -z "$chromium_bin" ]; then
+  echo "installing Debian's chromium (headless check of the HTML report)" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  chromium_bin="$(command -v chromium)"
+fi
+export TUNEBENCH_TEST_CHROMIUM="$chromium_bin"
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log="$(mktemp -t tunebench-moto.XXXXXX.log)"

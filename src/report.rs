@@ -58,7 +58,7 @@ pub fn report(global: &Global, args: &ReportArgs) -> anyhow::Result<()> {
     }
     let (subject, earlier) = runs.split_last().context("no run given")?;
     let out = args.out.clone().unwrap_or_else(|| subject.join("report"));
-    let written = write_report(subject, &earlier.to_vec(), &settings, &out)?;
+    let written = write_report(subject, earlier, &settings, &out)?;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&written)?);
     } else if !global.quiet {

@@ -3,6 +3,9 @@
 //! report → gate), stage reuse, and a run killed mid-eval that resumes without sending an
 //! answered request again.
 
+// Helpers here panic on anything unexpected: a panic is how a test reports failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -261,9 +264,7 @@ fn gate_exits_3_naming_the_metric_and_report_lists_history() {
     let strict = dir.path().join("strict.toml");
     std::fs::write(
         &strict,
-        format!(
-            "# Run: tunebench gate --config strict.toml\n[run]\nid = \"pipeline\"\nruns_dir = \"runs\"\n[gate]\n[[gate.rules]]\ncandidate = \"tuned\"\nmetric = \"accuracy\"\nmin = 0.9\n"
-        ),
+        "# Run: tunebench gate --config strict.toml\n[run]\nid = \"pipeline\"\nruns_dir = \"runs\"\n[gate]\n[[gate.rules]]\ncandidate = \"tuned\"\nmetric = \"accuracy\"\nmin = 0.9\n",
     )
     .unwrap();
     let gate = tunebench(&["gate", "--config", strict.to_str().unwrap()], dir.path());

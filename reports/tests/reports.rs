@@ -1,6 +1,9 @@
 //! Reports, history and the gate on runs made through the eval crate's own scoring and
 //! output code (so the files are exactly what `tunebench eval` writes).
 
+// Helpers here panic on anything unexpected: a panic is how a test reports failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use tunebench_eval::compare::compare;
