@@ -1,17 +1,25 @@
 //! `tunebench train bedrock ...`: resolve `[train.bedrock]` and `[aws]`, call the train
 //! crate's Bedrock functions, print what happened (or JSON).
 
-use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter};
-use tunebench_train::bedrock::{self, BedrockTrainSettings, Clients, JobRef, WaitSettings};
+use std::time::Duration;
 
-use crate::cli::{BedrockCommand, Global};
+use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter};
+use tunebench_train::bedrock::{
+    self, BedrockTrainSettings, Clients, DeployKind, JobRecord, JobRef, WaitSettings,
+};
+
+use crate::cli::{BedrockCommand, Global, PollArgs};
 use crate::config::{self, ConfigError};
+use crate::progress::StatusLine;
 
 pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
     let path = match cmd {
         BedrockCommand::Submit(a) => &a.config,
-        BedrockCommand::Status(a) | BedrockCommand::Wait(a) | BedrockCommand::Stop(a) => &a.config,
+        BedrockCommand::Status(a) | BedrockCommand::Stop(a) => &a.config,
+        BedrockCommand::Wait(a) => &a.job.config,
         BedrockCommand::List(a) => &a.config,
+        BedrockCommand::Deploy(a) => &a.config,
+        BedrockCommand::Undeploy(a) => &a.config,
     };
     let (file, base) = config::load(path)?;
     let settings: BedrockTrainSettings = file
@@ -50,6 +58,8 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
             println!("{line}");
         }
     };
+    // Progress goes to stderr; --json keeps stdout to the one JSON answer.
+    let quiet = global.quiet || global.json;
     match cmd {
         BedrockCommand::Submit(_) => {
             let s = bedrock::submit(&settings, &clients, false)?;
@@ -76,12 +86,11 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
             print(serde_json::to_value(&j)?, status_line(&j));
         }
         BedrockCommand::Wait(a) => {
-            let quiet = global.quiet || global.json;
-            let j = bedrock::wait(&clients, &job(&a.job), &WaitSettings::default(), |j| {
-                if !quiet {
-                    eprintln!("{}", status_line(j));
-                }
+            let mut line = StatusLine::new(quiet, "training");
+            let j = bedrock::wait(&clients, &job(&a.job.job), &wait_settings(&a.poll)?, |j| {
+                line.set(status_line(j))
             })?;
+            drop(line);
             print(serde_json::to_value(&j)?, status_line(&j));
         }
         BedrockCommand::Stop(a) => {
@@ -109,8 +118,69 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
                 .collect();
             print(serde_json::to_value(&jobs)?, lines.join("\n"));
         }
+        BedrockCommand::Deploy(a) => {
+            let name = a
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}-dep", settings.custom_model_name()));
+            let kind = if a.provisioned {
+                DeployKind::Provisioned {
+                    model_units: a.model_units,
+                    hourly_usd_per_unit: settings.provisioned_price_per_hour,
+                    yes: a.yes,
+                }
+            } else {
+                DeployKind::OnDemand
+            };
+            let mut line = StatusLine::new(quiet, "deploying");
+            let served = bedrock::deploy(
+                &clients,
+                &settings.out_dir,
+                &name,
+                &kind,
+                &wait_settings(&a.poll)?,
+                // The cost is shown even with --quiet: it is what --yes agrees to.
+                |notice| eprintln!("{notice}"),
+                |status| line.set(format!("{name}: {status}")),
+            )?;
+            drop(line);
+            print(
+                serde_json::to_value(&served)?,
+                format!(
+                    "{name} is {}: {}\nrecorded in {}; evaluate it with an [[eval.candidates]] entry: kind = \"bedrock\", model_id = \"{}\"",
+                    served.status,
+                    served.arn,
+                    JobRecord::path(&settings.out_dir).display(),
+                    served.arn
+                ),
+            );
+        }
+        BedrockCommand::Undeploy(_) => {
+            let gone = bedrock::undeploy(&clients, &settings.out_dir)?;
+            let line = if gone.is_empty() {
+                "nothing deployed".to_string()
+            } else {
+                format!("deleted {}", gone.join(", "))
+            };
+            print(serde_json::json!({ "deleted": gone }), line);
+        }
     }
     Ok(())
+}
+
+fn wait_settings(p: &PollArgs) -> Result<WaitSettings, ConfigError> {
+    let secs = |what: &str, s: f64| {
+        Duration::try_from_secs_f64(s)
+            .map_err(|_| ConfigError(format!("--{what} {s}: not a number of seconds")))
+    };
+    let initial = secs("poll-interval", p.poll_interval)?;
+    let default = WaitSettings::default();
+    Ok(WaitSettings {
+        initial_interval: initial,
+        max_interval: default.max_interval.max(initial),
+        timeout: p.timeout.map(|t| secs("timeout", t)).transpose()?,
+        ..default
+    })
 }
 
 fn status_line(j: &tunebench_aws::CustomizationJob) -> String {

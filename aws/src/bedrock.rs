@@ -241,9 +241,24 @@ pub struct CustomizationJobSpec {
     pub kms_key_id: Option<String>,
     /// Tags on the job.
     pub tags: BTreeMap<String, String>,
+    /// Tags on the custom model the job makes.
+    pub model_tags: BTreeMap<String, String>,
+    /// VPC the job runs in (its subnets and security groups reach the S3 data).
+    pub vpc: Option<VpcConfig>,
     /// Idempotency token: a retried submit with the same token returns the same job instead
     /// of making a second one. Derive it from the run (e.g. the data's content hash).
     pub client_request_token: Option<String>,
+}
+
+/// `vpcConfig`: the subnets and security groups a job runs in (1–16 subnets, 1–5 security
+/// groups, ids of at most 32 letters, digits and `-`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpcConfig {
+    /// Subnet ids, e.g. `subnet-0abc`.
+    pub subnet_ids: Vec<String>,
+    /// Security group ids, e.g. `sg-0abc`.
+    pub security_group_ids: Vec<String>,
 }
 
 /// A model customization job as `GetModelCustomizationJob` reports it.
@@ -547,11 +562,22 @@ impl Bedrock {
                     .build(),
             ));
         }
-        for (k, v) in &spec.tags {
-            req = req.job_tags(
-                types::Tag::builder()
-                    .key(k)
-                    .value(v)
+        let tag_list = |tags: &BTreeMap<String, String>| {
+            tags.iter()
+                .map(|(k, v)| types::Tag::builder().key(k).value(v).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+        };
+        if !spec.tags.is_empty() {
+            req = req.set_job_tags(Some(tag_list(&spec.tags).map_err(build_err)?));
+        }
+        if !spec.model_tags.is_empty() {
+            req = req.set_custom_model_tags(Some(tag_list(&spec.model_tags).map_err(build_err)?));
+        }
+        if let Some(vpc) = &spec.vpc {
+            req = req.vpc_config(
+                types::VpcConfig::builder()
+                    .set_subnet_ids(Some(vpc.subnet_ids.clone()))
+                    .set_security_group_ids(Some(vpc.security_group_ids.clone()))
                     .build()
                     .map_err(build_err)?,
             );

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter, S3Uri};
+use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter, S3Uri, VpcConfig};
 use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
 use tunebench_train::bedrock::{
     BedrockError, BedrockTrainSettings, Clients, CustomizationType, DeployKind, HyperValue,
@@ -83,6 +83,11 @@ fn settings(root: &Path, bucket: &str) -> BedrockTrainSettings {
         output_s3_uri: format!("s3://{bucket}/runs/r1/bedrock/"),
         role_arn: "arn:aws:iam::123456789012:role/tunebench-bedrock".into(),
         job_tags: BTreeMap::from([("project".into(), "tunebench".into())]),
+        model_tags: BTreeMap::from([("team".into(), "ml platform".into())]),
+        vpc: Some(VpcConfig {
+            subnet_ids: vec!["subnet-0abc123".into(), "subnet-0def456".into()],
+            security_group_ids: vec!["sg-0123abcd".into()],
+        }),
         region: Some("us-east-1".into()),
         max_cost_usd: Some(5.0),
         out_dir: "train/tb-ft-1".into(),
@@ -179,17 +184,22 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
 
     // On-demand deploy of the recorded model, provisioned throughput only with consent.
     let dir = s.out_dir.clone();
-    let dep =
-        tunebench_train::bedrock::deploy(&c, &dir, "tb-ft-1-dep", &DeployKind::OnDemand, |_| {})
-            .unwrap();
-    assert_eq!(
-        JobRecord::load(&dir)
-            .unwrap()
-            .unwrap()
-            .deployment_arn
-            .as_deref(),
-        Some(dep.as_str())
-    );
+    let mut statuses = Vec::new();
+    let dep = tunebench_train::bedrock::deploy(
+        &c,
+        &dir,
+        "tb-ft-1-dep",
+        &DeployKind::OnDemand,
+        &fast_wait(),
+        |_| {},
+        |s| statuses.push(s.to_string()),
+    )
+    .unwrap();
+    assert_eq!(dep.status, "Active");
+    assert_eq!(statuses.first().map(String::as_str), Some("Creating"));
+    let rec = JobRecord::load(&dir).unwrap().unwrap();
+    assert_eq!(rec.deployment_arn.as_deref(), Some(dep.arn.as_str()));
+    assert_eq!(rec.deployment_status.as_deref(), Some("Active"));
     let mut notices = Vec::new();
     let refused = tunebench_train::bedrock::deploy(
         &c,
@@ -200,7 +210,9 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
             hourly_usd_per_unit: Some(20.0),
             yes: false,
         },
+        &fast_wait(),
         |n| notices.push(n.to_string()),
+        |_| {},
     )
     .unwrap_err();
     assert!(matches!(refused, BedrockError::Refused(_)), "{refused}");
@@ -208,7 +220,7 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
     assert_eq!(standin.request_count("CreateProvisionedModelThroughput"), 0);
     assert_eq!(
         tunebench_train::bedrock::undeploy(&c, &dir).unwrap(),
-        vec![dep]
+        vec![dep.arn]
     );
 
     let listed = tunebench_train::bedrock::list(
@@ -301,6 +313,11 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
     s.hyperparameters
         .insert("dropout".into(), HyperValue::Float(0.1));
     s.role_arn = "arn:aws:iam::123:role/x".into();
+    s.vpc = Some(VpcConfig {
+        subnet_ids: Vec::new(),
+        security_group_ids: vec!["sg_under_score".into()],
+    });
+    s.model_tags.insert("bad!key".into(), "v".into());
     std::fs::write(
         tmp.path().join("data/validation.jsonl"),
         "{\"messages\":[]}\n",
@@ -316,6 +333,9 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
         "hyperparameters.dropout",
         "is not an IAM role ARN",
         "validation.jsonl:1:",
+        "vpc.subnet_ids: 0 ids, the API takes 1 to 16",
+        "vpc.security_group_ids: \"sg_under_score\" is not an id",
+        "model_tags: tag \"bad!key\"",
     ] {
         assert!(all.contains(want), "{want}: {all}");
     }
