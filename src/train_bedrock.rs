@@ -126,7 +126,12 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
             let kind = if a.provisioned {
                 DeployKind::Provisioned {
                     model_units: a.model_units,
-                    hourly_usd_per_unit: settings.provisioned_price_per_hour,
+                    // Without training prices the override alone still counts.
+                    hourly_usd_per_unit: settings
+                        .prices()
+                        .map_or(settings.provisioned_price_per_hour, |p| {
+                            p.provisioned_per_hour
+                        }),
                     yes: a.yes,
                 }
             } else {

@@ -694,11 +694,13 @@ output_s3_uri = "s3://my-bucket/runs/r1/bedrock/"
 role_arn = "arn:aws:iam::123456789012:role/tunebench-bedrock"
 region = "us-east-1"
 out_dir = "train/tb-ft-1"
+pricing = "{pricing}"
 [train.bedrock.hyperparameters]
 epochCount = {epochs}
 batchSize = 1
 learningRate = 0.00001
-"#
+"#,
+            pricing = repo().join("configs/pricing.toml").display()
         )
     };
     let path = dir.path().join("bedrock.toml");
@@ -779,10 +781,12 @@ output_s3_uri = "s3://{bucket}/bedrock/"
 role_arn = "arn:aws:iam::123456789012:role/tunebench-bedrock"
 region = "us-east-1"
 out_dir = "train/tb-cli-e2e"
+pricing = "{pricing}"
 provisioned_price_per_hour = 20.0
 [train.bedrock.hyperparameters]
 epochCount = 1
-"#
+"#,
+            pricing = repo().join("configs/pricing.toml").display()
         ),
     )
     .unwrap();

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod bedrock;
 mod error;
+pub mod pricing;
 pub mod runtime;
 mod s3;
 

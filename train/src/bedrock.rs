@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use tunebench_aws::{
     AwsSettings, Bedrock, BedrockOptions, CustomizationJob, CustomizationJobSpec,
     CustomizationJobSummary, CustomizationKind, JobFilter, S3, S3Uri, UploadOptions, UploadOutcome,
-    VpcConfig,
+    VpcConfig, pricing::CustomizationPrices,
 };
 use tunebench_datasets::record::{Record, Role, Turn};
 use tunebench_datasets::targets::{BedrockFormat, Split, Target};
@@ -236,12 +236,15 @@ pub struct BedrockTrainSettings {
     pub region: Option<String>,
     /// Refuse to submit when the estimate is above this many dollars.
     pub max_cost_usd: Option<f64>,
+    /// Pricing table with `[[customization]]` entries (e.g. `configs/pricing.toml`), relative
+    /// to the config file: the prices of the cost estimate and of provisioned throughput.
+    pub pricing: Option<PathBuf>,
     /// Overrides the table's USD per 1,000 training tokens.
     pub train_price_per_1k_tokens: Option<f64>,
     /// Overrides the table's USD per month of custom model storage.
     pub storage_price_per_month: Option<f64>,
-    /// USD per model unit per hour of provisioned throughput for the custom model, shown
-    /// before `deploy --provisioned` buys it.
+    /// Overrides the table's USD per model unit per hour of provisioned throughput for the
+    /// custom model, shown before `deploy --provisioned` buys it.
     pub provisioned_price_per_hour: Option<f64>,
     /// Run directory of the job: `job.json`, downloaded metrics, `metrics.csv`.
     pub out_dir: PathBuf,
@@ -300,6 +303,7 @@ impl BedrockTrainSettings {
         if self.out_dir.is_relative() {
             self.out_dir = base.join(&self.out_dir);
         }
+        self.pricing = self.pricing.take().map(|p| base.join(p));
         let problems = self.problems();
         if problems.is_empty() {
             Ok(self)
@@ -501,6 +505,71 @@ impl BedrockTrainSettings {
         out
     }
 
+    /// The prices of this job: each `[train.bedrock]` override, else the pricing table's
+    /// `[[customization]]` entry for the base model (and region). The error is the pre-flight
+    /// problem: no table and no overrides, an unreadable table, or no entry.
+    pub fn prices(&self) -> std::result::Result<Prices, String> {
+        let table = self
+            .pricing
+            .as_deref()
+            .map(CustomizationPrices::load)
+            .transpose()
+            .map_err(|e| format!("pricing: {e}"))?;
+        let id = self
+            .base_model()
+            .map_or(self.base_model_id.as_str(), |m| m.id);
+        let region = self.region.as_deref();
+        let entry = table.as_ref().and_then(|t| t.find(id, region));
+        let mut sources = Vec::new();
+        let mut pick = |field: &'static str, over: Option<f64>, from_table: Option<f64>| {
+            if over.is_some() {
+                sources.push(format!("[train.bedrock] {field}"));
+            }
+            over.or(from_table)
+        };
+        let train = pick(
+            "train_price_per_1k_tokens",
+            self.train_price_per_1k_tokens,
+            entry.map(|e| e.train_per_1k_tokens),
+        );
+        let storage = pick(
+            "storage_price_per_month",
+            self.storage_price_per_month,
+            entry.map(|e| e.storage_per_month),
+        );
+        let provisioned = pick(
+            "provisioned_price_per_hour",
+            self.provisioned_price_per_hour,
+            entry.and_then(|e| e.provisioned_per_hour),
+        );
+        let (Some(train), Some(storage)) = (train, storage) else {
+            return Err(match &table {
+                None => "pricing is not set, so the training cost cannot be estimated\nhint: pricing = \"configs/pricing.toml\" (relative to this config), or set train_price_per_1k_tokens and storage_price_per_month".into(),
+                Some(t) => format!(
+                    "{}: no [[customization]] entry for base_model = {id:?}{}\nhint: add one (prices from https://aws.amazon.com/bedrock/pricing/), or set train_price_per_1k_tokens and storage_price_per_month in [train.bedrock]",
+                    t.path.display(),
+                    region.map(|r| format!(" in region {r:?}")).unwrap_or_default()
+                ),
+            });
+        };
+        if let (Some(t), Some(e)) = (&table, entry)
+            && (self.train_price_per_1k_tokens.is_none() || self.storage_price_per_month.is_none())
+        {
+            // The file name only: the estimate is the same wherever the table lives.
+            let file = t.path.file_name().unwrap_or_default().to_string_lossy();
+            sources.push(format!(
+                "{file} [[customization]] {} (updated {}; unverified: check https://aws.amazon.com/bedrock/pricing/)",
+                e.base_model, t.updated
+            ));
+        }
+        Ok(Prices {
+            train_per_1k_tokens: train,
+            storage_per_month: storage,
+            provisioned_per_hour: provisioned,
+            source: sources.join(" + "),
+        })
+    }
+
     fn epochs(&self, model: &BaseModel) -> f64 {
         self.hyperparameters
             .get("epochCount")
@@ -648,6 +717,19 @@ fn check_data(
 
 // --- cost -----------------------------------------------------------------------------------
 
+/// The customization prices of one job ([`BedrockTrainSettings::prices`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prices {
+    /// USD per 1,000 training tokens.
+    pub train_per_1k_tokens: f64,
+    /// USD per month to store the custom model.
+    pub storage_per_month: f64,
+    /// USD per model unit per hour of provisioned throughput, if known.
+    pub provisioned_per_hour: Option<f64>,
+    /// Where they come from.
+    pub source: String,
+}
+
 /// The cost estimate shown before submitting.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CostEstimate {
@@ -769,7 +851,13 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
                 .into(),
         );
     }
-    let Some(model) = model.filter(|_| problems.is_empty()) else {
+    let prices = settings.prices();
+    if let Err(p) = &prices
+        && model.is_some()
+    {
+        problems.push(p.clone());
+    }
+    let (Some(model), Ok(prices)) = (model.filter(|_| problems.is_empty()), prices) else {
         return Err(BedrockError::Preflight(problems));
     };
 
@@ -810,12 +898,8 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
 
     let train_tokens = data.first().and_then(|d| d.tokens);
     let epochs = settings.epochs(model);
-    let price = settings
-        .train_price_per_1k_tokens
-        .unwrap_or(model.train_per_1k_tokens);
-    let storage = settings
-        .storage_price_per_month
-        .unwrap_or(model.storage_per_month);
+    let price = prices.train_per_1k_tokens;
+    let storage = prices.storage_per_month;
     let training_usd = train_tokens.map(|t| t as f64 * epochs / 1000.0 * price);
     let estimate = CostEstimate {
         token_counter: "characters / 4 (no tokenizer for Bedrock base models)".into(),
@@ -825,11 +909,7 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
         training_usd,
         storage_per_month_usd: storage,
         total_first_month_usd: training_usd.map(|t| t + storage),
-        price_source: if settings.train_price_per_1k_tokens.is_some() {
-            "[train.bedrock] train_price_per_1k_tokens".into()
-        } else {
-            "tunebench-train bedrock::models table (unverified; check https://aws.amazon.com/bedrock/pricing/)".into()
-        },
+        price_source: prices.source,
     };
     if let Some(limit) = settings.max_cost_usd {
         match estimate.total_first_month_usd {

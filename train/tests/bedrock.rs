@@ -89,6 +89,7 @@ fn settings(root: &Path, bucket: &str) -> BedrockTrainSettings {
             security_group_ids: vec!["sg-0123abcd".into()],
         }),
         region: Some("us-east-1".into()),
+        pricing: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pricing.toml")),
         max_cost_usd: Some(5.0),
         out_dir: "train/tb-ft-1".into(),
         ..BedrockTrainSettings::default()
@@ -318,6 +319,7 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
         security_group_ids: vec!["sg_under_score".into()],
     });
     s.model_tags.insert("bad!key".into(), "v".into());
+    s.pricing = None;
     std::fs::write(
         tmp.path().join("data/validation.jsonl"),
         "{\"messages\":[]}\n",
@@ -336,6 +338,7 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
         "vpc.subnet_ids: 0 ids, the API takes 1 to 16",
         "vpc.security_group_ids: \"sg_under_score\" is not an id",
         "model_tags: tag \"bad!key\"",
+        "pricing is not set, so the training cost cannot be estimated",
     ] {
         assert!(all.contains(want), "{want}: {all}");
     }
@@ -359,6 +362,58 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn prices_come_from_the_pricing_table_and_overrides_win() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = settings(tmp.path(), "tb-price");
+    let table = tmp.path().join("prices.toml");
+    std::fs::write(
+        &table,
+        "version = 1\nupdated = \"2026-01-01\"\n[[model]]\nid = \"x\"\ninput_per_1k = 1.0\noutput_per_1k = 1.0\n[[customization]]\nbase_model = \"amazon.titan-text-lite-v1:0:4k\"\nregion = \"us-east-1\"\ntrain_per_1k_tokens = 2.0\nstorage_per_month = 3.0\nprovisioned_per_hour = 7.0\n",
+    )
+    .unwrap();
+    s.pricing = Some(table.clone());
+    let p = s.prices().unwrap();
+    assert_eq!(
+        (
+            p.train_per_1k_tokens,
+            p.storage_per_month,
+            p.provisioned_per_hour
+        ),
+        (2.0, 3.0, Some(7.0))
+    );
+    assert!(
+        p.source.starts_with("prices.toml [[customization]]"),
+        "{}",
+        p.source
+    );
+    s.storage_price_per_month = Some(0.5);
+    let p = s.prices().unwrap();
+    assert_eq!((p.train_per_1k_tokens, p.storage_per_month), (2.0, 0.5));
+    assert!(
+        p.source.contains("[train.bedrock] storage_price_per_month"),
+        "{}",
+        p.source
+    );
+    let est = plan(&s).unwrap().estimate;
+    assert_eq!(est.train_per_1k_tokens, 2.0);
+    // Another region has no entry: a pre-flight problem naming the file and a fix.
+    s.region = Some("us-west-2".into());
+    let err = s.prices().unwrap_err();
+    assert!(
+        err.contains("prices.toml: no [[customization]] entry") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(matches!(plan(&s), Err(BedrockError::Preflight(_))));
+    // A negative price is refused when the table is read.
+    std::fs::write(
+        &table,
+        "version = 1\nupdated = \"x\"\n[[customization]]\nbase_model = \"m\"\ntrain_per_1k_tokens = -1.0\nstorage_per_month = 0.0\n",
+    )
+    .unwrap();
+    assert!(s.prices().unwrap_err().contains("prices must be ≥ 0"));
 }
 
 #[test]
