@@ -129,6 +129,14 @@ pub enum BedrockCommand {
     Deploy(BedrockDeployArgs),
     /// Delete the deployment and provisioned throughput recorded in <out_dir>/job.json.
     Undeploy(BedrockUndeployArgs),
+    /// Custom Model Import of a local Hugging Face model directory (e.g. from `tunebench
+    /// model merge`), from the config's [train.bedrock_import] section: check the files,
+    /// upload them (unchanged objects are skipped), create the import job, wait for it, and
+    /// record the imported model ARN in <out_dir>/import.json. A rerun with the same files
+    /// and settings reuses the recorded import.
+    ///
+    /// Example: tunebench train bedrock import --config my-import.toml
+    Import(BedrockImportArgs),
 }
 
 /// `train bedrock submit`.
@@ -197,6 +205,16 @@ pub struct BedrockDeployArgs {
     /// Accept the hourly cost of provisioned throughput.
     #[arg(long, requires = "provisioned")]
     pub yes: bool,
+    #[command(flatten)]
+    pub poll: PollArgs,
+}
+
+/// `train bedrock import`.
+#[derive(Debug, Args)]
+pub struct BedrockImportArgs {
+    /// Config file with a [train.bedrock_import] section (and optionally [aws]).
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
     #[command(flatten)]
     pub poll: PollArgs,
 }

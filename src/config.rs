@@ -10,6 +10,7 @@ use tunebench_datasets::RawDataConfig;
 use tunebench_eval::evaluate::EvalSettings;
 use tunebench_train::LocalTrainSettings;
 use tunebench_train::bedrock::BedrockTrainSettings;
+use tunebench_train::bedrock::import::ImportSettings;
 
 /// A problem with the config file itself (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ pub struct RawTrain {
     pub local: Option<LocalTrainSettings>,
     /// `[train.bedrock]`: an Amazon Bedrock model customization job.
     pub bedrock: Option<BedrockTrainSettings>,
+    /// `[train.bedrock_import]`: Custom Model Import of a local model into Bedrock.
+    pub bedrock_import: Option<ImportSettings>,
 }
 
 /// `[upload]`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter};
 use tunebench_train::bedrock::{
-    self, BedrockTrainSettings, Clients, DeployKind, JobRecord, JobRef, WaitSettings,
+    self, BedrockTrainSettings, Clients, DeployKind, JobRecord, JobRef, WaitSettings, import,
 };
 
 use crate::cli::{BedrockCommand, Global, PollArgs};
@@ -20,8 +20,53 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         BedrockCommand::List(a) => &a.config,
         BedrockCommand::Deploy(a) => &a.config,
         BedrockCommand::Undeploy(a) => &a.config,
+        BedrockCommand::Import(a) => &a.config,
     };
     let (file, base) = config::load(path)?;
+    if let BedrockCommand::Import(a) = cmd {
+        let settings = file
+            .train
+            .and_then(|t| t.bedrock_import)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{}: no [train.bedrock_import] section",
+                    path.display()
+                ))
+            })?
+            .resolve(&base)?;
+        if global.show_settings {
+            println!("{}", serde_json::to_string_pretty(&settings)?);
+            return Ok(());
+        }
+        let aws = aws_settings(settings.region.clone(), file.aws.as_ref());
+        let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
+        let mut line = StatusLine::new(global.quiet || global.json, "importing");
+        let done = import::import(&clients, &settings, &wait_settings(&a.poll)?, |status| {
+            line.set(format!("{}: {status}", settings.name))
+        })?;
+        drop(line);
+        let arn = done.record.imported_model_arn.clone().unwrap_or_default();
+        let uploaded = done
+            .uploads
+            .iter()
+            .filter(|u| u.outcome != tunebench_aws::UploadOutcome::Unchanged)
+            .count();
+        print(
+            global,
+            serde_json::to_value(&done)?,
+            format!(
+                "{}: {arn}\n{uploaded} of {} files uploaded; recorded in {}; evaluate it with an [[eval.candidates]] entry: kind = \"bedrock\", model_id = \"{arn}\"",
+                if done.resumed {
+                    "already imported"
+                } else {
+                    "imported"
+                },
+                done.uploads.len(),
+                import::ImportRecord::path(&settings.out_dir).display(),
+            ),
+        );
+        return Ok(());
+    }
     let settings: BedrockTrainSettings = file
         .train
         .and_then(|t| t.bedrock)
@@ -39,25 +84,13 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         println!("{}", plan.to_json());
         return Ok(());
     }
-    let aws = AwsSettings {
-        region: settings
-            .region
-            .clone()
-            .or(file.aws.as_ref().and_then(|a| a.region.clone())),
-        ..file.aws.clone().unwrap_or_default()
-    };
+    let aws = aws_settings(settings.region.clone(), file.aws.as_ref());
     let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
     let job = |j: &Option<String>| match j {
         Some(j) => JobRef::Job(j.clone()),
         None => JobRef::Registry(settings.out_dir.clone()),
     };
-    let print = |value: serde_json::Value, line: String| {
-        if global.json {
-            println!("{value:#}");
-        } else if !global.quiet {
-            println!("{line}");
-        }
-    };
+    let print = |value: serde_json::Value, line: String| print(global, value, line);
     // Progress goes to stderr; --json keeps stdout to the one JSON answer.
     let quiet = global.quiet || global.json;
     match cmd {
@@ -160,6 +193,7 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
                 ),
             );
         }
+        BedrockCommand::Import(_) => unreachable!("handled above"),
         BedrockCommand::Undeploy(_) => {
             let gone = bedrock::undeploy(&clients, &settings.out_dir)?;
             let line = if gone.is_empty() {
@@ -171,6 +205,24 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `[aws]` with the section's own region, when it has one, winning.
+fn aws_settings(region: Option<String>, aws: Option<&AwsSettings>) -> AwsSettings {
+    let aws = aws.cloned().unwrap_or_default();
+    AwsSettings {
+        region: region.or(aws.region.clone()),
+        ..aws
+    }
+}
+
+/// The JSON answer with --json, else the line (nothing with --quiet).
+fn print(global: &Global, value: serde_json::Value, line: String) {
+    if global.json {
+        println!("{value:#}");
+    } else if !global.quiet {
+        println!("{line}");
+    }
 }
 
 fn wait_settings(p: &PollArgs) -> Result<WaitSettings, ConfigError> {

@@ -850,39 +850,7 @@ epochCount = 1
 
     // eval's Bedrock candidate calls the deployment ARN (the stand-in answers only ARNs it
     // made, echoing the prompt).
-    let examples: String = (0..3)
-        .map(|i| {
-            format!("{{\"id\":\"e{i}\",\"prompt\":\"answer {i}\",\"completion\":\"answer {i}\"}}\n")
-        })
-        .collect();
-    std::fs::write(dir.path().join("test.jsonl"), examples).unwrap();
-    std::fs::write(
-        dir.path().join("suite.toml"),
-        "name = \"echo\"\nversion = \"1\"\ndata = \"test.jsonl\"\nreference = \"{{ completion }}\"\n[extract]\nkind = \"first_line\"\n[[metrics]]\nkind = \"accuracy\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("eval.toml"),
-        format!(
-            "# Run: tunebench eval --config eval.toml\n[eval]\nsuites = [\"suite.toml\"]\nout_dir = \"eval\"\n[[eval.candidates]]\nkind = \"bedrock\"\nname = \"custom\"\nmodel_id = \"{arn}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
-            standin.endpoint_url()
-        ),
-    )
-    .unwrap();
-    let out = tunebench_env(&["eval", "--config", "eval.toml"], dir.path(), &env);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("custom: 3 answered"),
-        "{}",
-        text(&out.stdout)
-    );
-    assert_eq!(standin.request_count("Converse"), 3);
-    let summary =
-        std::fs::read_to_string(dir.path().join("eval/echo/custom/summary.json")).unwrap();
-    assert!(
-        summary.contains("\"errors\": 0") || summary.contains("\"errors\":0"),
-        "{summary}"
-    );
+    eval_answers_through_bedrock(dir.path(), &arn, &standin, &env);
 
     let out = run(&["undeploy"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -891,6 +859,125 @@ epochCount = 1
         serde_json::from_slice(&std::fs::read(out_dir.join("job.json")).unwrap()).unwrap();
     assert!(job["deployment_arn"].is_null(), "{job}");
     assert_eq!(standin.request_count("DeleteCustomModelDeployment"), 1);
+    assert!(
+        standin.invalid_requests().is_empty(),
+        "{:#?}",
+        standin.invalid_requests()
+    );
+}
+
+/// `tunebench eval` with one Bedrock candidate calling `model_id` through the stand-in
+/// (which answers only model ARNs it made, echoing the prompt): 3 examples, all answered.
+fn eval_answers_through_bedrock(
+    dir: &Path,
+    model_id: &str,
+    standin: &tunebench_standins::bedrock::BedrockStandin,
+    env: &[(&str, &str)],
+) {
+    let examples: String = (0..3)
+        .map(|i| {
+            format!("{{\"id\":\"e{i}\",\"prompt\":\"answer {i}\",\"completion\":\"answer {i}\"}}\n")
+        })
+        .collect();
+    std::fs::write(dir.join("test.jsonl"), examples).unwrap();
+    std::fs::write(
+        dir.join("suite.toml"),
+        "name = \"echo\"\nversion = \"1\"\ndata = \"test.jsonl\"\nreference = \"{{ completion }}\"\n[extract]\nkind = \"first_line\"\n[[metrics]]\nkind = \"accuracy\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("eval.toml"),
+        format!(
+            "# Run: tunebench eval --config eval.toml\n[eval]\nsuites = [\"suite.toml\"]\nout_dir = \"eval\"\n[[eval.candidates]]\nkind = \"bedrock\"\nname = \"custom\"\nmodel_id = \"{model_id}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+            standin.endpoint_url()
+        ),
+    )
+    .unwrap();
+    let before = standin.request_count("Converse");
+    let out = tunebench_env(&["eval", "--config", "eval.toml", "--no-cache"], dir, env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("custom: 3 answered, 0 from cache, 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(standin.request_count("Converse") - before, 3);
+}
+
+/// `train bedrock import` against the stand-in and the loopback S3 server: the model
+/// directory is uploaded, the import job watched to Completed, the imported model ARN
+/// recorded and callable by eval; a rerun reuses the record.
+#[test]
+fn train_bedrock_import_records_a_callable_imported_model() {
+    use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+    let s3 = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig::default()).unwrap();
+    let bucket = format!("tb-cli-import-{}", std::process::id());
+    create_bucket(&s3, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let merged = dir.path().join("merged");
+    std::fs::create_dir_all(&merged).unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+    ] {
+        std::fs::write(merged.join(f), format!("{{\"file\": \"{f}\"}}")).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("import.toml"),
+        format!(
+            r#"# Run: tunebench train bedrock import --config import.toml
+[aws]
+region = "us-east-1"
+[train.bedrock_import]
+name = "tb-cli-import"
+model_dir = "merged"
+s3_prefix = "s3://{bucket}/imports/tb-cli-import/"
+role_arn = "arn:aws:iam::123456789012:role/tunebench-bedrock"
+out_dir = "import/tb-cli-import"
+"#
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL_S3", s3.as_str()),
+        ("AWS_ENDPOINT_URL_BEDROCK", standin.endpoint_url()),
+    ];
+    let args = [
+        "train",
+        "bedrock",
+        "import",
+        "--config",
+        "import.toml",
+        "--poll-interval",
+        "0.01",
+    ];
+    let out = tunebench_env(&args, dir.path(), &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("imported: arn:aws:bedrock:")
+            && stdout.contains("4 of 4 files uploaded"),
+        "{stdout}"
+    );
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("import/tb-cli-import/import.json")).unwrap(),
+    )
+    .unwrap();
+    let arn = rec["imported_model_arn"].as_str().unwrap().to_string();
+    assert!(arn.contains(":imported-model/"), "{rec}");
+    eval_answers_through_bedrock(dir.path(), &arn, &standin, &env);
+
+    let out = tunebench_env(&args, dir.path(), &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!("already imported: {arn}")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(standin.request_count("CreateModelImportJob"), 1);
     assert!(
         standin.invalid_requests().is_empty(),
         "{:#?}",

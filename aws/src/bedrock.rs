@@ -900,13 +900,16 @@ impl Bedrock {
         Ok(())
     }
 
-    /// Imports model weights (HF layout) from `s3_uri`; returns the import job's ARN.
+    /// Imports model weights (HF layout) from `s3_uri`; returns the import job's ARN. With
+    /// the same `client_request_token` a repeated call returns the first job's ARN.
     pub fn create_model_import_job(
         &self,
         job_name: &str,
         imported_model_name: &str,
         role_arn: &str,
         s3_uri: &str,
+        kms_key_id: Option<&str>,
+        client_request_token: Option<&str>,
     ) -> Result<String> {
         let source = types::S3DataSource::builder()
             .s3_uri(s3_uri)
@@ -933,6 +936,8 @@ impl Bedrock {
                 .imported_model_name(imported_model_name)
                 .role_arn(role_arn)
                 .model_data_source(types::ModelDataSource::S3DataSource(source))
+                .set_imported_model_kms_key_id(kms_key_id.map(str::to_string))
+                .set_client_request_token(client_request_token.map(str::to_string))
                 .send(),
             |o: &aws_sdk_bedrock::operation::create_model_import_job::CreateModelImportJobOutput| {
                 vec![("jobArn", o.job_arn().to_string())]

@@ -220,6 +220,8 @@ fn submit_wait_collect_deploy_and_provision() {
             "tb-imported",
             "arn:aws:iam::123456789012:role/tunebench-bedrock",
             &format!("s3://{bucket}/weights/"),
+            Some("alias/tunebench-import"),
+            Some("tb-import-token-1"),
         )
         .unwrap();
     let states: Vec<String> = (0..3)

@@ -16,7 +16,9 @@
 //!   metrics CSVs written to S3 on completion), list (filters, `nextToken` pages), stop;
 //! - custom models (get), custom model deployments (Creating → Active), provisioned
 //!   throughput (Creating → InService), model import jobs (InProgress → Completed);
-//! - Runtime `Converse` with a deterministic [`ConversePolicy`] and word-count token usage.
+//! - Runtime `Converse` with a deterministic [`ConversePolicy`] and word-count token usage;
+//!   a resource ARN as `modelId` (provisioned, deployment, custom or imported model) must be
+//!   one it made (an imported model once its import job completed), else 404.
 //!
 //! Faults are injected through the handle: [`BedrockStandin::throttle_next`] (429
 //! `ThrottlingException`), [`BedrockStandin::fail_next`] (500 `InternalServerException`),

@@ -1,5 +1,5 @@
 //! Amazon Bedrock model customization: `tunebench train bedrock submit|status|wait|stop|list|
-//! deploy|undeploy`.
+//! deploy|undeploy` (and `import`, Custom Model Import of a local model, in [`import`]).
 //!
 //! The recipe, top to bottom:
 //!
@@ -19,6 +19,7 @@
 //!    job completed, [`collect`]s its metrics CSVs into `<out_dir>/metrics.csv` (the columns of
 //!    [`crate::metrics::COLUMNS`]) and records the custom model ARN.
 
+pub mod import;
 pub mod models;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,18 @@ pub enum BedrockError {
     )]
     Unusable {
         /// The deployment or provisioned-throughput ARN.
+        arn: String,
+        /// Its final status.
+        status: String,
+        /// The service's failure message.
+        reason: String,
+    },
+    /// A model import job failed.
+    #[error(
+        "model import job {arn} is {status}: {reason}\nhint: check the model directory's files and the role's access to the S3 prefix, then import again"
+    )]
+    ImportFailed {
+        /// The import job ARN.
         arn: String,
         /// Its final status.
         status: String,

@@ -491,3 +491,119 @@ fn waiting_survives_a_throttling_storm() {
     );
     assert_clean(&standin);
 }
+
+/// A Hugging Face model directory as `tunebench model merge` writes it (tiny stand-in files).
+fn write_model_dir(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, body) in [
+        ("config.json", "{\"model_type\": \"llama\"}"),
+        ("tokenizer.json", "{}"),
+        ("tokenizer_config.json", "{}"),
+        ("model.safetensors", "weights"),
+    ] {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+}
+
+#[test]
+fn import_uploads_the_model_waits_and_records_the_imported_model() {
+    use tunebench_train::bedrock::import::{ImportRecord, ImportSettings, import};
+    let s3_endpoint = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        polls_to_complete: 3,
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let c = clients(&standin, &s3_endpoint);
+    let b = bucket("import");
+    c.s3.create_bucket(&b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    write_model_dir(&tmp.path().join("merged"));
+    let settings = ImportSettings {
+        name: "tb-import-1".into(),
+        model_dir: "merged".into(),
+        s3_prefix: format!("s3://{b}/imports/tb-import-1/"),
+        role_arn: "arn:aws:iam::123456789012:role/tunebench-bedrock".into(),
+        out_dir: "import/tb-import-1".into(),
+        ..ImportSettings::default()
+    }
+    .resolve(tmp.path())
+    .unwrap();
+
+    let mut statuses = Vec::new();
+    let done = import(&c, &settings, &fast_wait(), |s| {
+        statuses.push(s.to_string())
+    })
+    .unwrap();
+    assert!(!done.resumed);
+    assert_eq!(done.uploads.len(), 4);
+    assert_eq!(statuses, ["InProgress", "InProgress", "Completed"]);
+    let arn = done.record.imported_model_arn.clone().unwrap();
+    assert!(arn.contains(":imported-model/"), "{arn}");
+    let rec = ImportRecord::load(&settings.out_dir).unwrap().unwrap();
+    assert_eq!(rec.imported_model_arn.as_deref(), Some(arn.as_str()));
+    assert_eq!(rec.status, "Completed");
+    let keys: Vec<String> =
+        c.s3.list(&settings.s3_prefix.parse::<S3Uri>().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|u| u.key)
+            .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(keys.iter().any(|k| k.ends_with("/model.safetensors")));
+
+    // Same files and settings: the recorded import is reused; nothing is sent again.
+    let again = import(&c, &settings, &fast_wait(), |_| {}).unwrap();
+    assert!(again.resumed && again.uploads.is_empty());
+    assert_eq!(
+        again.record.imported_model_arn.as_deref(),
+        Some(arn.as_str())
+    );
+    assert_eq!(standin.request_count("CreateModelImportJob"), 1);
+
+    // Record lost: the files are found unchanged on S3 and the idempotency token returns
+    // the same job.
+    std::fs::remove_file(ImportRecord::path(&settings.out_dir)).unwrap();
+    let third = import(&c, &settings, &fast_wait(), |_| {}).unwrap();
+    assert!(
+        third
+            .uploads
+            .iter()
+            .all(|u| u.outcome == tunebench_aws::UploadOutcome::Unchanged)
+    );
+    assert_eq!(third.record.job_arn, done.record.job_arn);
+    assert_eq!(standin.request_count("CreateModelImportJob"), 2);
+    assert_clean(&standin);
+}
+
+#[test]
+fn import_refuses_a_directory_that_is_not_a_hf_model() {
+    use tunebench_train::bedrock::import::ImportSettings;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("merged")).unwrap();
+    std::fs::write(tmp.path().join("merged/config.json"), "{}").unwrap();
+    let err = ImportSettings {
+        name: "tb import".into(),
+        model_dir: "merged".into(),
+        s3_prefix: "not-s3".into(),
+        role_arn: "arn:aws:iam::123456789012:role/r".into(),
+        out_dir: "out".into(),
+        ..ImportSettings::default()
+    }
+    .resolve(tmp.path())
+    .unwrap_err();
+    let BedrockError::Preflight(problems) = &err else {
+        panic!("{err}")
+    };
+    let all = problems.join("\n");
+    for want in [
+        "is not a valid jobName",
+        "no tokenizer.json",
+        "no tokenizer_config.json",
+        "no *.safetensors weights",
+        "s3_prefix = \"not-s3\" is not an s3:// URI",
+    ] {
+        assert!(all.contains(want), "{want}: {all}");
+    }
+    assert!(!all.contains("no config.json"), "{all}");
+}

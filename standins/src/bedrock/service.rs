@@ -889,11 +889,16 @@ fn converse(shared: &Shared, input: Value) -> Reply {
             st.provisioned.iter().any(|p| p.arn == a)
                 || st.deployments.iter().any(|d| d.arn == a)
                 || st.models.iter().any(|m| m.arn == a)
+                || st
+                    .imports
+                    .iter()
+                    .any(|j| j.imported_arn == a && j.polls >= shared.config.polls_to_complete)
         };
         let is_resource_arn = [
             "provisioned-model/",
             "custom-model-deployment/",
             "custom-model/",
+            "imported-model/",
         ]
         .iter()
         .any(|k| model_id.contains(k));
