@@ -1543,8 +1543,9 @@ pub struct Served {
 /// (`Active` / `InService`). The ARN is recorded in the registry as soon as it exists (so
 /// `undeploy` can remove a deployment whose wait was interrupted) and its status after every
 /// poll. `on_notice` gets the hourly cost line before provisioned throughput is bought;
-/// `on_poll` sees every status. Deploying again with the same name returns the same
-/// resource (idempotency token from the name and the model).
+/// `on_poll` sees every status. A deployment (or provisioned throughput) already recorded is
+/// watched again instead of creating a second one; and a create retried with the same name
+/// returns the same resource (idempotency token from the name and the model).
 pub fn deploy(
     clients: &Clients,
     out_dir: &Path,
@@ -1577,10 +1578,18 @@ pub fn deploy(
     let bedrock = &clients.bedrock;
     match kind {
         DeployKind::OnDemand => {
-            let arn = bedrock.create_custom_model_deployment(name, &model, Some(&token))?;
-            rec.deployment_arn = Some(arn.clone());
-            rec.deployment_status = Some("Creating".into());
-            rec.save(out_dir)?;
+            // A recorded deployment is watched, not replaced: a second one would leave the
+            // first running and unrecorded.
+            let arn = match rec.deployment_arn.clone() {
+                Some(arn) => arn,
+                None => {
+                    let arn = bedrock.create_custom_model_deployment(name, &model, Some(&token))?;
+                    rec.deployment_arn = Some(arn.clone());
+                    rec.deployment_status = Some("Creating".into());
+                    rec.save(out_dir)?;
+                    arn
+                }
+            };
             let d = poll(
                 wait,
                 &arn,
@@ -1599,7 +1608,7 @@ pub fn deploy(
             model_units,
             hourly_usd_per_unit,
             yes,
-        } => {
+        } if rec.provisioned_throughput_arn.is_none() => {
             let cost = match hourly_usd_per_unit {
                 Some(h) => format!(
                     "${:.2}/hour (${:.0}/month) for {model_units} model unit(s)",
@@ -1624,21 +1633,37 @@ pub fn deploy(
             rec.provisioned_throughput_arn = Some(arn.clone());
             rec.provisioned_throughput_status = Some("Creating".into());
             rec.save(out_dir)?;
-            let p = poll(
-                wait,
-                &arn,
-                || bedrock.get_provisioned_throughput(&arn),
-                |p| {
-                    on_poll(&p.status);
-                    rec.provisioned_throughput_status = Some(p.status.clone());
-                    rec.save(out_dir)?;
-                    Ok(!matches!(p.status.as_str(), "Creating" | "Updating"))
-                },
-                |p| p.status.clone(),
-            )?;
-            usable(&arn, &p.status, "InService", p.failure_message.as_deref())
+            wait_provisioned(bedrock, &mut rec, out_dir, &arn, wait, on_poll)
+        }
+        // Already bought (and recorded): watch it, nothing new is billed.
+        DeployKind::Provisioned { .. } => {
+            let arn = rec.provisioned_throughput_arn.clone().unwrap_or_default();
+            wait_provisioned(bedrock, &mut rec, out_dir, &arn, wait, on_poll)
         }
     }
+}
+
+fn wait_provisioned(
+    bedrock: &tunebench_aws::Bedrock,
+    rec: &mut JobRecord,
+    out_dir: &Path,
+    arn: &str,
+    wait: &WaitSettings,
+    mut on_poll: impl FnMut(&str),
+) -> Result<Served> {
+    let p = poll(
+        wait,
+        arn,
+        || bedrock.get_provisioned_throughput(arn),
+        |p| {
+            on_poll(&p.status);
+            rec.provisioned_throughput_status = Some(p.status.clone());
+            rec.save(out_dir)?;
+            Ok(!matches!(p.status.as_str(), "Creating" | "Updating"))
+        },
+        |p| p.status.clone(),
+    )?;
+    usable(arn, &p.status, "InService", p.failure_message.as_deref())
 }
 
 fn usable(arn: &str, status: &str, ready: &str, failure: Option<&str>) -> Result<Served> {

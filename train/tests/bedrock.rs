@@ -201,6 +201,19 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
     let rec = JobRecord::load(&dir).unwrap().unwrap();
     assert_eq!(rec.deployment_arn.as_deref(), Some(dep.arn.as_str()));
     assert_eq!(rec.deployment_status.as_deref(), Some("Active"));
+    // Deploying again watches the recorded deployment instead of making a second one.
+    let again = tunebench_train::bedrock::deploy(
+        &c,
+        &dir,
+        "another-name",
+        &DeployKind::OnDemand,
+        &fast_wait(),
+        |_| {},
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(again, dep);
+    assert_eq!(standin.request_count("CreateCustomModelDeployment"), 1);
     let mut notices = Vec::new();
     let refused = tunebench_train::bedrock::deploy(
         &c,
