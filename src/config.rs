@@ -106,8 +106,22 @@ mod tests {
                     eval.resolve(&base)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
-                if let Some(local) = raw.train.and_then(|t| t.local) {
+                let train = raw.train.unwrap_or_default();
+                if let Some(local) = train.local {
                     local
+                        .resolve(&base)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                if let Some(bedrock) = train.bedrock {
+                    let b = bedrock
+                        .resolve(&base)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    // The estimate's prices must be in the pricing table it names.
+                    b.prices()
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                if let Some(import) = train.bedrock_import {
+                    import
                         .resolve(&base)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }

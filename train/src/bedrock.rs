@@ -672,7 +672,14 @@ fn check_data(
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            problems.push(format!("{}: {e}", path.display()));
+            let field = match split {
+                Split::Train => "train_file",
+                _ => "validation_file",
+            };
+            problems.push(format!(
+                "{field} = {}: {e}\nhint: write the prepared data first with `tunebench data prepare`, or give an s3:// URI",
+                path.display()
+            ));
             return None;
         }
     };
