@@ -586,6 +586,13 @@ fn import_uploads_the_model_waits_and_records_the_imported_model() {
     );
     assert_eq!(third.record.job_arn, done.record.job_arn);
     assert_eq!(standin.request_count("CreateModelImportJob"), 2);
+
+    // Changed weights are a new import: uploaded again, and under the same job name the
+    // service refuses it (a new name is needed), with a hint.
+    std::fs::write(tmp.path().join("merged/model.safetensors"), "new weights").unwrap();
+    let err = import(&c, &settings, &fast_wait(), |_| {}).unwrap_err();
+    assert!(err.to_string().contains("ConflictException"), "{err}");
+    assert!(err.to_string().contains("hint:"), "{err}");
     assert_clean(&standin);
 }
 

@@ -7,8 +7,8 @@
 //! upload every file under `s3_prefix` (objects already holding the same bytes are skipped);
 //! CreateModelImportJob with a `clientRequestToken` derived from the request and the files;
 //! poll GetModelImportJob until `Completed`; record the imported model ARN in
-//! `<out_dir>/import.json`. A rerun with an unchanged directory and settings returns the
-//! recorded model, or resumes watching the recorded job.
+//! `<out_dir>/import.json`. A rerun with unchanged files (by content) and settings returns
+//! the recorded model, or resumes watching the recorded job.
 
 use std::path::{Path, PathBuf};
 
@@ -246,9 +246,8 @@ pub fn import(
         let u = prefix.to_string();
         if u.ends_with('/') { u } else { format!("{u}/") }
     };
-    // The files are identified by name, size and modification time: hashing many gigabytes
-    // twice (here and in the upload) would double the work; the upload itself compares
-    // content hashes.
+    // The request and every file's content: an unchanged directory gives the same hash, so a
+    // rerun reuses the record (and, without it, the same idempotency token).
     let mut hasher = Sha256::new();
     for part in [
         settings.name.as_str(),
@@ -261,14 +260,10 @@ pub fn import(
         hasher.update(b"\0");
     }
     for (key, path) in &files {
-        let meta = std::fs::metadata(path).map_err(io(path))?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        hasher.update(format!("{key}\0{}\0{mtime}\0", meta.len()).as_bytes());
+        let mut file = std::fs::File::open(path).map_err(io(path))?;
+        let mut content = Sha256::new();
+        std::io::copy(&mut file, &mut content).map_err(io(path))?;
+        hasher.update(format!("{key}\0{}\0", hex::encode(content.finalize())).as_bytes());
     }
     let config_hash = hex::encode(hasher.finalize());
 
