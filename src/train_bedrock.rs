@@ -240,10 +240,18 @@ fn wait_settings(p: &PollArgs) -> Result<WaitSettings, ConfigError> {
     })
 }
 
+/// `name: status (sub-statuses), <time since the job was created>[; custom model ARN]`.
 fn status_line(j: &tunebench_aws::CustomizationJob) -> String {
     let sub = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+    let ran = j
+        .running_time(std::time::SystemTime::now())
+        .map(|d| {
+            let s = d.as_secs();
+            format!(", {}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
+        })
+        .unwrap_or_default();
     format!(
-        "{}: {} (validation {}, data processing {}, training {}){}",
+        "{}: {} (validation {}, data processing {}, training {}{ran}){}",
         j.job_name,
         j.status,
         sub(&j.validation_status),

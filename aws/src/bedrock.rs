@@ -309,6 +309,22 @@ impl CustomizationJob {
         self.job_arn.rsplit('/').next().unwrap_or(&self.job_arn)
     }
 
+    /// How long the job has run: from its creation to its end, or to `now` while it runs.
+    /// `None` when a time does not parse.
+    pub fn running_time(&self, now: SystemTime) -> Option<Duration> {
+        let parse = |t: &str| {
+            aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime)
+                .ok()
+                .and_then(|d| SystemTime::try_from(d).ok())
+        };
+        let start = parse(&self.creation_time)?;
+        let end = match &self.end_time {
+            Some(e) => parse(e)?,
+            None => now,
+        };
+        end.duration_since(start).ok()
+    }
+
     /// `s3://…/model-customization-job-<id>/`, where the job's metrics CSVs are
     /// (`training_artifacts/step_wise_training_metrics.csv`,
     /// `validation_artifacts/post_fine_tuning_validation/validation_metrics.csv`).
