@@ -141,6 +141,11 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
 
     let sub = submit(&s, &c, false).unwrap();
     assert_eq!(sub.uploads.len(), 2);
+    // The dry run's request is exactly what the SDK sent (VPC and model tags included).
+    assert_eq!(
+        standin.last_input("CreateModelCustomizationJob").unwrap(),
+        sub.plan.request
+    );
     let rec = sub.job.unwrap();
     assert!(rec.job_arn.contains(":model-customization-job/"));
     assert_eq!(
