@@ -838,6 +838,15 @@ epochCount = 1
     assert_eq!(job["deployment_arn"], arn.as_str());
     assert_eq!(job["deployment_status"], "Active");
 
+    // A name the API would reject is refused before anything is sent.
+    let out = run(&["deploy", "--name", "bad.name"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("hint: pass --name"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // Provisioned throughput: the hourly cost is shown, nothing is bought without --yes.
     let out = run(&["deploy", "--provisioned", "--model-units", "2"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

@@ -1574,9 +1574,9 @@ pub fn deploy(
     })?;
     // ModelDeploymentName and ProvisionedModelName: ([0-9a-zA-Z][_-]?){1,63}.
     if !((1..=63).contains(&name.len()) && Patterns::new().model_name.is_match(name)) {
-        return Err(BedrockError::Preflight(vec![format!(
-            "deployment name {name:?} is not valid: 1-63 letters or digits, each optionally followed by one '_' or '-'\nhint: pass --name"
-        )]));
+        return Err(BedrockError::Refused(format!(
+            "deployment name {name:?} is not valid: 1-63 letters or digits, each optionally followed by one '_' or '-'; nothing was created\nhint: pass --name"
+        )));
     }
     let token = format!(
         "tb-{}",
