@@ -220,11 +220,29 @@ pub enum BedrockCommand {
     /// The job's status and sub-statuses (validation, data processing, training).
     Status(BedrockJobArgs),
     /// Poll until the job ends, then download its metrics into <out_dir>/metrics.csv.
-    Wait(BedrockJobArgs),
+    Wait(BedrockWaitArgs),
     /// Stop the job.
     Stop(BedrockJobArgs),
     /// Customization jobs of the account and region, newest first.
     List(BedrockListArgs),
+    /// Serve the custom model recorded in <out_dir>/job.json and wait until it can be
+    /// called: an on-demand custom model deployment, or with --provisioned, provisioned
+    /// throughput (billed by the hour whether used or not: shows the cost and needs --yes).
+    /// The ARN is recorded in job.json and printed: it is the `model_id` of an eval
+    /// `kind = "bedrock"` candidate.
+    ///
+    /// Example: tunebench train bedrock deploy --config my-bedrock.toml
+    Deploy(BedrockDeployArgs),
+    /// Delete the deployment and provisioned throughput recorded in <out_dir>/job.json.
+    Undeploy(BedrockUndeployArgs),
+    /// Custom Model Import of a local Hugging Face model directory (e.g. from `tunebench
+    /// model merge`), from the config's [train.bedrock_import] section: check the files,
+    /// upload them (unchanged objects are skipped), create the import job, wait for it, and
+    /// record the imported model ARN in <out_dir>/import.json. A rerun with the same files
+    /// and settings reuses the recorded import.
+    ///
+    /// Example: tunebench train bedrock import --config my-import.toml
+    Import(BedrockImportArgs),
 }
 
 /// `train bedrock submit`.
@@ -247,6 +265,72 @@ pub struct BedrockJobArgs {
     /// A job name or ARN instead of the one recorded in <out_dir>/job.json.
     #[arg(long)]
     pub job: Option<String>,
+}
+
+/// How long-running Bedrock commands poll.
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Seconds between the first polls; the interval doubles up to 5 minutes.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        env = "TUNEBENCH_POLL_INTERVAL"
+    )]
+    pub poll_interval: f64,
+    /// Give up waiting after this many seconds (the job or deployment goes on).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+/// `train bedrock wait`.
+#[derive(Debug, Args)]
+pub struct BedrockWaitArgs {
+    #[command(flatten)]
+    pub job: BedrockJobArgs,
+    #[command(flatten)]
+    pub poll: PollArgs,
+}
+
+/// `train bedrock deploy`.
+#[derive(Debug, Args)]
+pub struct BedrockDeployArgs {
+    /// Config file with a [train.bedrock] section.
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Deployment name (letters and digits, each optionally followed by '_' or '-');
+    /// default: <custom model name>-dep.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Buy provisioned throughput instead of an on-demand deployment.
+    #[arg(long)]
+    pub provisioned: bool,
+    /// Model units of provisioned throughput.
+    #[arg(long, default_value_t = 1, requires = "provisioned")]
+    pub model_units: i32,
+    /// Accept the hourly cost of provisioned throughput.
+    #[arg(long, requires = "provisioned")]
+    pub yes: bool,
+    #[command(flatten)]
+    pub poll: PollArgs,
+}
+
+/// `train bedrock import`.
+#[derive(Debug, Args)]
+pub struct BedrockImportArgs {
+    /// Config file with a [train.bedrock_import] section (and optionally [aws]).
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub poll: PollArgs,
+}
+
+/// `train bedrock undeploy`.
+#[derive(Debug, Args)]
+pub struct BedrockUndeployArgs {
+    /// Config file with a [train.bedrock] section.
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
 }
 
 /// `train bedrock list`.

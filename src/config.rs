@@ -17,6 +17,7 @@ use tunebench_reports::gate::GateSettings;
 use tunebench_reports::render::ReportSettings;
 use tunebench_train::LocalTrainSettings;
 use tunebench_train::bedrock::BedrockTrainSettings;
+use tunebench_train::bedrock::import::ImportSettings;
 
 /// A problem with the config file itself (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,8 @@ pub struct RawTrain {
     pub local: Option<LocalTrainSettings>,
     /// `[train.bedrock]`: an Amazon Bedrock model customization job.
     pub bedrock: Option<BedrockTrainSettings>,
+    /// `[train.bedrock_import]`: Custom Model Import of a local model into Bedrock.
+    pub bedrock_import: Option<ImportSettings>,
 }
 
 /// `[upload]`.
@@ -205,8 +208,22 @@ mod tests {
                     eval.resolve(&base)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
-                if let Some(local) = raw.train.and_then(|t| t.local) {
+                let train = raw.train.unwrap_or_default();
+                if let Some(local) = train.local {
                     local
+                        .resolve(&base)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                if let Some(bedrock) = train.bedrock {
+                    let b = bedrock
+                        .resolve(&base)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    // The estimate's prices must be in the pricing table it names.
+                    b.prices()
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                if let Some(import) = train.bedrock_import {
+                    import
                         .resolve(&base)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }

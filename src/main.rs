@@ -83,7 +83,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<tunebench_train::bedrock::BedrockError>() {
             use tunebench_train::bedrock::BedrockError as B;
             return match e {
-                B::Preflight(_) | B::CostLimit { .. } | B::NoRegistry { .. } => 2,
+                B::Preflight(_) | B::CostLimit { .. } | B::NoRegistry { .. } | B::Refused(_) => 2,
                 _ => 1,
             };
         }

@@ -70,6 +70,56 @@ impl RunProgress for Bars {
     }
 }
 
+/// A status line for a wait of unknown length (a Bedrock job, a deployment): spinner,
+/// elapsed time, the latest status as the message. Hidden like the bars; then
+/// [`StatusLine::set`] prints each *changed* status as a plain line instead (for CI logs),
+/// unless `quiet`.
+pub struct StatusLine {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    last: String,
+}
+
+impl StatusLine {
+    pub fn new(quiet: bool, step: &str) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner().with_prefix(step.to_string());
+            if let Ok(style) = ProgressStyle::with_template(SPINNER) {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        StatusLine {
+            bar,
+            quiet,
+            last: String::new(),
+        }
+    }
+
+    pub fn set(&mut self, status: String) {
+        if status == self.last {
+            return;
+        }
+        match &self.bar {
+            Some(b) => b.set_message(status.clone()),
+            None if !self.quiet => eprintln!("{status}"),
+            None => {}
+        }
+        self.last = status;
+    }
+}
+
+impl Drop for StatusLine {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+const SPINNER: &str = "{spinner:.cyan} {prefix:.cyan.bold} [{elapsed_precise}] {wide_msg}";
+
 /// A bar for a loop in the binary itself; hidden like the others.
 pub fn bar(quiet: bool, step: &str, total: u64) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {

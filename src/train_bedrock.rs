@@ -1,19 +1,72 @@
 //! `tunebench train bedrock ...`: resolve `[train.bedrock]` and `[aws]`, call the train
 //! crate's Bedrock functions, print what happened (or JSON).
 
-use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter};
-use tunebench_train::bedrock::{self, BedrockTrainSettings, Clients, JobRef, WaitSettings};
+use std::time::Duration;
 
-use crate::cli::{BedrockCommand, Global};
+use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter};
+use tunebench_train::bedrock::{
+    self, BedrockTrainSettings, Clients, DeployKind, JobRecord, JobRef, WaitSettings, import,
+};
+
+use crate::cli::{BedrockCommand, Global, PollArgs};
 use crate::config::{self, ConfigError};
+use crate::progress::StatusLine;
 
 pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
     let path = match cmd {
         BedrockCommand::Submit(a) => &a.config,
-        BedrockCommand::Status(a) | BedrockCommand::Wait(a) | BedrockCommand::Stop(a) => &a.config,
+        BedrockCommand::Status(a) | BedrockCommand::Stop(a) => &a.config,
+        BedrockCommand::Wait(a) => &a.job.config,
         BedrockCommand::List(a) => &a.config,
+        BedrockCommand::Deploy(a) => &a.config,
+        BedrockCommand::Undeploy(a) => &a.config,
+        BedrockCommand::Import(a) => &a.config,
     };
     let (file, base) = config::load(path)?;
+    if let BedrockCommand::Import(a) = cmd {
+        let settings = file
+            .train
+            .and_then(|t| t.bedrock_import)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{}: no [train.bedrock_import] section",
+                    path.display()
+                ))
+            })?
+            .resolve(&base)?;
+        if global.show_settings {
+            println!("{}", serde_json::to_string_pretty(&settings)?);
+            return Ok(());
+        }
+        let aws = aws_settings(settings.region.clone(), file.aws.as_ref());
+        let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
+        let mut line = StatusLine::new(global.quiet || global.json, "importing");
+        let done = import::import(&clients, &settings, &wait_settings(&a.poll)?, |status| {
+            line.set(format!("{}: {status}", settings.name))
+        })?;
+        drop(line);
+        let arn = done.record.imported_model_arn.clone().unwrap_or_default();
+        let uploaded = done
+            .uploads
+            .iter()
+            .filter(|u| u.outcome != tunebench_aws::UploadOutcome::Unchanged)
+            .count();
+        print(
+            global,
+            serde_json::to_value(&done)?,
+            format!(
+                "{}: {arn}\n{uploaded} of {} files uploaded; recorded in {}; evaluate it with an [[eval.candidates]] entry: kind = \"bedrock\", model_id = \"{arn}\"",
+                if done.resumed {
+                    "already imported"
+                } else {
+                    "imported"
+                },
+                done.uploads.len(),
+                import::ImportRecord::path(&settings.out_dir).display(),
+            ),
+        );
+        return Ok(());
+    }
     let settings: BedrockTrainSettings = file
         .train
         .and_then(|t| t.bedrock)
@@ -31,25 +84,15 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         println!("{}", plan.to_json());
         return Ok(());
     }
-    let aws = AwsSettings {
-        region: settings
-            .region
-            .clone()
-            .or(file.aws.as_ref().and_then(|a| a.region.clone())),
-        ..file.aws.clone().unwrap_or_default()
-    };
+    let aws = aws_settings(settings.region.clone(), file.aws.as_ref());
     let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
     let job = |j: &Option<String>| match j {
         Some(j) => JobRef::Job(j.clone()),
         None => JobRef::Registry(settings.out_dir.clone()),
     };
-    let print = |value: serde_json::Value, line: String| {
-        if global.json {
-            println!("{value:#}");
-        } else if !global.quiet {
-            println!("{line}");
-        }
-    };
+    let print = |value: serde_json::Value, line: String| print(global, value, line);
+    // Progress goes to stderr; --json keeps stdout to the one JSON answer.
+    let quiet = global.quiet || global.json;
     match cmd {
         BedrockCommand::Submit(_) => {
             let s = bedrock::submit(&settings, &clients, false)?;
@@ -76,12 +119,11 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
             print(serde_json::to_value(&j)?, status_line(&j));
         }
         BedrockCommand::Wait(a) => {
-            let quiet = global.quiet || global.json;
-            let j = bedrock::wait(&clients, &job(&a.job), &WaitSettings::default(), |j| {
-                if !quiet {
-                    eprintln!("{}", status_line(j));
-                }
+            let mut line = StatusLine::new(quiet, "training");
+            let j = bedrock::wait(&clients, &job(&a.job.job), &wait_settings(&a.poll)?, |j| {
+                line.set(status_line(j))
             })?;
+            drop(line);
             print(serde_json::to_value(&j)?, status_line(&j));
         }
         BedrockCommand::Stop(a) => {
@@ -109,14 +151,107 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
                 .collect();
             print(serde_json::to_value(&jobs)?, lines.join("\n"));
         }
+        BedrockCommand::Deploy(a) => {
+            let name = a
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}-dep", settings.custom_model_name()));
+            let kind = if a.provisioned {
+                DeployKind::Provisioned {
+                    model_units: a.model_units,
+                    // Without training prices the override alone still counts.
+                    hourly_usd_per_unit: settings
+                        .prices()
+                        .map_or(settings.provisioned_price_per_hour, |p| {
+                            p.provisioned_per_hour
+                        }),
+                    yes: a.yes,
+                }
+            } else {
+                DeployKind::OnDemand
+            };
+            let mut line = StatusLine::new(quiet, "deploying");
+            let served = bedrock::deploy(
+                &clients,
+                &settings.out_dir,
+                &name,
+                &kind,
+                &wait_settings(&a.poll)?,
+                // The cost is shown even with --quiet: it is what --yes agrees to.
+                |notice| eprintln!("{notice}"),
+                |status| line.set(format!("{name}: {status}")),
+            )?;
+            drop(line);
+            print(
+                serde_json::to_value(&served)?,
+                format!(
+                    "{name} is {}: {}\nrecorded in {}; evaluate it with an [[eval.candidates]] entry: kind = \"bedrock\", model_id = \"{}\"",
+                    served.status,
+                    served.arn,
+                    JobRecord::path(&settings.out_dir).display(),
+                    served.arn
+                ),
+            );
+        }
+        BedrockCommand::Import(_) => unreachable!("handled above"),
+        BedrockCommand::Undeploy(_) => {
+            let gone = bedrock::undeploy(&clients, &settings.out_dir)?;
+            let line = if gone.is_empty() {
+                "nothing deployed".to_string()
+            } else {
+                format!("deleted {}", gone.join(", "))
+            };
+            print(serde_json::json!({ "deleted": gone }), line);
+        }
     }
     Ok(())
 }
 
+/// `[aws]` with the section's own region, when it has one, winning.
+fn aws_settings(region: Option<String>, aws: Option<&AwsSettings>) -> AwsSettings {
+    let aws = aws.cloned().unwrap_or_default();
+    AwsSettings {
+        region: region.or(aws.region.clone()),
+        ..aws
+    }
+}
+
+/// The JSON answer with --json, else the line (nothing with --quiet).
+fn print(global: &Global, value: serde_json::Value, line: String) {
+    if global.json {
+        println!("{value:#}");
+    } else if !global.quiet {
+        println!("{line}");
+    }
+}
+
+fn wait_settings(p: &PollArgs) -> Result<WaitSettings, ConfigError> {
+    let secs = |what: &str, s: f64| {
+        Duration::try_from_secs_f64(s)
+            .map_err(|_| ConfigError(format!("--{what} {s}: not a number of seconds")))
+    };
+    let initial = secs("poll-interval", p.poll_interval)?;
+    let default = WaitSettings::default();
+    Ok(WaitSettings {
+        initial_interval: initial,
+        max_interval: default.max_interval.max(initial),
+        timeout: p.timeout.map(|t| secs("timeout", t)).transpose()?,
+        ..default
+    })
+}
+
+/// `name: status (sub-statuses), <time since the job was created>[; custom model ARN]`.
 fn status_line(j: &tunebench_aws::CustomizationJob) -> String {
     let sub = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+    let ran = j
+        .running_time(std::time::SystemTime::now())
+        .map(|d| {
+            let s = d.as_secs();
+            format!(", {}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
+        })
+        .unwrap_or_default();
     format!(
-        "{}: {} (validation {}, data processing {}, training {}){}",
+        "{}: {} (validation {}, data processing {}, training {}{ran}){}",
         j.job_name,
         j.status,
         sub(&j.validation_status),

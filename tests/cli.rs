@@ -12,6 +12,11 @@ fn repo() -> PathBuf {
 }
 
 fn tunebench(args: &[&str], cwd: &Path) -> Output {
+    tunebench_env(args, cwd, &[])
+}
+
+/// `tunebench` with static test credentials and these extra environment variables.
+fn tunebench_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tunebench"))
         .args(args)
         .current_dir(cwd)
@@ -20,6 +25,7 @@ fn tunebench(args: &[&str], cwd: &Path) -> Output {
         .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
         .output()
         .expect("run the tunebench binary")
 }
@@ -179,12 +185,8 @@ fn s3_endpoint() -> String {
     )
 }
 
-#[test]
-fn upload_to_s3_then_prepare_from_s3() {
-    let endpoint = s3_endpoint();
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("data");
-    let bucket = format!("tb-cli-{}", std::process::id());
+/// Creates a bucket on the loopback S3 server.
+fn create_bucket(endpoint: &str, bucket: &str) {
     let create = Command::new("python3")
         .args([
             "-c",
@@ -193,6 +195,15 @@ fn upload_to_s3_then_prepare_from_s3() {
         .status()
         .unwrap();
     assert!(create.success());
+}
+
+#[test]
+fn upload_to_s3_then_prepare_from_s3() {
+    let endpoint = s3_endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("data");
+    let bucket = format!("tb-cli-{}", std::process::id());
+    create_bucket(&endpoint, &bucket);
     let dest = format!("s3://{bucket}/banking77/");
     let args = [
         "data",
@@ -683,11 +694,13 @@ output_s3_uri = "s3://my-bucket/runs/r1/bedrock/"
 role_arn = "arn:aws:iam::123456789012:role/tunebench-bedrock"
 region = "us-east-1"
 out_dir = "train/tb-ft-1"
+pricing = "{pricing}"
 [train.bedrock.hyperparameters]
 epochCount = {epochs}
 batchSize = 1
 learningRate = 0.00001
-"#
+"#,
+            pricing = repo().join("configs/pricing.toml").display()
         )
     };
     let path = dir.path().join("bedrock.toml");
@@ -714,5 +727,269 @@ learningRate = 0.00001
         text(&out.stderr).contains("not submitted"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// The whole Bedrock path from the command line against the validating Bedrock stand-in and
+/// the loopback S3 server: submit → wait → metrics.csv → deploy (waits until Active) →
+/// `tunebench eval` calls the deployment ARN through its Bedrock candidate → undeploy.
+/// Provisioned throughput shows its hourly cost and is refused without --yes.
+#[test]
+fn train_bedrock_submit_wait_deploy_eval_undeploy() {
+    use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+    let s3 = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        polls_to_complete: 3,
+        s3_endpoint: Some(s3.clone()),
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let bucket = format!("tb-cli-bedrock-{}", std::process::id());
+    create_bucket(&s3, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let line = |i: usize| {
+        format!(
+            "{{\"prompt\":\"what is {i} plus {i}\",\"completion\":\"{}\"}}\n",
+            2 * i
+        )
+    };
+    std::fs::write(
+        data.join("train.jsonl"),
+        (0..40).map(line).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("validation.jsonl"),
+        (40..44).map(line).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bedrock.toml"),
+        format!(
+            r#"# Run: tunebench train bedrock submit --config bedrock.toml
+[aws]
+region = "us-east-1"
+[train.bedrock]
+name = "tb-cli-e2e"
+base_model_id = "amazon.titan-text-lite-v1:0:4k"
+train_file = "data/train.jsonl"
+validation_file = "data/validation.jsonl"
+data_s3_prefix = "s3://{bucket}/data"
+output_s3_uri = "s3://{bucket}/bedrock/"
+role_arn = "arn:aws:iam::123456789012:role/tunebench-bedrock"
+region = "us-east-1"
+out_dir = "train/tb-cli-e2e"
+pricing = "{pricing}"
+provisioned_price_per_hour = 20.0
+[train.bedrock.hyperparameters]
+epochCount = 1
+"#,
+            pricing = repo().join("configs/pricing.toml").display()
+        ),
+    )
+    .unwrap();
+    // Each service to its own loopback server, as the SDK reads AWS_ENDPOINT_URL_<SERVICE>.
+    let env = [
+        ("AWS_ENDPOINT_URL_S3", s3.as_str()),
+        ("AWS_ENDPOINT_URL_BEDROCK", standin.endpoint_url()),
+    ];
+    let run = |args: &[&str]| {
+        let mut all = vec!["train", "bedrock"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "bedrock.toml"]);
+        tunebench_env(&all, dir.path(), &env)
+    };
+
+    let out = run(&["submit"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("submitted: arn:aws:bedrock:"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&["wait", "--poll-interval", "0.01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("tb-cli-e2e: Completed"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Not a terminal: each status change is one plain line on stderr, no spinner.
+    let progress = text(&out.stderr);
+    assert!(
+        progress.contains("tb-cli-e2e: InProgress (validation"),
+        "{progress}"
+    );
+    let out_dir = dir.path().join("train/tb-cli-e2e");
+    let metrics = std::fs::read_to_string(out_dir.join("metrics.csv")).unwrap();
+    assert!(metrics.lines().count() > 1, "{metrics}");
+
+    let out = run(&["deploy", "--poll-interval", "0.01", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let served: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arn = served["arn"].as_str().unwrap().to_string();
+    assert!(arn.contains(":custom-model-deployment/"), "{served}");
+    assert_eq!(served["status"], "Active");
+    let job: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("job.json")).unwrap()).unwrap();
+    assert_eq!(job["deployment_arn"], arn.as_str());
+    assert_eq!(job["deployment_status"], "Active");
+
+    // A name the API would reject is refused before anything is sent.
+    let out = run(&["deploy", "--name", "bad.name"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("hint: pass --name"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Provisioned throughput: the hourly cost is shown, nothing is bought without --yes.
+    let out = run(&["deploy", "--provisioned", "--model-units", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("$40.00/hour") && err.contains("--yes"),
+        "{err}"
+    );
+    assert_eq!(standin.request_count("CreateProvisionedModelThroughput"), 0);
+
+    // eval's Bedrock candidate calls the deployment ARN (the stand-in answers only ARNs it
+    // made, echoing the prompt).
+    eval_answers_through_bedrock(dir.path(), &arn, &standin, &env);
+
+    let out = run(&["undeploy"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), format!("deleted {arn}"));
+    let job: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("job.json")).unwrap()).unwrap();
+    assert!(job["deployment_arn"].is_null(), "{job}");
+    assert_eq!(standin.request_count("DeleteCustomModelDeployment"), 1);
+    assert!(
+        standin.invalid_requests().is_empty(),
+        "{:#?}",
+        standin.invalid_requests()
+    );
+}
+
+/// `tunebench eval` with one Bedrock candidate calling `model_id` through the stand-in
+/// (which answers only model ARNs it made, echoing the prompt): 3 examples, all answered.
+fn eval_answers_through_bedrock(
+    dir: &Path,
+    model_id: &str,
+    standin: &tunebench_standins::bedrock::BedrockStandin,
+    env: &[(&str, &str)],
+) {
+    let examples: String = (0..3)
+        .map(|i| {
+            format!("{{\"id\":\"e{i}\",\"prompt\":\"answer {i}\",\"completion\":\"answer {i}\"}}\n")
+        })
+        .collect();
+    std::fs::write(dir.join("test.jsonl"), examples).unwrap();
+    std::fs::write(
+        dir.join("suite.toml"),
+        "name = \"echo\"\nversion = \"1\"\ndata = \"test.jsonl\"\nreference = \"{{ completion }}\"\n[extract]\nkind = \"first_line\"\n[[metrics]]\nkind = \"accuracy\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("eval.toml"),
+        format!(
+            "# Run: tunebench eval --config eval.toml\n[eval]\nsuites = [\"suite.toml\"]\nout_dir = \"eval\"\n[[eval.candidates]]\nkind = \"bedrock\"\nname = \"custom\"\nmodel_id = \"{model_id}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+            standin.endpoint_url()
+        ),
+    )
+    .unwrap();
+    let before = standin.request_count("Converse");
+    let out = tunebench_env(&["eval", "--config", "eval.toml", "--no-cache"], dir, env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("custom: 3 answered, 0 from cache, 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(standin.request_count("Converse") - before, 3);
+}
+
+/// `train bedrock import` against the stand-in and the loopback S3 server: the model
+/// directory is uploaded, the import job watched to Completed, the imported model ARN
+/// recorded and callable by eval; a rerun reuses the record.
+#[test]
+fn train_bedrock_import_records_a_callable_imported_model() {
+    use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+    let s3 = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig::default()).unwrap();
+    let bucket = format!("tb-cli-import-{}", std::process::id());
+    create_bucket(&s3, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let merged = dir.path().join("merged");
+    std::fs::create_dir_all(&merged).unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+    ] {
+        std::fs::write(merged.join(f), format!("{{\"file\": \"{f}\"}}")).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("import.toml"),
+        format!(
+            r#"# Run: tunebench train bedrock import --config import.toml
+[aws]
+region = "us-east-1"
+[train.bedrock_import]
+name = "tb-cli-import"
+model_dir = "merged"
+s3_prefix = "s3://{bucket}/imports/tb-cli-import/"
+role_arn = "arn:aws:iam::123456789012:role/tunebench-bedrock"
+out_dir = "import/tb-cli-import"
+"#
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL_S3", s3.as_str()),
+        ("AWS_ENDPOINT_URL_BEDROCK", standin.endpoint_url()),
+    ];
+    let args = [
+        "train",
+        "bedrock",
+        "import",
+        "--config",
+        "import.toml",
+        "--poll-interval",
+        "0.01",
+    ];
+    let out = tunebench_env(&args, dir.path(), &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("imported: arn:aws:bedrock:")
+            && stdout.contains("4 of 4 files uploaded"),
+        "{stdout}"
+    );
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("import/tb-cli-import/import.json")).unwrap(),
+    )
+    .unwrap();
+    let arn = rec["imported_model_arn"].as_str().unwrap().to_string();
+    assert!(arn.contains(":imported-model/"), "{rec}");
+    eval_answers_through_bedrock(dir.path(), &arn, &standin, &env);
+
+    let out = tunebench_env(&args, dir.path(), &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!("already imported: {arn}")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(standin.request_count("CreateModelImportJob"), 1);
+    assert!(
+        standin.invalid_requests().is_empty(),
+        "{:#?}",
+        standin.invalid_requests()
     );
 }

@@ -241,9 +241,24 @@ pub struct CustomizationJobSpec {
     pub kms_key_id: Option<String>,
     /// Tags on the job.
     pub tags: BTreeMap<String, String>,
+    /// Tags on the custom model the job makes.
+    pub model_tags: BTreeMap<String, String>,
+    /// VPC the job runs in (its subnets and security groups reach the S3 data).
+    pub vpc: Option<VpcConfig>,
     /// Idempotency token: a retried submit with the same token returns the same job instead
     /// of making a second one. Derive it from the run (e.g. the data's content hash).
     pub client_request_token: Option<String>,
+}
+
+/// `vpcConfig`: the subnets and security groups a job runs in (1–16 subnets, 1–5 security
+/// groups, ids of at most 32 letters, digits and `-`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpcConfig {
+    /// Subnet ids, e.g. `subnet-0abc`.
+    pub subnet_ids: Vec<String>,
+    /// Security group ids, e.g. `sg-0abc`.
+    pub security_group_ids: Vec<String>,
 }
 
 /// A model customization job as `GetModelCustomizationJob` reports it.
@@ -292,6 +307,22 @@ impl CustomizationJob {
     /// The job id, the last segment of its ARN.
     pub fn job_id(&self) -> &str {
         self.job_arn.rsplit('/').next().unwrap_or(&self.job_arn)
+    }
+
+    /// How long the job has run: from its creation to its end, or to `now` while it runs.
+    /// `None` when a time does not parse.
+    pub fn running_time(&self, now: SystemTime) -> Option<Duration> {
+        let parse = |t: &str| {
+            aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime)
+                .ok()
+                .and_then(|d| SystemTime::try_from(d).ok())
+        };
+        let start = parse(&self.creation_time)?;
+        let end = match &self.end_time {
+            Some(e) => parse(e)?,
+            None => now,
+        };
+        end.duration_since(start).ok()
     }
 
     /// `s3://…/model-customization-job-<id>/`, where the job's metrics CSVs are
@@ -547,11 +578,22 @@ impl Bedrock {
                     .build(),
             ));
         }
-        for (k, v) in &spec.tags {
-            req = req.job_tags(
-                types::Tag::builder()
-                    .key(k)
-                    .value(v)
+        let tag_list = |tags: &BTreeMap<String, String>| {
+            tags.iter()
+                .map(|(k, v)| types::Tag::builder().key(k).value(v).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+        };
+        if !spec.tags.is_empty() {
+            req = req.set_job_tags(Some(tag_list(&spec.tags).map_err(build_err)?));
+        }
+        if !spec.model_tags.is_empty() {
+            req = req.set_custom_model_tags(Some(tag_list(&spec.model_tags).map_err(build_err)?));
+        }
+        if let Some(vpc) = &spec.vpc {
+            req = req.vpc_config(
+                types::VpcConfig::builder()
+                    .set_subnet_ids(Some(vpc.subnet_ids.clone()))
+                    .set_security_group_ids(Some(vpc.security_group_ids.clone()))
                     .build()
                     .map_err(build_err)?,
             );
@@ -874,13 +916,16 @@ impl Bedrock {
         Ok(())
     }
 
-    /// Imports model weights (HF layout) from `s3_uri`; returns the import job's ARN.
+    /// Imports model weights (HF layout) from `s3_uri`; returns the import job's ARN. With
+    /// the same `client_request_token` a repeated call returns the first job's ARN.
     pub fn create_model_import_job(
         &self,
         job_name: &str,
         imported_model_name: &str,
         role_arn: &str,
         s3_uri: &str,
+        kms_key_id: Option<&str>,
+        client_request_token: Option<&str>,
     ) -> Result<String> {
         let source = types::S3DataSource::builder()
             .s3_uri(s3_uri)
@@ -907,6 +952,8 @@ impl Bedrock {
                 .imported_model_name(imported_model_name)
                 .role_arn(role_arn)
                 .model_data_source(types::ModelDataSource::S3DataSource(source))
+                .set_imported_model_kms_key_id(kms_key_id.map(str::to_string))
+                .set_client_request_token(client_request_token.map(str::to_string))
                 .send(),
             |o: &aws_sdk_bedrock::operation::create_model_import_job::CreateModelImportJobOutput| {
                 vec![("jobArn", o.job_arn().to_string())]

@@ -62,6 +62,14 @@ pub enum Error {
         /// How long it was waited for.
         waited: std::time::Duration,
     },
+    /// The pricing table is not what tunebench reads.
+    #[error("{}: {reason}\nhint: see the comments at the top of configs/pricing.toml for the fields", path.display())]
+    Pricing {
+        /// The pricing table.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the field or entry.
+        reason: String,
+    },
     /// The async runtime could not start.
     #[error("starting the AWS client runtime: {0}")]
     Runtime(std::io::Error),

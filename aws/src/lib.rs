@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod bedrock;
 mod error;
+pub mod pricing;
 pub mod runtime;
 mod s3;
 
@@ -15,7 +16,7 @@ pub use audit::{AuditEntry, AuditLog, Outcome};
 pub use bedrock::{
     Bedrock, BedrockOptions, CustomModel, CustomizationJob, CustomizationJobSpec,
     CustomizationJobSummary, CustomizationKind, Deployment, JobFilter, ModelImportJob,
-    ProvisionedThroughput, WaitOptions,
+    ProvisionedThroughput, VpcConfig, WaitOptions,
 };
 pub use error::{Error, Result};
 pub use runtime::{BedrockRuntime, ConverseReply, ConverseRequest, Role, Turn};

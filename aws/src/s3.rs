@@ -127,8 +127,9 @@ impl S3 {
             let shared = loader.load().await;
             // Custom endpoints (local servers, S3-compatible stores) rarely resolve
             // virtual-host bucket names, so they get path-style addressing.
-            let path_style =
-                settings.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+            let path_style = settings.endpoint_url.is_some()
+                || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+                || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
             let conf = aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(path_style)
                 .build();

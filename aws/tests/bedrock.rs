@@ -140,6 +140,9 @@ fn submit_wait_collect_deploy_and_provision() {
     assert_eq!(statuses.len(), 3);
     assert!(job.training_loss.is_some() && job.validation_losses.len() == 1);
     assert_eq!(job.hyper_parameters["epochCount"], "2");
+    // A finished job's running time ends at its end time, whatever `now` is.
+    let far = std::time::SystemTime::now() + Duration::from_secs(86_400);
+    assert!(job.running_time(far).unwrap() < Duration::from_secs(60));
     let model_arn = job.output_model_arn.clone().unwrap();
 
     // The metrics CSVs are where the real service puts them.
@@ -220,6 +223,8 @@ fn submit_wait_collect_deploy_and_provision() {
             "tb-imported",
             "arn:aws:iam::123456789012:role/tunebench-bedrock",
             &format!("s3://{bucket}/weights/"),
+            Some("alias/tunebench-import"),
+            Some("tb-import-token-1"),
         )
         .unwrap();
     let states: Vec<String> = (0..3)

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tunebench_aws::pricing::{CustomizationPrice, for_region};
 
 use crate::candidate::CandidateSettings;
 use crate::error::{EvalError, Result};
@@ -28,6 +29,10 @@ pub struct Pricing {
     /// Local models.
     #[serde(default)]
     pub local: LocalPrice,
+    /// Bedrock model customization (training, storage, provisioned throughput of custom
+    /// models); read by `tunebench train bedrock`, checked here with the rest of the table.
+    #[serde(default)]
+    pub customization: Vec<CustomizationPrice>,
 }
 
 /// Prices of one model, in one region where the provider prices by region.
@@ -163,6 +168,9 @@ impl Pricing {
                 return Err(bad(format!("model `{}`: prices must be ≥ 0", m.id)));
             }
         }
+        for c in &pricing.customization {
+            c.check().map_err(bad)?;
+        }
         if !(pricing.local.usd_per_hour.is_finite() && pricing.local.usd_per_hour >= 0.0) {
             return Err(bad("field `local.usd_per_hour` must be ≥ 0".into()));
         }
@@ -172,11 +180,11 @@ impl Pricing {
     /// The entry for `model_id` in `region`: an exact region match first, then a
     /// region-less entry.
     pub fn find(&self, model_id: &str, region: Option<&str>) -> Option<&ModelPrice> {
-        let same_id = || self.models.iter().filter(move |m| m.id == model_id);
-        same_id()
-            .find(|m| region.is_some() && m.region.as_deref() == region)
-            .or_else(|| same_id().find(|m| m.region.is_none()))
-            .or_else(|| same_id().next().filter(|_| region.is_none()))
+        for_region(
+            self.models.iter().filter(move |m| m.id == model_id),
+            region,
+            |m| m.region.as_deref(),
+        )
     }
 
     /// The price of `model_id` bought in `mode`, if the table has it.

@@ -16,7 +16,9 @@
 //!   metrics CSVs written to S3 on completion), list (filters, `nextToken` pages), stop;
 //! - custom models (get), custom model deployments (Creating → Active), provisioned
 //!   throughput (Creating → InService), model import jobs (InProgress → Completed);
-//! - Runtime `Converse` with a deterministic [`ConversePolicy`] and word-count token usage.
+//! - Runtime `Converse` with a deterministic [`ConversePolicy`] and word-count token usage;
+//!   a resource ARN as `modelId` (provisioned, deployment, custom or imported model) must be
+//!   one it made (an imported model once its import job completed), else 404.
 //!
 //! Faults are injected through the handle: [`BedrockStandin::throttle_next`] (429
 //! `ThrottlingException`), [`BedrockStandin::fail_next`] (500 `InternalServerException`),
@@ -124,6 +126,7 @@ pub(crate) struct Shared {
     pub state: Mutex<service::State>,
     faults: Mutex<Faults>,
     counts: Mutex<BTreeMap<String, usize>>,
+    last_inputs: Mutex<BTreeMap<String, serde_json::Value>>,
     invalid: Mutex<Vec<InvalidRequest>>,
     invalid_responses: Mutex<Vec<InvalidRequest>>,
     pub s3: tokio::sync::OnceCell<aws_sdk_s3::Client>,
@@ -154,6 +157,7 @@ impl BedrockStandin {
             state: Mutex::new(service::State::default()),
             faults: Mutex::new(Faults::default()),
             counts: Mutex::new(BTreeMap::new()),
+            last_inputs: Mutex::new(BTreeMap::new()),
             invalid: Mutex::new(Vec::new()),
             invalid_responses: Mutex::new(Vec::new()),
             s3: tokio::sync::OnceCell::new(),
@@ -248,6 +252,12 @@ impl BedrockStandin {
             .get(operation)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The input of the latest valid request to `operation`, as assembled from path, query,
+    /// headers and body (members named as in the service model): what the SDK sent.
+    pub fn last_input(&self, operation: &str) -> Option<serde_json::Value> {
+        lock(&self.shared.last_inputs).get(operation).cloned()
     }
 
     /// All per-operation request counts.
@@ -383,6 +393,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<By
                 break 'reply Reply::error(400, "ValidationException", msg);
             }
         };
+        lock(&shared.last_inputs).insert(op.clone(), input.clone());
         let reply = service::dispatch(&shared, &op, input).await;
         if reply.error_type.is_none() {
             let errors = routed.model.check_output(routed.route, &reply.body);

@@ -1,5 +1,5 @@
 //! Amazon Bedrock model customization: `tunebench train bedrock submit|status|wait|stop|list|
-//! deploy|undeploy`.
+//! deploy|undeploy` (and `import`, Custom Model Import of a local model, in [`import`]).
 //!
 //! The recipe, top to bottom:
 //!
@@ -19,6 +19,7 @@
 //!    job completed, [`collect`]s its metrics CSVs into `<out_dir>/metrics.csv` (the columns of
 //!    [`crate::metrics::COLUMNS`]) and records the custom model ARN.
 
+pub mod import;
 pub mod models;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use sha2::{Digest, Sha256};
 use tunebench_aws::{
     AwsSettings, Bedrock, BedrockOptions, CustomizationJob, CustomizationJobSpec,
     CustomizationJobSummary, CustomizationKind, JobFilter, S3, S3Uri, UploadOptions, UploadOutcome,
+    VpcConfig, pricing::CustomizationPrices,
 };
 use tunebench_datasets::record::{Record, Role, Turn};
 use tunebench_datasets::targets::{BedrockFormat, Split, Target};
@@ -77,6 +79,30 @@ pub enum BedrockError {
     /// A refused action (e.g. provisioned throughput without `yes`).
     #[error("{0}")]
     Refused(String),
+    /// A deployment or provisioned throughput ended in a state it cannot be called in.
+    #[error(
+        "{arn} is {status}, not usable: {reason}\nhint: fix the cause, then `tunebench train bedrock undeploy` and deploy again"
+    )]
+    Unusable {
+        /// The deployment or provisioned-throughput ARN.
+        arn: String,
+        /// Its final status.
+        status: String,
+        /// The service's failure message.
+        reason: String,
+    },
+    /// A model import job failed.
+    #[error(
+        "model import job {arn} is {status}: {reason}\nhint: check the model directory's files and the role's access to the S3 prefix, then import again"
+    )]
+    ImportFailed {
+        /// The import job ARN.
+        arn: String,
+        /// Its final status.
+        status: String,
+        /// The service's failure message.
+        reason: String,
+    },
     /// A metrics file of the job is not the CSV expected.
     #[error("{}: {reason}", path.display())]
     Metrics {
@@ -181,16 +207,6 @@ impl HyperValue {
     }
 }
 
-/// VPC the customization job runs in.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VpcSettings {
-    /// Subnet ids.
-    pub subnet_ids: Vec<String>,
-    /// Security group ids.
-    pub security_group_ids: Vec<String>,
-}
-
 /// `[train.bedrock]`: one Bedrock model customization job.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -222,8 +238,9 @@ pub struct BedrockTrainSettings {
     pub role_arn: String,
     /// KMS key for the custom model.
     pub kms_key_id: Option<String>,
-    /// VPC for the job.
-    pub vpc: Option<VpcSettings>,
+    /// VPC the job runs in: `[train.bedrock.vpc]` with `subnet_ids` (1-16) and
+    /// `security_group_ids` (1-5).
+    pub vpc: Option<VpcConfig>,
     /// Tags on the job.
     pub job_tags: BTreeMap<String, String>,
     /// Tags on the custom model.
@@ -232,10 +249,16 @@ pub struct BedrockTrainSettings {
     pub region: Option<String>,
     /// Refuse to submit when the estimate is above this many dollars.
     pub max_cost_usd: Option<f64>,
+    /// Pricing table with `[[customization]]` entries (e.g. `configs/pricing.toml`), relative
+    /// to the config file: the prices of the cost estimate and of provisioned throughput.
+    pub pricing: Option<PathBuf>,
     /// Overrides the table's USD per 1,000 training tokens.
     pub train_price_per_1k_tokens: Option<f64>,
     /// Overrides the table's USD per month of custom model storage.
     pub storage_price_per_month: Option<f64>,
+    /// Overrides the table's USD per model unit per hour of provisioned throughput for the
+    /// custom model, shown before `deploy --provisioned` buys it.
+    pub provisioned_price_per_hour: Option<f64>,
     /// Run directory of the job: `job.json`, downloaded metrics, `metrics.csv`.
     pub out_dir: PathBuf,
 }
@@ -293,6 +316,7 @@ impl BedrockTrainSettings {
         if self.out_dir.is_relative() {
             self.out_dir = base.join(&self.out_dir);
         }
+        self.pricing = self.pricing.take().map(|p| base.join(p));
         let problems = self.problems();
         if problems.is_empty() {
             Ok(self)
@@ -349,10 +373,14 @@ impl BedrockTrainSettings {
             ("job_tags", &self.job_tags),
             ("model_tags", &self.model_tags),
         ] {
+            // TagList: at most 200; TagKey 1-128 and TagValue 0-256 characters of the pattern.
+            if tags.len() > 200 {
+                out.push(format!("{what}: {} tags, at most 200", tags.len()));
+            }
             for (k, v) in tags {
                 if k.is_empty()
-                    || k.len() > 128
-                    || v.len() > 256
+                    || k.chars().count() > 128
+                    || v.chars().count() > 256
                     || !p.tag.is_match(k)
                     || !p.tag.is_match(v)
                 {
@@ -360,17 +388,25 @@ impl BedrockTrainSettings {
                 }
             }
         }
-        if !self.model_tags.is_empty() {
-            out.push("model_tags are not sent yet: tunebench-aws's CustomizationJobSpec has no customModelTags\nhint: remove model_tags (job_tags are sent)".into());
-        }
         if let Some(vpc) = &self.vpc {
-            for id in vpc.subnet_ids.iter().chain(&vpc.security_group_ids) {
-                if id.len() > 32 || !p.vpc_id.is_match(id) {
-                    out.push(format!("vpc: {id:?} is not a subnet or security group id"));
+            for (what, ids, max) in [
+                ("subnet_ids", &vpc.subnet_ids, 16),
+                ("security_group_ids", &vpc.security_group_ids, 5),
+            ] {
+                if !(1..=max).contains(&ids.len()) {
+                    out.push(format!(
+                        "vpc.{what}: {} ids, the API takes 1 to {max}",
+                        ids.len()
+                    ));
+                }
+                for id in ids {
+                    if id.len() > 32 || !p.vpc_id.is_match(id) {
+                        out.push(format!(
+                            "vpc.{what}: {id:?} is not an id (at most 32 letters, digits and '-', e.g. \"subnet-0abc\" / \"sg-0abc\")"
+                        ));
+                    }
                 }
             }
-            // Submitting without the VPC the user asked for would silently weaken isolation.
-            out.push("vpc is not sent yet: tunebench-aws's CustomizationJobSpec has no vpcConfig\nhint: remove [train.bedrock.vpc] or submit from the console".into());
         }
         if self.train_file.is_empty() {
             out.push("train_file is missing\nhint: train_file = \"runs/<run>/data/train.jsonl\" (written by `tunebench data prepare`)".into());
@@ -482,6 +518,71 @@ impl BedrockTrainSettings {
         out
     }
 
+    /// The prices of this job: each `[train.bedrock]` override, else the pricing table's
+    /// `[[customization]]` entry for the base model (and region). The error is the pre-flight
+    /// problem: no table and no overrides, an unreadable table, or no entry.
+    pub fn prices(&self) -> std::result::Result<Prices, String> {
+        let table = self
+            .pricing
+            .as_deref()
+            .map(CustomizationPrices::load)
+            .transpose()
+            .map_err(|e| format!("pricing: {e}"))?;
+        let id = self
+            .base_model()
+            .map_or(self.base_model_id.as_str(), |m| m.id);
+        let region = self.region.as_deref();
+        let entry = table.as_ref().and_then(|t| t.find(id, region));
+        let mut sources = Vec::new();
+        let mut pick = |field: &'static str, over: Option<f64>, from_table: Option<f64>| {
+            if over.is_some() {
+                sources.push(format!("[train.bedrock] {field}"));
+            }
+            over.or(from_table)
+        };
+        let train = pick(
+            "train_price_per_1k_tokens",
+            self.train_price_per_1k_tokens,
+            entry.map(|e| e.train_per_1k_tokens),
+        );
+        let storage = pick(
+            "storage_price_per_month",
+            self.storage_price_per_month,
+            entry.map(|e| e.storage_per_month),
+        );
+        let provisioned = pick(
+            "provisioned_price_per_hour",
+            self.provisioned_price_per_hour,
+            entry.and_then(|e| e.provisioned_per_hour),
+        );
+        let (Some(train), Some(storage)) = (train, storage) else {
+            return Err(match &table {
+                None => "pricing is not set, so the training cost cannot be estimated\nhint: pricing = \"configs/pricing.toml\" (relative to this config), or set train_price_per_1k_tokens and storage_price_per_month".into(),
+                Some(t) => format!(
+                    "{}: no [[customization]] entry for base_model = {id:?}{}\nhint: add one (prices from https://aws.amazon.com/bedrock/pricing/), or set train_price_per_1k_tokens and storage_price_per_month in [train.bedrock]",
+                    t.path.display(),
+                    region.map(|r| format!(" in region {r:?}")).unwrap_or_default()
+                ),
+            });
+        };
+        if let (Some(t), Some(e)) = (&table, entry)
+            && (self.train_price_per_1k_tokens.is_none() || self.storage_price_per_month.is_none())
+        {
+            // The file name only: the estimate is the same wherever the table lives.
+            let file = t.path.file_name().unwrap_or_default().to_string_lossy();
+            sources.push(format!(
+                "{file} [[customization]] {} (updated {}; unverified: check https://aws.amazon.com/bedrock/pricing/)",
+                e.base_model, t.updated
+            ));
+        }
+        Ok(Prices {
+            train_per_1k_tokens: train,
+            storage_per_month: storage,
+            provisioned_per_hour: provisioned,
+            source: sources.join(" + "),
+        })
+    }
+
     fn epochs(&self, model: &BaseModel) -> f64 {
         self.hyperparameters
             .get("epochCount")
@@ -571,7 +672,14 @@ fn check_data(
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            problems.push(format!("{}: {e}", path.display()));
+            let field = match split {
+                Split::Train => "train_file",
+                _ => "validation_file",
+            };
+            problems.push(format!(
+                "{field} = {}: {e}\nhint: write the prepared data first with `tunebench data prepare`, or give an s3:// URI",
+                path.display()
+            ));
             return None;
         }
     };
@@ -628,6 +736,19 @@ fn check_data(
 }
 
 // --- cost -----------------------------------------------------------------------------------
+
+/// The customization prices of one job ([`BedrockTrainSettings::prices`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prices {
+    /// USD per 1,000 training tokens.
+    pub train_per_1k_tokens: f64,
+    /// USD per month to store the custom model.
+    pub storage_per_month: f64,
+    /// USD per model unit per hour of provisioned throughput, if known.
+    pub provisioned_per_hour: Option<f64>,
+    /// Where they come from.
+    pub source: String,
+}
 
 /// The cost estimate shown before submitting.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -750,7 +871,13 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
                 .into(),
         );
     }
-    let Some(model) = model.filter(|_| problems.is_empty()) else {
+    let prices = settings.prices();
+    if let Err(p) = &prices
+        && model.is_some()
+    {
+        problems.push(p.clone());
+    }
+    let (Some(model), Ok(prices)) = (model.filter(|_| problems.is_empty()), prices) else {
         return Err(BedrockError::Preflight(problems));
     };
 
@@ -775,6 +902,8 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
         teacher_max_response_length: settings.teacher_max_response_length,
         kms_key_id: settings.kms_key_id.clone(),
         tags: settings.job_tags.clone(),
+        model_tags: settings.model_tags.clone(),
+        vpc: settings.vpc.clone(),
         client_request_token: None,
     };
     let mut hasher = Sha256::new();
@@ -789,12 +918,8 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
 
     let train_tokens = data.first().and_then(|d| d.tokens);
     let epochs = settings.epochs(model);
-    let price = settings
-        .train_price_per_1k_tokens
-        .unwrap_or(model.train_per_1k_tokens);
-    let storage = settings
-        .storage_price_per_month
-        .unwrap_or(model.storage_per_month);
+    let price = prices.train_per_1k_tokens;
+    let storage = prices.storage_per_month;
     let training_usd = train_tokens.map(|t| t as f64 * epochs / 1000.0 * price);
     let estimate = CostEstimate {
         token_counter: "characters / 4 (no tokenizer for Bedrock base models)".into(),
@@ -804,11 +929,7 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
         training_usd,
         storage_per_month_usd: storage,
         total_first_month_usd: training_usd.map(|t| t + storage),
-        price_source: if settings.train_price_per_1k_tokens.is_some() {
-            "[train.bedrock] train_price_per_1k_tokens".into()
-        } else {
-            "tunebench-train bedrock::models table (unverified; check https://aws.amazon.com/bedrock/pricing/)".into()
-        },
+        price_source: prices.source,
     };
     if let Some(limit) = settings.max_cost_usd {
         match estimate.total_first_month_usd {
@@ -862,13 +983,24 @@ fn request_json(spec: &CustomizationJobSpec, kind: CustomizationType) -> Value {
     if let Some(k) = &spec.kms_key_id {
         r["customModelKmsKeyId"] = json!(k);
     }
-    if !spec.tags.is_empty() {
-        r["jobTags"] = json!(
-            spec.tags
-                .iter()
+    let tag_list = |tags: &BTreeMap<String, String>| {
+        json!(
+            tags.iter()
                 .map(|(k, v)| json!({"key": k, "value": v}))
                 .collect::<Vec<_>>()
-        );
+        )
+    };
+    if !spec.tags.is_empty() {
+        r["jobTags"] = tag_list(&spec.tags);
+    }
+    if !spec.model_tags.is_empty() {
+        r["customModelTags"] = tag_list(&spec.model_tags);
+    }
+    if let Some(vpc) = &spec.vpc {
+        r["vpcConfig"] = json!({
+            "subnetIds": vpc.subnet_ids,
+            "securityGroupIds": vpc.security_group_ids,
+        });
     }
     if let Some(t) = &spec.client_request_token {
         r["clientRequestToken"] = json!(t);
@@ -912,8 +1044,12 @@ pub struct JobRecord {
     pub metrics: Option<String>,
     /// Custom model deployment ARN (on-demand inference), if deployed.
     pub deployment_arn: Option<String>,
+    /// Its last known status (`Creating`, `Active`, `Failed`).
+    pub deployment_status: Option<String>,
     /// Provisioned throughput ARN, if provisioned.
     pub provisioned_throughput_arn: Option<String>,
+    /// Its last known status (`Creating`, `InService`, `Failed`).
+    pub provisioned_throughput_status: Option<String>,
 }
 
 impl JobRecord {
@@ -1170,43 +1306,33 @@ fn transient(e: &tunebench_aws::Error) -> bool {
     }
 }
 
-/// Polls until the job is `Completed`, `Failed` or `Stopped`, with backoff; throttling and
-/// server errors are retried. `on_poll` sees every status (and sub-statuses) for a progress
-/// display. With a registry, `job.json` follows each poll and a completed job is
-/// [`collect`]ed. A failed job is returned, not an error.
-pub fn wait(
-    clients: &Clients,
-    job: &JobRef,
+/// Polls `get` with backoff (intervals doubling from `opts.initial_interval` up to
+/// `opts.max_interval`) until `done` says the answer is final, and returns that answer.
+/// Throttling, 5xx and transport errors are retried, up to `opts.max_consecutive_errors` in
+/// a row; `status` names the last state in a [`tunebench_aws::Error::WaitTimeout`].
+fn poll<T>(
     opts: &WaitSettings,
-    mut on_poll: impl FnMut(&CustomizationJob),
-) -> Result<CustomizationJob> {
-    let (id, mut reg) = job.resolve()?;
+    target: &str,
+    mut get: impl FnMut() -> std::result::Result<T, tunebench_aws::Error>,
+    mut done: impl FnMut(&T) -> Result<bool>,
+    status: impl Fn(&T) -> String,
+) -> Result<T> {
     let started = Instant::now();
     let mut interval = opts.initial_interval;
     let mut errors = 0;
     loop {
-        match clients.bedrock.get_customization_job(&id) {
-            Ok(j) => {
+        match get() {
+            Ok(x) => {
                 errors = 0;
-                on_poll(&j);
-                if let Some((dir, rec)) = reg.as_mut() {
-                    rec.update(&j);
-                    rec.save(dir)?;
-                }
-                if j.is_terminal() {
-                    if let Some((dir, _)) = &reg
-                        && j.status == "Completed"
-                    {
-                        collect(clients, dir, &j)?;
-                    }
-                    return Ok(j);
+                if done(&x)? {
+                    return Ok(x);
                 }
                 if let Some(t) = opts.timeout
                     && started.elapsed() + interval > t
                 {
                     return Err(tunebench_aws::Error::WaitTimeout {
-                        target: id,
-                        status: j.status,
+                        target: target.to_string(),
+                        status: status(&x),
                         waited: started.elapsed(),
                     }
                     .into());
@@ -1218,6 +1344,39 @@ pub fn wait(
         std::thread::sleep(interval);
         interval = (interval * 2).min(opts.max_interval);
     }
+}
+
+/// Polls until the job is `Completed`, `Failed` or `Stopped`, with backoff; throttling and
+/// server errors are retried. `on_poll` sees every status (and sub-statuses) for a progress
+/// display. With a registry, `job.json` follows each poll and a completed job is
+/// [`collect`]ed. A failed job is returned, not an error.
+pub fn wait(
+    clients: &Clients,
+    job: &JobRef,
+    opts: &WaitSettings,
+    mut on_poll: impl FnMut(&CustomizationJob),
+) -> Result<CustomizationJob> {
+    let (id, mut reg) = job.resolve()?;
+    let j = poll(
+        opts,
+        &id,
+        || clients.bedrock.get_customization_job(&id),
+        |j| {
+            on_poll(j);
+            if let Some((dir, rec)) = reg.as_mut() {
+                rec.update(j);
+                rec.save(dir)?;
+            }
+            Ok(j.is_terminal())
+        },
+        |j| j.status.clone(),
+    )?;
+    if let Some((dir, _)) = &reg
+        && j.status == "Completed"
+    {
+        collect(clients, dir, &j)?;
+    }
+    Ok(j)
 }
 
 /// Asks the job to stop (updates the registry's status on the next `status`/`wait`).
@@ -1377,16 +1536,32 @@ pub enum DeployKind {
     },
 }
 
-/// Deploys the custom model recorded in `out_dir/job.json`; returns the deployment or
-/// provisioned-throughput ARN and records it in the registry. `on_notice` gets the hourly
-/// cost line before provisioned throughput is bought.
+/// What [`deploy`] made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Served {
+    /// The deployment or provisioned-throughput ARN: the `modelId` eval's Bedrock candidate
+    /// calls.
+    pub arn: String,
+    /// Its final status (`Active` or `InService`).
+    pub status: String,
+}
+
+/// Deploys the custom model recorded in `out_dir/job.json` and waits until it can be called
+/// (`Active` / `InService`). The ARN is recorded in the registry as soon as it exists (so
+/// `undeploy` can remove a deployment whose wait was interrupted) and its status after every
+/// poll. `on_notice` gets the hourly cost line before provisioned throughput is bought;
+/// `on_poll` sees every status. A deployment (or provisioned throughput) already recorded is
+/// watched again instead of creating a second one; and a create retried with the same name
+/// returns the same resource (idempotency token from the name and the model).
 pub fn deploy(
     clients: &Clients,
     out_dir: &Path,
     name: &str,
     kind: &DeployKind,
+    wait: &WaitSettings,
     mut on_notice: impl FnMut(&str),
-) -> Result<String> {
+    mut on_poll: impl FnMut(&str),
+) -> Result<Served> {
     let mut rec = JobRecord::load(out_dir)?.ok_or_else(|| BedrockError::NoRegistry {
         path: JobRecord::path(out_dir),
     })?;
@@ -1397,24 +1572,50 @@ pub fn deploy(
             rec.status
         ))
     })?;
+    // ModelDeploymentName and ProvisionedModelName: ([0-9a-zA-Z][_-]?){1,63}.
+    if !((1..=63).contains(&name.len()) && Patterns::new().model_name.is_match(name)) {
+        return Err(BedrockError::Refused(format!(
+            "deployment name {name:?} is not valid: 1-63 letters or digits, each optionally followed by one '_' or '-'; nothing was created\nhint: pass --name"
+        )));
+    }
     let token = format!(
         "tb-{}",
         &hex::encode(Sha256::digest(format!("{name}\0{model}")))[..48]
     );
+    let bedrock = &clients.bedrock;
     match kind {
         DeployKind::OnDemand => {
-            let arn = clients
-                .bedrock
-                .create_custom_model_deployment(name, &model, Some(&token))?;
-            rec.deployment_arn = Some(arn.clone());
-            rec.save(out_dir)?;
-            Ok(arn)
+            // A recorded deployment is watched, not replaced: a second one would leave the
+            // first running and unrecorded.
+            let arn = match rec.deployment_arn.clone() {
+                Some(arn) => arn,
+                None => {
+                    let arn = bedrock.create_custom_model_deployment(name, &model, Some(&token))?;
+                    rec.deployment_arn = Some(arn.clone());
+                    rec.deployment_status = Some("Creating".into());
+                    rec.save(out_dir)?;
+                    arn
+                }
+            };
+            let d = poll(
+                wait,
+                &arn,
+                || bedrock.get_custom_model_deployment(&arn),
+                |d| {
+                    on_poll(&d.status);
+                    rec.deployment_status = Some(d.status.clone());
+                    rec.save(out_dir)?;
+                    Ok(d.status != "Creating")
+                },
+                |d| d.status.clone(),
+            )?;
+            usable(&arn, &d.status, "Active", d.failure_message.as_deref())
         }
         DeployKind::Provisioned {
             model_units,
             hourly_usd_per_unit,
             yes,
-        } => {
+        } if rec.provisioned_throughput_arn.is_none() => {
             let cost = match hourly_usd_per_unit {
                 Some(h) => format!(
                     "${:.2}/hour (${:.0}/month) for {model_units} model unit(s)",
@@ -1434,16 +1635,56 @@ pub fn deploy(
                     "provisioned throughput not created: it costs {cost}\nhint: pass --yes to accept"
                 )));
             }
-            let arn = clients.bedrock.create_provisioned_throughput(
-                name,
-                &model,
-                *model_units,
-                Some(&token),
-            )?;
+            let arn =
+                bedrock.create_provisioned_throughput(name, &model, *model_units, Some(&token))?;
             rec.provisioned_throughput_arn = Some(arn.clone());
+            rec.provisioned_throughput_status = Some("Creating".into());
             rec.save(out_dir)?;
-            Ok(arn)
+            wait_provisioned(bedrock, &mut rec, out_dir, &arn, wait, on_poll)
         }
+        // Already bought (and recorded): watch it, nothing new is billed.
+        DeployKind::Provisioned { .. } => {
+            let arn = rec.provisioned_throughput_arn.clone().unwrap_or_default();
+            wait_provisioned(bedrock, &mut rec, out_dir, &arn, wait, on_poll)
+        }
+    }
+}
+
+fn wait_provisioned(
+    bedrock: &tunebench_aws::Bedrock,
+    rec: &mut JobRecord,
+    out_dir: &Path,
+    arn: &str,
+    wait: &WaitSettings,
+    mut on_poll: impl FnMut(&str),
+) -> Result<Served> {
+    let p = poll(
+        wait,
+        arn,
+        || bedrock.get_provisioned_throughput(arn),
+        |p| {
+            on_poll(&p.status);
+            rec.provisioned_throughput_status = Some(p.status.clone());
+            rec.save(out_dir)?;
+            Ok(!matches!(p.status.as_str(), "Creating" | "Updating"))
+        },
+        |p| p.status.clone(),
+    )?;
+    usable(arn, &p.status, "InService", p.failure_message.as_deref())
+}
+
+fn usable(arn: &str, status: &str, ready: &str, failure: Option<&str>) -> Result<Served> {
+    if status == ready {
+        Ok(Served {
+            arn: arn.to_string(),
+            status: status.to_string(),
+        })
+    } else {
+        Err(BedrockError::Unusable {
+            arn: arn.to_string(),
+            status: status.to_string(),
+            reason: failure.unwrap_or("no reason given").to_string(),
+        })
     }
 }
 
@@ -1456,11 +1697,13 @@ pub fn undeploy(clients: &Clients, out_dir: &Path) -> Result<Vec<String>> {
     let mut gone = Vec::new();
     if let Some(d) = rec.deployment_arn.take() {
         clients.bedrock.delete_custom_model_deployment(&d)?;
+        rec.deployment_status = None;
         gone.push(d);
         rec.save(out_dir)?;
     }
     if let Some(p) = rec.provisioned_throughput_arn.take() {
         clients.bedrock.delete_provisioned_throughput(&p)?;
+        rec.provisioned_throughput_status = None;
         gone.push(p);
         rec.save(out_dir)?;
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter, S3Uri};
+use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter, S3Uri, VpcConfig};
 use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
 use tunebench_train::bedrock::{
     BedrockError, BedrockTrainSettings, Clients, CustomizationType, DeployKind, HyperValue,
@@ -83,7 +83,13 @@ fn settings(root: &Path, bucket: &str) -> BedrockTrainSettings {
         output_s3_uri: format!("s3://{bucket}/runs/r1/bedrock/"),
         role_arn: "arn:aws:iam::123456789012:role/tunebench-bedrock".into(),
         job_tags: BTreeMap::from([("project".into(), "tunebench".into())]),
+        model_tags: BTreeMap::from([("team".into(), "ml platform".into())]),
+        vpc: Some(VpcConfig {
+            subnet_ids: vec!["subnet-0abc123".into(), "subnet-0def456".into()],
+            security_group_ids: vec!["sg-0123abcd".into()],
+        }),
         region: Some("us-east-1".into()),
+        pricing: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pricing.toml")),
         max_cost_usd: Some(5.0),
         out_dir: "train/tb-ft-1".into(),
         ..BedrockTrainSettings::default()
@@ -135,6 +141,11 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
 
     let sub = submit(&s, &c, false).unwrap();
     assert_eq!(sub.uploads.len(), 2);
+    // The dry run's request is exactly what the SDK sent (VPC and model tags included).
+    assert_eq!(
+        standin.last_input("CreateModelCustomizationJob").unwrap(),
+        sub.plan.request
+    );
     let rec = sub.job.unwrap();
     assert!(rec.job_arn.contains(":model-customization-job/"));
     assert_eq!(
@@ -179,17 +190,35 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
 
     // On-demand deploy of the recorded model, provisioned throughput only with consent.
     let dir = s.out_dir.clone();
-    let dep =
-        tunebench_train::bedrock::deploy(&c, &dir, "tb-ft-1-dep", &DeployKind::OnDemand, |_| {})
-            .unwrap();
-    assert_eq!(
-        JobRecord::load(&dir)
-            .unwrap()
-            .unwrap()
-            .deployment_arn
-            .as_deref(),
-        Some(dep.as_str())
-    );
+    let mut statuses = Vec::new();
+    let dep = tunebench_train::bedrock::deploy(
+        &c,
+        &dir,
+        "tb-ft-1-dep",
+        &DeployKind::OnDemand,
+        &fast_wait(),
+        |_| {},
+        |s| statuses.push(s.to_string()),
+    )
+    .unwrap();
+    assert_eq!(dep.status, "Active");
+    assert_eq!(statuses.first().map(String::as_str), Some("Creating"));
+    let rec = JobRecord::load(&dir).unwrap().unwrap();
+    assert_eq!(rec.deployment_arn.as_deref(), Some(dep.arn.as_str()));
+    assert_eq!(rec.deployment_status.as_deref(), Some("Active"));
+    // Deploying again watches the recorded deployment instead of making a second one.
+    let again = tunebench_train::bedrock::deploy(
+        &c,
+        &dir,
+        "another-name",
+        &DeployKind::OnDemand,
+        &fast_wait(),
+        |_| {},
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(again, dep);
+    assert_eq!(standin.request_count("CreateCustomModelDeployment"), 1);
     let mut notices = Vec::new();
     let refused = tunebench_train::bedrock::deploy(
         &c,
@@ -200,7 +229,9 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
             hourly_usd_per_unit: Some(20.0),
             yes: false,
         },
+        &fast_wait(),
         |n| notices.push(n.to_string()),
+        |_| {},
     )
     .unwrap_err();
     assert!(matches!(refused, BedrockError::Refused(_)), "{refused}");
@@ -208,7 +239,7 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
     assert_eq!(standin.request_count("CreateProvisionedModelThroughput"), 0);
     assert_eq!(
         tunebench_train::bedrock::undeploy(&c, &dir).unwrap(),
-        vec![dep]
+        vec![dep.arn]
     );
 
     let listed = tunebench_train::bedrock::list(
@@ -301,6 +332,12 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
     s.hyperparameters
         .insert("dropout".into(), HyperValue::Float(0.1));
     s.role_arn = "arn:aws:iam::123:role/x".into();
+    s.vpc = Some(VpcConfig {
+        subnet_ids: Vec::new(),
+        security_group_ids: vec!["sg_under_score".into()],
+    });
+    s.model_tags.insert("bad!key".into(), "v".into());
+    s.pricing = None;
     std::fs::write(
         tmp.path().join("data/validation.jsonl"),
         "{\"messages\":[]}\n",
@@ -316,6 +353,10 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
         "hyperparameters.dropout",
         "is not an IAM role ARN",
         "validation.jsonl:1:",
+        "vpc.subnet_ids: 0 ids, the API takes 1 to 16",
+        "vpc.security_group_ids: \"sg_under_score\" is not an id",
+        "model_tags: tag \"bad!key\"",
+        "pricing is not set, so the training cost cannot be estimated",
     ] {
         assert!(all.contains(want), "{want}: {all}");
     }
@@ -339,6 +380,58 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn prices_come_from_the_pricing_table_and_overrides_win() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = settings(tmp.path(), "tb-price");
+    let table = tmp.path().join("prices.toml");
+    std::fs::write(
+        &table,
+        "version = 1\nupdated = \"2026-01-01\"\n[[model]]\nid = \"x\"\ninput_per_1k = 1.0\noutput_per_1k = 1.0\n[[customization]]\nbase_model = \"amazon.titan-text-lite-v1:0:4k\"\nregion = \"us-east-1\"\ntrain_per_1k_tokens = 2.0\nstorage_per_month = 3.0\nprovisioned_per_hour = 7.0\n",
+    )
+    .unwrap();
+    s.pricing = Some(table.clone());
+    let p = s.prices().unwrap();
+    assert_eq!(
+        (
+            p.train_per_1k_tokens,
+            p.storage_per_month,
+            p.provisioned_per_hour
+        ),
+        (2.0, 3.0, Some(7.0))
+    );
+    assert!(
+        p.source.starts_with("prices.toml [[customization]]"),
+        "{}",
+        p.source
+    );
+    s.storage_price_per_month = Some(0.5);
+    let p = s.prices().unwrap();
+    assert_eq!((p.train_per_1k_tokens, p.storage_per_month), (2.0, 0.5));
+    assert!(
+        p.source.contains("[train.bedrock] storage_price_per_month"),
+        "{}",
+        p.source
+    );
+    let est = plan(&s).unwrap().estimate;
+    assert_eq!(est.train_per_1k_tokens, 2.0);
+    // Another region has no entry: a pre-flight problem naming the file and a fix.
+    s.region = Some("us-west-2".into());
+    let err = s.prices().unwrap_err();
+    assert!(
+        err.contains("prices.toml: no [[customization]] entry") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(matches!(plan(&s), Err(BedrockError::Preflight(_))));
+    // A negative price is refused when the table is read.
+    std::fs::write(
+        &table,
+        "version = 1\nupdated = \"x\"\n[[customization]]\nbase_model = \"m\"\ntrain_per_1k_tokens = -1.0\nstorage_per_month = 0.0\n",
+    )
+    .unwrap();
+    assert!(s.prices().unwrap_err().contains("prices must be ≥ 0"));
 }
 
 #[test]
@@ -415,4 +508,127 @@ fn waiting_survives_a_throttling_storm() {
             .is_some()
     );
     assert_clean(&standin);
+}
+
+/// A Hugging Face model directory as `tunebench model merge` writes it (tiny stand-in files).
+fn write_model_dir(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, body) in [
+        ("config.json", "{\"model_type\": \"llama\"}"),
+        ("tokenizer.json", "{}"),
+        ("tokenizer_config.json", "{}"),
+        ("model.safetensors", "weights"),
+    ] {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+}
+
+#[test]
+fn import_uploads_the_model_waits_and_records_the_imported_model() {
+    use tunebench_train::bedrock::import::{ImportRecord, ImportSettings, import};
+    let s3_endpoint = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        polls_to_complete: 3,
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let c = clients(&standin, &s3_endpoint);
+    let b = bucket("import");
+    c.s3.create_bucket(&b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    write_model_dir(&tmp.path().join("merged"));
+    let settings = ImportSettings {
+        name: "tb-import-1".into(),
+        model_dir: "merged".into(),
+        s3_prefix: format!("s3://{b}/imports/tb-import-1/"),
+        role_arn: "arn:aws:iam::123456789012:role/tunebench-bedrock".into(),
+        out_dir: "import/tb-import-1".into(),
+        ..ImportSettings::default()
+    }
+    .resolve(tmp.path())
+    .unwrap();
+
+    let mut statuses = Vec::new();
+    let done = import(&c, &settings, &fast_wait(), |s| {
+        statuses.push(s.to_string())
+    })
+    .unwrap();
+    assert!(!done.resumed);
+    assert_eq!(done.uploads.len(), 4);
+    assert_eq!(statuses, ["InProgress", "InProgress", "Completed"]);
+    let arn = done.record.imported_model_arn.clone().unwrap();
+    assert!(arn.contains(":imported-model/"), "{arn}");
+    let rec = ImportRecord::load(&settings.out_dir).unwrap().unwrap();
+    assert_eq!(rec.imported_model_arn.as_deref(), Some(arn.as_str()));
+    assert_eq!(rec.status, "Completed");
+    let keys: Vec<String> =
+        c.s3.list(&settings.s3_prefix.parse::<S3Uri>().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|u| u.key)
+            .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(keys.iter().any(|k| k.ends_with("/model.safetensors")));
+
+    // Same files and settings: the recorded import is reused; nothing is sent again.
+    let again = import(&c, &settings, &fast_wait(), |_| {}).unwrap();
+    assert!(again.resumed && again.uploads.is_empty());
+    assert_eq!(
+        again.record.imported_model_arn.as_deref(),
+        Some(arn.as_str())
+    );
+    assert_eq!(standin.request_count("CreateModelImportJob"), 1);
+
+    // Record lost: the files are found unchanged on S3 and the idempotency token returns
+    // the same job.
+    std::fs::remove_file(ImportRecord::path(&settings.out_dir)).unwrap();
+    let third = import(&c, &settings, &fast_wait(), |_| {}).unwrap();
+    assert!(
+        third
+            .uploads
+            .iter()
+            .all(|u| u.outcome == tunebench_aws::UploadOutcome::Unchanged)
+    );
+    assert_eq!(third.record.job_arn, done.record.job_arn);
+    assert_eq!(standin.request_count("CreateModelImportJob"), 2);
+
+    // Changed weights are a new import: uploaded again, and under the same job name the
+    // service refuses it (a new name is needed), with a hint.
+    std::fs::write(tmp.path().join("merged/model.safetensors"), "new weights").unwrap();
+    let err = import(&c, &settings, &fast_wait(), |_| {}).unwrap_err();
+    assert!(err.to_string().contains("ConflictException"), "{err}");
+    assert!(err.to_string().contains("hint:"), "{err}");
+    assert_clean(&standin);
+}
+
+#[test]
+fn import_refuses_a_directory_that_is_not_a_hf_model() {
+    use tunebench_train::bedrock::import::ImportSettings;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("merged")).unwrap();
+    std::fs::write(tmp.path().join("merged/config.json"), "{}").unwrap();
+    let err = ImportSettings {
+        name: "tb import".into(),
+        model_dir: "merged".into(),
+        s3_prefix: "not-s3".into(),
+        role_arn: "arn:aws:iam::123456789012:role/r".into(),
+        out_dir: "out".into(),
+        ..ImportSettings::default()
+    }
+    .resolve(tmp.path())
+    .unwrap_err();
+    let BedrockError::Preflight(problems) = &err else {
+        panic!("{err}")
+    };
+    let all = problems.join("\n");
+    for want in [
+        "is not a valid jobName",
+        "no tokenizer.json",
+        "no tokenizer_config.json",
+        "no *.safetensors weights",
+        "s3_prefix = \"not-s3\" is not an s3:// URI",
+    ] {
+        assert!(all.contains(want), "{want}: {all}");
+    }
+    assert!(!all.contains("no config.json"), "{all}");
 }

@@ -83,6 +83,7 @@ struct ImportJob {
     model_name: String,
     imported_arn: String,
     request: Value,
+    token: Option<String>,
     polls: u32,
     created: SystemTime,
 }
@@ -813,11 +814,13 @@ fn create_import(shared: &Shared, input: Value) -> Reply {
     let mut st = lock(&shared.state);
     let name = str_of(&input, "jobName").to_string();
     let mut request = input.clone();
-    if let Some(o) = request.as_object_mut() {
-        o.remove("clientRequestToken");
-    }
+    let token = request
+        .as_object_mut()
+        .and_then(|o| o.remove("clientRequestToken"))
+        .and_then(|t| t.as_str().map(str::to_string));
     if let Some(j) = st.imports.iter().find(|j| j.name == name) {
-        if j.request == request && input.get("clientRequestToken").is_some() {
+        // Idempotent only for the same token and the same request, like the service.
+        if token.is_some() && j.token == token && j.request == request {
             return Reply::ok(201, json!({ "jobArn": j.arn }));
         }
         return Reply::error(
@@ -836,6 +839,7 @@ fn create_import(shared: &Shared, input: Value) -> Reply {
         model_name: str_of(&input, "importedModelName").to_string(),
         imported_arn,
         request,
+        token,
         polls: 0,
         created: SystemTime::now(),
     });
@@ -889,11 +893,16 @@ fn converse(shared: &Shared, input: Value) -> Reply {
             st.provisioned.iter().any(|p| p.arn == a)
                 || st.deployments.iter().any(|d| d.arn == a)
                 || st.models.iter().any(|m| m.arn == a)
+                || st
+                    .imports
+                    .iter()
+                    .any(|j| j.imported_arn == a && j.polls >= shared.config.polls_to_complete)
         };
         let is_resource_arn = [
             "provisioned-model/",
             "custom-model-deployment/",
             "custom-model/",
+            "imported-model/",
         ]
         .iter()
         .any(|k| model_id.contains(k));

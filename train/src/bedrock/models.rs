@@ -1,6 +1,7 @@
 //! The customizable Bedrock base models tunebench knows: model id, data format (the datasets
-//! crate's target), the customization types and Regions offered, documented hyperparameters
-//! with their ranges, and training prices.
+//! crate's target), the customization types and Regions offered, and documented
+//! hyperparameters with their ranges. Prices are not here: they change, so they live in the
+//! user-editable pricing table (`configs/pricing.toml`, `[[customization]]`).
 //!
 //! Sources (checked 2026-11 through the docs search of this project):
 //! - hyperparameters: Amazon Bedrock User Guide, "Custom model hyperparameters",
@@ -9,10 +10,6 @@
 //!   `cm-hp-meta-llama32.html`, `cm-hp-anth-claude-3.html`, `cm-hp-cohere-command.html`;
 //! - model ids and Regions: "Supported models and Regions for fine-tuning and continued
 //!   pre-training", <https://docs.aws.amazon.com/bedrock/latest/userguide/custom-model-supported.html>;
-//! - prices: <https://aws.amazon.com/bedrock/pricing/>. PRICES CHANGE and none of them were
-//!   re-verified for this revision: every price is `// unverified`; check them against the
-//!   pricing page (for your Region) or override them with `train_price_per_1k_tokens` /
-//!   `storage_price_per_month` in `[train.bedrock]`.
 //!
 //! Anything not found in those pages is marked `// unverified`.
 
@@ -68,10 +65,6 @@ pub struct BaseModel {
     pub offers: Offers,
     /// Documented hyperparameters.
     pub hyperparameters: &'static [Hyperparameter],
-    /// USD per 1,000 training tokens (tokens × epochs are billed).
-    pub train_per_1k_tokens: f64,
-    /// USD per month to store the custom model.
-    pub storage_per_month: f64,
 }
 
 const fn hp(name: &'static str, kind: HpKind, min: f64, max: f64, default: f64) -> Hyperparameter {
@@ -171,8 +164,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: BOTH,
         offers: FT_CPT,
         hyperparameters: TITAN_EXPRESS_LITE_HP,
-        train_per_1k_tokens: 0.008, // unverified
-        storage_per_month: 1.95,    // unverified
     },
     BaseModel {
         id: "amazon.titan-text-lite-v1:0:4k",
@@ -181,8 +172,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: BOTH, // unverified: us-west-2 (listed as supported; table row not seen)
         offers: FT_CPT,
         hyperparameters: TITAN_EXPRESS_LITE_HP,
-        train_per_1k_tokens: 0.0004, // unverified
-        storage_per_month: 1.95,     // unverified
     },
     BaseModel {
         id: "amazon.titan-text-premier-v1:0:32k", // unverified: id suffix
@@ -191,8 +180,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_EAST_1, // unverified
         offers: FT,
         hyperparameters: TITAN_PREMIER_HP,
-        train_per_1k_tokens: 0.008, // unverified
-        storage_per_month: 1.95,    // unverified
     },
     BaseModel {
         id: "meta.llama3-1-8b-instruct-v1:0:128k",
@@ -201,8 +188,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_WEST_2,
         offers: FT_DIST,
         hyperparameters: LLAMA_HP,
-        train_per_1k_tokens: 0.00149, // unverified
-        storage_per_month: 1.95,      // unverified
     },
     BaseModel {
         id: "meta.llama3-1-70b-instruct-v1:0:128k",
@@ -211,8 +196,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_WEST_2,
         offers: FT_DIST,
         hyperparameters: LLAMA_HP,
-        train_per_1k_tokens: 0.00799, // unverified
-        storage_per_month: 1.95,      // unverified
     },
     BaseModel {
         id: "meta.llama3-2-1b-instruct-v1:0:128k",
@@ -221,8 +204,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_WEST_2,
         offers: FT_DIST,
         hyperparameters: LLAMA_HP,
-        train_per_1k_tokens: 0.0005, // unverified
-        storage_per_month: 1.95,     // unverified
     },
     BaseModel {
         id: "meta.llama3-2-3b-instruct-v1:0:128k",
@@ -231,8 +212,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_WEST_2,
         offers: FT_DIST,
         hyperparameters: LLAMA_HP,
-        train_per_1k_tokens: 0.001, // unverified
-        storage_per_month: 1.95,    // unverified
     },
     BaseModel {
         id: "meta.llama3-2-11b-instruct-v1:0:128k",
@@ -241,8 +220,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_WEST_2,
         offers: FT,
         hyperparameters: LLAMA_HP,
-        train_per_1k_tokens: 0.0035, // unverified
-        storage_per_month: 1.95,     // unverified
     },
     BaseModel {
         id: "meta.llama3-2-90b-instruct-v1:0:128k",
@@ -251,8 +228,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_WEST_2,
         offers: FT,
         hyperparameters: LLAMA_HP,
-        train_per_1k_tokens: 0.0088, // unverified
-        storage_per_month: 1.95,     // unverified
     },
     BaseModel {
         id: "amazon.nova-micro-v1:0:128k",
@@ -261,8 +236,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_EAST_1,
         offers: FT_DIST,
         hyperparameters: NOVA_HP,
-        train_per_1k_tokens: 0.001, // unverified
-        storage_per_month: 1.95,    // unverified
     },
     BaseModel {
         id: "amazon.nova-lite-v1:0:300k",
@@ -271,8 +244,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_EAST_1,
         offers: FT_DIST,
         hyperparameters: NOVA_HP,
-        train_per_1k_tokens: 0.002, // unverified
-        storage_per_month: 1.95,    // unverified
     },
     BaseModel {
         id: "amazon.nova-pro-v1:0:300k",
@@ -281,8 +252,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_EAST_1,
         offers: FT_DIST,
         hyperparameters: NOVA_HP,
-        train_per_1k_tokens: 0.008, // unverified
-        storage_per_month: 1.95,    // unverified
     },
     BaseModel {
         id: "anthropic.claude-3-haiku-20240307-v1:0:200k",
@@ -291,8 +260,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_WEST_2,
         offers: FT,
         hyperparameters: CLAUDE3_HP,
-        train_per_1k_tokens: 0.004, // unverified
-        storage_per_month: 1.95,    // unverified
     },
     BaseModel {
         id: "cohere.command-text-v14:7:4k", // unverified: id
@@ -301,8 +268,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_EAST_1, // unverified
         offers: FT,
         hyperparameters: COHERE_COMMAND_HP,
-        train_per_1k_tokens: 0.004, // unverified
-        storage_per_month: 1.95,    // unverified
     },
     BaseModel {
         id: "cohere.command-light-text-v14:7:4k", // unverified: id
@@ -311,8 +276,6 @@ pub const BASE_MODELS: &[BaseModel] = &[
         regions: US_EAST_1, // unverified
         offers: FT,
         hyperparameters: COHERE_LIGHT_HP,
-        train_per_1k_tokens: 0.001, // unverified
-        storage_per_month: 1.95,    // unverified
     },
 ];
 
@@ -346,6 +309,17 @@ mod tests {
                 );
             }
             assert!(m.hyperparameters.iter().any(|h| h.name == "epochCount"));
+        }
+    }
+
+    #[test]
+    fn shipped_pricing_table_prices_every_base_model() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pricing.toml");
+        let table = tunebench_aws::pricing::CustomizationPrices::load(&path).unwrap();
+        for m in BASE_MODELS {
+            for r in m.regions {
+                assert!(table.find(m.id, Some(r)).is_some(), "{} in {r}", m.id);
+            }
         }
     }
 
