@@ -44,7 +44,8 @@ fn every_shipped_suite_starts_with_its_run_command() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            text.starts_with("# Run: tunebench eval --config configs/"),
+            text.starts_with("# Run: tunebench eval --config configs/")
+                || text.starts_with("# Run: tunebench run configs/"),
             "{} must start with its `# Run:` command",
             path.display()
         );

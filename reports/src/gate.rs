@@ -289,7 +289,8 @@ fn check_one(
                 if drop <= max_drop {
                     reasons.push(format!(
                         "change {:+.4} from baseline {base_value:.4} is within max_drop {max_drop}",
-                        -drop
+                        // `+ 0.0` turns -0.0 into 0.0.
+                        -drop + 0.0
                     ));
                 } else if rule.require_significant && p.is_none_or(|p| p >= ALPHA) {
                     reasons.push(format!(
