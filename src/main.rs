@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", message(&err));
             ExitCode::from(exit_code(&err))
         }
     }
@@ -48,6 +48,22 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             cli::TrainCommand::Bedrock(b) => train_bedrock::run(&cli.global, b),
         },
     }
+}
+
+/// The error and its causes, each cause left out when an outer message already says it
+/// (library errors often print their source in their own message).
+fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// 2 for anything the user fixes in the command line or the config, 1 for the rest.

@@ -3,6 +3,7 @@
 //! across runs. Each function returns one `<svg>` element as text, for inlining in HTML.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{ReportError, Result};
@@ -44,6 +45,54 @@ fn plot_error<E: std::fmt::Debug>(e: E) -> ReportError {
     ReportError::Chart(format!("{e:?}"))
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A captioned chart over `x` × `y` in the house style.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Chart<'a, 'b>> {
+    ChartBuilder::on(root)
+        .caption(caption, (FONT, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)
+        .map_err(plot_error)
+}
+
+/// Draws the mesh with `labels[i]` under x = i (categorical x axis) and `y_desc` on y.
+fn categorical_mesh(chart: &mut Chart<'_, '_>, labels: &[String], y_desc: &str) -> Result<()> {
+    let name = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            labels.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(labels.len())
+        .x_label_formatter(&name)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(plot_error)
+}
+
+/// Draws the legend of the labelled series.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error)
+}
+
 /// `(lo, hi)` widened so that a single value or flat series still gets a visible range.
 fn padded(lo: f64, hi: f64, pad: f64) -> (f64, f64) {
     if !(lo.is_finite() && hi.is_finite()) {
@@ -71,16 +120,8 @@ pub fn quality_vs_cost(suite: &SuiteSummary) -> Result<String> {
     let max_cost = points.iter().map(|p| p.1).fold(0.0, f64::max);
     let x_hi = if max_cost > 0.0 { max_cost * 1.25 } else { 1.0 };
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{}: score vs cost (Pareto frontier)", suite.suite),
-                (FONT, 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..x_hi, 0.0..1.05)
-            .map_err(plot_error)?;
+        let caption = format!("{}: score vs cost (Pareto frontier)", suite.suite);
+        let mut chart = frame(root, &caption, 0.0..x_hi, 0.0..1.05)?;
         chart
             .configure_mesh()
             .x_desc("cost (US$)")
@@ -105,12 +146,7 @@ pub fn quality_vs_cost(suite: &SuiteSummary) -> Result<String> {
                     + Text::new(name.clone(), (9, -14), (FONT, 14))])
                 .map_err(plot_error)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
+        legend(&mut chart)?;
         Ok(())
     })
 }
@@ -134,32 +170,10 @@ pub fn metric_bars(suite: &SuiteSummary) -> Result<String> {
         .map(|e| e.upper.max(e.value))
         .fold(1.0, f64::max);
     svg(|root| {
-        let labels = metrics.clone();
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{}: metrics with 95% intervals", suite.suite),
-                (FONT, 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.5..(metrics.len() as f64 - 0.5), 0.0..hi * 1.05)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(metrics.len())
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc("value")
-            .draw()
-            .map_err(plot_error)?;
+        let caption = format!("{}: metrics with 95% intervals", suite.suite);
+        let x = -0.5..(metrics.len() as f64 - 0.5);
+        let mut chart = frame(root, &caption, x, 0.0..hi * 1.05)?;
+        categorical_mesh(&mut chart, &metrics, "value")?;
         for (ci, c) in suite.candidates.iter().enumerate() {
             let col = color(ci);
             let mut bars = Vec::new();
@@ -182,12 +196,7 @@ pub fn metric_bars(suite: &SuiteSummary) -> Result<String> {
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
             chart.draw_series(whiskers).map_err(plot_error)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
+        legend(&mut chart)?;
         Ok(())
     })
 }
@@ -212,31 +221,9 @@ pub fn latency(suite: &SuiteSummary) -> Result<Option<String>> {
     let hi = rows.iter().map(|r| r.2.max(r.1)).fold(1.0, f64::max) * 1.1;
     let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{}: latency p50 (bar) and p95 (whisker)", suite.suite),
-                (FONT, 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..(rows.len() as f64 - 0.5), 0.0..hi)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(rows.len())
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc("ms")
-            .draw()
-            .map_err(plot_error)?;
+        let caption = format!("{}: latency p50 (bar) and p95 (whisker)", suite.suite);
+        let mut chart = frame(root, &caption, -0.5..(rows.len() as f64 - 0.5), 0.0..hi)?;
+        categorical_mesh(&mut chart, &names, "ms")?;
         for (i, (_, p50, p95)) in rows.iter().enumerate() {
             let x = i as f64;
             chart
@@ -283,13 +270,12 @@ pub fn loss_curves(jobs: &[TrainingCurve]) -> Result<Option<String>> {
         .unwrap_or(1)
         .max(1);
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("training and validation loss", (FONT, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..max_step as f64, lo..hi)
-            .map_err(plot_error)?;
+        let mut chart = frame(
+            root,
+            "training and validation loss",
+            0.0..max_step as f64,
+            lo..hi,
+        )?;
         chart
             .configure_mesh()
             .x_desc("step")
@@ -324,12 +310,7 @@ pub fn loss_curves(jobs: &[TrainingCurve]) -> Result<Option<String>> {
                     });
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
+        legend(&mut chart)?;
         Ok(())
     })
     .map(Some)
@@ -360,28 +341,9 @@ pub fn trend(runs: &[RunSummary], suite: &str) -> Result<Option<String>> {
     }
     let ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("{suite}: score across runs"), (FONT, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.25..(runs.len() as f64 - 0.75), 0.0..1.05)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(runs.len())
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    ids.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc("score")
-            .draw()
-            .map_err(plot_error)?;
+        let caption = format!("{suite}: score across runs");
+        let mut chart = frame(root, &caption, -0.25..(runs.len() as f64 - 0.75), 0.0..1.05)?;
+        categorical_mesh(&mut chart, &ids, "score")?;
         for (ci, name) in names.iter().enumerate() {
             let col = color(ci);
             let series: Vec<(f64, f64)> = runs
@@ -398,12 +360,7 @@ pub fn trend(runs: &[RunSummary], suite: &str) -> Result<Option<String>> {
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
+        legend(&mut chart)?;
         Ok(())
     })
     .map(Some)

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::summary::RunSummary;
+use crate::table::escape as xml;
 
 /// `results.csv`: run, suite, candidate, metric (the aggregate is `score`), value, interval,
 /// examples, errors, tokens, cost, score per dollar and latency. RFC 4180 quoting.
@@ -132,24 +133,6 @@ pub fn report_cases(run: &RunSummary) -> Vec<Case> {
             })
         })
         .collect()
-}
-
-/// `s` escaped for XML text and attribute values; characters XML 1.0 forbids are dropped.
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -98,7 +98,8 @@ fn class(numeric: bool) -> &'static str {
     if numeric { " class=\"num\"" } else { "" }
 }
 
-/// `s` with `&`, `<`, `>`, `"` and `'` replaced by HTML entities.
+/// `s` as HTML or XML text or attribute value: `&`, `<`, `>`, `"` and `'` as entities, and
+/// the control characters XML 1.0 forbids dropped.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -108,6 +109,8 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
             c => out.push(c),
         }
     }
