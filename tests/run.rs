@@ -187,6 +187,21 @@ fn run_killed_mid_eval_resumes_without_repeating_calls_then_reuses_everything() 
     );
     let stderr = text(&out.stderr);
     assert!(stderr.contains("train: inputs unchanged"), "{stderr}");
+    // Every example ends answered exactly once, as in an uninterrupted run: the stand-in
+    // echoes the prompt, cut at max_tokens (4) words.
+    let responses = std::fs::read_to_string(
+        dir.path()
+            .join("runs/pipeline/eval/b77/api/responses.jsonl"),
+    )
+    .unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for line in responses.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(r.get("error").is_none(), "{line}");
+        assert_eq!(r["text"], "Classify this online-banking request", "{line}");
+        ids.insert(r["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len() as u64, EXAMPLES);
     let m = manifest(dir.path());
     for stage in ["data", "eval", "report", "gate"] {
         assert_eq!(status(&m, stage), "done", "{stage}: {m:#}");
