@@ -133,6 +133,33 @@ fn show_settings_snapshot_pins_the_defaults() {
 }
 
 #[test]
+fn eval_paths_read_without_dot_dot() {
+    let out = tunebench(
+        &[
+            "eval",
+            "--config",
+            "configs/eval-banking77.toml",
+            "--show-settings",
+        ],
+        &repo(),
+    );
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!shown.contains(".."), "{shown}");
+    for path in [
+        "runs/banking77/eval",
+        "configs/suites/banking77.toml",
+        "fixtures/tiny-llama/model",
+    ] {
+        let full = repo().join(path);
+        assert!(
+            shown.contains(full.to_str().unwrap()),
+            "{path} not in {shown}"
+        );
+    }
+}
+
+#[test]
 fn config_errors_exit_2_and_data_errors_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
@@ -653,6 +680,47 @@ path = "recorded.jsonl"
         dry.status.success() && text(&dry.stdout).contains("0 requests to send (32 cached)"),
         "{}",
         text(&dry.stdout)
+    );
+
+    // `cache prune`: no filter is refused; by age nothing this fresh goes; by candidate
+    // name exactly that candidate's answers go, and the next run asks it again.
+    let bare = tunebench(&["cache", "prune", "--config", cfg], dir.path());
+    assert_eq!(bare.status.code(), Some(2), "{}", text(&bare.stderr));
+    assert!(
+        text(&bare.stderr).contains("--all"),
+        "{}",
+        text(&bare.stderr)
+    );
+    let old = tunebench(
+        &["cache", "prune", "--config", cfg, "--older-than", "1d"],
+        dir.path(),
+    );
+    assert!(
+        old.status.success() && text(&old.stdout).contains("removed 0, 64 left"),
+        "{}{}",
+        text(&old.stdout),
+        text(&old.stderr)
+    );
+    let pruned = tunebench(
+        &["cache", "prune", "--config", cfg, "--candidate", "adapted"],
+        dir.path(),
+    );
+    let stdout = text(&pruned.stdout);
+    assert!(
+        pruned.status.success()
+            && stdout.contains("removed 32 answer(s) of local:")
+            && stdout.contains("+adapter:")
+            && stdout.contains("(adapted)")
+            && stdout.contains("removed 32, 32 left"),
+        "{stdout}{}",
+        text(&pruned.stderr)
+    );
+    let after = tunebench(&["eval", "--config", cfg], dir.path());
+    let stdout = text(&after.stdout);
+    assert!(
+        stdout.contains("base: 0 answered, 32 from cache")
+            && stdout.contains("adapted: 32 answered, 0 from cache"),
+        "{stdout}"
     );
 }
 

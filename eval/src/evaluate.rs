@@ -49,38 +49,24 @@ pub struct EvalSettings {
 
 impl EvalSettings {
     /// Makes paths absolute against `base` (the config's folder) and checks the settings.
-    pub fn resolve(mut self, base: &Path) -> Result<Self> {
-        let abs = |p: &Path| {
+    pub fn resolve(self, base: &Path) -> Result<Self> {
+        let bad = |m: String| EvalError::input(Location::file(base), m);
+        let this = self.map_paths(|p| {
             if p.is_absolute() {
                 p.to_path_buf()
             } else {
                 base.join(p)
             }
-        };
-        let bad = |m: String| EvalError::input(Location::file(base), m);
-        self.suites = self.suites.iter().map(|p| abs(p)).collect();
-        self.out_dir = abs(&self.out_dir);
-        self.cache = self.cache.as_deref().map(abs);
-        self.pricing = self.pricing.as_deref().map(abs);
-        for c in &mut self.candidates {
-            match c {
-                CandidateSettings::Local(l) => {
-                    l.model_dir = abs(&l.model_dir);
-                    l.adapter = l.adapter.as_deref().map(abs);
-                }
-                CandidateSettings::Responses(r) => r.path = abs(&r.path),
-                CandidateSettings::Openai(_) | CandidateSettings::Bedrock(_) => {}
-            }
-        }
-        if self.suites.is_empty() {
+        });
+        if this.suites.is_empty() {
             return Err(bad(
                 "[eval] suites is empty: name at least one suite file".into()
             ));
         }
-        if self.candidates.is_empty() {
+        if this.candidates.is_empty() {
             return Err(bad("[eval] has no [[eval.candidates]]".into()));
         }
-        let mut names: Vec<&str> = self
+        let mut names: Vec<&str> = this
             .candidates
             .iter()
             .map(CandidateSettings::name)
@@ -89,7 +75,28 @@ impl EvalSettings {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(bad(format!("two candidates are named {:?}", w[0])));
         }
-        Ok(self)
+        Ok(this)
+    }
+
+    /// The settings with `f` applied to every path in them (suites, output, cache, pricing,
+    /// model, adapter and responses paths): how [`EvalSettings::resolve`] makes them
+    /// absolute, and how the CLI folds `..` away so they read well.
+    pub fn map_paths(mut self, f: impl Fn(&Path) -> PathBuf) -> Self {
+        self.suites = self.suites.iter().map(|p| f(p)).collect();
+        self.out_dir = f(&self.out_dir);
+        self.cache = self.cache.as_deref().map(&f);
+        self.pricing = self.pricing.as_deref().map(&f);
+        for c in &mut self.candidates {
+            match c {
+                CandidateSettings::Local(l) => {
+                    l.model_dir = f(&l.model_dir);
+                    l.adapter = l.adapter.as_deref().map(&f);
+                }
+                CandidateSettings::Responses(r) => r.path = f(&r.path),
+                CandidateSettings::Openai(_) | CandidateSettings::Bedrock(_) => {}
+            }
+        }
+        self
     }
 
     /// The response cache file.
@@ -183,6 +190,22 @@ pub fn evaluate(
             _ => Ok((c, Some(candidate::build(c)?))),
         })
         .collect::<Result<_>>()?;
+
+    for suite in suites.iter().filter(|s| s.needs_loglikelihood()) {
+        if let Some((c, _)) = called
+            .iter()
+            .find(|(_, built)| built.as_ref().is_some_and(|b| !b.scores_likelihood()))
+        {
+            return Err(EvalError::Candidate {
+                name: c.name().to_string(),
+                reason: format!(
+                    "suite `{}` ({}) is scored by log-likelihood, which needs the model's token probabilities\nhint: evaluate it with local candidates (or recorded responses) only",
+                    suite.name,
+                    suite.path.display()
+                ),
+            });
+        }
+    }
 
     if opts.dry_run {
         let mut plan = Vec::new();

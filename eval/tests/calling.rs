@@ -36,6 +36,7 @@ fn requests(n: usize) -> Vec<ExampleRequest> {
                     content: format!("what is question {i}?"),
                 }],
                 sampling: Sampling::default(),
+                scoring: None,
             },
         })
         .collect()
@@ -399,10 +400,10 @@ async fn a_cached_rerun_sends_nothing() {
     let pruned = cache
         .prune(&PruneFilter {
             older_than: None,
-            candidate: Some(identity),
+            candidate: Some(identity.clone()),
         })
         .unwrap();
-    assert_eq!(pruned, 31);
+    assert_eq!(pruned, vec![(identity, 31)]);
 }
 
 /// Progress that wakes the test once `k` examples have their record.
@@ -666,6 +667,95 @@ async fn local_greedy_answers_equal_generate() {
             assert!(r.cost_usd > 0.0 && r.cost_usd < 0.1, "{}", r.cost_usd);
         }
     }
+}
+
+/// Log-likelihood requests: the multiple-choice answer is the argmax of each choice's
+/// continuation log-prob as tunebench-models computes it unshared (under both length
+/// normalisations), and a continuation's answer carries its exact log-prob and token count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_candidate_scores_choices_and_continuations_by_loglikelihood() {
+    use tunebench_eval::types::{LengthNorm, Loglikelihood, Scoring};
+    use tunebench_models::generate;
+    use tunebench_models::{TextTokenizer, device, weights};
+    let model_dir = tiny_llama();
+    let model = weights::load_model(&model_dir, &device::parse_device("cpu").unwrap()).unwrap();
+    let tok = TextTokenizer::load(&model_dir).unwrap();
+    let prompt = "Janet has 3 eggs";
+    let choices: Vec<String> = ["ducks", "a very long answer about eggs", "3", "16 eggs"]
+        .map(String::from)
+        .to_vec();
+    let context = tok.encode(&format!("{SYSTEM}\n\n{prompt}"), true).unwrap();
+    let alone: Vec<(f64, usize)> = choices
+        .iter()
+        .map(|c| {
+            let ids = tok.encode(&format!(" {c}"), false).unwrap();
+            let (lp, _) = generate::continuation_logprob(&model, &context, &ids).unwrap();
+            (lp, ids.len())
+        })
+        .collect();
+    let argmax = |f: &dyn Fn(usize) -> f64| {
+        (0..choices.len()).fold(0, |best, i| if f(i) > f(best) { i } else { best })
+    };
+    let by_sum = argmax(&|i| alone[i].0);
+    let by_chars = argmax(&|i| alone[i].0 / (choices[i].chars().count() + 1) as f64);
+
+    let candidate = candidate::build(&CandidateSettings::Local(LocalSettings {
+        name: "tiny".into(),
+        model_dir: model_dir.clone(),
+        adapter: None,
+        device: "cpu".into(),
+        batch_size: Some(2),
+    }))
+    .unwrap();
+    assert!(candidate.scores_likelihood());
+    let request = |scoring: Scoring| {
+        let mut r = requests(1).remove(0);
+        r.request.messages[0].content = prompt.into();
+        r.request.scoring = Some(scoring);
+        r
+    };
+    let choice = |length_norm| {
+        request(Scoring::Choices {
+            choices: choices.clone(),
+            prefix: " ".into(),
+            length_norm,
+        })
+    };
+    let mut reqs = vec![
+        choice(LengthNorm::None),
+        choice(LengthNorm::Chars),
+        request(Scoring::Continuation {
+            continuation: " 16 eggs".into(),
+        }),
+    ];
+    for (i, r) in reqs.iter_mut().enumerate() {
+        r.id = format!("r{i}");
+    }
+    let out = runner::run(
+        candidate,
+        &reqs,
+        None,
+        &RunnerOptions::default(),
+        &CandidatePrice::Hourly { usd_per_hour: 3.6 },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(out.iter().all(|r| r.error.is_none()), "{out:?}");
+    assert_eq!(out[0].text, choices[by_sum]);
+    assert_eq!(out[1].text, choices[by_chars]);
+    let total_choice_tokens: usize = alone.iter().map(|a| a.1).sum();
+    assert_eq!(
+        out[0].input_tokens,
+        (context.len() + total_choice_tokens) as u64
+    );
+    let ll: Loglikelihood = serde_json::from_str(&out[2].text).unwrap();
+    let (lp, n) = alone[3];
+    assert_eq!(ll.tokens, n as u64);
+    assert!((ll.logprob - lp).abs() < 1e-4, "{} vs {lp}", ll.logprob);
+    // Endpoints cannot score likelihoods.
+    let server = server(0);
+    assert!(!openai(&server, 1).scores_likelihood());
 }
 
 /// A Bedrock candidate answers through Converse against the validating stand-in (every
