@@ -160,6 +160,43 @@ fn eval_paths_read_without_dot_dot() {
 }
 
 #[test]
+fn shipped_gsm8k_local_config_scores_a_local_and_a_recorded_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval");
+    let args = [
+        "eval",
+        "--config",
+        "configs/eval-gsm8k-local.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = tunebench(&args, &repo());
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", text(&run.stderr));
+    assert!(
+        stdout.contains("tiny-llama: 10 answered, 0 from cache"),
+        "{stdout}"
+    );
+    let summary = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(out.join(format!("gsm8k/{name}/summary.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    // The recorded file has 3 of its 10 final answers off by one.
+    assert_eq!(summary("recorded")["n"], 10);
+    assert_eq!(summary("recorded")["metrics"][0]["value"], 0.7);
+    assert_eq!(summary("tiny-llama")["n"], 10);
+    assert!(summary("tiny-llama")["output_tokens"].as_u64().unwrap() > 0);
+    let again = tunebench(&args, &repo());
+    assert!(
+        text(&again.stdout).contains("tiny-llama: 0 answered, 10 from cache"),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+#[test]
 fn config_errors_exit_2_and_data_errors_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");

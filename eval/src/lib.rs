@@ -17,6 +17,7 @@
 //! - [`score`]: per-example scores and a candidate's summary (intervals, cost, latency).
 //! - [`compare`]: paired tests between candidates, Pareto frontiers, ranks.
 //! - [`output`]: atomic result files and the Markdown comparison table.
+//! - [`judge`]: LLM-as-judge metrics (rubric, judge candidate, verdict parsing, accounting).
 //! - [`evaluate`]: one `[eval]` run: every candidate on every suite, then the comparison.
 
 #![warn(missing_docs)]
@@ -27,6 +28,7 @@ pub mod candidate;
 pub mod compare;
 pub mod error;
 pub mod evaluate;
+pub mod judge;
 pub mod local;
 pub mod metrics;
 pub mod openai;

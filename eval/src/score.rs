@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
+use crate::judge::{JudgeTally, Judged};
 use crate::metrics::MetricError;
 use crate::metrics::bleu::{BleuConfig, BleuScorer, BleuStats, compute_bleu};
 use crate::metrics::chrf::{ChrfConfig, ChrfScorer, ChrfStats, compute_chrf};
@@ -42,6 +43,10 @@ pub struct ScoreOptions {
     pub allow_missing: bool,
     /// Bootstrap settings of the intervals (seeded, so reruns agree).
     pub bootstrap: BootstrapConfig,
+    /// Judge metric name → the judge's verdicts on these responses (see [`crate::judge`];
+    /// [`crate::evaluate`] fills it by calling the judges).
+    #[serde(skip)]
+    pub judged: BTreeMap<String, Judged>,
 }
 
 impl ScoreOptions {
@@ -51,6 +56,7 @@ impl ScoreOptions {
             candidate: candidate.into(),
             allow_missing: false,
             bootstrap: BootstrapConfig::default(),
+            judged: BTreeMap::new(),
         }
     }
 }
@@ -86,6 +92,9 @@ pub struct ExampleScore {
     /// Corpus metric name → this example's sufficient statistics.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub corpus_stats: BTreeMap<String, SegmentStats>,
+    /// Judge metric name → why the judge gave no usable verdict (scored 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judge_errors: BTreeMap<String, String>,
 }
 
 /// A value with its bootstrap interval.
@@ -149,6 +158,9 @@ pub struct Summary {
     /// (errored examples, having no likelihood, are left out of it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub perplexity: BTreeMap<String, f64>,
+    /// Judge metric name → the judge's own calls, tokens and dollars (not in `cost_usd`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judges: BTreeMap<String, JudgeTally>,
     /// Input tokens, summed.
     pub input_tokens: u64,
     /// Output tokens, summed.
@@ -238,18 +250,34 @@ pub fn score(
         };
         let prediction = extracted.as_deref().unwrap_or("");
         let mut metrics = BTreeMap::new();
+        let mut judge_errors = BTreeMap::new();
         let mut corpus_stats = BTreeMap::new();
         let mut weighted = 0.0;
         let rouge = scorers.rouge_if_needed(suite, &example.references, prediction);
         for metric in &suite.metrics {
-            let (value, stats) =
-                if response.error.is_some() && metric.kind == MetricKind::Loglikelihood {
-                    (0.0, None) // no likelihood to count
-                } else {
-                    scorers
-                        .metric(metric, prediction, &example.references, rouge.as_ref())
-                        .map_err(|e| fail(format!("example {:?}: {e}", example.id)))?
-                };
+            let judged = options.judged.get(&metric.name);
+            let (value, stats) = if metric.kind == MetricKind::Judge {
+                match judged.and_then(|j| j.verdicts.get(&example.id)) {
+                    Some(Ok(v)) => (*v, None),
+                    Some(Err(why)) => {
+                        judge_errors.insert(metric.name.clone(), why.clone());
+                        (0.0, None)
+                    }
+                    None if response.error.is_some() => (0.0, None), // not judged
+                    None => {
+                        return Err(fail(format!(
+                            "metric `{}` has no judge verdict for example {:?}\nhint: judge metrics are scored by `tunebench eval`, which calls the judge",
+                            metric.name, example.id
+                        )));
+                    }
+                }
+            } else if response.error.is_some() && metric.kind == MetricKind::Loglikelihood {
+                (0.0, None) // no likelihood to count
+            } else {
+                scorers
+                    .metric(metric, prediction, &example.references, rouge.as_ref())
+                    .map_err(|e| fail(format!("example {:?}: {e}", example.id)))?
+            };
             // A failed call scores 0 everywhere; its corpus statistics (an empty
             // hypothesis) still count, so corpus BLEU/chrF are penalised for it too.
             let value = if response.error.is_some() { 0.0 } else { value };
@@ -270,6 +298,7 @@ pub fn score(
             metrics,
             error: response.error.clone(),
             corpus_stats,
+            judge_errors,
         });
     }
     if examples.is_empty() {
@@ -362,6 +391,11 @@ pub fn score(
         metrics: metric_summaries,
         classification,
         perplexity,
+        judges: options
+            .judged
+            .iter()
+            .map(|(name, j)| (name.clone(), j.tally.clone()))
+            .collect(),
         input_tokens: scored.iter().map(|r| r.input_tokens).sum(),
         output_tokens: scored.iter().map(|r| r.output_tokens).sum(),
         cached: scored.iter().filter(|r| r.cached).count(),
@@ -486,6 +520,8 @@ impl Scorers {
                 None,
             ),
             MetricKind::JsonValid => (json_validity(prediction), None),
+            // Scored from the judge's verdicts in `score`, never here.
+            MetricKind::Judge => (0.0, None),
             MetricKind::Loglikelihood => {
                 let ll: Loglikelihood = serde_json::from_str(prediction).map_err(|e| {
                     EvalError::Metric(MetricError::InvalidArgument(format!(

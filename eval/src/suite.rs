@@ -54,6 +54,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{EvalError, Location, Result};
+use crate::judge::{JudgeScale, JudgeSpec};
 use crate::metrics::extract::{Extractor, JsonPath};
 use crate::metrics::json::JsonSchema;
 use crate::metrics::numeric::NumericTolerance;
@@ -210,6 +211,9 @@ pub enum MetricKind {
     /// averages, aggregates and compares like the other metrics; the summary's `perplexity`
     /// is its inverse. A corpus metric: the summary pools every example's tokens.
     Loglikelihood,
+    /// A judge candidate's verdict on the response, by a rubric (see [`crate::judge`]),
+    /// mapped onto [0, 1].
+    Judge,
 }
 
 impl MetricKind {
@@ -230,6 +234,7 @@ impl MetricKind {
             MetricKind::JsonValid => "json_valid",
             MetricKind::JsonSchema => "json_schema",
             MetricKind::Loglikelihood => "loglikelihood",
+            MetricKind::Judge => "judge",
         }
     }
 
@@ -291,6 +296,14 @@ struct MetricSpec {
     rel_tol: Option<f64>,
     #[serde(default)]
     schema: Option<PathBuf>,
+    #[serde(default)]
+    judge: Option<String>,
+    #[serde(default)]
+    rubric: Option<String>,
+    #[serde(default)]
+    scale: Option<String>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
 }
 
 /// One metric of a suite, validated and compiled.
@@ -310,6 +323,8 @@ pub struct Metric {
     pub tolerance: NumericTolerance,
     /// Compiled schema (json_schema).
     pub schema: Option<JsonSchema>,
+    /// Judge, rubric and scale (judge).
+    pub judge: Option<JudgeSpec>,
 }
 
 /// How the answer is read out of a response.
@@ -1030,7 +1045,11 @@ fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<Vec<Metric>
             spec.normalize.is_some(),
             &[K::ExactMatch, K::Contains, K::Accuracy],
         )?;
-        only("pattern", spec.pattern.is_some(), &[K::Regex])?;
+        only("pattern", spec.pattern.is_some(), &[K::Regex, K::Judge])?;
+        only("judge", spec.judge.is_some(), &[K::Judge])?;
+        only("rubric", spec.rubric.is_some(), &[K::Judge])?;
+        only("scale", spec.scale.is_some(), &[K::Judge])?;
+        only("max_tokens", spec.max_tokens.is_some(), &[K::Judge])?;
         only("abs_tol", spec.abs_tol.is_some(), &[K::Numeric])?;
         only("rel_tol", spec.rel_tol.is_some(), &[K::Numeric])?;
         only("schema", spec.schema.is_some(), &[K::JsonSchema])?;
@@ -1044,6 +1063,31 @@ fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<Vec<Metric>
                     .map_err(|e| EvalError::input(at("pattern"), format!("bad regex: {e}")))?,
             ),
             (_, None) => None,
+        };
+        let judge = match kind {
+            K::Judge => {
+                let (Some(judge), Some(rubric)) = (&spec.judge, &spec.rubric) else {
+                    return Err(EvalError::input(
+                        at(if spec.judge.is_none() {
+                            "judge"
+                        } else {
+                            "rubric"
+                        }),
+                        "missing for kind judge\nhint: `judge = \"<a [[eval.judges]] name>\"` and `rubric = \"... {{ prompt }} ... {{ response }} ... {{ reference }} ...\"`",
+                    ));
+                };
+                JudgeSpec::check_rubric(rubric, at("rubric"))?;
+                let scale = JudgeScale::parse(spec.scale.as_deref().unwrap_or("1-5"))
+                    .map_err(|e| EvalError::input(at("scale"), e))?;
+                Some(JudgeSpec {
+                    judge: judge.clone(),
+                    rubric: rubric.clone(),
+                    scale,
+                    pattern: pattern.clone(),
+                    max_tokens: spec.max_tokens.unwrap_or(256),
+                })
+            }
+            _ => None,
         };
         let mut tolerance = NumericTolerance::default();
         for (field, value, slot) in [
@@ -1088,6 +1132,7 @@ fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<Vec<Metric>
             pattern,
             tolerance,
             schema,
+            judge,
         });
     }
     if out.iter().map(|m| m.weight).sum::<f64>() <= 0.0 {

@@ -808,3 +808,166 @@ async fn bedrock_candidate_answers_through_converse_and_rides_out_throttling() {
         standin.invalid_requests()
     );
 }
+
+/// LLM-as-judge through `evaluate`: an OpenAI-compatible judge (the stand-in) grades a
+/// recorded candidate's answers by a rubric; verdicts are mapped onto [0, 1], an
+/// unparseable verdict is an example's judge error (not a silent score), the judge's tokens
+/// and dollars are counted apart from the candidate's, and a rerun takes the verdicts from
+/// the cache. A `responses` judge reads recorded verdicts by `<candidate>/<id>`.
+#[test]
+fn judge_metric_grades_answers_and_counts_the_judges_cost_apart() {
+    use std::collections::HashMap;
+    use tunebench_eval::evaluate::{EvalOptions, EvalReport, EvalSettings, evaluate};
+    use tunebench_standins::openai::Answer;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("d.jsonl"),
+        "{\"q\":\"2+2\",\"a\":\"4\"}\n{\"q\":\"3+3\",\"a\":\"6\"}\n{\"q\":\"5+5\",\"a\":\"10\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("s.toml"),
+        r#"name = "math"
+version = "1"
+data = "d.jsonl"
+prompt = "{{ q }}"
+reference = "{{ a }}"
+[[metrics]]
+kind = "judge"
+judge = "grader"
+scale = "1-5"
+rubric = "Q: {{ prompt }}\nA: {{ response }}\nRef: {{ reference }}\nGive Score: 1-5."
+"#,
+    )
+    .unwrap();
+    // L1 right, L2 wrong, L3 makes the judge ramble without a score.
+    std::fs::write(
+        d.join("recorded.jsonl"),
+        "{\"id\":\"L1\",\"text\":\"4\"}\n{\"id\":\"L2\",\"text\":\"7\"}\n{\"id\":\"L3\",\"text\":\"ramble\"}\n",
+    )
+    .unwrap();
+    let server = OpenAiStandin::start(OpenAiConfig {
+        answer: Answer::With(Arc::new(|call| {
+            let rubric = call.last_user();
+            let answer = |tag: &str| {
+                rubric
+                    .lines()
+                    .find_map(|l| l.strip_prefix(tag))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            match (answer("A: "), answer("Ref: ")) {
+                (a, _) if a == "ramble" => "It is hard to say.".into(),
+                (a, r) if a == r => "Correct. Score: 5".into(),
+                _ => "Wrong. Score: 1".into(),
+            }
+        })),
+        ..OpenAiConfig::default()
+    })
+    .unwrap();
+    std::fs::write(
+        d.join("pricing.toml"),
+        "version = 1\nupdated = \"2025-01-01\"\n[local]\nusd_per_hour = 0.0\n[[model]]\nid = \"judge-model\"\nprovider = \"openai\"\ninput_per_1k = 1.0\noutput_per_1k = 2.0\n",
+    )
+    .unwrap();
+    let config = format!(
+        r#"suites = ["s.toml"]
+out_dir = "out"
+pricing = "pricing.toml"
+[[candidates]]
+kind = "responses"
+name = "rec"
+path = "recorded.jsonl"
+[[judges]]
+kind = "openai"
+name = "grader"
+base_url = "{}"
+model = "judge-model"
+"#,
+        server.base_url()
+    );
+    let settings: EvalSettings = toml::from_str(&config).unwrap();
+    let settings = settings.resolve(d).unwrap();
+    let run = || match evaluate(&settings, &EvalOptions::default(), &NoProgress).unwrap() {
+        EvalReport::Results(mut r) => r.remove(0),
+        EvalReport::DryRun(_) => panic!("not a dry run"),
+    };
+    let first = run();
+    assert_eq!(server.requests(), 3);
+    let summary: tunebench_eval::score::Summary =
+        serde_json::from_slice(&std::fs::read(d.join("out/math/rec/summary.json")).unwrap())
+            .unwrap();
+    // (1.0 + 0.0 + 0.0) / 3: the unparseable verdict scores 0 and is counted as failed.
+    assert!((summary.metrics[0].estimate.value - 1.0 / 3.0).abs() < 1e-12);
+    let tally = &summary.judges["judge"];
+    assert_eq!(
+        (tally.judge.as_str(), tally.judged, tally.failed),
+        ("grader", 3, 1)
+    );
+    assert!(tally.input_tokens > 0 && tally.output_tokens > 0);
+    let expected = (tally.input_tokens as f64 * 1.0 + tally.output_tokens as f64 * 2.0) / 1000.0;
+    assert!(
+        (tally.cost_usd - expected).abs() < 1e-12,
+        "{}",
+        tally.cost_usd
+    );
+    assert_eq!(summary.cost_usd, 0.0, "the candidate itself cost nothing");
+    assert!(
+        first
+            .stats
+            .iter()
+            .any(|(n, s)| n.starts_with("grader") && s.answered == 3)
+    );
+    let scores = std::fs::read_to_string(d.join("out/math/rec/scores.jsonl")).unwrap();
+    let l3 = scores.lines().find(|l| l.contains("\"L3\"")).unwrap();
+    assert!(l3.contains("no verdict in the judge's answer"), "{l3}");
+
+    // A rerun takes every verdict from the cache.
+    run();
+    assert_eq!(server.requests(), 3);
+
+    // The same verdicts recorded: a `responses` judge.
+    std::fs::write(
+        d.join("verdicts.jsonl"),
+        "{\"id\":\"rec/L1\",\"text\":\"Score: 4\"}\n{\"id\":\"rec/L2\",\"text\":\"Score: 2\"}\n",
+    )
+    .unwrap();
+    let recorded = config.split("[[judges]]").next().unwrap().to_string()
+        + "[[judges]]\nkind = \"responses\"\nname = \"grader\"\npath = \"verdicts.jsonl\"\n";
+    let settings: EvalSettings = toml::from_str(&recorded).unwrap();
+    let settings = settings.resolve(d).unwrap();
+    evaluate(&settings, &EvalOptions::default(), &NoProgress).unwrap();
+    let scores = std::fs::read_to_string(d.join("out/math/rec/scores.jsonl")).unwrap();
+    let values: HashMap<String, f64> = scores
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["metrics"]["judge"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(values["L1"], 0.75);
+    assert_eq!(values["L2"], 0.25);
+    assert!(
+        scores.contains("has no verdict with id \\\"rec/L3\\\""),
+        "{scores}"
+    );
+
+    // A metric naming an unknown judge is refused before anything runs.
+    let unknown = recorded.replace("name = \"grader\"", "name = \"other\"");
+    let settings: EvalSettings = toml::from_str(&unknown).unwrap();
+    let err = evaluate(
+        &settings.resolve(d).unwrap(),
+        &EvalOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("metrics[0].judge`: no judge named \"grader\""),
+        "{err}"
+    );
+}
