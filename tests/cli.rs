@@ -762,6 +762,63 @@ path = "recorded.jsonl"
 }
 
 #[test]
+fn eval_scores_banking77_as_multiple_choice_by_loglikelihood() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo();
+    let data = r.join("train/tests/data/banking77-validation.jsonl");
+    // The shipped multiple-choice suite, over the validation split the train tests use.
+    let shipped = std::fs::read_to_string(r.join("configs/suites/banking77-choices.toml")).unwrap();
+    let suite = shipped.replace(
+        "../../runs/banking77/data/test.jsonl",
+        data.to_str().unwrap(),
+    );
+    assert_ne!(suite, shipped);
+    std::fs::write(dir.path().join("suite.toml"), suite).unwrap();
+    let config = dir.path().join("eval.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[eval]\nsuites = [\"suite.toml\"]\nout_dir = \"out\"\n[[eval.candidates]]\nkind = \"local\"\nname = \"base\"\nmodel_dir = \"{}\"\n",
+            r.join("fixtures/tiny-llama/model").display()
+        ),
+    )
+    .unwrap();
+    let out = tunebench(&["eval", "--config", config.to_str().unwrap()], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("base: 32 answered"),
+        "{}",
+        text(&out.stdout)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/banking77-choices/base/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["n"], 32);
+    assert_eq!(summary["output_tokens"], 0, "nothing is generated");
+    // Every answer is one of the intents of the split.
+    let labels: std::collections::BTreeSet<String> = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["completion"].as_str().unwrap().trim().to_string()
+        })
+        .collect();
+    let responses = std::fs::read_to_string(
+        dir.path()
+            .join("out/banking77-choices/base/responses.jsonl"),
+    )
+    .unwrap();
+    for line in responses.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(labels.contains(v["text"].as_str().unwrap()), "{line}");
+    }
+    let report = &summary["classification"]["accuracy"]["report"];
+    assert_eq!(report["n_samples"], 32);
+}
+
+#[test]
 fn train_bedrock_dry_run_prints_the_request_and_preflight_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -280,42 +280,109 @@ pub fn evaluate(
             .iter()
             .find(|(_, built)| built.as_ref().is_some_and(|b| !b.scores_likelihood()))
         {
-            return Err(EvalError::Candidate {
-                name: c.name().to_string(),
-                reason: format!(
-                    "suite `{}` ({}) is scored by log-likelihood, which needs the model's token probabilities\nhint: evaluate it with local candidates (or recorded responses) only",
-                    suite.name,
-                    suite.path.display()
+            let field = if suite.choices.is_some() {
+                "choices"
+            } else {
+                "loglikelihood"
+            };
+            return Err(EvalError::input(
+                Location::file(&suite.path).field(field),
+                format!(
+                    "this suite is scored by log-likelihood, which needs the model's token probabilities, and candidate `{}` cannot give them\nhint: evaluate it with local candidates (or recorded responses) only",
+                    c.name()
                 ),
-            });
+            ));
         }
     }
 
     if opts.dry_run {
+        // What `model` still has to answer of `requests` (cache hits left out), priced.
+        let plan_for = |suite: &Suite,
+                        name: String,
+                        model: &dyn Candidate,
+                        c: &CandidateSettings,
+                        requests: &[ExampleRequest]|
+         -> Result<Planned> {
+            let mut todo = Vec::new();
+            for r in requests {
+                let hit = match (&cache, opts.cache_mode.reads()) {
+                    (Some(cache), true) => cache
+                        .get(&Cache::key(model.identity(), &r.request))?
+                        .is_some(),
+                    _ => false,
+                };
+                if !hit {
+                    todo.push(r.clone());
+                }
+            }
+            Ok(Planned {
+                suite: suite.name.clone(),
+                candidate: name,
+                cached: (requests.len() - todo.len()) as u64,
+                estimate: pricing::estimate(&todo, &price(c), None),
+            })
+        };
         let mut plan = Vec::new();
         for suite in &suites {
             let requests = suite.requests()?;
             for (c, built) in &called {
-                let Some(built) = built else { continue };
-                let identity = built.identity();
-                let mut todo = Vec::new();
-                for r in &requests {
-                    let hit = match (&cache, opts.cache_mode.reads()) {
-                        (Some(cache), true) => {
-                            cache.get(&Cache::key(identity, &r.request))?.is_some()
+                let answers = match built {
+                    Some(model) => {
+                        plan.push(plan_for(
+                            suite,
+                            c.name().into(),
+                            model.as_ref(),
+                            c,
+                            &requests,
+                        )?);
+                        // Answers the cache holds are what the judges will see; the others
+                        // are taken as `max_tokens` long (the chars/4 rule), so the judges'
+                        // estimates are upper bounds.
+                        let placeholder = "x ".repeat(2 * suite.sampling.max_tokens as usize);
+                        let mut answers = Vec::with_capacity(requests.len());
+                        for r in &requests {
+                            let cached = match (&cache, opts.cache_mode.reads()) {
+                                (Some(cache), true) => {
+                                    cache.get(&Cache::key(model.identity(), &r.request))?
+                                }
+                                _ => None,
+                            };
+                            answers.push(ResponseRecord {
+                                id: r.id.clone(),
+                                text: cached.map_or_else(|| placeholder.clone(), |h| h.text),
+                                input_tokens: 0,
+                                output_tokens: 0,
+                                latency_ms: 0.0,
+                                cost_usd: 0.0,
+                                cached: false,
+                                error: None,
+                            });
                         }
-                        _ => false,
-                    };
-                    if !hit {
-                        todo.push(r.clone());
+                        answers
                     }
+                    None => match c {
+                        CandidateSettings::Responses(r) => responses::read(&r.path)?,
+                        _ => Vec::new(),
+                    },
+                };
+                for metric in &suite.metrics {
+                    let Some(spec) = &metric.judge else { continue };
+                    let Some((judge, Some(model))) =
+                        judges.iter().find(|(j, _)| j.name() == spec.judge)
+                    else {
+                        continue; // a recorded judge costs nothing
+                    };
+                    let (judge_requests, _) = spec.requests(c.name(), &suite.examples, &answers);
+                    let name =
+                        format!("{} (judge `{}` of {})", judge.name(), metric.name, c.name());
+                    plan.push(plan_for(
+                        suite,
+                        name,
+                        model.as_ref(),
+                        judge,
+                        &judge_requests,
+                    )?);
                 }
-                plan.push(Planned {
-                    suite: suite.name.clone(),
-                    candidate: c.name().to_string(),
-                    cached: (requests.len() - todo.len()) as u64,
-                    estimate: pricing::estimate(&todo, &price(c), None),
-                });
             }
         }
         return Ok(EvalReport::DryRun(plan));

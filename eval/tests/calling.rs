@@ -893,8 +893,31 @@ model = "judge-model"
         EvalReport::Results(mut r) => r.remove(0),
         EvalReport::DryRun(_) => panic!("not a dry run"),
     };
+    // A dry run prices the judge's calls and sends nothing; after the run they are cached.
+    let dry = |to_send: u64, cached: u64| {
+        let EvalReport::DryRun(plan) = evaluate(
+            &settings,
+            &EvalOptions {
+                dry_run: true,
+                ..EvalOptions::default()
+            },
+            &NoProgress,
+        )
+        .unwrap() else {
+            panic!("a dry run")
+        };
+        let judge = plan
+            .iter()
+            .find(|p| p.candidate == "grader (judge `judge` of rec)")
+            .unwrap();
+        assert_eq!((judge.estimate.requests, judge.cached), (to_send, cached));
+        assert!(to_send == 0 || judge.estimate.max_cost_usd.unwrap() > 0.0);
+    };
+    dry(3, 0);
+    assert_eq!(server.requests(), 0);
     let first = run();
     assert_eq!(server.requests(), 3);
+    dry(0, 3);
     let summary: tunebench_eval::score::Summary =
         serde_json::from_slice(&std::fs::read(d.join("out/math/rec/summary.json")).unwrap())
             .unwrap();
@@ -970,4 +993,40 @@ model = "judge-model"
         err.contains("metrics[0].judge`: no judge named \"grader\""),
         "{err}"
     );
+}
+
+/// A log-likelihood suite with a candidate that cannot score likelihoods is refused before
+/// anything is sent, naming the suite's field and the candidate.
+#[test]
+fn loglikelihood_suites_refuse_endpoint_candidates() {
+    use tunebench_eval::evaluate::{EvalOptions, EvalSettings, evaluate};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("d.jsonl"), "{\"q\":\"x\",\"a\":\"yes\"}\n").unwrap();
+    std::fs::write(
+        d.join("s.toml"),
+        "name = \"mc\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[choices]\nlist = [\"yes\", \"no\"]\n[[metrics]]\nkind = \"accuracy\"\n",
+    )
+    .unwrap();
+    // Never contacted: the check comes first.
+    let settings: EvalSettings = toml::from_str(
+        "suites = [\"s.toml\"]\nout_dir = \"out\"\n[[candidates]]\nkind = \"openai\"\nname = \"api\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n",
+    )
+    .unwrap();
+    let err = evaluate(
+        &settings.resolve(d).unwrap(),
+        &EvalOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("s.toml: field `choices`: this suite is scored by log-likelihood")
+            && msg.contains("candidate `api`"),
+        "{msg}"
+    );
+    assert!(matches!(
+        err,
+        tunebench_eval::error::EvalError::Input { .. }
+    ));
 }
