@@ -5,6 +5,7 @@
 //!   classification), each checked against its published reference implementation.
 //! - [`candidate`]: the `Candidate` trait, call-error classes and candidate settings.
 //! - [`openai`]: OpenAI-compatible chat completions client.
+//! - [`batch`]: Bedrock batch inference records (input JSONL, `.jsonl.out` by record id).
 //! - [`bedrock`]: Amazon Bedrock models through the Converse API.
 //! - [`local`]: local Llama-family model (+ LoRA adapter) on tunebench-models.
 //! - [`runner`]: concurrent, rate-adaptive, retrying, cost-guarded runner.
@@ -22,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod bedrock;
 pub mod cache;
 pub mod candidate;
