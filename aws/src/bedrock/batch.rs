@@ -2,9 +2,9 @@
 //! JSONL of records (`recordId` + `modelInput`) in S3 goes to a model at the batch rate, and
 //! the answers come back as `<output prefix>/<job id>/<input file>.out`.
 //!
-//! Partial: this is the control-plane half (submit and poll). Writing the input JSONL,
-//! reading the `.jsonl.out` back by `recordId` and pricing at batch rates in `tunebench eval`
-//! are not built yet.
+//! Partial: this is the control-plane half (submit and poll); the record format is
+//! `tunebench_eval::batch`. Uploading the records, waiting, downloading the output and a
+//! `batch` switch on Bedrock candidates in `tunebench eval` are not built yet.
 
 use super::{Bedrock, res, time, types};
 use crate::{Error, Result};
