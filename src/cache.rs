@@ -25,23 +25,23 @@ pub fn prune(global: &Global, args: &CachePruneArgs) -> anyhow::Result<()> {
         .map(parse_age)
         .transpose()
         .map_err(|e| ConfigError(format!("--older-than: {e}")))?;
-    // A configured candidate's name means its identity; anything else is taken as one.
+    // A configured candidate's (or judge's) name means its identity; anything else with a
+    // colon is taken as one.
+    let configured = || settings.candidates.iter().chain(&settings.judges);
     let candidate = match &args.candidate {
-        Some(name) => Some(
-            match settings.candidates.iter().find(|c| c.name() == name) {
-                Some(c) => candidate::identity(c)?,
-                None if name.contains(':') => name.clone(),
-                None => {
-                    let names: Vec<&str> = settings.candidates.iter().map(|c| c.name()).collect();
-                    return Err(ConfigError(format!(
+        Some(name) => Some(match configured().find(|c| c.name() == name) {
+            Some(c) => candidate::identity(c)?,
+            None if name.contains(':') => name.clone(),
+            None => {
+                let names: Vec<&str> = configured().map(|c| c.name()).collect();
+                return Err(ConfigError(format!(
                         "--candidate {name:?} is not a candidate of {} ({})\nhint: give a configured name or a cache identity such as openai:<url>:<model>",
                         args.config.display(),
                         names.join(", ")
                     ))
                     .into());
-                }
-            },
-        ),
+            }
+        }),
         None => None,
     };
     let path = settings.cache_path();
@@ -76,9 +76,7 @@ pub fn prune(global: &Global, args: &CachePruneArgs) -> anyhow::Result<()> {
         let identities: Vec<(&str, String)> = if removed.is_empty() {
             Vec::new()
         } else {
-            settings
-                .candidates
-                .iter()
+            configured()
                 .filter_map(|c| Some((c.name(), candidate::identity(c).ok()?)))
                 .collect()
         };

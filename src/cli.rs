@@ -87,8 +87,8 @@ pub struct CachePruneArgs {
     /// Only answers older than this: 45s, 90m, 12h, 30d, 2w.
     #[arg(long, value_name = "AGE")]
     pub older_than: Option<String>,
-    /// Only answers of this candidate: a name from the config, or a cache identity
-    /// (`openai:<url>:<model>`, `bedrock:<region>:<model>`, `local:<hash>...`).
+    /// Only answers of this candidate: a candidate or judge name from the config, or a cache
+    /// identity (`openai:<url>:<model>`, `bedrock:<region>:<model>`, `local:<hash>...`).
     #[arg(long, value_name = "NAME")]
     pub candidate: Option<String>,
     /// Delete every cached answer (needed when no other filter is given).
