@@ -90,6 +90,9 @@ pub enum Command {
     ///
     /// Example: tunebench gate --config configs/nightly.toml --run runs/nightly-2026-11-25
     Gate(GateArgs),
+    /// Manage the response cache of an [eval] section.
+    #[command(subcommand)]
+    Cache(CacheCommand),
 }
 
 /// A pipeline stage.
@@ -170,6 +173,33 @@ pub struct GateArgs {
     /// Where to write the JUnit XML (default: <run>/report/gate-junit.xml).
     #[arg(long)]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Delete cached answers older than an age and/or of one candidate, printing how many
+    /// were removed per candidate identity. With neither filter it refuses unless --all.
+    ///
+    /// Example: tunebench cache prune --config configs/eval-banking77.toml --older-than 30d
+    Prune(CachePruneArgs),
+}
+
+/// Flags of `cache prune`.
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Config file with an [eval] section (its `cache`, or <out_dir>/response-cache.sqlite).
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Only answers older than this: 45s, 90m, 12h, 30d, 2w.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<String>,
+    /// Only answers of this candidate: a candidate or judge name from the config, or a cache
+    /// identity (`openai:<url>:<model>`, `bedrock:<region>:<model>`, `local:<hash>...`).
+    #[arg(long, value_name = "NAME")]
+    pub candidate: Option<String>,
+    /// Delete every cached answer (needed when no other filter is given).
+    #[arg(long, conflicts_with_all = ["older_than", "candidate"])]
+    pub all: bool,
 }
 
 /// Flags of `eval`.

@@ -2,13 +2,23 @@
 //! (or the dry-run estimate, or JSON).
 
 use anyhow::Context;
+use std::path::Path;
 use tunebench_eval::cache::CacheMode;
-use tunebench_eval::evaluate::{EvalOptions, EvalReport, evaluate};
+
+use tunebench_eval::evaluate::{EvalOptions, EvalReport, EvalSettings, evaluate};
 use tunebench_eval::output;
 
 use crate::cli::{EvalArgs, Global};
 use crate::config::{self, ConfigError};
 use crate::progress::Bars;
+
+/// `[eval]` resolved against the config's folder, with `.` and `..` folded out of every
+/// path so that messages and `--show-settings` read `runs/...`, not `configs/../runs/...`.
+pub fn resolve(raw: EvalSettings, base: &Path) -> anyhow::Result<EvalSettings> {
+    Ok(raw
+        .resolve(base)?
+        .map_paths(|p| tunebench_datasets::settings::under(Path::new(""), p)))
+}
 
 pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
     let (file, base) = config::load(&args.config)?;
@@ -20,7 +30,7 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
             .context("reading the working directory")?
             .join(out);
     }
-    let settings = raw.resolve(&base)?;
+    let settings = resolve(raw, &base)?;
     if global.show_settings {
         println!("{}", serde_json::to_string_pretty(&settings)?);
         return Ok(());

@@ -2,6 +2,7 @@
 //! subcommand, and map errors to exit codes (0 ok, 1 failure, 2 usage or config error;
 //! 3 is the regression gate's; 130 training stopped by Ctrl-C after a checkpoint).
 
+mod cache;
 mod cli;
 mod config;
 mod data;
@@ -43,6 +44,7 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         cli::Command::Run(a) => run::run(&cli.global, a),
         cli::Command::Report(a) => report::report(&cli.global, a),
         cli::Command::Gate(a) => report::gate(&cli.global, a),
+        cli::Command::Cache(cli::CacheCommand::Prune(a)) => cache::prune(&cli.global, a),
         cli::Command::Train(cmd) => match cmd {
             cli::TrainCommand::Local(a) => train::local(&cli.global, a),
             cli::TrainCommand::Bedrock(b) => train_bedrock::run(&cli.global, b),

@@ -139,6 +139,70 @@ fn show_settings_snapshot_pins_the_defaults() {
 }
 
 #[test]
+fn eval_paths_read_without_dot_dot() {
+    let out = tunebench(
+        &[
+            "eval",
+            "--config",
+            "configs/eval-banking77.toml",
+            "--show-settings",
+        ],
+        &repo(),
+    );
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!shown.contains(".."), "{shown}");
+    for path in [
+        "runs/banking77/eval",
+        "configs/suites/banking77.toml",
+        "fixtures/tiny-llama/model",
+    ] {
+        let full = repo().join(path);
+        assert!(
+            shown.contains(full.to_str().unwrap()),
+            "{path} not in {shown}"
+        );
+    }
+}
+
+#[test]
+fn shipped_gsm8k_local_config_scores_a_local_and_a_recorded_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval");
+    let args = [
+        "eval",
+        "--config",
+        "configs/eval-gsm8k-local.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = tunebench(&args, &repo());
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", text(&run.stderr));
+    assert!(
+        stdout.contains("tiny-llama: 10 answered, 0 from cache"),
+        "{stdout}"
+    );
+    let summary = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(out.join(format!("gsm8k/{name}/summary.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    // The recorded file has 3 of its 10 final answers off by one.
+    assert_eq!(summary("recorded")["n"], 10);
+    assert_eq!(summary("recorded")["metrics"][0]["value"], 0.7);
+    assert_eq!(summary("tiny-llama")["n"], 10);
+    assert!(summary("tiny-llama")["output_tokens"].as_u64().unwrap() > 0);
+    let again = tunebench(&args, &repo());
+    assert!(
+        text(&again.stdout).contains("tiny-llama: 0 answered, 10 from cache"),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+#[test]
 fn config_errors_exit_2_and_data_errors_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
@@ -665,6 +729,104 @@ path = "recorded.jsonl"
         "{}",
         text(&dry.stdout)
     );
+
+    // `cache prune`: no filter is refused; by age nothing this fresh goes; by candidate
+    // name exactly that candidate's answers go, and the next run asks it again.
+    let bare = tunebench(&["cache", "prune", "--config", cfg], dir.path());
+    assert_eq!(bare.status.code(), Some(2), "{}", text(&bare.stderr));
+    assert!(
+        text(&bare.stderr).contains("--all"),
+        "{}",
+        text(&bare.stderr)
+    );
+    let old = tunebench(
+        &["cache", "prune", "--config", cfg, "--older-than", "1d"],
+        dir.path(),
+    );
+    assert!(
+        old.status.success() && text(&old.stdout).contains("removed 0, 64 left"),
+        "{}{}",
+        text(&old.stdout),
+        text(&old.stderr)
+    );
+    let pruned = tunebench(
+        &["cache", "prune", "--config", cfg, "--candidate", "adapted"],
+        dir.path(),
+    );
+    let stdout = text(&pruned.stdout);
+    assert!(
+        pruned.status.success()
+            && stdout.contains("removed 32 answer(s) of local:")
+            && stdout.contains("+adapter:")
+            && stdout.contains("(adapted)")
+            && stdout.contains("removed 32, 32 left"),
+        "{stdout}{}",
+        text(&pruned.stderr)
+    );
+    let after = tunebench(&["eval", "--config", cfg], dir.path());
+    let stdout = text(&after.stdout);
+    assert!(
+        stdout.contains("base: 0 answered, 32 from cache")
+            && stdout.contains("adapted: 32 answered, 0 from cache"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn eval_scores_banking77_as_multiple_choice_by_loglikelihood() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo();
+    let data = r.join("train/tests/data/banking77-validation.jsonl");
+    // The shipped multiple-choice suite, over the validation split the train tests use.
+    let shipped = std::fs::read_to_string(r.join("configs/suites/banking77-choices.toml")).unwrap();
+    let suite = shipped.replace(
+        "../../runs/banking77/data/test.jsonl",
+        data.to_str().unwrap(),
+    );
+    assert_ne!(suite, shipped);
+    std::fs::write(dir.path().join("suite.toml"), suite).unwrap();
+    let config = dir.path().join("eval.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[eval]\nsuites = [\"suite.toml\"]\nout_dir = \"out\"\n[[eval.candidates]]\nkind = \"local\"\nname = \"base\"\nmodel_dir = \"{}\"\n",
+            r.join("fixtures/tiny-llama/model").display()
+        ),
+    )
+    .unwrap();
+    let out = tunebench(&["eval", "--config", config.to_str().unwrap()], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("base: 32 answered"),
+        "{}",
+        text(&out.stdout)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/banking77-choices/base/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["n"], 32);
+    assert_eq!(summary["output_tokens"], 0, "nothing is generated");
+    // Every answer is one of the intents of the split.
+    let labels: std::collections::BTreeSet<String> = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["completion"].as_str().unwrap().trim().to_string()
+        })
+        .collect();
+    let responses = std::fs::read_to_string(
+        dir.path()
+            .join("out/banking77-choices/base/responses.jsonl"),
+    )
+    .unwrap();
+    for line in responses.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(labels.contains(v["text"].as_str().unwrap()), "{line}");
+    }
+    let report = &summary["classification"]["accuracy"]["report"];
+    assert_eq!(report["n_samples"], 32);
 }
 
 #[test]

@@ -14,6 +14,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+mod batch;
+
+pub use batch::{InvocationJob, InvocationJobSpec};
+
 use aws_sdk_bedrock::Client;
 use aws_sdk_bedrock::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrock::operation::RequestId;

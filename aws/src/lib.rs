@@ -15,8 +15,8 @@ mod s3;
 pub use audit::{AuditEntry, AuditLog, Outcome};
 pub use bedrock::{
     Bedrock, BedrockOptions, CustomModel, CustomizationJob, CustomizationJobSpec,
-    CustomizationJobSummary, CustomizationKind, Deployment, JobFilter, ModelImportJob,
-    ProvisionedThroughput, VpcConfig, WaitOptions,
+    CustomizationJobSummary, CustomizationKind, Deployment, InvocationJob, InvocationJobSpec,
+    JobFilter, ModelImportJob, ProvisionedThroughput, VpcConfig, WaitOptions,
 };
 pub use error::{Error, Result};
 pub use runtime::{BedrockRuntime, ConverseReply, ConverseRequest, Role, Turn};

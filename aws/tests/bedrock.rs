@@ -548,3 +548,54 @@ fn secrets_never_reach_the_audit_log_or_errors() {
     }
     println!("child checked");
 }
+
+#[test]
+fn batch_inference_job_is_submitted_idempotently_and_completes() {
+    use tunebench_aws::InvocationJobSpec;
+    let standin = BedrockStandin::start(StandinConfig {
+        polls_to_complete: 3,
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let bedrock = Bedrock::connect(&settings(&standin), &fast(3, None)).unwrap();
+    let spec = InvocationJobSpec {
+        job_name: "tb-eval-gsm8k-batch".into(),
+        role_arn: "arn:aws:iam::123456789012:role/tunebench-bedrock".into(),
+        model_id: "amazon.nova-micro-v1:0".into(),
+        input_s3_uri: "s3://tb-data/batch/gsm8k.jsonl".into(),
+        output_s3_uri: "s3://tb-data/batch/out/".into(),
+        client_request_token: Some("tb-0001".into()),
+        timeout_hours: Some(24),
+    };
+    let arn = bedrock.create_invocation_job(&spec).unwrap();
+    assert!(arn.contains(":model-invocation-job/"), "{arn}");
+    // The same token: the same job; another token under the same name: a conflict.
+    assert_eq!(bedrock.create_invocation_job(&spec).unwrap(), arn);
+    let other = InvocationJobSpec {
+        client_request_token: Some("tb-0002".into()),
+        ..spec.clone()
+    };
+    let err = bedrock
+        .create_invocation_job(&other)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ConflictException") || err.contains("already exists"),
+        "{err}"
+    );
+
+    let statuses: Vec<String> = (0..3)
+        .map(|_| bedrock.get_invocation_job(&arn).unwrap().status)
+        .collect();
+    assert_eq!(statuses, ["Submitted", "InProgress", "Completed"]);
+    let job = bedrock.get_invocation_job(&arn).unwrap();
+    assert!(job.is_terminal() && job.end_time.is_some());
+    assert_eq!(job.job_name, spec.job_name);
+    assert_eq!(job.model_id, spec.model_id);
+    assert_eq!(
+        job.output_s3_uri.as_deref(),
+        Some("s3://tb-data/batch/out/")
+    );
+    assert_eq!(arn.rsplit('/').next(), Some(job.job_id()));
+    assert_clean(&standin);
+}

@@ -51,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ),
                 }],
                 sampling: Sampling::default(),
+                scoring: None,
             },
         })
         .collect();

@@ -34,11 +34,7 @@ impl BedrockCandidate {
     pub fn new(s: &BedrockSettings) -> Self {
         BedrockCandidate {
             name: s.name.clone(),
-            identity: format!(
-                "bedrock:{}:{}",
-                s.region.as_deref().unwrap_or("default-region"),
-                s.model_id
-            ),
+            identity: s.identity(),
             model_id: s.model_id.clone(),
             aws: AwsSettings {
                 region: s.region.clone(),

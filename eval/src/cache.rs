@@ -248,22 +248,64 @@ impl Cache {
         Ok(self.len()? == 0)
     }
 
-    /// Deletes the entries matching `filter` (all of them when it is empty) and returns how
-    /// many; for `tunebench cache prune`.
-    pub fn prune(&self, filter: &PruneFilter) -> Result<u64> {
+    /// Deletes the entries matching `filter` (all of them when it is empty), in one
+    /// transaction, and returns how many per candidate identity (sorted by identity); for
+    /// `tunebench cache prune`.
+    pub fn prune(&self, filter: &PruneFilter) -> Result<Vec<(String, u64)>> {
         let cutoff = filter
             .older_than
             .map(|age| now_unix().saturating_sub(age.as_secs().min(i64::MAX as u64) as i64));
-        let n = self
-            .conn()
-            .execute(
-                "DELETE FROM responses
-                 WHERE (?1 IS NULL OR created_at < ?1) AND (?2 IS NULL OR candidate = ?2)",
-                params![cutoff, filter.candidate],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(n as u64)
+        const MATCH: &str = "(?1 IS NULL OR created_at < ?1) AND (?2 IS NULL OR candidate = ?2)";
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let removed = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT candidate, COUNT(*) FROM responses WHERE {MATCH}
+                     GROUP BY candidate ORDER BY candidate"
+                ))
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params![cutoff, filter.candidate], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                })
+                .map_err(|e| self.err(e))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| self.err(e))?
+        };
+        tx.execute(
+            &format!("DELETE FROM responses WHERE {MATCH}"),
+            params![cutoff, filter.candidate],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(removed)
     }
+}
+
+/// Parses an age such as `30d`, `12h`, `90m`, `45s` or `2w` (one number, one unit).
+pub fn parse_age(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number.parse().map_err(|_| {
+        format!("{text:?} is not an age\nhint: write e.g. 30d, 12h, 90m, 45s or 2w")
+    })?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?}\nhint: use s, m, h, d or w, e.g. 30d"
+            ));
+        }
+    };
+    n.checked_mul(secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long an age"))
 }
 
 /// Seconds since the Unix epoch.
@@ -321,6 +363,7 @@ mod tests {
                 temperature,
                 ..Sampling::default()
             },
+            scoring: None,
         }
     }
 
@@ -334,6 +377,17 @@ mod tests {
         r.sampling.seed = Some(1);
         assert_ne!(a, Cache::key("openai:x:m", &r));
         assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn ages_parse_with_units_and_reject_the_rest() {
+        assert_eq!(parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_age("90m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        assert!(parse_age("30").is_err_and(|e| e.contains("unknown unit")));
+        assert!(parse_age("d").is_err_and(|e| e.contains("hint:")));
+        assert!(parse_age("1.5h").is_err());
     }
 
     #[test]
@@ -372,12 +426,14 @@ mod tests {
             older_than: Some(Duration::from_secs(7 * 86_400)),
             candidate: None,
         };
-        assert_eq!(cache.prune(&week)?, 1);
+        assert_eq!(cache.prune(&week)?, vec![("c1".to_string(), 1)]);
         let c1 = PruneFilter {
             older_than: None,
             candidate: Some("c1".into()),
         };
-        assert_eq!(cache.prune(&c1)?, 1);
+        assert_eq!(cache.prune(&c1)?, vec![("c1".to_string(), 1)]);
+        // Nothing left to match: nothing removed, nothing reported.
+        assert_eq!(cache.prune(&c1)?, vec![]);
         assert_eq!(cache.len()?, 1);
         drop(cache);
         // Reopening keeps what was committed.

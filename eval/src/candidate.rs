@@ -81,6 +81,12 @@ pub trait Candidate: Send + Sync {
         None
     }
 
+    /// Whether it answers requests with [`crate::types::Scoring`] (log-likelihood scoring
+    /// needs the model's token probabilities: local models only).
+    fn scores_likelihood(&self) -> bool {
+        false
+    }
+
     /// Answers one request.
     fn complete<'a>(&'a self, req: &'a ChatRequest)
     -> BoxFuture<'a, Result<Completion, CallError>>;
@@ -164,6 +170,17 @@ pub struct OpenAiSettings {
     pub concurrency: usize,
 }
 
+impl OpenAiSettings {
+    /// `openai:<base_url without a trailing slash>:<model>`.
+    pub fn identity(&self) -> String {
+        format!(
+            "openai:{}:{}",
+            self.base_url.trim_end_matches('/'),
+            self.model
+        )
+    }
+}
+
 /// Settings of a local model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,6 +233,34 @@ pub struct BedrockSettings {
     pub concurrency: usize,
 }
 
+/// The identity ([`Candidate::identity`]) of the candidate `settings` build, without building
+/// it (no model is loaded, no client made): what `tunebench cache prune --candidate` matches.
+/// Local models hash their files, which reads them once.
+pub fn identity(settings: &CandidateSettings) -> Result<String> {
+    match settings {
+        CandidateSettings::Openai(s) => Ok(s.identity()),
+        CandidateSettings::Local(s) => {
+            crate::local::local_identity(&s.model_dir, s.adapter.as_deref())
+        }
+        CandidateSettings::Bedrock(s) => Ok(s.identity()),
+        CandidateSettings::Responses(s) => Err(EvalError::Candidate {
+            name: s.name.clone(),
+            reason: "recorded responses are read from their file, never cached".into(),
+        }),
+    }
+}
+
+impl BedrockSettings {
+    /// `bedrock:<region or "default-region">:<model id or ARN>`.
+    pub fn identity(&self) -> String {
+        format!(
+            "bedrock:{}:{}",
+            self.region.as_deref().unwrap_or("default-region"),
+            self.model_id
+        )
+    }
+}
+
 /// Builds a callable candidate from its settings. Paths are used as given (the settings
 /// layer makes them absolute). Local models are loaded here, which takes a while.
 pub fn build(settings: &CandidateSettings) -> Result<Arc<dyn Candidate>> {
@@ -264,6 +309,7 @@ mod tests {
         // Nothing is contacted until the first request.
         let built = build(&bedrock).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(built.identity(), "bedrock:us-east-1:amazon.nova-micro-v1:0");
+        assert_eq!(identity(&bedrock).ok().as_deref(), Some(built.identity()));
         assert_eq!(built.default_concurrency(), 4);
     }
 }

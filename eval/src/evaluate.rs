@@ -6,6 +6,7 @@
 //! candidates (paired tests, Pareto fronts, ranks) into `<out_dir>/<suite>/comparison.*`.
 //! A dry run renders and prices everything and calls nothing.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,12 +16,14 @@ use crate::cache::{Cache, CacheMode};
 use crate::candidate::{self, Candidate, CandidateSettings};
 use crate::compare::{self, Comparison};
 use crate::error::{EvalError, Location, Result};
+use crate::judge::Judged;
 use crate::output;
 use crate::pricing::{self, CostEstimate, Pricing};
 use crate::responses;
 use crate::runner::{self, CostGuard, RunProgress, RunStats, RunnerOptions};
 use crate::score::{self, ScoreOptions};
 use crate::suite::Suite;
+use crate::types::{ExampleRequest, ResponseRecord};
 
 /// `[eval]` as written; paths are relative to the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,51 +48,68 @@ pub struct EvalSettings {
     /// Calls per example at most, retries included (default 6).
     #[serde(default)]
     pub max_attempts: Option<u32>,
+    /// The judges `judge` metrics name (`[[eval.judges]]`: any candidate kind; a
+    /// `responses` judge reads verdicts recorded under ids `<candidate>/<example id>`).
+    /// They are not evaluated themselves; their calls share the cache and `max_cost_usd`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judges: Vec<CandidateSettings>,
+    /// Evaluate only the first `limit` examples of each suite (quick runs); recorded
+    /// responses to the examples left out are then ignored.
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 impl EvalSettings {
     /// Makes paths absolute against `base` (the config's folder) and checks the settings.
-    pub fn resolve(mut self, base: &Path) -> Result<Self> {
-        let abs = |p: &Path| {
+    pub fn resolve(self, base: &Path) -> Result<Self> {
+        let bad = |m: String| EvalError::input(Location::file(base), m);
+        let this = self.map_paths(|p| {
             if p.is_absolute() {
                 p.to_path_buf()
             } else {
                 base.join(p)
             }
-        };
-        let bad = |m: String| EvalError::input(Location::file(base), m);
-        self.suites = self.suites.iter().map(|p| abs(p)).collect();
-        self.out_dir = abs(&self.out_dir);
-        self.cache = self.cache.as_deref().map(abs);
-        self.pricing = self.pricing.as_deref().map(abs);
-        for c in &mut self.candidates {
-            match c {
-                CandidateSettings::Local(l) => {
-                    l.model_dir = abs(&l.model_dir);
-                    l.adapter = l.adapter.as_deref().map(abs);
-                }
-                CandidateSettings::Responses(r) => r.path = abs(&r.path),
-                CandidateSettings::Openai(_) | CandidateSettings::Bedrock(_) => {}
-            }
+        });
+        if this.limit == Some(0) {
+            return Err(bad("[eval] limit must be at least 1".into()));
         }
-        if self.suites.is_empty() {
+        if this.suites.is_empty() {
             return Err(bad(
                 "[eval] suites is empty: name at least one suite file".into()
             ));
         }
-        if self.candidates.is_empty() {
+        if this.candidates.is_empty() {
             return Err(bad("[eval] has no [[eval.candidates]]".into()));
         }
-        let mut names: Vec<&str> = self
-            .candidates
-            .iter()
-            .map(CandidateSettings::name)
-            .collect();
-        names.sort_unstable();
-        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(bad(format!("two candidates are named {:?}", w[0])));
+        for (list, what) in [(&this.candidates, "candidates"), (&this.judges, "judges")] {
+            let mut names: Vec<&str> = list.iter().map(CandidateSettings::name).collect();
+            names.sort_unstable();
+            if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+                return Err(bad(format!("two {what} are named {:?}", w[0])));
+            }
         }
-        Ok(self)
+        Ok(this)
+    }
+
+    /// The settings with `f` applied to every path in them (suites, output, cache, pricing,
+    /// model, adapter and responses paths): how [`EvalSettings::resolve`] makes them
+    /// absolute, and how the CLI folds `..` away so they read well.
+    pub fn map_paths(mut self, f: impl Fn(&Path) -> PathBuf) -> Self {
+        self.suites = self.suites.iter().map(|p| f(p)).collect();
+        self.out_dir = f(&self.out_dir);
+        self.cache = self.cache.as_deref().map(&f);
+        self.pricing = self.pricing.as_deref().map(&f);
+        for c in self.candidates.iter_mut().chain(&mut self.judges) {
+            match c {
+                CandidateSettings::Local(l) => {
+                    l.model_dir = f(&l.model_dir);
+                    l.adapter = l.adapter.as_deref().map(&f);
+                }
+                CandidateSettings::Responses(r) => r.path = f(&r.path),
+                CandidateSettings::Openai(_) | CandidateSettings::Bedrock(_) => {}
+            }
+        }
+        self
     }
 
     /// The response cache file.
@@ -144,6 +164,56 @@ pub enum EvalReport {
     Results(Vec<SuiteResult>),
 }
 
+/// A candidate's settings and, unless it is recorded `responses`, the built candidate.
+type Built<'a> = (&'a CandidateSettings, Option<Arc<dyn Candidate>>);
+
+/// Candidates to call, built (models loaded); `responses` ones are read, not built.
+fn build_all(list: &[CandidateSettings]) -> Result<Vec<Built<'_>>> {
+    list.iter()
+        .map(|c| match c {
+            CandidateSettings::Responses(_) => Ok((c, None)),
+            _ => Ok((c, Some(candidate::build(c)?))),
+        })
+        .collect()
+}
+
+/// A `responses` judge's recorded verdict for each of `requests` (by id); a request without
+/// one gets an error record.
+fn recorded_verdicts(
+    judge: &CandidateSettings,
+    requests: &[ExampleRequest],
+) -> Result<Vec<ResponseRecord>> {
+    let CandidateSettings::Responses(r) = judge else {
+        return Err(EvalError::Runner(format!(
+            "judge `{}` not built",
+            judge.name()
+        )));
+    };
+    let mut recorded: HashMap<String, ResponseRecord> = responses::read(&r.path)?
+        .into_iter()
+        .map(|rec| (rec.id.clone(), rec))
+        .collect();
+    Ok(requests
+        .iter()
+        .map(|q| {
+            recorded.remove(&q.id).unwrap_or_else(|| ResponseRecord {
+                id: q.id.clone(),
+                text: String::new(),
+                input_tokens: 0,
+                output_tokens: 0,
+                latency_ms: 0.0,
+                cost_usd: 0.0,
+                cached: false,
+                error: Some(format!(
+                    "{} has no verdict with id {:?}",
+                    r.path.display(),
+                    q.id
+                )),
+            })
+        })
+        .collect())
+}
+
 /// Runs the evaluation `settings` describe.
 pub fn evaluate(
     settings: &EvalSettings,
@@ -160,11 +230,16 @@ pub fn evaluate(
             .map(|p| p.for_candidate(c))
             .unwrap_or_default()
     };
-    let suites: Vec<Suite> = settings
+    let mut suites: Vec<Suite> = settings
         .suites
         .iter()
         .map(Suite::load)
         .collect::<Result<_>>()?;
+    if let Some(n) = settings.limit {
+        for s in &mut suites {
+            s.examples.truncate(n);
+        }
+    }
     let cache = match opts.cache_mode {
         CacheMode::Off => None,
         _ => {
@@ -175,40 +250,139 @@ pub fn evaluate(
     };
 
     // Models are loaded once, for every suite.
-    let called: Vec<(&CandidateSettings, Option<Arc<dyn Candidate>>)> = settings
-        .candidates
-        .iter()
-        .map(|c| match c {
-            CandidateSettings::Responses(_) => Ok((c, None)),
-            _ => Ok((c, Some(candidate::build(c)?))),
-        })
-        .collect::<Result<_>>()?;
+    let called = build_all(&settings.candidates)?;
+    let judges = build_all(&settings.judges)?;
+    for suite in &suites {
+        for (i, m) in suite.metrics.iter().enumerate() {
+            if let Some(j) = &m.judge
+                && !judges.iter().any(|(c, _)| c.name() == j.judge)
+            {
+                let known: Vec<&str> = judges.iter().map(|(c, _)| c.name()).collect();
+                return Err(EvalError::input(
+                    Location::file(&suite.path).field(format!("metrics[{i}].judge")),
+                    format!(
+                        "no judge named {:?} in [[eval.judges]] ({})\nhint: add [[eval.judges]] with name = {:?} and any candidate kind",
+                        j.judge,
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        },
+                        j.judge
+                    ),
+                ));
+            }
+        }
+    }
+
+    for suite in suites.iter().filter(|s| s.needs_loglikelihood()) {
+        if let Some((c, _)) = called
+            .iter()
+            .find(|(_, built)| built.as_ref().is_some_and(|b| !b.scores_likelihood()))
+        {
+            let field = if suite.choices.is_some() {
+                "choices"
+            } else {
+                "loglikelihood"
+            };
+            return Err(EvalError::input(
+                Location::file(&suite.path).field(field),
+                format!(
+                    "this suite is scored by log-likelihood, which needs the model's token probabilities, and candidate `{}` cannot give them\nhint: evaluate it with local candidates (or recorded responses) only",
+                    c.name()
+                ),
+            ));
+        }
+    }
 
     if opts.dry_run {
+        // What `model` still has to answer of `requests` (cache hits left out), priced.
+        let plan_for = |suite: &Suite,
+                        name: String,
+                        model: &dyn Candidate,
+                        c: &CandidateSettings,
+                        requests: &[ExampleRequest]|
+         -> Result<Planned> {
+            let mut todo = Vec::new();
+            for r in requests {
+                let hit = match (&cache, opts.cache_mode.reads()) {
+                    (Some(cache), true) => cache
+                        .get(&Cache::key(model.identity(), &r.request))?
+                        .is_some(),
+                    _ => false,
+                };
+                if !hit {
+                    todo.push(r.clone());
+                }
+            }
+            Ok(Planned {
+                suite: suite.name.clone(),
+                candidate: name,
+                cached: (requests.len() - todo.len()) as u64,
+                estimate: pricing::estimate(&todo, &price(c), None),
+            })
+        };
         let mut plan = Vec::new();
         for suite in &suites {
             let requests = suite.requests()?;
             for (c, built) in &called {
-                let Some(built) = built else { continue };
-                let identity = built.identity();
-                let mut todo = Vec::new();
-                for r in &requests {
-                    let hit = match (&cache, opts.cache_mode.reads()) {
-                        (Some(cache), true) => {
-                            cache.get(&Cache::key(identity, &r.request))?.is_some()
+                let answers = match built {
+                    Some(model) => {
+                        plan.push(plan_for(
+                            suite,
+                            c.name().into(),
+                            model.as_ref(),
+                            c,
+                            &requests,
+                        )?);
+                        // Answers the cache holds are what the judges will see; the others
+                        // are taken as `max_tokens` long (the chars/4 rule), so the judges'
+                        // estimates are upper bounds.
+                        let placeholder = "x ".repeat(2 * suite.sampling.max_tokens as usize);
+                        let mut answers = Vec::with_capacity(requests.len());
+                        for r in &requests {
+                            let cached = match (&cache, opts.cache_mode.reads()) {
+                                (Some(cache), true) => {
+                                    cache.get(&Cache::key(model.identity(), &r.request))?
+                                }
+                                _ => None,
+                            };
+                            answers.push(ResponseRecord {
+                                id: r.id.clone(),
+                                text: cached.map_or_else(|| placeholder.clone(), |h| h.text),
+                                input_tokens: 0,
+                                output_tokens: 0,
+                                latency_ms: 0.0,
+                                cost_usd: 0.0,
+                                cached: false,
+                                error: None,
+                            });
                         }
-                        _ => false,
-                    };
-                    if !hit {
-                        todo.push(r.clone());
+                        answers
                     }
+                    None => match c {
+                        CandidateSettings::Responses(r) => responses::read(&r.path)?,
+                        _ => Vec::new(),
+                    },
+                };
+                for metric in &suite.metrics {
+                    let Some(spec) = &metric.judge else { continue };
+                    let Some((judge, Some(model))) =
+                        judges.iter().find(|(j, _)| j.name() == spec.judge)
+                    else {
+                        continue; // a recorded judge costs nothing
+                    };
+                    let (judge_requests, _) = spec.requests(c.name(), &suite.examples, &answers);
+                    let name =
+                        format!("{} (judge `{}` of {})", judge.name(), metric.name, c.name());
+                    plan.push(plan_for(
+                        suite,
+                        name,
+                        model.as_ref(),
+                        judge,
+                        &judge_requests,
+                    )?);
                 }
-                plan.push(Planned {
-                    suite: suite.name.clone(),
-                    candidate: c.name().to_string(),
-                    cached: (requests.len() - todo.len()) as u64,
-                    estimate: pricing::estimate(&todo, &price(c), None),
-                });
             }
         }
         return Ok(EvalReport::DryRun(plan));
@@ -229,7 +403,13 @@ pub fn evaluate(
         let mut stats = Vec::new();
         for (settings_c, built) in &called {
             let records = match (settings_c, built) {
-                (CandidateSettings::Responses(r), _) => responses::read(&r.path)?,
+                (CandidateSettings::Responses(r), _) => {
+                    let mut recorded = responses::read(&r.path)?;
+                    if settings.limit.is_some() {
+                        recorded.retain(|rec| suite.example(&rec.id).is_some());
+                    }
+                    recorded
+                }
                 (c, Some(model)) => {
                     let outcome = runner::run_blocking(
                         Arc::clone(model),
@@ -249,7 +429,46 @@ pub fn evaluate(
                     });
                 }
             };
-            let scores = score::score(suite, &records, &ScoreOptions::new(settings_c.name()))?;
+            let mut options = ScoreOptions::new(settings_c.name());
+            for metric in &suite.metrics {
+                let Some(spec) = &metric.judge else { continue };
+                let (judge, built) = judges
+                    .iter()
+                    .find(|(c, _)| c.name() == spec.judge)
+                    .ok_or_else(|| {
+                        EvalError::Runner(format!("judge {:?} not built", spec.judge))
+                    })?;
+                let (requests, unrendered) =
+                    spec.requests(settings_c.name(), &suite.examples, &records);
+                let verdicts = match built {
+                    None => recorded_verdicts(judge, &requests)?,
+                    Some(model) => {
+                        let outcome = runner::run_blocking(
+                            Arc::clone(model),
+                            &requests,
+                            cache.as_ref(),
+                            &runner_opts,
+                            &price(judge),
+                            progress,
+                        )?;
+                        stats.push((
+                            format!(
+                                "{} (judge `{}` of {})",
+                                judge.name(),
+                                metric.name,
+                                settings_c.name()
+                            ),
+                            outcome.stats,
+                        ));
+                        outcome.records
+                    }
+                };
+                options.judged.insert(
+                    metric.name.clone(),
+                    Judged::collect(spec, settings_c.name(), &verdicts, unrendered),
+                );
+            }
+            let scores = score::score(suite, &records, &options)?;
             output::write_candidate(&settings.out_dir, &records, &scores)?;
             scored.push(scores);
         }

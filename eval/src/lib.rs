@@ -5,6 +5,7 @@
 //!   classification), each checked against its published reference implementation.
 //! - [`candidate`]: the `Candidate` trait, call-error classes and candidate settings.
 //! - [`openai`]: OpenAI-compatible chat completions client.
+//! - [`batch`]: Bedrock batch inference records (input JSONL, `.jsonl.out` by record id).
 //! - [`bedrock`]: Amazon Bedrock models through the Converse API.
 //! - [`local`]: local Llama-family model (+ LoRA adapter) on tunebench-models.
 //! - [`runner`]: concurrent, rate-adaptive, retrying, cost-guarded runner.
@@ -17,16 +18,19 @@
 //! - [`score`]: per-example scores and a candidate's summary (intervals, cost, latency).
 //! - [`compare`]: paired tests between candidates, Pareto frontiers, ranks.
 //! - [`output`]: atomic result files and the Markdown comparison table.
+//! - [`judge`]: LLM-as-judge metrics (rubric, judge candidate, verdict parsing, accounting).
 //! - [`evaluate`]: one `[eval]` run: every candidate on every suite, then the comparison.
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod bedrock;
 pub mod cache;
 pub mod candidate;
 pub mod compare;
 pub mod error;
 pub mod evaluate;
+pub mod judge;
 pub mod local;
 pub mod metrics;
 pub mod openai;

@@ -24,6 +24,18 @@
 //! the tokenizer's special tokens (BOS). This is what base models fine-tuned on plain
 //! prompt/completion pairs expect.
 //!
+//! # Log-likelihood requests
+//!
+//! A request with [`Scoring`] is scored, not generated, one request at a time: the prompt is
+//! rendered and encoded as above (the context), each continuation (`prefix + choice`, or the
+//! reference) is encoded without special tokens, and
+//! [`generate::choice_logprobs`] runs the context once and every continuation as one padded
+//! batch on a copy of its KV cache. Encoding the two parts apart (rather than the joined
+//! text, as lm-evaluation-harness does before splitting) keeps the context's tokens the same
+//! for every choice, which the shared cache needs; the two differ only where a tokenizer
+//! merges across the boundary. `input_tokens` counts the context and every continuation
+//! token; `output_tokens` is 0 (nothing is generated).
+//!
 //! # Stop sequences
 //!
 //! Each stop string is also encoded to token ids and passed to the generator, which stops as
@@ -43,7 +55,7 @@ use tunebench_models::{ChatMessage, Llama, TextTokenizer, device, lora, weights}
 
 use crate::candidate::{BoxFuture, CallError, Candidate, Completion, LocalSettings};
 use crate::error::{EvalError, Result};
-use crate::types::{ChatRequest, Role, Sampling};
+use crate::types::{ChatRequest, Loglikelihood, Role, Sampling, Scoring};
 
 /// Files of a model directory that decide its answers, besides `*.safetensors`.
 const MODEL_FILES: [&str; 4] = [
@@ -65,8 +77,18 @@ struct Job {
 struct Prepared {
     reply: oneshot::Sender<Result<Completion, CallError>>,
     ids: Vec<u32>,
-    config: GenerationConfig,
-    stop: Vec<String>,
+    work: Work,
+}
+
+/// What a prepared job asks for.
+enum Work {
+    /// Generation (batched with other jobs of the same config).
+    Generate {
+        config: GenerationConfig,
+        stop: Vec<String>,
+    },
+    /// Log-likelihood scoring of continuations of the prompt (one job at a time).
+    Score(Scoring),
 }
 
 /// A local model candidate.
@@ -147,6 +169,10 @@ impl Candidate for LocalCandidate {
         None
     }
 
+    fn scores_likelihood(&self) -> bool {
+        true
+    }
+
     fn complete<'a>(
         &'a self,
         req: &'a ChatRequest,
@@ -202,18 +228,23 @@ impl Worker {
                     Err(_) => return, // every sender is gone: the candidate was dropped
                 },
             };
+            let Work::Generate { config, .. } = &first.work else {
+                self.score(first);
+                continue;
+            };
+            let config = config.clone();
             let mut batch = vec![first];
             while batch.len() < batch_size {
                 let Ok(job) = rx.try_recv() else { break };
                 let Some(p) = self.prepare(job) else { continue };
-                if p.config == batch[0].config {
+                if matches!(&p.work, Work::Generate { config: c, .. } if *c == config) {
                     batch.push(p);
                 } else {
                     held = Some(p);
                     break;
                 }
             }
-            self.run(batch);
+            self.run(batch, &config);
         }
     }
 
@@ -223,12 +254,20 @@ impl Worker {
         if job.reply.is_closed() {
             return None;
         }
-        match self.encode(&job.request) {
-            Ok((ids, config)) => Some(Prepared {
+        let encoded = match &job.request.scoring {
+            Some(scoring) => self
+                .encode_prompt(&job.request)
+                .map(|ids| (ids, Work::Score(scoring.clone()))),
+            None => self.encode(&job.request).map(|(ids, config)| {
+                let stop = job.request.sampling.stop.clone();
+                (ids, Work::Generate { config, stop })
+            }),
+        };
+        match encoded {
+            Ok((ids, work)) => Some(Prepared {
                 reply: job.reply,
                 ids,
-                config,
-                stop: job.request.sampling.stop.clone(),
+                work,
             }),
             Err(e) => {
                 let _ = job.reply.send(Err(CallError::Fatal(e.to_string())));
@@ -237,8 +276,9 @@ impl Worker {
         }
     }
 
-    fn encode(&self, req: &ChatRequest) -> tunebench_models::Result<(Vec<u32>, GenerationConfig)> {
-        let ids = if self.tokenizer.has_chat_template() {
+    /// The prompt's token ids (see the module docs).
+    fn encode_prompt(&self, req: &ChatRequest) -> tunebench_models::Result<Vec<u32>> {
+        if self.tokenizer.has_chat_template() {
             let mut messages = Vec::with_capacity(req.messages.len() + 1);
             if let Some(system) = &req.system {
                 messages.push(ChatMessage {
@@ -256,10 +296,15 @@ impl Worker {
                 });
             }
             let text = self.tokenizer.apply_chat_template(&messages, true)?;
-            self.tokenizer.encode(&text, false)?
+            self.tokenizer.encode(&text, false)
         } else {
-            self.tokenizer.encode(&plain_prompt(req), true)?
-        };
+            self.tokenizer.encode(&plain_prompt(req), true)
+        }
+    }
+
+    /// The prompt's ids and the generation settings of a generation request.
+    fn encode(&self, req: &ChatRequest) -> tunebench_models::Result<(Vec<u32>, GenerationConfig)> {
+        let ids = self.encode_prompt(req)?;
         let stop_sequences = req
             .sampling
             .stop
@@ -279,19 +324,89 @@ impl Worker {
         ))
     }
 
-    fn run(&self, batch: Vec<Prepared>) {
+    /// Answers a log-likelihood job.
+    fn score(&self, job: Prepared) {
+        if job.reply.is_closed() {
+            return;
+        }
+        let Work::Score(scoring) = &job.work else {
+            return;
+        };
+        let answer = self
+            .likelihoods(&job.ids, scoring)
+            .map_err(|e| CallError::Fatal(e.to_string()));
+        let _ = job.reply.send(answer);
+    }
+
+    fn likelihoods(&self, context: &[u32], scoring: &Scoring) -> Result<Completion> {
+        let texts: Vec<String> = match scoring {
+            Scoring::Choices {
+                choices, prefix, ..
+            } => choices.iter().map(|c| format!("{prefix}{c}")).collect(),
+            Scoring::Continuation { continuation } => vec![continuation.clone()],
+        };
+        if texts.is_empty() {
+            return Err(EvalError::Runner("no choices to score".into()));
+        }
+        let ids = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(t, false))
+            .collect::<tunebench_models::Result<Vec<_>>>()?;
+        if let Some(i) = ids.iter().position(Vec::is_empty) {
+            return Err(EvalError::Runner(format!(
+                "{:?} encodes to no tokens",
+                texts[i]
+            )));
+        }
+        let scored = generate::choice_logprobs(&self.model, context, &ids)?;
+        let input_tokens = (context.len() + ids.iter().map(Vec::len).sum::<usize>()) as u64;
+        let text = match scoring {
+            Scoring::Choices {
+                choices,
+                length_norm,
+                ..
+            } => {
+                let mut best = 0;
+                let mut best_score = f64::NEG_INFINITY;
+                for (i, s) in scored.iter().enumerate() {
+                    let v = length_norm.apply(s.logprob, s.tokens, &texts[i]);
+                    if v > best_score {
+                        (best, best_score) = (i, v);
+                    }
+                }
+                choices[best].clone()
+            }
+            Scoring::Continuation { .. } => serde_json::to_string(&Loglikelihood {
+                logprob: scored[0].logprob,
+                tokens: scored[0].tokens as u64,
+            })
+            .map_err(|e| EvalError::Runner(e.to_string()))?,
+        };
+        Ok(Completion {
+            text,
+            input_tokens,
+            output_tokens: 0,
+        })
+    }
+
+    fn run(&self, batch: Vec<Prepared>, config: &GenerationConfig) {
         let batch: Vec<Prepared> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
-        let Some(first) = batch.first() else { return };
+        if batch.is_empty() {
+            return;
+        }
         let prompts: Vec<Vec<u32>> = batch.iter().map(|p| p.ids.clone()).collect();
-        let config = first.config.clone();
-        match generate::generate_batch(&self.model, &prompts, &config) {
+        match generate::generate_batch(&self.model, &prompts, config) {
             Ok(outputs) => {
                 for (p, out) in batch.into_iter().zip(outputs) {
+                    let stop: &[String] = match &p.work {
+                        Work::Generate { stop, .. } => stop,
+                        Work::Score(_) => &[],
+                    };
                     let answer = self
                         .tokenizer
                         .decode(&out.tokens)
                         .map(|text| Completion {
-                            text: cut_at_stop(text, &p.stop),
+                            text: cut_at_stop(text, stop),
                             input_tokens: p.ids.len() as u64,
                             output_tokens: out.tokens.len() as u64,
                         })
@@ -438,6 +553,7 @@ mod tests {
                 },
             ],
             sampling: Sampling::default(),
+            scoring: None,
         };
         assert_eq!(plain_prompt(&req), "Be brief.\n\n2+2?\n\n4\n\n3+3?");
     }

@@ -97,7 +97,7 @@ impl OpenAiCandidate {
         let base = settings.base_url.trim_end_matches('/');
         Ok(OpenAiCandidate {
             name: settings.name.clone(),
-            identity: format!("openai:{base}:{}", settings.model),
+            identity: settings.identity(),
             url: format!("{base}/chat/completions"),
             model: settings.model.clone(),
             client,

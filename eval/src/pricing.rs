@@ -419,6 +419,7 @@ usd_per_hour = 0.5
                     max_tokens: 100,
                     ..Sampling::default()
                 },
+                scoring: None,
             },
         };
         let price = CandidatePrice::Tokens {

@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
+use crate::judge::{JudgeTally, Judged};
+use crate::metrics::MetricError;
 use crate::metrics::bleu::{BleuConfig, BleuScorer, BleuStats, compute_bleu};
 use crate::metrics::chrf::{ChrfConfig, ChrfScorer, ChrfStats, compute_chrf};
 use crate::metrics::classification::{
@@ -27,7 +29,7 @@ use crate::metrics::rouge::{RougeScorer, RougeScores};
 use crate::metrics::string_match::{contains, exact_match, regex_match, token_f1};
 use crate::stats::{BootstrapConfig, bootstrap_ci_by, quality_per_dollar, quantile_sorted};
 use crate::suite::{Metric, MetricKind, Suite};
-use crate::types::ResponseRecord;
+use crate::types::{Loglikelihood, ResponseRecord};
 
 /// The predicted label of an errored response in classification reports.
 pub const ERROR_LABEL: &str = "(error)";
@@ -41,6 +43,10 @@ pub struct ScoreOptions {
     pub allow_missing: bool,
     /// Bootstrap settings of the intervals (seeded, so reruns agree).
     pub bootstrap: BootstrapConfig,
+    /// Judge metric name → the judge's verdicts on these responses (see [`crate::judge`];
+    /// [`crate::evaluate`] fills it by calling the judges).
+    #[serde(skip)]
+    pub judged: BTreeMap<String, Judged>,
 }
 
 impl ScoreOptions {
@@ -50,18 +56,21 @@ impl ScoreOptions {
             candidate: candidate.into(),
             allow_missing: false,
             bootstrap: BootstrapConfig::default(),
+            judged: BTreeMap::new(),
         }
     }
 }
 
 /// Sufficient statistics of a corpus metric for one example.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SegmentStats {
     /// BLEU n-gram counts and lengths.
     Bleu(BleuStats),
     /// chrF n-gram counts.
     Chrf(ChrfStats),
+    /// Log-probability and token count of the reference.
+    Loglikelihood(Loglikelihood),
 }
 
 /// One line of `scores.jsonl`.
@@ -83,6 +92,9 @@ pub struct ExampleScore {
     /// Corpus metric name → this example's sufficient statistics.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub corpus_stats: BTreeMap<String, SegmentStats>,
+    /// Judge metric name → why the judge gave no usable verdict (scored 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judge_errors: BTreeMap<String, String>,
 }
 
 /// A value with its bootstrap interval.
@@ -142,6 +154,13 @@ pub struct Summary {
     pub metrics: Vec<MetricSummary>,
     /// Metric name → report, for `accuracy` metrics.
     pub classification: BTreeMap<String, Classification>,
+    /// Metric name → perplexity `exp(-Σ log p / Σ tokens)`, for `loglikelihood` metrics
+    /// (errored examples, having no likelihood, are left out of it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub perplexity: BTreeMap<String, f64>,
+    /// Judge metric name → the judge's own calls, tokens and dollars (not in `cost_usd`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judges: BTreeMap<String, JudgeTally>,
     /// Input tokens, summed.
     pub input_tokens: u64,
     /// Output tokens, summed.
@@ -231,12 +250,34 @@ pub fn score(
         };
         let prediction = extracted.as_deref().unwrap_or("");
         let mut metrics = BTreeMap::new();
+        let mut judge_errors = BTreeMap::new();
         let mut corpus_stats = BTreeMap::new();
         let mut weighted = 0.0;
         let rouge = scorers.rouge_if_needed(suite, &example.references, prediction);
         for metric in &suite.metrics {
-            let (value, stats) =
-                scorers.metric(metric, prediction, &example.references, rouge.as_ref())?;
+            let judged = options.judged.get(&metric.name);
+            let (value, stats) = if metric.kind == MetricKind::Judge {
+                match judged.and_then(|j| j.verdicts.get(&example.id)) {
+                    Some(Ok(v)) => (*v, None),
+                    Some(Err(why)) => {
+                        judge_errors.insert(metric.name.clone(), why.clone());
+                        (0.0, None)
+                    }
+                    None if response.error.is_some() => (0.0, None), // not judged
+                    None => {
+                        return Err(fail(format!(
+                            "metric `{}` has no judge verdict for example {:?}\nhint: judge metrics are scored by `tunebench eval`, which calls the judge",
+                            metric.name, example.id
+                        )));
+                    }
+                }
+            } else if response.error.is_some() && metric.kind == MetricKind::Loglikelihood {
+                (0.0, None) // no likelihood to count
+            } else {
+                scorers
+                    .metric(metric, prediction, &example.references, rouge.as_ref())
+                    .map_err(|e| fail(format!("example {:?}: {e}", example.id)))?
+            };
             // A failed call scores 0 everywhere; its corpus statistics (an empty
             // hypothesis) still count, so corpus BLEU/chrF are penalised for it too.
             let value = if response.error.is_some() { 0.0 } else { value };
@@ -257,6 +298,7 @@ pub fn score(
             metrics,
             error: response.error.clone(),
             corpus_stats,
+            judge_errors,
         });
     }
     if examples.is_empty() {
@@ -280,6 +322,18 @@ pub fn score(
             estimate: estimate(rows.len(), config, |idx| column.value(idx))?,
         });
     }
+    let perplexity = suite
+        .metrics
+        .iter()
+        .zip(&columns)
+        .filter(|(m, _)| m.kind == MetricKind::Loglikelihood)
+        .map(|(m, c)| {
+            (
+                m.name.clone(),
+                1.0 / c.value(&(0..rows.len()).collect::<Vec<_>>()),
+            )
+        })
+        .collect();
     let aggregate = Aggregate::new(suite, &columns);
     let score = estimate(rows.len(), config, |idx| aggregate.value(idx))?;
 
@@ -336,6 +390,12 @@ pub fn score(
         score,
         metrics: metric_summaries,
         classification,
+        perplexity,
+        judges: options
+            .judged
+            .iter()
+            .map(|(name, j)| (name.clone(), j.tally.clone()))
+            .collect(),
         input_tokens: scored.iter().map(|r| r.input_tokens).sum(),
         output_tokens: scored.iter().map(|r| r.output_tokens).sum(),
         cached: scored.iter().filter(|r| r.cached).count(),
@@ -460,6 +520,20 @@ impl Scorers {
                 None,
             ),
             MetricKind::JsonValid => (json_validity(prediction), None),
+            // Scored from the judge's verdicts in `score`, never here.
+            MetricKind::Judge => (0.0, None),
+            MetricKind::Loglikelihood => {
+                let ll: Loglikelihood = serde_json::from_str(prediction).map_err(|e| {
+                    EvalError::Metric(MetricError::InvalidArgument(format!(
+                        "a loglikelihood answer is JSON like {{\"logprob\": -12.5, \"tokens\": 7}} ({e}), got {:?}\nhint: were these responses generated rather than scored by a local candidate?",
+                        prediction.chars().take(80).collect::<String>()
+                    )))
+                })?;
+                (
+                    per_token_likelihood(ll.logprob, ll.tokens),
+                    Some(SegmentStats::Loglikelihood(ll)),
+                )
+            }
             MetricKind::JsonSchema => {
                 let valid = serde_json::from_str::<serde_json::Value>(prediction)
                     .ok()
@@ -478,6 +552,8 @@ pub(crate) enum Column<'a> {
     Mean(Vec<f64>),
     Bleu(Vec<&'a BleuStats>),
     Chrf(Vec<&'a ChrfStats>),
+    /// `None`: an errored example, left out of the pooled likelihood.
+    Loglikelihood(Vec<Option<&'a Loglikelihood>>),
 }
 
 impl<'a> Column<'a> {
@@ -510,6 +586,16 @@ impl<'a> Column<'a> {
                 if let Some(s) = s {
                     return Column::Chrf(s);
                 }
+            }
+            MetricKind::Loglikelihood => {
+                return Column::Loglikelihood(
+                    rows.iter()
+                        .map(|r| match stats(r) {
+                            Some(SegmentStats::Loglikelihood(l)) => Some(l),
+                            _ => None,
+                        })
+                        .collect(),
+                );
             }
             _ => {}
         }
@@ -559,7 +645,24 @@ impl<'a> Column<'a> {
                 }
                 compute_chrf(&total, &config) / 100.0
             }
+            Column::Loglikelihood(s) => {
+                let (logprob, tokens) = idx
+                    .iter()
+                    .filter_map(|&i| s[i])
+                    .fold((0.0, 0), |(l, t), x| (l + x.logprob, t + x.tokens));
+                per_token_likelihood(logprob, tokens)
+            }
         }
+    }
+}
+
+/// `exp(logprob / tokens)`: the geometric mean of the token probabilities, the inverse of the
+/// perplexity; 0 for no tokens.
+fn per_token_likelihood(logprob: f64, tokens: u64) -> f64 {
+    if tokens == 0 {
+        0.0
+    } else {
+        (logprob / tokens as f64).exp()
     }
 }
 

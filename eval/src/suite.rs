@@ -27,6 +27,20 @@
 //! max_tokens = 512
 //! ```
 //!
+//! Instead of generating, a suite can have local candidates score by log-likelihood:
+//!
+//! ```toml
+//! [choices]                 # multiple choice: the answer is the most likely choice
+//! from_references = true    # the distinct references (banking77's 77 intents), or
+//! # list = ["yes", "no"]    # a fixed list, or
+//! # field = "options"       # a list field of each record
+//! prefix = " "              # before each choice as it continues the prompt (default " ")
+//! length_norm = "none"      # none | tokens | chars (lm-evaluation-harness acc_norm)
+//! ```
+//!
+//! or `loglikelihood = true` with the one metric `kind = "loglikelihood"`: the likelihood of
+//! each example's (first) reference after its prompt, summarised as perplexity.
+//!
 //! Everything is rendered when the suite is loaded, so a bad record fails the load with its
 //! file, line and field instead of failing half-way through a paid run. Nothing is dropped:
 //! a record with a missing field is an error, and so is a duplicate id.
@@ -40,11 +54,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{EvalError, Location, Result};
+use crate::judge::{JudgeScale, JudgeSpec};
 use crate::metrics::extract::{Extractor, JsonPath};
 use crate::metrics::json::JsonSchema;
 use crate::metrics::numeric::NumericTolerance;
 use crate::metrics::text::NormalizeOptions;
-use crate::types::{ChatRequest, ExampleRequest, Message, Role, Sampling};
+use crate::types::{ChatRequest, ExampleRequest, LengthNorm, Message, Role, Sampling, Scoring};
 
 /// The suite file as written (serde; unknown keys are errors).
 #[derive(Debug, Deserialize)]
@@ -74,6 +89,34 @@ struct SuiteFile {
     metrics: Vec<MetricSpec>,
     #[serde(default)]
     sampling: Sampling,
+    #[serde(default)]
+    choices: Option<ChoicesSpec>,
+    #[serde(default)]
+    loglikelihood: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChoicesSpec {
+    #[serde(default)]
+    field: Option<String>,
+    #[serde(default)]
+    list: Option<Vec<String>>,
+    #[serde(default)]
+    from_references: bool,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    length_norm: LengthNorm,
+}
+
+/// How a multiple-choice suite's choices continue the prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceSettings {
+    /// Put before each choice (default `" "`).
+    pub prefix: String,
+    /// Length normalisation of the log-probabilities.
+    pub length_norm: LengthNorm,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +206,14 @@ pub enum MetricKind {
     JsonValid,
     /// The answer is JSON that conforms to `schema` (0/1).
     JsonSchema,
+    /// Likelihood of the reference after the prompt (`loglikelihood = true` suites, local
+    /// candidates): per token, `exp(Σ log p / Σ tokens)` in (0, 1], higher is better, so it
+    /// averages, aggregates and compares like the other metrics; the summary's `perplexity`
+    /// is its inverse. A corpus metric: the summary pools every example's tokens.
+    Loglikelihood,
+    /// A judge candidate's verdict on the response, by a rubric (see [`crate::judge`]),
+    /// mapped onto [0, 1].
+    Judge,
 }
 
 impl MetricKind {
@@ -182,13 +233,18 @@ impl MetricKind {
             MetricKind::Numeric => "numeric",
             MetricKind::JsonValid => "json_valid",
             MetricKind::JsonSchema => "json_schema",
+            MetricKind::Loglikelihood => "loglikelihood",
+            MetricKind::Judge => "judge",
         }
     }
 
     /// Whether the summary value is computed over the corpus (BLEU, chrF) rather than as the
     /// mean of per-example values.
     pub fn is_corpus(self) -> bool {
-        matches!(self, MetricKind::Bleu | MetricKind::Chrf)
+        matches!(
+            self,
+            MetricKind::Bleu | MetricKind::Chrf | MetricKind::Loglikelihood
+        )
     }
 }
 
@@ -240,6 +296,14 @@ struct MetricSpec {
     rel_tol: Option<f64>,
     #[serde(default)]
     schema: Option<PathBuf>,
+    #[serde(default)]
+    judge: Option<String>,
+    #[serde(default)]
+    rubric: Option<String>,
+    #[serde(default)]
+    scale: Option<String>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
 }
 
 /// One metric of a suite, validated and compiled.
@@ -259,6 +323,8 @@ pub struct Metric {
     pub tolerance: NumericTolerance,
     /// Compiled schema (json_schema).
     pub schema: Option<JsonSchema>,
+    /// Judge, rubric and scale (judge).
+    pub judge: Option<JudgeSpec>,
 }
 
 /// How the answer is read out of a response.
@@ -294,6 +360,8 @@ pub struct Example {
     pub messages: Vec<Message>,
     /// Reference answers (at least one), after reference extraction.
     pub references: Vec<String>,
+    /// The choices of a multiple-choice suite (empty otherwise).
+    pub choices: Vec<String>,
 }
 
 /// A loaded, validated and fully rendered suite.
@@ -321,6 +389,10 @@ pub struct Suite {
     pub metrics: Vec<Metric>,
     /// Examples, in file order.
     pub examples: Vec<Example>,
+    /// Multiple choice by log-likelihood (`[choices]`).
+    pub choices: Option<ChoiceSettings>,
+    /// Score the references' log-likelihood instead of generating.
+    pub loglikelihood: bool,
 }
 
 /// One record of a data file.
@@ -392,6 +464,7 @@ impl Suite {
 
         let extraction = extraction(&file.extract, path)?;
         let metrics = metrics(&file.metrics, path, base)?;
+        check_scoring(&file, &metrics, path)?;
 
         let data_path = base.join(&file.data);
         let records = read_records(&data_path)?;
@@ -447,13 +520,37 @@ impl Suite {
                 };
                 references.push(r);
             }
+            let choices = match file.choices.as_ref().and_then(|c| c.field.as_deref()) {
+                Some(field) => renderer.choices(record, field)?,
+                None => Vec::new(),
+            };
             examples.push(Example {
                 id,
                 line: record.line,
                 system,
                 messages,
                 references,
+                choices,
             });
+        }
+
+        if let Some(spec) = &file.choices {
+            let fixed = match (&spec.list, spec.from_references) {
+                (Some(list), _) => Some(list.clone()),
+                (None, true) => {
+                    let mut all: Vec<String> =
+                        examples.iter().flat_map(|e| e.references.clone()).collect();
+                    all.sort();
+                    all.dedup();
+                    Some(all)
+                }
+                (None, false) => None,
+            };
+            if let Some(fixed) = fixed {
+                for e in &mut examples {
+                    e.choices = fixed.clone();
+                }
+            }
         }
 
         let mut fewshot = file.fewshot.clone();
@@ -505,6 +602,11 @@ impl Suite {
             extraction,
             metrics,
             examples,
+            choices: file.choices.map(|c| ChoiceSettings {
+                prefix: c.prefix.unwrap_or_else(|| " ".to_owned()),
+                length_norm: c.length_norm,
+            }),
+            loglikelihood: file.loglikelihood,
         })
     }
 
@@ -538,10 +640,30 @@ impl Suite {
                         system: e.system.clone().or_else(|| self.system.clone()),
                         messages,
                         sampling: self.sampling.clone(),
+                        scoring: self.scoring(e),
                     },
                 }
             })
             .collect())
+    }
+
+    /// What a local candidate scores for `example` instead of generating, if anything.
+    fn scoring(&self, example: &Example) -> Option<Scoring> {
+        if let Some(c) = &self.choices {
+            return Some(Scoring::Choices {
+                choices: example.choices.clone(),
+                prefix: c.prefix.clone(),
+                length_norm: c.length_norm,
+            });
+        }
+        self.loglikelihood.then(|| Scoring::Continuation {
+            continuation: example.references[0].clone(),
+        })
+    }
+
+    /// Whether answering this suite needs a candidate that scores log-likelihoods.
+    pub fn needs_loglikelihood(&self) -> bool {
+        self.choices.is_some() || self.loglikelihood
     }
 
     /// The example with `id`.
@@ -663,6 +785,35 @@ impl Renderer<'_> {
         Ok(out)
     }
 
+    /// The choices in a record's list `field`.
+    fn choices(&self, record: &Record, field: &str) -> Result<Vec<String>> {
+        let at = |f: &str| self.at(record, f);
+        let Some(Value::Array(items)) = record.fields.get(field) else {
+            return Err(EvalError::input(
+                at(field),
+                format!(
+                    "missing or not a list (it is choices.field); the record has {}",
+                    field_list(&record.fields)
+                ),
+            ));
+        };
+        if items.is_empty() {
+            return Err(EvalError::input(at(field), "no choices"));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(EvalError::input(
+                    at(&format!("{field}[{i}]")),
+                    format!("a choice must be a non-empty string or a number, found {other}"),
+                )),
+            })
+            .collect()
+    }
+
     /// The turns of a record without a suite `prompt`: its `prompt` field, or its `messages`
     /// (system turn taken out; a final assistant turn, the reference, left out).
     fn own_turns(&self, record: &Record) -> Result<(Option<String>, Vec<Message>)> {
@@ -738,6 +889,51 @@ fn field_list(fields: &Map<String, Value>) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Checks `[choices]` and `loglikelihood` against each other and the metrics.
+fn check_scoring(file: &SuiteFile, metrics: &[Metric], path: &Path) -> Result<()> {
+    let at = |field: &str| Location::file(path).field(field);
+    if let Some(c) = &file.choices {
+        if file.loglikelihood {
+            return Err(EvalError::input(
+                at("loglikelihood"),
+                "a suite is either multiple choice ([choices]) or loglikelihood, not both",
+            ));
+        }
+        let sources = usize::from(c.field.is_some())
+            + usize::from(c.list.is_some())
+            + usize::from(c.from_references);
+        if sources != 1 {
+            return Err(EvalError::input(
+                at("choices"),
+                "give exactly one of `field`, `list` or `from_references = true`",
+            ));
+        }
+        if c.list
+            .as_ref()
+            .is_some_and(|l| l.is_empty() || l.iter().any(String::is_empty))
+        {
+            return Err(EvalError::input(
+                at("choices.list"),
+                "needs at least one choice, none of them empty",
+            ));
+        }
+    }
+    for (i, m) in metrics.iter().enumerate() {
+        let ll = m.kind == MetricKind::Loglikelihood;
+        if ll != file.loglikelihood {
+            return Err(EvalError::input(
+                at(&format!("metrics[{i}].kind")),
+                if ll {
+                    "kind loglikelihood needs `loglikelihood = true` (the reference's likelihood is scored instead of generating)"
+                } else {
+                    "a `loglikelihood = true` suite answers with likelihoods, which only kind loglikelihood scores"
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn extraction(spec: &ExtractSpec, path: &Path) -> Result<Extraction> {
@@ -849,7 +1045,11 @@ fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<Vec<Metric>
             spec.normalize.is_some(),
             &[K::ExactMatch, K::Contains, K::Accuracy],
         )?;
-        only("pattern", spec.pattern.is_some(), &[K::Regex])?;
+        only("pattern", spec.pattern.is_some(), &[K::Regex, K::Judge])?;
+        only("judge", spec.judge.is_some(), &[K::Judge])?;
+        only("rubric", spec.rubric.is_some(), &[K::Judge])?;
+        only("scale", spec.scale.is_some(), &[K::Judge])?;
+        only("max_tokens", spec.max_tokens.is_some(), &[K::Judge])?;
         only("abs_tol", spec.abs_tol.is_some(), &[K::Numeric])?;
         only("rel_tol", spec.rel_tol.is_some(), &[K::Numeric])?;
         only("schema", spec.schema.is_some(), &[K::JsonSchema])?;
@@ -863,6 +1063,31 @@ fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<Vec<Metric>
                     .map_err(|e| EvalError::input(at("pattern"), format!("bad regex: {e}")))?,
             ),
             (_, None) => None,
+        };
+        let judge = match kind {
+            K::Judge => {
+                let (Some(judge), Some(rubric)) = (&spec.judge, &spec.rubric) else {
+                    return Err(EvalError::input(
+                        at(if spec.judge.is_none() {
+                            "judge"
+                        } else {
+                            "rubric"
+                        }),
+                        "missing for kind judge\nhint: `judge = \"<a [[eval.judges]] name>\"` and `rubric = \"... {{ prompt }} ... {{ response }} ... {{ reference }} ...\"`",
+                    ));
+                };
+                JudgeSpec::check_rubric(rubric, at("rubric"))?;
+                let scale = JudgeScale::parse(spec.scale.as_deref().unwrap_or("1-5"))
+                    .map_err(|e| EvalError::input(at("scale"), e))?;
+                Some(JudgeSpec {
+                    judge: judge.clone(),
+                    rubric: rubric.clone(),
+                    scale,
+                    pattern: pattern.clone(),
+                    max_tokens: spec.max_tokens.unwrap_or(256),
+                })
+            }
+            _ => None,
         };
         let mut tolerance = NumericTolerance::default();
         for (field, value, slot) in [
@@ -907,6 +1132,7 @@ fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<Vec<Metric>
             pattern,
             tolerance,
             schema,
+            judge,
         });
     }
     if out.iter().map(|m| m.weight).sum::<f64>() <= 0.0 {
@@ -1124,6 +1350,92 @@ kind = "exact_match"
             err.contains("metrics[0].abs_tol`: does not apply to kind exact_match"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn choices_come_from_references_a_list_or_a_field() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "d.jsonl",
+            "{\"q\":\"1\",\"a\":\"b\",\"o\":[\"x\",2]}\n{\"q\":\"2\",\"a\":\"a\",\"o\":[\"y\"]}\n{\"q\":\"3\",\"a\":\"b\",\"o\":[\"z\"]}\n",
+        );
+        let load =
+            |extra: &str| Suite::load(write(dir.path(), "s.toml", &format!("{BASE}{extra}")));
+        let suite = load("[choices]\nfrom_references = true\n").unwrap();
+        assert!(suite.needs_loglikelihood());
+        let reqs = suite.requests().unwrap();
+        assert_eq!(
+            reqs[2].request.scoring,
+            Some(Scoring::Choices {
+                choices: vec!["a".into(), "b".into()],
+                prefix: " ".into(),
+                length_norm: LengthNorm::None,
+            })
+        );
+        let suite =
+            load("[choices]\nfield = \"o\"\nprefix = \"\"\nlength_norm = \"chars\"\n").unwrap();
+        match &suite.requests().unwrap()[0].request.scoring {
+            Some(Scoring::Choices {
+                choices,
+                prefix,
+                length_norm,
+            }) => {
+                assert_eq!(choices, &["x", "2"]);
+                assert_eq!(prefix, "");
+                assert_eq!(*length_norm, LengthNorm::Chars);
+            }
+            other => panic!("{other:?}"),
+        }
+        let suite = load("[choices]\nlist = [\"p\", \"q\"]\n").unwrap();
+        assert_eq!(suite.examples[1].choices, ["p", "q"]);
+        // Generation suites send no scoring, so their cache keys are unchanged.
+        assert_eq!(
+            load("").unwrap().requests().unwrap()[0].request.scoring,
+            None
+        );
+
+        let err = |extra: &str| load(extra).unwrap_err().to_string();
+        let two = err("[choices]\nlist = [\"p\"]\nfrom_references = true\n");
+        assert!(
+            two.contains("field `choices`: give exactly one of"),
+            "{two}"
+        );
+        let not_list = err("[choices]\nfield = \"q\"\n");
+        assert!(
+            not_list.contains("d.jsonl:1: field `q`: missing or not a list"),
+            "{not_list}"
+        );
+        let flagged = BASE.replace("[[metrics]]", "loglikelihood = true\n[[metrics]]");
+        let wrong_metric = Suite::load(write(dir.path(), "s.toml", &flagged))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong_metric.contains("metrics[0].kind`: a `loglikelihood = true` suite"),
+            "{wrong_metric}"
+        );
+    }
+
+    #[test]
+    fn loglikelihood_suites_score_the_first_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "d.jsonl", "{\"q\":\"1\",\"a\":\" two\"}\n");
+        let s = BASE.replace(
+            "[[metrics]]\nkind = \"exact_match\"",
+            "loglikelihood = true\n[[metrics]]\nkind = \"loglikelihood\"",
+        );
+        let suite = Suite::load(write(dir.path(), "s.toml", &s)).unwrap();
+        assert_eq!(
+            suite.requests().unwrap()[0].request.scoring,
+            Some(Scoring::Continuation {
+                continuation: " two".into()
+            })
+        );
+        let no_flag = BASE.replace("exact_match", "loglikelihood");
+        let err = Suite::load(write(dir.path(), "s.toml", &no_flag))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs `loglikelihood = true`"), "{err}");
     }
 
     #[test]

@@ -63,6 +63,70 @@ pub struct ChatRequest {
     pub messages: Vec<Message>,
     /// Sampling parameters.
     pub sampling: Sampling,
+    /// Score continuations by log-likelihood instead of generating (local candidates);
+    /// `None` = generate. Left out of the JSON when `None`, so generation requests keep
+    /// their cache keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<Scoring>,
+}
+
+/// A log-likelihood request: what the prompt (rendered as for generation) is continued with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scoring {
+    /// Multiple choice: the answer text is the choice whose continuation is most likely
+    /// (the first one on ties), so text metrics (`accuracy`, `exact_match`) score it.
+    Choices {
+        /// The choices, as the answer would name them.
+        choices: Vec<String>,
+        /// Put before each choice when it continues the prompt (e.g. `" "`).
+        prefix: String,
+        /// How the summed log-probabilities are compared.
+        length_norm: LengthNorm,
+    },
+    /// The log-likelihood of `continuation` after the prompt; the answer text is
+    /// [`Loglikelihood`] as JSON (`{"logprob": -12.5, "tokens": 7}`), which the
+    /// `loglikelihood` metric reads.
+    Continuation {
+        /// The text to score (the example's reference).
+        continuation: String,
+    },
+}
+
+/// How multiple-choice log-probabilities are normalised for length before the argmax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LengthNorm {
+    /// The summed log-probability (lm-evaluation-harness `acc`).
+    #[default]
+    None,
+    /// Divided by the choice's token count.
+    Tokens,
+    /// Divided by the choice's length in characters, prefix included
+    /// (lm-evaluation-harness `acc_norm`).
+    Chars,
+}
+
+impl LengthNorm {
+    /// The score compared across choices.
+    pub fn apply(self, logprob: f64, tokens: usize, text: &str) -> f64 {
+        let by = match self {
+            LengthNorm::None => return logprob,
+            LengthNorm::Tokens => tokens,
+            LengthNorm::Chars => text.chars().count(),
+        };
+        logprob / by.max(1) as f64
+    }
+}
+
+/// The answer to a [`Scoring::Continuation`] request.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Loglikelihood {
+    /// Summed log-probability (natural log) of the continuation's tokens.
+    pub logprob: f64,
+    /// How many tokens that is.
+    pub tokens: u64,
 }
 
 /// The request for one example of a suite.

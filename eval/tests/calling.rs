@@ -36,6 +36,7 @@ fn requests(n: usize) -> Vec<ExampleRequest> {
                     content: format!("what is question {i}?"),
                 }],
                 sampling: Sampling::default(),
+                scoring: None,
             },
         })
         .collect()
@@ -399,10 +400,10 @@ async fn a_cached_rerun_sends_nothing() {
     let pruned = cache
         .prune(&PruneFilter {
             older_than: None,
-            candidate: Some(identity),
+            candidate: Some(identity.clone()),
         })
         .unwrap();
-    assert_eq!(pruned, 31);
+    assert_eq!(pruned, vec![(identity, 31)]);
 }
 
 /// Progress that wakes the test once `k` examples have their record.
@@ -668,6 +669,95 @@ async fn local_greedy_answers_equal_generate() {
     }
 }
 
+/// Log-likelihood requests: the multiple-choice answer is the argmax of each choice's
+/// continuation log-prob as tunebench-models computes it unshared (under both length
+/// normalisations), and a continuation's answer carries its exact log-prob and token count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_candidate_scores_choices_and_continuations_by_loglikelihood() {
+    use tunebench_eval::types::{LengthNorm, Loglikelihood, Scoring};
+    use tunebench_models::generate;
+    use tunebench_models::{TextTokenizer, device, weights};
+    let model_dir = tiny_llama();
+    let model = weights::load_model(&model_dir, &device::parse_device("cpu").unwrap()).unwrap();
+    let tok = TextTokenizer::load(&model_dir).unwrap();
+    let prompt = "Janet has 3 eggs";
+    let choices: Vec<String> = ["ducks", "a very long answer about eggs", "3", "16 eggs"]
+        .map(String::from)
+        .to_vec();
+    let context = tok.encode(&format!("{SYSTEM}\n\n{prompt}"), true).unwrap();
+    let alone: Vec<(f64, usize)> = choices
+        .iter()
+        .map(|c| {
+            let ids = tok.encode(&format!(" {c}"), false).unwrap();
+            let (lp, _) = generate::continuation_logprob(&model, &context, &ids).unwrap();
+            (lp, ids.len())
+        })
+        .collect();
+    let argmax = |f: &dyn Fn(usize) -> f64| {
+        (0..choices.len()).fold(0, |best, i| if f(i) > f(best) { i } else { best })
+    };
+    let by_sum = argmax(&|i| alone[i].0);
+    let by_chars = argmax(&|i| alone[i].0 / (choices[i].chars().count() + 1) as f64);
+
+    let candidate = candidate::build(&CandidateSettings::Local(LocalSettings {
+        name: "tiny".into(),
+        model_dir: model_dir.clone(),
+        adapter: None,
+        device: "cpu".into(),
+        batch_size: Some(2),
+    }))
+    .unwrap();
+    assert!(candidate.scores_likelihood());
+    let request = |scoring: Scoring| {
+        let mut r = requests(1).remove(0);
+        r.request.messages[0].content = prompt.into();
+        r.request.scoring = Some(scoring);
+        r
+    };
+    let choice = |length_norm| {
+        request(Scoring::Choices {
+            choices: choices.clone(),
+            prefix: " ".into(),
+            length_norm,
+        })
+    };
+    let mut reqs = vec![
+        choice(LengthNorm::None),
+        choice(LengthNorm::Chars),
+        request(Scoring::Continuation {
+            continuation: " 16 eggs".into(),
+        }),
+    ];
+    for (i, r) in reqs.iter_mut().enumerate() {
+        r.id = format!("r{i}");
+    }
+    let out = runner::run(
+        candidate,
+        &reqs,
+        None,
+        &RunnerOptions::default(),
+        &CandidatePrice::Hourly { usd_per_hour: 3.6 },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(out.iter().all(|r| r.error.is_none()), "{out:?}");
+    assert_eq!(out[0].text, choices[by_sum]);
+    assert_eq!(out[1].text, choices[by_chars]);
+    let total_choice_tokens: usize = alone.iter().map(|a| a.1).sum();
+    assert_eq!(
+        out[0].input_tokens,
+        (context.len() + total_choice_tokens) as u64
+    );
+    let ll: Loglikelihood = serde_json::from_str(&out[2].text).unwrap();
+    let (lp, n) = alone[3];
+    assert_eq!(ll.tokens, n as u64);
+    assert!((ll.logprob - lp).abs() < 1e-4, "{} vs {lp}", ll.logprob);
+    // Endpoints cannot score likelihoods.
+    let server = server(0);
+    assert!(!openai(&server, 1).scores_likelihood());
+}
+
 /// A Bedrock candidate answers through Converse against the validating stand-in (every
 /// request checked against the service model), and a burst of ThrottlingExceptions is
 /// absorbed by the runner's retries.
@@ -717,4 +807,226 @@ async fn bedrock_candidate_answers_through_converse_and_rides_out_throttling() {
         "{:?}",
         standin.invalid_requests()
     );
+}
+
+/// LLM-as-judge through `evaluate`: an OpenAI-compatible judge (the stand-in) grades a
+/// recorded candidate's answers by a rubric; verdicts are mapped onto [0, 1], an
+/// unparseable verdict is an example's judge error (not a silent score), the judge's tokens
+/// and dollars are counted apart from the candidate's, and a rerun takes the verdicts from
+/// the cache. A `responses` judge reads recorded verdicts by `<candidate>/<id>`.
+#[test]
+fn judge_metric_grades_answers_and_counts_the_judges_cost_apart() {
+    use std::collections::HashMap;
+    use tunebench_eval::evaluate::{EvalOptions, EvalReport, EvalSettings, evaluate};
+    use tunebench_standins::openai::Answer;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("d.jsonl"),
+        "{\"q\":\"2+2\",\"a\":\"4\"}\n{\"q\":\"3+3\",\"a\":\"6\"}\n{\"q\":\"5+5\",\"a\":\"10\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("s.toml"),
+        r#"name = "math"
+version = "1"
+data = "d.jsonl"
+prompt = "{{ q }}"
+reference = "{{ a }}"
+[[metrics]]
+kind = "judge"
+judge = "grader"
+scale = "1-5"
+rubric = "Q: {{ prompt }}\nA: {{ response }}\nRef: {{ reference }}\nGive Score: 1-5."
+"#,
+    )
+    .unwrap();
+    // L1 right, L2 wrong, L3 makes the judge ramble without a score.
+    std::fs::write(
+        d.join("recorded.jsonl"),
+        "{\"id\":\"L1\",\"text\":\"4\"}\n{\"id\":\"L2\",\"text\":\"7\"}\n{\"id\":\"L3\",\"text\":\"ramble\"}\n",
+    )
+    .unwrap();
+    let server = OpenAiStandin::start(OpenAiConfig {
+        answer: Answer::With(Arc::new(|call| {
+            let rubric = call.last_user();
+            let answer = |tag: &str| {
+                rubric
+                    .lines()
+                    .find_map(|l| l.strip_prefix(tag))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            match (answer("A: "), answer("Ref: ")) {
+                (a, _) if a == "ramble" => "It is hard to say.".into(),
+                (a, r) if a == r => "Correct. Score: 5".into(),
+                _ => "Wrong. Score: 1".into(),
+            }
+        })),
+        ..OpenAiConfig::default()
+    })
+    .unwrap();
+    std::fs::write(
+        d.join("pricing.toml"),
+        "version = 1\nupdated = \"2025-01-01\"\n[local]\nusd_per_hour = 0.0\n[[model]]\nid = \"judge-model\"\nprovider = \"openai\"\ninput_per_1k = 1.0\noutput_per_1k = 2.0\n",
+    )
+    .unwrap();
+    let config = format!(
+        r#"suites = ["s.toml"]
+out_dir = "out"
+pricing = "pricing.toml"
+[[candidates]]
+kind = "responses"
+name = "rec"
+path = "recorded.jsonl"
+[[judges]]
+kind = "openai"
+name = "grader"
+base_url = "{}"
+model = "judge-model"
+"#,
+        server.base_url()
+    );
+    let settings: EvalSettings = toml::from_str(&config).unwrap();
+    let settings = settings.resolve(d).unwrap();
+    let run = || match evaluate(&settings, &EvalOptions::default(), &NoProgress).unwrap() {
+        EvalReport::Results(mut r) => r.remove(0),
+        EvalReport::DryRun(_) => panic!("not a dry run"),
+    };
+    // A dry run prices the judge's calls and sends nothing; after the run they are cached.
+    let dry = |to_send: u64, cached: u64| {
+        let EvalReport::DryRun(plan) = evaluate(
+            &settings,
+            &EvalOptions {
+                dry_run: true,
+                ..EvalOptions::default()
+            },
+            &NoProgress,
+        )
+        .unwrap() else {
+            panic!("a dry run")
+        };
+        let judge = plan
+            .iter()
+            .find(|p| p.candidate == "grader (judge `judge` of rec)")
+            .unwrap();
+        assert_eq!((judge.estimate.requests, judge.cached), (to_send, cached));
+        assert!(to_send == 0 || judge.estimate.max_cost_usd.unwrap() > 0.0);
+    };
+    dry(3, 0);
+    assert_eq!(server.requests(), 0);
+    let first = run();
+    assert_eq!(server.requests(), 3);
+    dry(0, 3);
+    let summary: tunebench_eval::score::Summary =
+        serde_json::from_slice(&std::fs::read(d.join("out/math/rec/summary.json")).unwrap())
+            .unwrap();
+    // (1.0 + 0.0 + 0.0) / 3: the unparseable verdict scores 0 and is counted as failed.
+    assert!((summary.metrics[0].estimate.value - 1.0 / 3.0).abs() < 1e-12);
+    let tally = &summary.judges["judge"];
+    assert_eq!(
+        (tally.judge.as_str(), tally.judged, tally.failed),
+        ("grader", 3, 1)
+    );
+    assert!(tally.input_tokens > 0 && tally.output_tokens > 0);
+    let expected = (tally.input_tokens as f64 * 1.0 + tally.output_tokens as f64 * 2.0) / 1000.0;
+    assert!(
+        (tally.cost_usd - expected).abs() < 1e-12,
+        "{}",
+        tally.cost_usd
+    );
+    assert_eq!(summary.cost_usd, 0.0, "the candidate itself cost nothing");
+    assert!(
+        first
+            .stats
+            .iter()
+            .any(|(n, s)| n.starts_with("grader") && s.answered == 3)
+    );
+    let scores = std::fs::read_to_string(d.join("out/math/rec/scores.jsonl")).unwrap();
+    let l3 = scores.lines().find(|l| l.contains("\"L3\"")).unwrap();
+    assert!(l3.contains("no verdict in the judge's answer"), "{l3}");
+
+    // A rerun takes every verdict from the cache.
+    run();
+    assert_eq!(server.requests(), 3);
+
+    // The same verdicts recorded: a `responses` judge.
+    std::fs::write(
+        d.join("verdicts.jsonl"),
+        "{\"id\":\"rec/L1\",\"text\":\"Score: 4\"}\n{\"id\":\"rec/L2\",\"text\":\"Score: 2\"}\n",
+    )
+    .unwrap();
+    let recorded = config.split("[[judges]]").next().unwrap().to_string()
+        + "[[judges]]\nkind = \"responses\"\nname = \"grader\"\npath = \"verdicts.jsonl\"\n";
+    let settings: EvalSettings = toml::from_str(&recorded).unwrap();
+    let settings = settings.resolve(d).unwrap();
+    evaluate(&settings, &EvalOptions::default(), &NoProgress).unwrap();
+    let scores = std::fs::read_to_string(d.join("out/math/rec/scores.jsonl")).unwrap();
+    let values: HashMap<String, f64> = scores
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["metrics"]["judge"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(values["L1"], 0.75);
+    assert_eq!(values["L2"], 0.25);
+    assert!(
+        scores.contains("has no verdict with id \\\"rec/L3\\\""),
+        "{scores}"
+    );
+
+    // A metric naming an unknown judge is refused before anything runs.
+    let unknown = recorded.replace("name = \"grader\"", "name = \"other\"");
+    let settings: EvalSettings = toml::from_str(&unknown).unwrap();
+    let err = evaluate(
+        &settings.resolve(d).unwrap(),
+        &EvalOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("metrics[0].judge`: no judge named \"grader\""),
+        "{err}"
+    );
+}
+
+/// A log-likelihood suite with a candidate that cannot score likelihoods is refused before
+/// anything is sent, naming the suite's field and the candidate.
+#[test]
+fn loglikelihood_suites_refuse_endpoint_candidates() {
+    use tunebench_eval::evaluate::{EvalOptions, EvalSettings, evaluate};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("d.jsonl"), "{\"q\":\"x\",\"a\":\"yes\"}\n").unwrap();
+    std::fs::write(
+        d.join("s.toml"),
+        "name = \"mc\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[choices]\nlist = [\"yes\", \"no\"]\n[[metrics]]\nkind = \"accuracy\"\n",
+    )
+    .unwrap();
+    // Never contacted: the check comes first.
+    let settings: EvalSettings = toml::from_str(
+        "suites = [\"s.toml\"]\nout_dir = \"out\"\n[[candidates]]\nkind = \"openai\"\nname = \"api\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n",
+    )
+    .unwrap();
+    let err = evaluate(
+        &settings.resolve(d).unwrap(),
+        &EvalOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("s.toml: field `choices`: this suite is scored by log-likelihood")
+            && msg.contains("candidate `api`"),
+        "{msg}"
+    );
+    assert!(matches!(
+        err,
+        tunebench_eval::error::EvalError::Input { .. }
+    ));
 }

@@ -236,6 +236,55 @@ fn banking77_accuracy_macro_f1_and_confusion_matrix() {
 }
 
 #[test]
+fn loglikelihood_pools_tokens_into_perplexity_and_rejects_generated_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "d.jsonl",
+        "{\"q\":\"a\",\"r\":\" x\"}\n{\"q\":\"b\",\"r\":\" y\"}\n{\"q\":\"c\",\"r\":\" z\"}\n",
+    );
+    let suite = Suite::load(write(
+        dir.path(),
+        "s.toml",
+        "name = \"ll\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ r }}\"\nloglikelihood = true\n[[metrics]]\nkind = \"loglikelihood\"\n",
+    ))
+    .unwrap();
+    let mut failed = answer("L3", "", 0.0, 1.0);
+    failed.error = Some("model thread stopped".into());
+    let recorded = vec![
+        answer("L1", r#"{"logprob": -2.0, "tokens": 2}"#, 0.0, 1.0),
+        answer("L2", r#"{"logprob": -4.0, "tokens": 2}"#, 0.0, 1.0),
+        failed,
+    ];
+    let scores = score(&suite, &recorded, &ScoreOptions::new("local")).unwrap();
+    let per_example: Vec<f64> = scores
+        .examples
+        .iter()
+        .map(|e| e.metrics["loglikelihood"])
+        .collect();
+    assert_eq!(per_example, [(-1.0f64).exp(), (-2.0f64).exp(), 0.0]);
+    // Pooled over the answered examples' tokens: exp(-6 / 4); perplexity is its inverse.
+    let s = &scores.summary;
+    assert!(s.metrics[0].corpus);
+    assert!((s.metrics[0].estimate.value - (-1.5f64).exp()).abs() < 1e-12);
+    assert!((s.perplexity["loglikelihood"] - 1.5f64.exp()).abs() < 1e-9);
+    assert_eq!(s.errors, 1);
+
+    let generated = vec![
+        answer("L1", "the answer is x", 0.0, 1.0),
+        answer("L2", r#"{"logprob": -4.0, "tokens": 2}"#, 0.0, 1.0),
+        answer("L3", r#"{"logprob": -4.0, "tokens": 2}"#, 0.0, 1.0),
+    ];
+    let err = score(&suite, &generated, &ScoreOptions::new("api"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("example \"L1\"") && err.contains("hint: were these responses generated"),
+        "{err}"
+    );
+}
+
+#[test]
 fn banking77_suite_over_the_prepared_split_when_present() {
     let data = repo().join("runs/banking77/data/test.jsonl");
     if !data.exists() {

@@ -157,6 +157,110 @@ pub fn continuation_logprob(
     Ok((total, greedy))
 }
 
+/// Most logits one forward pass of [`choice_logprobs`] materialises (64 Mi floats, 256 MiB):
+/// the choices are scored in as many row chunks as this takes.
+const CHOICE_LOGITS_BUDGET: usize = 64 << 20;
+
+/// The log-probability of one continuation of a shared context.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChoiceLogprob {
+    /// Summed log-probability of the continuation's tokens given the context.
+    pub logprob: f64,
+    /// Number of continuation tokens.
+    pub tokens: usize,
+}
+
+/// Summed log-probability of each of `choices` after `context` (multiple-choice scoring),
+/// equal to [`continuation_logprob`] of each choice, but with the context's work done once:
+/// the context runs through the model once (one row, filling a KV cache, logits of its last
+/// position only, which score every choice's first token); the cache is then copied to one
+/// row per choice and the choices' remaining tokens run as one right-padded, masked batch
+/// (in chunks of rows when `choices × longest × vocab` logits would exceed 256 MiB).
+///
+/// A choice of `k` tokens costs `k - 1` positions; 77 one- or two-token labels after a
+/// 200-token prompt cost about 277 positions instead of 77 × 201.
+pub fn choice_logprobs(
+    model: &Llama,
+    context: &[u32],
+    choices: &[Vec<u32>],
+) -> Result<Vec<ChoiceLogprob>> {
+    if context.is_empty() {
+        return Err(ModelError::InvalidInput("empty context".to_string()));
+    }
+    if let Some(i) = choices.iter().position(Vec::is_empty) {
+        return Err(ModelError::InvalidInput(format!(
+            "choice {i} has no tokens"
+        )));
+    }
+    check_ids(model, std::slice::from_ref(&context.to_vec()))?;
+    check_ids(model, choices)?;
+    let device = model.device();
+    let vocab = model.config.vocab_size;
+    let mut cache = model.new_cache(1);
+    let last = model.forward_with(
+        Tensor::from_data(
+            TensorData::new(
+                context.iter().map(|&t| i64::from(t)).collect::<Vec<_>>(),
+                [1, context.len()],
+            ),
+            &device,
+        ),
+        None,
+        Some(&mut cache),
+        Logits::Last,
+    )?; // [1, 1, vocab]
+    let first = tensor_to_f32(log_softmax(last, 2))?; // the first token of every choice
+    let mut out: Vec<ChoiceLogprob> = choices
+        .iter()
+        .map(|c| ChoiceLogprob {
+            logprob: f64::from(first[c[0] as usize]),
+            tokens: c.len(),
+        })
+        .collect();
+
+    // The rest: row r feeds choice r's tokens 0..k-1 and reads the log-probs of 1..k.
+    let rest: Vec<usize> = (0..choices.len())
+        .filter(|&i| choices[i].len() > 1)
+        .collect();
+    let width = rest
+        .iter()
+        .map(|&i| choices[i].len() - 1)
+        .max()
+        .unwrap_or(0);
+    if width == 0 {
+        return Ok(out);
+    }
+    let rows_per_pass = (CHOICE_LOGITS_BUDGET / (width * vocab)).max(1);
+    for chunk in rest.chunks(rows_per_pass) {
+        let inputs: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|&i| choices[i][..choices[i].len() - 1].to_vec())
+            .collect();
+        let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| choices[i][1..].to_vec()).collect();
+        let (ids, mask) = pad(&inputs, width, Side::Right);
+        let (targets, _) = pad(&targets, width, Side::Right);
+        let rows = chunk.len();
+        let mut rows_cache = cache.repeat_row(rows)?;
+        let logits = model.forward_with(
+            Tensor::from_data(TensorData::new(ids, [rows, width]), &device),
+            mask.iter().any(|v| !v).then_some(mask.as_slice()),
+            Some(&mut rows_cache),
+            Logits::All,
+        )?; // [rows, width, vocab]
+        let targets =
+            Tensor::<3, Int>::from_data(TensorData::new(targets, [rows, width, 1]), &device);
+        let picked = tensor_to_f32(log_softmax(logits, 2).gather(2, targets))?; // [rows, width, 1]
+        for (r, &i) in chunk.iter().enumerate() {
+            let n = choices[i].len() - 1;
+            out[i].logprob += picked[r * width..r * width + n]
+                .iter()
+                .map(|&l| f64::from(l))
+                .sum::<f64>();
+        }
+    }
+    Ok(out)
+}
+
 /// Generates a continuation of one prompt.
 pub fn generate(model: &Llama, prompt: &[u32], config: &GenerationConfig) -> Result<Generation> {
     Ok(generate_batch(model, &[prompt.to_vec()], config)?.remove(0))

@@ -177,6 +177,30 @@ impl KvCache {
     pub fn batch(&self) -> usize {
         self.key_valid.len()
     }
+
+    /// A cache of `rows` copies of this one-row cache: a prompt computed once and then
+    /// continued several ways in one batch (multiple-choice scoring).
+    pub fn repeat_row(&self, rows: usize) -> Result<KvCache> {
+        if self.batch() != 1 {
+            return Err(ModelError::InvalidInput(format!(
+                "repeat_row needs a one-row cache, this one has {} rows",
+                self.batch()
+            )));
+        }
+        Ok(KvCache {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| {
+                    l.as_ref().map(|(k, v)| {
+                        (k.clone().repeat_dim(0, rows), v.clone().repeat_dim(0, rows))
+                    })
+                })
+                .collect(),
+            key_valid: vec![self.key_valid[0].clone(); rows],
+            seen: vec![self.seen[0]; rows],
+        })
+    }
 }
 
 /// How attention is masked in one forward pass: `None` is plain causal masking aligned

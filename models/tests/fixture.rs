@@ -169,6 +169,46 @@ fn batched_padded_scoring_equals_one_by_one() -> Result<()> {
 }
 
 #[test]
+fn choice_logprobs_match_transformers_nll_and_unshared_scoring() -> Result<()> {
+    let (model, exp) = (base()?, expected()?);
+    // After the shared BOS, each sample's tail is one choice (lengths differ, so the rows
+    // are padded): its log-prob is minus the sample's NLL as transformers computed it.
+    let bos = exp.input_ids[0][0];
+    assert!(exp.input_ids.iter().all(|ids| ids[0] == bos));
+    let tails: Vec<Vec<u32>> = exp.input_ids.iter().map(|ids| ids[1..].to_vec()).collect();
+    let scored = generate::choice_logprobs(&model, &[bos], &tails)?;
+    for (i, s) in scored.iter().enumerate() {
+        let e = (-s.logprob - exp.nll_sum[i]).abs() / exp.nll_sum[i];
+        assert_eq!(s.tokens, tails[i].len());
+        assert!(
+            e < TOLERANCE,
+            "choice {i}: {} vs -{} ({e:.3e})",
+            s.logprob,
+            exp.nll_sum[i]
+        );
+    }
+    // A longer shared context, choices of one and several tokens: equal to scoring each
+    // continuation on its own.
+    let context = &exp.input_ids[0][..10];
+    let choices = vec![
+        exp.input_ids[0][10..].to_vec(),
+        exp.input_ids[1][5..9].to_vec(),
+        vec![exp.input_ids[2][3]],
+    ];
+    let shared = generate::choice_logprobs(&model, context, &choices)?;
+    for (c, s) in choices.iter().zip(&shared) {
+        let (alone, _) = generate::continuation_logprob(&model, context, c)?;
+        assert!(
+            (s.logprob - alone).abs() < 1e-4 * alone.abs().max(1.0),
+            "{} vs {alone}",
+            s.logprob
+        );
+    }
+    assert!(generate::choice_logprobs(&model, context, &[vec![]]).is_err());
+    Ok(())
+}
+
+#[test]
 fn greedy_generation_reproduces_transformers_with_and_without_cache() -> Result<()> {
     let (model, exp) = (base()?, expected()?);
     let prompt = &exp.input_ids[2];

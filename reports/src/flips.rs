@@ -81,6 +81,7 @@ mod tests {
             metrics: BTreeMap::new(),
             error: error.map(str::to_owned),
             corpus_stats: BTreeMap::new(),
+            judge_errors: BTreeMap::new(),
         }
     }
 

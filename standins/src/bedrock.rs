@@ -15,7 +15,8 @@
 //!   Completed after [`StandinConfig::polls_to_complete`] polls, sub-statuses moving along,
 //!   metrics CSVs written to S3 on completion), list (filters, `nextToken` pages), stop;
 //! - custom models (get), custom model deployments (Creating → Active), provisioned
-//!   throughput (Creating → InService), model import jobs (InProgress → Completed);
+//!   throughput (Creating → InService), model import jobs (InProgress → Completed), batch
+//!   inference jobs (Submitted → InProgress → Completed; no records are read or written);
 //! - Runtime `Converse` with a deterministic [`ConversePolicy`] and word-count token usage;
 //!   a resource ARN as `modelId` (provisioned, deployment, custom or imported model) must be
 //!   one it made (an imported model once its import job completed), else 404.

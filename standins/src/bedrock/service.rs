@@ -20,6 +20,7 @@ pub(crate) struct State {
     deployments: Vec<Deployment>,
     provisioned: Vec<Provisioned>,
     imports: Vec<ImportJob>,
+    invocations: Vec<InvocationJob>,
     next_id: u64,
 }
 
@@ -88,6 +89,15 @@ struct ImportJob {
     created: SystemTime,
 }
 
+/// A batch inference job: Submitted → InProgress → Completed over `polls_to_complete`
+/// polls. No records are read or written (the stand-in has no model to run them).
+struct InvocationJob {
+    arn: String,
+    request: Value,
+    polls: u32,
+    created: SystemTime,
+}
+
 fn ts(t: SystemTime) -> Value {
     Value::String(
         aws_smithy_types::DateTime::from(t)
@@ -131,6 +141,8 @@ pub(crate) async fn dispatch(shared: &Shared, op: &str, input: Value) -> Reply {
         "DeleteProvisionedModelThroughput" => delete_provisioned(shared, input),
         "CreateModelImportJob" => create_import(shared, input),
         "GetModelImportJob" => get_import(shared, input),
+        "CreateModelInvocationJob" => create_invocation(shared, input),
+        "GetModelInvocationJob" => get_invocation(shared, input),
         "Converse" => converse(shared, input),
         _ => Reply::error(
             501,
@@ -876,6 +888,71 @@ fn get_import(shared: &Shared, input: Value) -> Reply {
     if done && let Some(o) = v.as_object_mut() {
         o.insert("importedModelArn".into(), json!(j.imported_arn));
         o.insert("endTime".into(), ts(now));
+    }
+    Reply::ok(200, v)
+}
+
+fn create_invocation(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let name = str_of(&input, "jobName").to_string();
+    if let Some(j) = st
+        .invocations
+        .iter()
+        .find(|j| j.request["jobName"] == input["jobName"])
+    {
+        let token = &input["clientRequestToken"];
+        if !token.is_null() && j.request["clientRequestToken"] == *token {
+            return Reply::ok(200, json!({ "jobArn": j.arn }));
+        }
+        return Reply::error(
+            400,
+            "ConflictException",
+            format!("a batch inference job named {name} already exists"),
+        );
+    }
+    let id = st.new_id();
+    let arn = arn(shared, &format!("model-invocation-job/{id}"));
+    st.invocations.push(InvocationJob {
+        arn: arn.clone(),
+        request: input,
+        polls: 0,
+        created: SystemTime::now(),
+    });
+    Reply::ok(200, json!({ "jobArn": arn }))
+}
+
+fn get_invocation(shared: &Shared, input: Value) -> Reply {
+    let mut st = lock(&shared.state);
+    let ident = str_of(&input, "jobIdentifier");
+    let Some(j) = st.invocations.iter_mut().find(|j| j.arn == ident) else {
+        return not_found("model invocation job", ident);
+    };
+    j.polls += 1;
+    let status = match j.polls.cmp(&shared.config.polls_to_complete) {
+        std::cmp::Ordering::Less if j.polls == 1 => "Submitted",
+        std::cmp::Ordering::Less => "InProgress",
+        _ => "Completed",
+    };
+    let now = SystemTime::now();
+    let r = &j.request;
+    let mut v = json!({
+        "jobArn": j.arn,
+        "jobName": r["jobName"],
+        "modelId": r["modelId"],
+        "roleArn": r["roleArn"],
+        "status": status,
+        "submitTime": ts(j.created),
+        "lastModifiedTime": ts(now),
+        "inputDataConfig": r["inputDataConfig"],
+        "outputDataConfig": r["outputDataConfig"],
+    });
+    if let Some(o) = v.as_object_mut() {
+        if let Some(token) = r.get("clientRequestToken") {
+            o.insert("clientRequestToken".into(), token.clone());
+        }
+        if status == "Completed" {
+            o.insert("endTime".into(), ts(now));
+        }
     }
     Reply::ok(200, v)
 }
