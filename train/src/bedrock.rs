@@ -1052,6 +1052,29 @@ pub struct JobRecord {
     pub provisioned_throughput_status: Option<String>,
 }
 
+/// Reads a JSON record file of a run directory; `None` when there is none.
+pub(crate) fn read_record<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|source| BedrockError::Registry {
+                path: path.to_path_buf(),
+                source,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// Writes a JSON record file atomically.
+pub(crate) fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(record).map_err(|source| BedrockError::Registry {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_atomic(path, format!("{text}\n").as_bytes())
+}
+
 impl JobRecord {
     /// The registry file of a run directory.
     pub fn path(out_dir: &Path) -> PathBuf {
@@ -1060,24 +1083,12 @@ impl JobRecord {
 
     /// Reads the registry; `None` when there is none.
     pub fn load(out_dir: &Path) -> Result<Option<JobRecord>> {
-        let path = Self::path(out_dir);
-        match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|source| BedrockError::Registry { path, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
-        }
+        read_record(&Self::path(out_dir))
     }
 
     /// Writes the registry atomically.
     pub fn save(&self, out_dir: &Path) -> Result<()> {
-        let path = Self::path(out_dir);
-        let text = serde_json::to_string_pretty(self).map_err(|source| BedrockError::Registry {
-            path: path.clone(),
-            source,
-        })?;
-        write_atomic(&path, format!("{text}\n").as_bytes())
+        write_record(&Self::path(out_dir), self)
     }
 
     fn update(&mut self, job: &CustomizationJob) {

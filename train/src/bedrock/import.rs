@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use tunebench_aws::{ModelImportJob, S3Uri, UploadOptions, UploadOutcome};
 
 use super::{
-    BedrockError, Clients, Patterns, Result, Upload, WaitSettings, abs_path, io, poll, write_atomic,
+    BedrockError, Clients, Patterns, Result, Upload, WaitSettings, abs_path, io, poll, read_record,
+    write_record,
 };
 
 /// `[train.bedrock_import]`: one Custom Model Import job.
@@ -191,23 +192,11 @@ impl ImportRecord {
 
     /// Reads the record; `None` when there is none.
     pub fn load(out_dir: &Path) -> Result<Option<ImportRecord>> {
-        let path = Self::path(out_dir);
-        match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|source| BedrockError::Registry { path, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
-        }
+        read_record(&Self::path(out_dir))
     }
 
     fn save(&self, out_dir: &Path) -> Result<()> {
-        let path = Self::path(out_dir);
-        let text = serde_json::to_string_pretty(self).map_err(|source| BedrockError::Registry {
-            path: path.clone(),
-            source,
-        })?;
-        write_atomic(&path, format!("{text}\n").as_bytes())
+        write_record(&Self::path(out_dir), self)
     }
 
     fn update(&mut self, job: &ModelImportJob) {
