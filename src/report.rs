@@ -13,7 +13,7 @@ use tunebench_reports::render::{self, ReportSettings, write_atomic};
 use tunebench_reports::summary::{RunSummary, now_rfc3339, summarize};
 
 use crate::cli::{GateArgs, Global, ReportArgs};
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, Loaded};
 
 /// The gate found a regression (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -23,14 +23,37 @@ pub struct Regression(pub usize);
 /// Trends show this many runs unless `[report] history_runs` says otherwise.
 const DEFAULT_HISTORY_RUNS: usize = 30;
 
-/// Resolved report settings: the config's `[report]` (paths from its folder) with flags on top.
+/// The config's `[report]`, its paths taken from the config's folder.
+pub fn report_settings_of(loaded: &Loaded) -> ReportSettings {
+    let mut s = loaded.raw.report.clone().unwrap_or_default();
+    s.history = s.history.map(|h| under(&loaded.base, h));
+    s
+}
+
+/// The config's `[gate]`, its paths taken from the config's folder.
+pub fn gate_settings_of(loaded: &Loaded) -> Option<GateSettings> {
+    let mut s = loaded.raw.gate.clone()?;
+    s.baseline = s.baseline.map(|b| under(&loaded.base, b));
+    s.history = s.history.map(|h| under(&loaded.base, h));
+    Some(s)
+}
+
+/// The gate's verdict as a result: [`Regression`] when a check failed.
+pub fn verdict(report: &GateReport) -> anyhow::Result<()> {
+    let failed = report.checks.iter().filter(|c| !c.passed).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(Regression(failed).into())
+    }
+}
+
+/// Resolved report settings: the config's `[report]` with flags on top.
 fn report_settings(args: &ReportArgs) -> anyhow::Result<(ReportSettings, Option<PathBuf>)> {
     let (mut settings, run_dir) = match &args.config {
         Some(path) => {
             let loaded = config::load_run(path)?;
-            let mut s = loaded.raw.report.unwrap_or_default();
-            s.history = s.history.map(|h| under(&loaded.base, h));
-            (s, Some(loaded.run_dir))
+            (report_settings_of(&loaded), Some(loaded.run_dir))
         }
         None => (ReportSettings::default(), None),
     };
@@ -80,29 +103,30 @@ pub fn write_report(
     let created = now_rfc3339();
     let mut trend: Vec<RunSummary> = Vec::new();
     for e in earlier {
-        let r = load_run(e, None)?;
-        trend.push(summarize(&r, &created));
+        trend.push(summarize(&load_run(e, None)?, &created));
     }
-    if let Some(h) = &settings.history {
-        let mut history = History::open(h)?;
-        history.append(&summarize(&run, &created), dir)?;
+    let mut history = settings.history.as_deref().map(History::open).transpose()?;
+    if let Some(h) = &history {
+        // The trend ends with this run, which `build` adds.
         let limit = settings.history_runs.unwrap_or(DEFAULT_HISTORY_RUNS);
-        trend.extend(history.runs(Some(limit))?.into_iter().map(|r| r.summary));
+        let stored = h.runs(Some(limit.saturating_sub(1)))?;
+        trend.extend(stored.into_iter().map(|r| r.summary));
     }
     let report = render::build(&run, settings, &created, trend);
+    if let Some(h) = &mut history {
+        h.append(&report.summary, dir)?;
+    }
     Ok(render::write(&report, out)?)
 }
 
 pub fn gate(global: &Global, args: &GateArgs) -> anyhow::Result<()> {
     let loaded = config::load_run(&args.config)?;
-    let mut settings: GateSettings = loaded.raw.gate.clone().ok_or_else(|| {
+    let mut settings: GateSettings = gate_settings_of(&loaded).ok_or_else(|| {
         ConfigError(format!(
             "{}: no [gate] section\nhint: add [[gate.rules]] entries (metric, min, max_drop)",
             args.config.display()
         ))
     })?;
-    settings.baseline = settings.baseline.map(|b| under(&loaded.base, b));
-    settings.history = settings.history.map(|h| under(&loaded.base, h));
     if let Some(b) = &args.baseline {
         settings.baseline = Some(std::path::absolute(b)?);
     }
@@ -127,11 +151,7 @@ pub fn gate(global: &Global, args: &GateArgs) -> anyhow::Result<()> {
     } else if !global.quiet || !report.passed {
         print!("{}", report.explain());
     }
-    if report.passed {
-        Ok(())
-    } else {
-        Err(Regression(report.checks.iter().filter(|c| !c.passed).count()).into())
-    }
+    verdict(&report)
 }
 
 /// Checks the run in `run_dir` under `settings`, writes `junit_path`, and records the

@@ -9,22 +9,24 @@
 //! response cache already holds; a Bedrock job is re-attached through its `job.json`.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tunebench_aws::{AwsSettings, BedrockOptions};
+use tunebench_aws::BedrockOptions;
 use tunebench_datasets::settings::under;
-use tunebench_reports::render::ReportSettings;
+use tunebench_datasets::sha256_file;
 use tunebench_reports::summary::now_rfc3339;
 use tunebench_train::bedrock::{self, Clients, JobRef, WaitSettings};
 
 use crate::cli::{EvalArgs, Global, PrepareArgs, RunArgs, Stage, TrainLocalArgs};
 use crate::config::{self, ConfigError, Loaded, RUN_DIR};
-use crate::report::{Regression, check_run, write_report};
+use crate::report::{
+    Regression, check_run, gate_settings_of, report_settings_of, verdict, write_report,
+};
+use crate::train_bedrock::aws_settings;
 
 /// `runs/<id>/run.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -342,8 +344,7 @@ fn run_stage(
             ))
         }
         Stage::Report => {
-            let mut settings: ReportSettings = l.raw.report.clone().unwrap_or_default();
-            settings.history = settings.history.map(|h| under(&l.base, h));
+            let settings = report_settings_of(l);
             let written = write_report(&l.run_dir, &[], &settings, &l.run_dir.join("report"))?;
             if !global.quiet && !global.json {
                 println!("{}", std::fs::read_to_string(&written.markdown)?);
@@ -351,19 +352,13 @@ fn run_stage(
             Ok(None)
         }
         Stage::Gate => {
-            let mut settings = l.raw.gate.clone().unwrap_or_default();
-            settings.baseline = settings.baseline.map(|b| under(&l.base, b));
-            settings.history = settings.history.map(|h| under(&l.base, h));
+            let settings = gate_settings_of(l).unwrap_or_default();
             let junit = l.run_dir.join("report").join("gate-junit.xml");
             let report = check_run(&l.run_dir, &settings, &junit)?;
             if !global.quiet || !report.passed {
                 print!("{}", report.explain());
             }
-            if report.passed {
-                Ok(None)
-            } else {
-                Err(Regression(report.checks.iter().filter(|c| !c.passed).count()).into())
-            }
+            verdict(&report).map(|()| None)
         }
     }
 }
@@ -376,13 +371,7 @@ fn bedrock_stage(
     raw: tunebench_train::bedrock::BedrockTrainSettings,
 ) -> anyhow::Result<f64> {
     let settings = raw.resolve(&l.base)?;
-    let aws = AwsSettings {
-        region: settings
-            .region
-            .clone()
-            .or(l.raw.aws.as_ref().and_then(|a| a.region.clone())),
-        ..l.raw.aws.clone().unwrap_or_default()
-    };
+    let aws = aws_settings(settings.region.clone(), l.raw.aws.as_ref());
     let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
     let submitted = bedrock::submit(&settings, &clients, false)?;
     let quiet = global.quiet || global.json;
@@ -524,22 +513,6 @@ fn top_level_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
-}
-
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 fn record(m: &mut RunManifest, stage: Stage, update: impl FnOnce(&mut StageRecord)) {

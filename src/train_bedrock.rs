@@ -208,7 +208,7 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
 }
 
 /// `[aws]` with the section's own region, when it has one, winning.
-fn aws_settings(region: Option<String>, aws: Option<&AwsSettings>) -> AwsSettings {
+pub fn aws_settings(region: Option<String>, aws: Option<&AwsSettings>) -> AwsSettings {
     let aws = aws.cloned().unwrap_or_default();
     AwsSettings {
         region: region.or(aws.region.clone()),

@@ -102,7 +102,11 @@ pub fn config_hash(settings: &PrepareSettings) -> Result<String> {
     Ok(hex::encode(Sha256::digest(serde_json::to_vec(settings)?)))
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+/// sha256 of a file's bytes, as hex.
+///
+/// # Errors
+/// [`Error`] naming the file when it cannot be read.
+pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h).map_err(|e| Error::io(path, e))?;
