@@ -30,7 +30,6 @@ mod model;
 mod service;
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -143,16 +142,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct BedrockStandin {
     endpoint: String,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: crate::server::Server,
 }
 
 impl BedrockStandin {
     /// Starts the server on `127.0.0.1:0` on its own thread and tokio runtime.
     pub fn start(config: StandinConfig) -> std::io::Result<BedrockStandin> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(service::State::default()),
@@ -164,46 +159,11 @@ impl BedrockStandin {
             s3: tokio::sync::OnceCell::new(),
             request_seq: std::sync::atomic::AtomicU64::new(0),
         });
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("bedrock-standin")
-            .enable_all()
-            .build()?;
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let server_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("bedrock-standin".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    loop {
-                        tokio::select! {
-                            _ = &mut rx => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                let shared = server_shared.clone();
-                                tokio::spawn(async move {
-                                    let svc = hyper::service::service_fn(move |req| {
-                                        let shared = shared.clone();
-                                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
-                                    });
-                                    let _ = hyper::server::conn::http1::Builder::new()
-                                        .keep_alive(true)
-                                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                                        .await;
-                                });
-                            }
-                        }
-                    }
-                });
-            })?;
+        let server = crate::server::start("bedrock-standin", shared.clone(), handle)?;
         Ok(BedrockStandin {
-            endpoint,
+            endpoint: format!("http://{}", server.addr),
             shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         })
     }
 
@@ -269,17 +229,6 @@ impl BedrockStandin {
     /// Number of customization jobs created so far (idempotent repeats do not count).
     pub fn customization_job_count(&self) -> usize {
         lock(&self.shared.state).jobs.len()
-    }
-}
-
-impl Drop for BedrockStandin {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -2,3 +2,4 @@
 
 pub mod bedrock;
 pub mod openai;
+mod server;

@@ -17,7 +17,6 @@
 //! stops when dropped.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -112,70 +111,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct OpenAiStandin {
     base_url: String,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for OpenAiStandin {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
+    _server: crate::server::Server,
 }
 
 impl OpenAiStandin {
     /// Starts the server on `127.0.0.1:0` on its own thread and tokio runtime.
     pub fn start(config: OpenAiConfig) -> std::io::Result<OpenAiStandin> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let base_url = format!("http://{}/v1", listener.local_addr()?);
         let shared = Arc::new(Shared {
             config,
             faults: Mutex::new(Faults::default()),
             counters: Counters::default(),
             last_body: Mutex::new(None),
         });
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("openai-standin")
-            .enable_all()
-            .build()?;
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let server_shared = shared.clone();
-        std::thread::Builder::new()
-            .name("openai-standin".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    loop {
-                        tokio::select! {
-                            _ = &mut rx => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                let _ = stream.set_nodelay(true);
-                                let shared = server_shared.clone();
-                                tokio::spawn(async move {
-                                    let svc = hyper::service::service_fn(move |req| {
-                                        let shared = shared.clone();
-                                        async move { Ok::<_, Infallible>(handle(&shared, req).await) }
-                                    });
-                                    let _ = hyper::server::conn::http1::Builder::new()
-                                        .keep_alive(true)
-                                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                                        .await;
-                                });
-                            }
-                        }
-                    }
-                });
-                // Dropping the runtime here cancels open connections.
-            })?;
+        let server = crate::server::start("openai-standin", shared.clone(), handle)?;
         Ok(OpenAiStandin {
-            base_url,
+            base_url: format!("http://{}/v1", server.addr),
             shared,
-            shutdown: Some(tx),
+            _server: server,
         })
     }
 
@@ -276,7 +228,8 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let shared = &*shared;
     if req.method() != hyper::Method::POST || req.uri().path() != "/v1/chat/completions" {
         return error(StatusCode::NOT_FOUND, "not_found", "unknown path");
     }
