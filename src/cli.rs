@@ -446,14 +446,14 @@ pub struct GenerateArgs {
     /// Most tokens to generate.
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
-    /// Sample with this temperature (greedy when absent or 0).
-    #[arg(long)]
+    /// Sample with this temperature, a finite number ≥ 0 (greedy when absent or 0).
+    #[arg(long, value_parser = temperature)]
     pub temperature: Option<f32>,
-    /// Sample only among the k most likely tokens.
-    #[arg(long)]
+    /// Sample only among the k most likely tokens (k ≥ 1).
+    #[arg(long, value_parser = top_k)]
     pub top_k: Option<usize>,
-    /// Sample only among the most likely tokens whose probability adds up to p.
-    #[arg(long)]
+    /// Sample only among the most likely tokens whose probability adds up to p, in (0, 1].
+    #[arg(long, value_parser = top_p)]
     pub top_p: Option<f32>,
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
@@ -464,6 +464,32 @@ pub struct GenerateArgs {
     /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`).
     #[arg(long, default_value = "cpu", env = "TUNEBENCH_DEVICE")]
     pub device: String,
+}
+
+/// `--temperature`: finite and ≥ 0; a negative or NaN value is an error, never greedy.
+fn temperature(value: &str) -> Result<f32, String> {
+    match value.parse::<f32>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err(format!(
+            "`{value}` is not a temperature: use a finite number ≥ 0 (0 = greedy)"
+        )),
+    }
+}
+
+/// `--top-k`: at least 1.
+fn top_k(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(k) if k >= 1 => Ok(k),
+        _ => Err(format!("`{value}` is not a top-k: use a whole number ≥ 1")),
+    }
+}
+
+/// `--top-p`: in (0, 1].
+fn top_p(value: &str) -> Result<f32, String> {
+    match value.parse::<f32>() {
+        Ok(p) if p > 0.0 && p <= 1.0 => Ok(p),
+        _ => Err(format!("`{value}` is not a top-p: use a number in (0, 1]")),
+    }
 }
 
 /// `model score`.

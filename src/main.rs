@@ -111,11 +111,15 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<tunebench_train::TrainError>() {
             return match e {
                 tunebench_train::TrainError::Config(_)
-                | tunebench_train::TrainError::Example { .. } => 2,
+                | tunebench_train::TrainError::Example { .. }
+                | tunebench_train::TrainError::NoExamples { .. } => 2,
                 _ => 1,
             };
         }
-        if cause.downcast_ref::<config::ConfigError>().is_some() {
+        if cause.downcast_ref::<config::ConfigError>().is_some()
+            || cause.downcast_ref::<tunebench_core::Overlap>().is_some()
+            || cause.downcast_ref::<model::OutputInUse>().is_some()
+        {
             return 2;
         }
         if let Some(e) = cause.downcast_ref::<D>() {

@@ -4,6 +4,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use tunebench_core::refuse_overlap;
 use tunebench_models::generate::{self, GenerationConfig, Sampling};
 use tunebench_models::{ChatMessage, LlamaConfig, TextTokenizer, device, lora, weights};
 
@@ -25,6 +26,7 @@ fn load(
 pub fn info(global: &Global, args: &InfoArgs) -> anyhow::Result<()> {
     let config = LlamaConfig::from_file(args.dir.join("config.json"))?;
     let tokenizer = TextTokenizer::load(&args.dir)?;
+    let tensors = weights::check_model_dir(&args.dir, &config)?;
     let shown = serde_json::json!({
         "dir": args.dir,
         "architecture": config.architectures.clone().unwrap_or_default().join(", "),
@@ -38,6 +40,7 @@ pub fn info(global: &Global, args: &InfoArgs) -> anyhow::Result<()> {
         "kv_heads": config.num_kv_heads(),
         "vocab_size": config.vocab_size,
         "chat_template": tokenizer.has_chat_template(),
+        "weights": format!("{tensors} tensors present, shapes and file sizes checked"),
     });
     if global.json {
         println!("{}", serde_json::to_string_pretty(&shown)?);
@@ -184,6 +187,14 @@ pub fn score(global: &Global, args: &ScoreArgs) -> anyhow::Result<()> {
 }
 
 pub fn merge(global: &Global, args: &MergeArgs) -> anyhow::Result<()> {
+    refuse_overlap(
+        ("--out", &args.out),
+        &[
+            ("the base model folder", &args.dir),
+            ("the --adapter folder", &args.adapter),
+        ],
+    )?;
+    refuse_adapter_folder(&args.out)?;
     let model = load(&args.dir, Some(&args.adapter), "cpu")?;
     let merged = lora::merge_adapters(model);
     weights::save_model(&merged, &args.out)?;
@@ -196,4 +207,30 @@ pub fn merge(global: &Global, args: &MergeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A merge writes a whole model: into a new or empty folder, or over an earlier model, never
+/// beside an adapter's files.
+fn refuse_adapter_folder(out: &Path) -> Result<(), OutputInUse> {
+    match ["adapter_config.json", "adapter_model.safetensors"]
+        .iter()
+        .find(|f| out.join(f).exists())
+    {
+        Some(file) => Err(OutputInUse {
+            out: out.to_path_buf(),
+            file,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `--out` holds an adapter.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--out `{}` holds an adapter ({file}): a merged model written there would mix with it\nhint: choose a new or empty folder for the merged model",
+    out.display()
+)]
+pub struct OutputInUse {
+    out: std::path::PathBuf,
+    file: &'static str,
 }

@@ -1155,3 +1155,170 @@ out_dir = "import/tb-cli-import"
         standin.invalid_requests()
     );
 }
+
+/// Copies a flat folder (a model or adapter fixture) into `to`.
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn model_merge_refuses_to_write_over_its_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    let adapter = dir.path().join("adapter");
+    copy_folder(&repo().join("fixtures/tiny-llama/model"), &base);
+    copy_folder(&repo().join("fixtures/tiny-llama/adapter"), &adapter);
+    let other_adapter = dir.path().join("other-adapter");
+    copy_folder(&adapter, &other_adapter);
+    let weights = std::fs::read(base.join("model.safetensors")).unwrap();
+    let adapter_files: Vec<_> = std::fs::read_dir(&adapter).unwrap().collect();
+    let merge = |out: &Path| {
+        tunebench(
+            &[
+                "model",
+                "merge",
+                base.to_str().unwrap(),
+                "--adapter",
+                adapter.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &repo(),
+        )
+    };
+    for (out, says) in [
+        (base.clone(), "the base model folder"),
+        (base.join("merged"), "lies inside"),
+        (adapter.clone(), "the --adapter folder"),
+        (dir.path().to_path_buf(), "holds"),
+        (other_adapter.clone(), "holds an adapter"),
+    ] {
+        let run = merge(&out);
+        let err = text(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "--out {}: {err}", out.display());
+        assert!(err.contains(says), "--out {}: {err}", out.display());
+    }
+    assert_eq!(
+        std::fs::read(base.join("model.safetensors")).unwrap(),
+        weights,
+        "the base model is untouched"
+    );
+    assert!(!base.join("merged").exists());
+    assert_eq!(
+        std::fs::read_dir(&adapter).unwrap().count(),
+        adapter_files.len()
+    );
+    assert!(!other_adapter.join("model.safetensors").exists());
+    // A new folder beside them is fine (control).
+    let ok = merge(&dir.path().join("merged"));
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+}
+
+#[test]
+fn model_info_refuses_truncated_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    copy_folder(&repo().join("fixtures/tiny-llama/model"), &model);
+    let ok = tunebench(&["model", "info", model.to_str().unwrap()], &repo());
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("tensors present"));
+    let file = model.join("model.safetensors");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
+    let out = tunebench(&["model", "info", model.to_str().unwrap()], &repo());
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "a truncated file is not fine: {err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("data bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn model_generate_refuses_negative_or_nan_temperature() {
+    for bad in ["-1", "NaN", "inf"] {
+        let out = tunebench(
+            &[
+                "model",
+                "generate",
+                "fixtures/tiny-llama/model",
+                "--prompt",
+                "Hello",
+                &format!("--temperature={bad}"),
+            ],
+            &repo(),
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--temperature {bad}: {err}");
+        assert!(err.contains("not a temperature"), "{err}");
+    }
+    let out = tunebench(
+        &[
+            "model",
+            "generate",
+            "fixtures/tiny-llama/model",
+            "--prompt",
+            "Hello",
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "2",
+        ],
+        &repo(),
+    );
+    assert!(out.status.success(), "0 is greedy: {}", text(&out.stderr));
+}
+
+#[test]
+fn train_local_refuses_max_seq_len_beyond_the_context_and_an_empty_train_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = train_config(dir.path(), 2);
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text_of.replace("batch_size = 4", "batch_size = 4\nmax_seq_len = 4096"),
+    )
+    .unwrap();
+    let out = tunebench(
+        &["train", "local", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("max_seq_len = 4096") && err.contains("context of 256"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out").exists(), "refused before any work");
+
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    std::fs::write(
+        &config,
+        text_of.replace(
+            &format!(
+                "{}/banking77-train.jsonl",
+                repo().join("train/tests/data").display()
+            ),
+            empty.to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let out = tunebench(
+        &["train", "local", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("empty.jsonl: no usable example"), "{err}");
+    assert!(!err.contains("empty.jsonl:0"), "no line 0: {err}");
+}

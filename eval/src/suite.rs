@@ -590,6 +590,25 @@ impl Suite {
             }
         }
 
+        let sampling = &file.sampling;
+        if !(sampling.temperature.is_finite() && sampling.temperature >= 0.0) {
+            return Err(EvalError::input(
+                at("sampling.temperature"),
+                format!(
+                    "{} is not a temperature\nhint: use a finite number ≥ 0 (0 = greedy)",
+                    sampling.temperature
+                ),
+            ));
+        }
+        if let Some(p) = sampling.top_p
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(EvalError::input(
+                at("sampling.top_p"),
+                format!("{p} is not a top-p\nhint: use a number in (0, 1]"),
+            ));
+        }
+
         Ok(Suite {
             name: file.name,
             version: file.version,
@@ -1262,6 +1281,25 @@ reference = "{{ a }}"
 [[metrics]]
 kind = "exact_match"
 "#;
+
+    #[test]
+    fn negative_or_nan_temperature_is_refused_not_greedy() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "d.jsonl", "{\"q\":\"1+1\",\"a\":\"2\"}\n");
+        for (sampling, field) in [
+            ("temperature = -1.0", "sampling.temperature"),
+            ("temperature = nan", "sampling.temperature"),
+            ("top_p = 1.5", "sampling.top_p"),
+        ] {
+            let s = format!("{BASE}\n[sampling]\n{sampling}\n");
+            let err = Suite::load(write(dir.path(), "s.toml", &s))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field) && err.contains("hint:"), "{err}");
+        }
+        let s = format!("{BASE}\n[sampling]\ntemperature = 0.0\n");
+        assert!(Suite::load(write(dir.path(), "s.toml", &s)).is_ok());
+    }
 
     #[test]
     fn renders_prompts_ids_and_fewshot() {

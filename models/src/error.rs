@@ -89,10 +89,12 @@ pub enum ModelError {
 
     /// A tensor has a shape other than the config implies.
     #[error(
-        "{}: tensor `{name}` has shape {found:?}, expected {expected:?}\nhint: check that config.json belongs to these weights",
+        "{}: tensor `{name}` has shape {found:?}, expected {expected:?}\nhint: {hint}",
         path.display()
     )]
     ShapeMismatch {
+        /// What to check, naming the config the expected shape came from.
+        hint: String,
         /// The file holding the tensor.
         path: PathBuf,
         /// The tensor name.

@@ -68,7 +68,7 @@ pub enum FinishReason {
     Eos,
     /// Its output ended with a stop sequence.
     Stop,
-    /// It reached `max_new_tokens`.
+    /// It reached `max_new_tokens`, or prompt and output filled the model's context.
     Length,
 }
 
@@ -307,12 +307,22 @@ pub fn generate_batch(
     };
     let mut cache = config.use_cache.then(|| model.new_cache(batch));
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); batch];
-    let mut finish: Vec<Option<FinishReason>> = vec![None; batch];
+    // A row ends with `Length` once prompt + output fill the model's context.
+    let context = model.config.max_position_embeddings;
+    let mut finish: Vec<Option<FinishReason>> = prompts
+        .iter()
+        .map(|p| (p.len() >= context).then_some(FinishReason::Length))
+        .collect();
+    let steps = if finish.iter().all(Option::is_some) {
+        0
+    } else {
+        config.max_new_tokens
+    };
     let mut step_ids = ids.clone();
     let mut step_mask = mask.clone();
     let mut len = width;
 
-    for _ in 0..config.max_new_tokens {
+    for _ in 0..steps {
         let step_len = step_ids.len() / batch;
         let input = Tensor::from_data(
             TensorData::new(step_ids.clone(), [batch, step_len]),
@@ -349,6 +359,8 @@ pub fn generate_batch(
                     .any(|s| !s.is_empty() && out[r].ends_with(s))
                 {
                     finish[r] = Some(FinishReason::Stop);
+                } else if prompts[r].len() + out[r].len() >= context {
+                    finish[r] = Some(FinishReason::Length);
                 }
             }
             next.push(i64::from(tok));
@@ -386,9 +398,19 @@ pub fn generate_batch(
         .collect())
 }
 
+/// Every id within the vocabulary, and no sequence longer than the model's context
+/// (positions past `max_position_embeddings` were never trained: what a model computes there
+/// is not to be trusted, so such input is refused rather than silently scored).
 fn check_ids(model: &Llama, batch: &[Vec<u32>]) -> Result<()> {
     let vocab = model.config.vocab_size;
+    let context = model.config.max_position_embeddings;
     for (r, row) in batch.iter().enumerate() {
+        if row.len() > context {
+            return Err(ModelError::InvalidInput(format!(
+                "sequence {r} is {} tokens, longer than the model's context of {context} tokens (max_position_embeddings in config.json)\nhint: shorten the prompt, or use a model with a longer context",
+                row.len()
+            )));
+        }
         if let Some((i, t)) = row.iter().enumerate().find(|(_, t)| **t as usize >= vocab) {
             return Err(ModelError::InvalidInput(format!(
                 "sequence {r}, position {i}: token id {t} is outside the vocabulary (size {vocab})\nhint: the tokenizer does not belong to this model"

@@ -458,8 +458,30 @@ pub fn load_adapter(mut model: Llama, dir: impl AsRef<Path>) -> Result<Llama> {
         };
         let (d_in, d_out, r) = (linear.d_in(), linear.d_out(), config.r);
         // PEFT layout [r, in] / [out, r], transposed on the way in to [in, r] / [r, out].
-        let a = reader.tensor2(&a_key, [r, d_in], true, &device)?;
-        let b = reader.tensor2(&b_key, [d_out, r], true, &device)?;
+        let adapter_hint = |e: ModelError| match e {
+            ModelError::ShapeMismatch {
+                path,
+                name,
+                expected,
+                found,
+                ..
+            } => ModelError::ShapeMismatch {
+                hint: format!(
+                    "check that {ADAPTER_CONFIG_FILE} (r = {r}) belongs to these adapter weights, and that the adapter was trained on this base model"
+                ),
+                path,
+                name,
+                expected,
+                found,
+            },
+            other => other,
+        };
+        let a = reader
+            .tensor2(&a_key, [r, d_in], true, &device)
+            .map_err(adapter_hint)?;
+        let b = reader
+            .tensor2(&b_key, [d_out, r], true, &device)
+            .map_err(adapter_hint)?;
         linear.lora = Some(Lora::new(a, b, scale, config.lora_dropout));
     }
     if let Some(path) = pairs.keys().next() {

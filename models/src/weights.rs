@@ -157,6 +157,7 @@ impl SafetensorsReader {
                 && &info.shape != shape
             {
                 return Err(ModelError::ShapeMismatch {
+                    hint: MODEL_SHAPE_HINT.to_string(),
                     path: file.path.clone(),
                     name: name.clone(),
                     expected: shape.clone(),
@@ -175,6 +176,7 @@ impl SafetensorsReader {
         })?;
         if info.shape != expected {
             return Err(ModelError::ShapeMismatch {
+                hint: MODEL_SHAPE_HINT.to_string(),
                 path: file.path.clone(),
                 name: name.to_string(),
                 expected: expected.to_vec(),
@@ -316,6 +318,9 @@ fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// What a shape mismatch of model weights points to.
+const MODEL_SHAPE_HINT: &str = "check that config.json belongs to these weights";
+
 /// A tensor on the host: f32 values, row-major, and the PyTorch shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostTensor {
@@ -401,6 +406,16 @@ pub fn load_model(dir: impl AsRef<Path>, device: &Device) -> Result<Llama> {
     let dir = dir.as_ref();
     let config = LlamaConfig::from_file(dir.join(CONFIG_FILE))?;
     load_model_with_config(dir, &config, device)
+}
+
+/// Checks an HF model directory's weights against `config` without reading their data: each
+/// file's header parses and the file holds every byte the header places, and every tensor the
+/// config implies is present with its shape. Returns the number of tensors checked.
+pub fn check_model_dir(dir: impl AsRef<Path>, config: &LlamaConfig) -> Result<usize> {
+    let reader = SafetensorsReader::open_model_dir(dir)?;
+    let expected = Llama::tensor_shapes(config);
+    reader.check(&expected)?;
+    Ok(expected.len())
 }
 
 /// Loads the weights of an HF model directory with a config from elsewhere.

@@ -358,6 +358,69 @@ fn adapter_for_another_model_is_rejected() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn adapter_shape_mismatch_hint_names_adapter_config() -> Result<()> {
+    // The fixture adapter's weights with an adapter_config.json that says another rank.
+    let dir = tempfile::tempdir().map_err(err)?;
+    let src = fixture().join("adapter");
+    std::fs::copy(
+        src.join("adapter_model.safetensors"),
+        dir.path().join("adapter_model.safetensors"),
+    )
+    .map_err(err)?;
+    let config = std::fs::read_to_string(src.join("adapter_config.json")).map_err(err)?;
+    let config = config.replace("\"r\": 4,", "\"r\": 6,");
+    assert!(config.contains("\"r\": 6,"), "the fixture's rank is 4");
+    std::fs::write(dir.path().join("adapter_config.json"), config).map_err(err)?;
+    let msg = lora::load_adapter(base()?, dir.path())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+        .err()
+        .unwrap_or_default();
+    assert!(msg.contains("expected [6, 64]"), "{msg}");
+    assert!(
+        msg.contains("hint: check that adapter_config.json (r = 6)"),
+        "the hint points at the adapter's config, not the model's: {msg}"
+    );
+    Ok(())
+}
+
+#[test]
+fn prompts_beyond_the_context_are_refused_and_generation_stops_at_it() -> Result<()> {
+    let model = base()?;
+    let context = model.config.max_position_embeddings;
+    let too_long = vec![5u32; context + 1];
+    let msg = generate::generate(&model, &too_long, &GenerationConfig::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+        .err()
+        .unwrap_or_default();
+    assert!(msg.contains("longer than the model's context of 256"), "{msg}");
+    let msg = generate::nll_sum(&model, &too_long)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+        .err()
+        .unwrap_or_default();
+    assert!(msg.contains("longer than the model's context"), "{msg}");
+
+    // Prompt + output fill the context: generation ends there with `Length`.
+    let config = GenerationConfig {
+        max_new_tokens: 64,
+        ..GenerationConfig::default()
+    };
+    let near = vec![5u32; context - 3];
+    let out = generate::generate(&model, &near, &config)?;
+    assert_eq!(out.tokens.len(), 3);
+    assert_eq!(out.finish, generate::FinishReason::Length);
+    let full = generate::generate(&model, &vec![5u32; context], &config)?;
+    assert!(full.tokens.is_empty());
+    // Batched, each row stops at its own limit.
+    let rows = generate::generate_batch(&model, &[near.clone(), vec![5u32; 10]], &config)?;
+    assert_eq!(rows[0].tokens.len(), 3);
+    assert_eq!(rows[1].tokens.len(), 64);
+    Ok(())
+}
+
 /// Copies the fixture model with `edit` applied to its tensors (name, values, shape).
 fn edited_copy(
     dir: &Path,

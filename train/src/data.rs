@@ -89,13 +89,17 @@ impl Encoder<'_> {
             out.examples.push(ex);
         }
         if out.examples.is_empty() {
-            return Err(TrainError::Example {
-                path: path.to_path_buf(),
-                line: 0,
-                reason: format!(
-                    "no usable example ({} had no target token within max_seq_len = {})",
+            let reason = if out.without_targets == 0 {
+                "the file holds no example\nhint: check that `tunebench data prepare` wrote records to it (its manifest.json counts them)".to_string()
+            } else {
+                format!(
+                    "each of its {} examples has no target token within max_seq_len = {}\nhint: raise max_seq_len, or shorten the prompts",
                     out.without_targets, self.max_seq_len
-                ),
+                )
+            };
+            return Err(TrainError::NoExamples {
+                path: path.to_path_buf(),
+                reason,
             });
         }
         Ok(out)

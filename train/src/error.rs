@@ -18,6 +18,14 @@ pub enum TrainError {
         /// What is wrong, naming the field.
         reason: String,
     },
+    /// A training or validation file holds no usable example.
+    #[error("{path}: no usable example: {reason}")]
+    NoExamples {
+        /// The JSONL file.
+        path: PathBuf,
+        /// Why, with a hint.
+        reason: String,
+    },
     /// A checkpoint cannot be read or does not belong to this run.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {

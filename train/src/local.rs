@@ -115,6 +115,7 @@ pub fn train_local(
     progress: &dyn Progress,
 ) -> Result<Summary> {
     // ---- setup ------------------------------------------------------------------------
+    check_context(settings)?;
     let out = &settings.out_dir;
     std::fs::create_dir_all(out).map_err(crate::error::io(out))?;
     let resume_from = checkpoint::latest(out)?;
@@ -158,7 +159,7 @@ pub fn train_local(
         progress.note(&format!("resuming after step {}", state.step));
     }
     let trainable_params = optim::trainable(&model).values().map(|t| t.dims()[0]).sum();
-    let (feed, mut plans) = Feed::new(&train.examples, settings);
+    let mut feed = Feed::new(&train.examples, settings);
     let total = feed.total_steps(settings);
     let mut metrics = MetricsLog::open(&out.join("metrics.csv"), state.step)?;
 
@@ -170,7 +171,7 @@ pub fn train_local(
     while state.step < total {
         let started = Instant::now();
         let step = state.step;
-        let micro = feed.micro_batches(step, &mut plans);
+        let micro = feed.micro_batches(step);
         let batches: Vec<Batch> = micro
             .iter()
             .map(|p| Batch::build(p, feed.examples))
@@ -202,7 +203,7 @@ pub fn train_local(
         };
         let row = Row {
             step: state.step,
-            epoch: state.step as f64 / feed.steps_per_epoch as f64,
+            epoch: feed.epochs_done(state.step),
             train_loss: loss_sum,
             val_loss,
             lr,
@@ -268,7 +269,7 @@ pub fn train_local(
         device: settings.device.clone(),
         steps: state.step,
         total_steps: total,
-        epochs: state.step as f64 / feed.steps_per_epoch as f64,
+        epochs: feed.epochs_done(state.step),
         best_step: state.best_step,
         best_val_loss: state.best_val,
         final_train_loss: last_train_loss,
@@ -370,6 +371,25 @@ fn decays(path: &str) -> bool {
     leaf != "bias" && !module.ends_with("norm")
 }
 
+/// Refuses a `max_seq_len` longer than the model's context before any work: positions past
+/// `max_position_embeddings` were never trained, so such a run would learn from garbage.
+fn check_context(settings: &LocalTrainSettings) -> Result<()> {
+    let config_file = match (&settings.init_config, &settings.base_model) {
+        (Some(file), _) => file.clone(),
+        (None, Some(dir)) => dir.join("config.json"),
+        (None, None) => return Ok(()),
+    };
+    let context = LlamaConfig::from_file(&config_file)?.max_position_embeddings;
+    if settings.max_seq_len > context {
+        return Err(TrainError::Config(format!(
+            "max_seq_len = {} is longer than the model's context of {context} tokens (max_position_embeddings in {})\nhint: set max_seq_len to at most {context}",
+            settings.max_seq_len,
+            config_file.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The loss of one micro-batch, normalised by the window's target count.
 fn micro_batch_loss(model: &Llama, batch: &Batch, window_targets: usize) -> Result<Tensor<1>> {
     let device = model.device();
@@ -426,65 +446,96 @@ fn validation_loss(model: &Llama, examples: &[Example], batch_size: usize) -> Re
     Ok(sum / targets.max(1) as f64)
 }
 
-/// Where each step's micro-batches come from: step `s` takes micro-batches
-/// `(s mod spe)·accum ..` of epoch `s / spe`'s plan, `spe` being the steps per epoch; past
-/// the last epoch (with `max_steps`), epochs continue with new orders.
+/// Where each step's micro-batches come from. Epoch `e`'s plan (a function of the seed and
+/// `e`) is cut into steps of `accum` micro-batches; epochs follow one another, and past the
+/// last epoch (with `max_steps`) epochs continue with new orders. Epochs may differ in length:
+/// greedy packing makes as many rows as the epoch's shuffle lets it, so each epoch's length
+/// is taken from its own plan, never from the first one's.
 struct Feed<'a> {
     examples: &'a [Example],
-    steps_per_epoch: usize,
-    micro_per_epoch: usize,
     accum: usize,
     batch_size: usize,
     max_seq_len: usize,
     packing: bool,
     seed: u64,
+    /// First step of each epoch planned so far, plus the step after the last one:
+    /// epoch `e` runs steps `starts[e] .. starts[e + 1]`.
+    starts: Vec<usize>,
+    /// The plan of the epoch last used.
+    current: Option<(usize, Vec<Plan>)>,
 }
 
-/// The plan of the epoch last used.
-struct PlanCache(Option<(usize, Vec<Plan>)>);
-
 impl<'a> Feed<'a> {
-    /// The feed, and the first epoch's plan (which sizes every epoch) as the cache.
-    fn new(examples: &'a [Example], s: &LocalTrainSettings) -> (Self, PlanCache) {
-        let first = epoch_plan(examples, s.batch_size, s.max_seq_len, s.packing, s.seed, 0);
-        let micro_per_epoch = first.len();
-        let feed = Feed {
+    fn new(examples: &'a [Example], s: &LocalTrainSettings) -> Self {
+        Feed {
             examples,
-            steps_per_epoch: micro_per_epoch.div_ceil(s.grad_accum),
-            micro_per_epoch,
             accum: s.grad_accum,
             batch_size: s.batch_size,
             max_seq_len: s.max_seq_len,
             packing: s.packing,
             seed: s.seed,
-        };
-        (feed, PlanCache(Some((0, first))))
-    }
-
-    fn total_steps(&self, s: &LocalTrainSettings) -> usize {
-        s.max_steps.unwrap_or(self.steps_per_epoch * s.epochs)
-    }
-
-    fn micro_batches(&self, step: usize, cache: &mut PlanCache) -> Vec<Plan> {
-        let epoch = step / self.steps_per_epoch;
-        if cache.0.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let plan = epoch_plan(
-                self.examples,
-                self.batch_size,
-                self.max_seq_len,
-                self.packing,
-                self.seed,
-                epoch,
-            );
-            cache.0 = Some((epoch, plan));
+            starts: vec![0],
+            current: None,
         }
-        let plans = cache
-            .0
+    }
+
+    fn plan(&self, epoch: usize) -> Vec<Plan> {
+        epoch_plan(
+            self.examples,
+            self.batch_size,
+            self.max_seq_len,
+            self.packing,
+            self.seed,
+            epoch,
+        )
+    }
+
+    /// Plans epochs until `starts` covers `epochs` whole epochs.
+    fn plan_through(&mut self, epochs: usize) {
+        while self.starts.len() <= epochs {
+            let epoch = self.starts.len() - 1;
+            // Never empty: the data reader refuses a file without usable examples.
+            let steps = self.plan(epoch).len().div_ceil(self.accum).max(1);
+            self.starts.push(self.starts[epoch] + steps);
+        }
+    }
+
+    fn total_steps(&mut self, s: &LocalTrainSettings) -> usize {
+        if let Some(max) = s.max_steps {
+            return max;
+        }
+        self.plan_through(s.epochs);
+        self.starts[s.epochs]
+    }
+
+    /// The epoch that `step` belongs to, and the step's index within it.
+    fn locate(&mut self, step: usize) -> (usize, usize) {
+        while self.starts.last().is_none_or(|&end| end <= step) {
+            self.plan_through(self.starts.len());
+        }
+        let epoch = self.starts.partition_point(|&start| start <= step) - 1;
+        (epoch, step - self.starts[epoch])
+    }
+
+    /// Epochs completed after `steps` steps, with the fraction of the current one.
+    fn epochs_done(&mut self, steps: usize) -> f64 {
+        let (epoch, within) = self.locate(steps);
+        let length = self.starts[epoch + 1] - self.starts[epoch];
+        epoch as f64 + within as f64 / length as f64
+    }
+
+    fn micro_batches(&mut self, step: usize) -> Vec<Plan> {
+        let (epoch, within) = self.locate(step);
+        if self.current.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            self.current = Some((epoch, self.plan(epoch)));
+        }
+        let plans = self
+            .current
             .as_ref()
             .map(|(_, p)| p.as_slice())
             .unwrap_or_default();
-        let first = (step % self.steps_per_epoch) * self.accum;
-        let last = (first + self.accum).min(self.micro_per_epoch);
+        let first = (within * self.accum).min(plans.len());
+        let last = (first + self.accum).min(plans.len());
         plans[first..last].to_vec()
     }
 }
@@ -537,6 +588,61 @@ fn settings_hash(s: &LocalTrainSettings) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Examples of varied lengths, so that greedy packing makes a different number of rows
+    /// in each epoch's order.
+    fn ragged_examples() -> Vec<Example> {
+        let mut rng = Rng(7);
+        (0..97)
+            .map(|_| {
+                let len = 2 + (rng.next_u64() % 30) as usize;
+                Example {
+                    ids: vec![1; len],
+                    target: vec![true; len],
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packing_epochs_of_different_lengths_each_use_every_example_once() {
+        let examples = ragged_examples();
+        let settings = LocalTrainSettings {
+            packing: true,
+            batch_size: 2,
+            grad_accum: 3,
+            max_seq_len: 40,
+            epochs: 6,
+            ..LocalTrainSettings::default()
+        };
+        let mut feed = Feed::new(&examples, &settings);
+        let total = feed.total_steps(&settings);
+        let mut used = vec![vec![0usize; examples.len()]; settings.epochs];
+        for step in 0..total {
+            let (epoch, _) = feed.locate(step);
+            for plan in feed.micro_batches(step) {
+                for row in plan {
+                    for i in row {
+                        used[epoch][i] += 1;
+                    }
+                }
+            }
+        }
+        let lengths: Vec<usize> = feed.starts.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            lengths.iter().any(|&l| l != lengths[0]),
+            "the data must make epochs of different lengths for this test to mean anything: {lengths:?}"
+        );
+        for (epoch, counts) in used.iter().enumerate() {
+            assert!(
+                counts.iter().all(|&c| c == 1),
+                "epoch {epoch}: every example exactly once, got {counts:?}"
+            );
+        }
+        assert_eq!(feed.epochs_done(total), settings.epochs as f64);
+        // Steps past the planned epochs (max_steps) go on into new epochs.
+        assert!(!feed.micro_batches(total + 5).is_empty());
+    }
 
     #[test]
     fn weight_decay_skips_norms_and_biases() {

@@ -202,6 +202,25 @@ impl LocalTrainSettings {
             !self.out_dir.as_os_str().is_empty() && self.out_dir != base,
             "out_dir is required",
         );
+        let inputs: Vec<(&str, &Path)> = [
+            ("base_model", self.base_model.as_deref()),
+            ("init_config", self.init_config.as_deref()),
+            ("tokenizer", self.tokenizer.as_deref()),
+            ("train_file", Some(self.train_file.as_path())),
+            ("validation_file", self.validation_file.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(role, path)| Some((role, path?)))
+        .filter(|(_, path)| !path.as_os_str().is_empty())
+        .collect();
+        if let Err(overlap) = tunebench_core::refuse_overlap(("out_dir", &self.out_dir), &inputs) {
+            problems.push(overlap.to_string());
+        }
+        let mut need = |ok: bool, msg: &str| {
+            if !ok {
+                problems.push(msg.to_string());
+            }
+        };
         need(!self.name.is_empty(), "name must not be empty");
         need(self.max_seq_len >= 2, "max_seq_len must be at least 2");
         need(self.batch_size >= 1, "batch_size must be at least 1");
@@ -279,6 +298,35 @@ mod tests {
         let s = LocalTrainSettings::default();
         assert_eq!((s.betas, s.eps, s.weight_decay), ((0.9, 0.999), 1e-8, 0.01));
         assert!(!s.train_on_inputs);
+    }
+
+    #[test]
+    fn out_dir_over_an_input_is_refused() {
+        for (out_dir, says) in [
+            ("models/base", "out_dir `/base/models/base` is base_model"),
+            ("models/base/tuned", "lies inside base_model"),
+            ("data", "holds train_file"),
+        ] {
+            let s = parse(&format!(
+                r#"
+                base_model = "models/base"
+                train_file = "data/train.jsonl"
+                out_dir = "{out_dir}"
+                "#
+            ))
+            .unwrap_or_default();
+            let err = s.resolve(Path::new("/base")).unwrap_err().to_string();
+            assert!(err.contains(says), "{out_dir}: {err}");
+        }
+        let s = parse(
+            r#"
+            base_model = "models/base"
+            train_file = "data/train.jsonl"
+            out_dir = "runs/tuned"
+            "#,
+        )
+        .unwrap_or_default();
+        assert!(s.resolve(Path::new("/base")).is_ok());
     }
 
     #[test]

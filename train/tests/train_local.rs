@@ -232,3 +232,53 @@ fn full_fine_tuning_writes_a_model_directory() {
         .sum();
     assert_eq!(summary.trainable_params, counted);
 }
+
+#[test]
+fn packing_over_several_epochs_completes_and_resumes() {
+    // Greedy packing makes a different number of rows in each epoch's shuffle; every epoch
+    // must be sized by its own plan (this run used to panic in its second epoch).
+    let packing = |out: &Path| {
+        let mut s = settings(out);
+        s.packing = true;
+        s.max_steps = None;
+        s.epochs = 3;
+        s.batch_size = 2;
+        s.max_seq_len = 48;
+        s.eval_every = 0;
+        s
+    };
+    let whole = tempfile::tempdir().unwrap();
+    let split = tempfile::tempdir().unwrap();
+    let a = packing(whole.path());
+    let done = run(&a, false, &NoProgress);
+    assert_eq!(done.status, Status::Completed);
+    assert_eq!(done.steps, done.total_steps);
+    assert!((done.epochs - 3.0).abs() < 1e-12, "{}", done.epochs);
+    let rows = metrics(whole.path());
+    assert_eq!(rows.len(), done.steps);
+    let epoch_of = |row: &Vec<String>| row[1].parse::<f64>().unwrap();
+    assert!(rows.windows(2).all(|w| epoch_of(&w[0]) < epoch_of(&w[1])));
+
+    let b = packing(split.path());
+    let stop = AtomicBool::new(false);
+    let turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let first = train_local(
+        &b,
+        &RunOptions {
+            resume: false,
+            stop: &stop,
+        },
+        &StopAt {
+            step: done.steps * 2 / 3,
+            flag: &stop,
+        },
+    )
+    .unwrap();
+    assert_eq!(first.status, Status::Interrupted);
+    drop(turn);
+    let second = run(&b, true, &NoProgress);
+    assert_eq!((second.status, second.steps), (Status::Completed, done.steps));
+    let same = std::fs::read(whole.path().join("adapter_model.safetensors")).unwrap()
+        == std::fs::read(split.path().join("adapter_model.safetensors")).unwrap();
+    assert!(same, "resumed adapter differs");
+}
