@@ -1322,3 +1322,27 @@ fn train_local_refuses_max_seq_len_beyond_the_context_and_an_empty_train_file() 
     assert!(err.contains("empty.jsonl: no usable example"), "{err}");
     assert!(!err.contains("empty.jsonl:0"), "no line 0: {err}");
 }
+
+#[test]
+fn model_score_refuses_output_over_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.jsonl");
+    let body = "{\"text\": \"Janet has three eggs\"}\n";
+    std::fs::write(&input, body).unwrap();
+    let out = tunebench(
+        &[
+            "model",
+            "score",
+            "fixtures/tiny-llama/model",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            input.to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--output") && err.contains("--input"), "{err}");
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), body);
+}
