@@ -263,7 +263,16 @@ impl Worker {
                 (ids, Work::Generate { config, stop })
             }),
         };
+        let context = self.model.config.max_position_embeddings;
         match encoded {
+            // One prompt past the context fails alone, not the batch it would have joined.
+            Ok((ids, _)) if ids.len() > context => {
+                let _ = job.reply.send(Err(CallError::Fatal(format!(
+                    "the prompt is {} tokens, longer than the model's context of {context} tokens",
+                    ids.len()
+                ))));
+                None
+            }
             Ok((ids, work)) => Some(Prepared {
                 reply: job.reply,
                 ids,
