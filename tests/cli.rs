@@ -185,7 +185,7 @@ fn shipped_gsm8k_local_config_scores_a_local_and_a_recorded_candidate() {
     );
     let summary = |name: &str| -> serde_json::Value {
         serde_json::from_slice(
-            &std::fs::read(out.join(format!("gsm8k/{name}/summary.json"))).unwrap(),
+            &std::fs::read(out.join(format!("gsm8k-zero-shot/{name}/summary.json"))).unwrap(),
         )
         .unwrap()
     };

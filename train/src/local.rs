@@ -115,7 +115,12 @@ pub fn train_local(
     progress: &dyn Progress,
 ) -> Result<Summary> {
     // ---- setup ------------------------------------------------------------------------
-    check_context(settings)?;
+    let context = model_context(settings)?;
+    // The resolved length is part of the settings from here on (checkpoint hash, config.toml).
+    let settings = &LocalTrainSettings {
+        max_seq_len: Some(settings.seq_len(context)),
+        ..settings.clone()
+    };
     let out = &settings.out_dir;
     std::fs::create_dir_all(out).map_err(crate::error::io(out))?;
     let resume_from = checkpoint::latest(out)?;
@@ -159,7 +164,7 @@ pub fn train_local(
         progress.note(&format!("resuming after step {}", state.step));
     }
     let trainable_params = optim::trainable(&model).values().map(|t| t.dims()[0]).sum();
-    let mut feed = Feed::new(&train.examples, settings);
+    let mut feed = Feed::new(&train.examples, settings, settings.seq_len(context));
     let total = feed.total_steps(settings);
     let mut metrics = MetricsLog::open(&out.join("metrics.csv"), state.step)?;
 
@@ -371,23 +376,25 @@ fn decays(path: &str) -> bool {
     leaf != "bias" && !module.ends_with("norm")
 }
 
-/// Refuses a `max_seq_len` longer than the model's context before any work: positions past
-/// `max_position_embeddings` were never trained, so such a run would learn from garbage.
-fn check_context(settings: &LocalTrainSettings) -> Result<()> {
+/// The model's context (`max_position_embeddings`), read from its config before any work; a
+/// `max_seq_len` longer than it is refused: positions past the context were never trained,
+/// so such a run would learn from garbage.
+fn model_context(settings: &LocalTrainSettings) -> Result<usize> {
     let config_file = match (&settings.init_config, &settings.base_model) {
         (Some(file), _) => file.clone(),
         (None, Some(dir)) => dir.join("config.json"),
-        (None, None) => return Ok(()),
+        (None, None) => return Err(TrainError::Config("no base_model or init_config".into())),
     };
     let context = LlamaConfig::from_file(&config_file)?.max_position_embeddings;
-    if settings.max_seq_len > context {
+    if let Some(n) = settings.max_seq_len
+        && n > context
+    {
         return Err(TrainError::Config(format!(
-            "max_seq_len = {} is longer than the model's context of {context} tokens (max_position_embeddings in {})\nhint: set max_seq_len to at most {context}",
-            settings.max_seq_len,
+            "max_seq_len = {n} is longer than the model's context of {context} tokens (max_position_embeddings in {})\nhint: set max_seq_len to at most {context}, or leave it out to use the context",
             config_file.display()
         )));
     }
-    Ok(())
+    Ok(context)
 }
 
 /// The loss of one micro-batch, normalised by the window's target count.
@@ -411,7 +418,7 @@ fn encoder<'a>(
         eos: tokenizer
             .eos_id()
             .or_else(|| config.eos_token_ids().first().copied()),
-        max_seq_len: settings.max_seq_len,
+        max_seq_len: settings.seq_len(config.max_position_embeddings),
         train_on_inputs: settings.train_on_inputs,
     }
 }
@@ -466,12 +473,12 @@ struct Feed<'a> {
 }
 
 impl<'a> Feed<'a> {
-    fn new(examples: &'a [Example], s: &LocalTrainSettings) -> Self {
+    fn new(examples: &'a [Example], s: &LocalTrainSettings, max_seq_len: usize) -> Self {
         Feed {
             examples,
             accum: s.grad_accum,
             batch_size: s.batch_size,
-            max_seq_len: s.max_seq_len,
+            max_seq_len,
             packing: s.packing,
             seed: s.seed,
             starts: vec![0],
@@ -609,13 +616,12 @@ mod tests {
         let examples = ragged_examples();
         let settings = LocalTrainSettings {
             packing: true,
-            batch_size: 2,
-            grad_accum: 3,
-            max_seq_len: 40,
-            epochs: 6,
+            batch_size: 1,
+            grad_accum: 2,
+            epochs: 8,
             ..LocalTrainSettings::default()
         };
-        let mut feed = Feed::new(&examples, &settings);
+        let mut feed = Feed::new(&examples, &settings, 40);
         let total = feed.total_steps(&settings);
         let mut used = vec![vec![0usize; examples.len()]; settings.epochs];
         for step in 0..total {

@@ -89,7 +89,9 @@ pub struct LocalTrainSettings {
     /// tokens count in the loss).
     pub train_on_inputs: bool,
     /// Longest sequence in tokens; longer examples are cut at this length (counted).
-    pub max_seq_len: usize,
+    /// Default: the model's context (`max_position_embeddings`), at most 512. A value longer
+    /// than the context is refused: positions past it were never trained.
+    pub max_seq_len: Option<usize>,
     /// Sequences per micro-batch (or packed rows of `max_seq_len` tokens with `packing`).
     pub batch_size: usize,
     /// Micro-batches per optimizer step.
@@ -141,7 +143,7 @@ impl Default for LocalTrainSettings {
             method: Method::Lora,
             lora: LoraSettings::default(),
             train_on_inputs: false,
-            max_seq_len: 512,
+            max_seq_len: None,
             batch_size: 8,
             grad_accum: 1,
             packing: false,
@@ -164,7 +166,17 @@ impl Default for LocalTrainSettings {
     }
 }
 
+/// `max_seq_len` when the config leaves it out: the model's context, at most this.
+pub const DEFAULT_MAX_SEQ_LEN: usize = 512;
+
 impl LocalTrainSettings {
+    /// The longest sequence for a model whose context is `context` tokens: `max_seq_len`
+    /// when set, else [`DEFAULT_MAX_SEQ_LEN`] or the context, whichever is shorter.
+    pub fn seq_len(&self, context: usize) -> usize {
+        self.max_seq_len
+            .unwrap_or_else(|| DEFAULT_MAX_SEQ_LEN.min(context))
+    }
+
     /// Makes paths absolute against `base` (the config file's folder) and checks every
     /// setting, listing all problems at once.
     pub fn resolve(mut self, base: &Path) -> Result<Self> {
@@ -222,7 +234,10 @@ impl LocalTrainSettings {
             }
         };
         need(!self.name.is_empty(), "name must not be empty");
-        need(self.max_seq_len >= 2, "max_seq_len must be at least 2");
+        need(
+            self.max_seq_len.is_none_or(|n| n >= 2),
+            "max_seq_len must be at least 2",
+        );
         need(self.batch_size >= 1, "batch_size must be at least 1");
         need(self.grad_accum >= 1, "grad_accum must be at least 1");
         need(

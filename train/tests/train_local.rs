@@ -243,7 +243,7 @@ fn packing_over_several_epochs_completes_and_resumes() {
         s.max_steps = None;
         s.epochs = 3;
         s.batch_size = 2;
-        s.max_seq_len = 48;
+        s.max_seq_len = Some(192);
         s.eval_every = 0;
         s
     };
