@@ -123,7 +123,10 @@ pub fn generate(global: &Global, args: &GenerateArgs) -> anyhow::Result<()> {
 
 pub fn score(global: &Global, args: &ScoreArgs) -> anyhow::Result<()> {
     if let Some(output) = &args.output {
-        let mut inputs = vec![("--input", args.input.as_path()), ("the model folder", &args.dir)];
+        let mut inputs = vec![
+            ("--input", args.input.as_path()),
+            ("the model folder", &args.dir),
+        ];
         inputs.extend(args.adapter.as_deref().map(|a| ("the --adapter folder", a)));
         refuse_overlap(("--output", output), &inputs)?;
     }

@@ -110,7 +110,10 @@ mod tests {
         let holds = refuse_overlap(("--out", tmp.path()), &input).unwrap_err();
         assert_eq!(holds.relation, "holds");
         let text = same.to_string();
-        assert!(text.contains("--out") && text.contains("the base model folder"), "{text}");
+        assert!(
+            text.contains("--out") && text.contains("the base model folder"),
+            "{text}"
+        );
 
         refuse_overlap(("--out", &tmp.path().join("merged")), &input).unwrap();
         // A sibling whose name starts like the input is not inside it.

@@ -395,7 +395,10 @@ fn prompts_beyond_the_context_are_refused_and_generation_stops_at_it() -> Result
         .map_err(|e| e.to_string())
         .err()
         .unwrap_or_default();
-    assert!(msg.contains("longer than the model's context of 256"), "{msg}");
+    assert!(
+        msg.contains("longer than the model's context of 256"),
+        "{msg}"
+    );
     let msg = generate::nll_sum(&model, &too_long)
         .map(|_| ())
         .map_err(|e| e.to_string())

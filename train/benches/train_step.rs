@@ -114,7 +114,7 @@ fn main() {
     let encoder = Encoder {
         tokenizer: &tokenizer,
         eos: Some(2),
-        max_seq_len: Some(128),
+        max_seq_len: 128,
         train_on_inputs: false,
     };
     let examples = encoder

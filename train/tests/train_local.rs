@@ -277,7 +277,10 @@ fn packing_over_several_epochs_completes_and_resumes() {
     assert_eq!(first.status, Status::Interrupted);
     drop(turn);
     let second = run(&b, true, &NoProgress);
-    assert_eq!((second.status, second.steps), (Status::Completed, done.steps));
+    assert_eq!(
+        (second.status, second.steps),
+        (Status::Completed, done.steps)
+    );
     let same = std::fs::read(whole.path().join("adapter_model.safetensors")).unwrap()
         == std::fs::read(split.path().join("adapter_model.safetensors")).unwrap();
     assert!(same, "resumed adapter differs");
