@@ -94,7 +94,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<tunebench_eval::error::EvalError>() {
             use tunebench_eval::error::EvalError as E;
             return match e {
-                E::Input { .. } | E::SuiteToml { .. } | E::Responses { .. } => 2,
+                E::Input { .. } | E::SuiteToml { .. } | E::Responses { .. } | E::Overlap(_) => 2,
                 _ => 1,
             };
         }

@@ -1346,3 +1346,36 @@ fn model_score_refuses_output_over_its_input() {
     assert!(err.contains("--output") && err.contains("--input"), "{err}");
     assert_eq!(std::fs::read_to_string(&input).unwrap(), body);
 }
+
+#[test]
+fn eval_refuses_to_write_over_recorded_responses_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = dir
+        .path()
+        .join("eval/gsm8k-zero-shot/recorded/responses.jsonl");
+    std::fs::create_dir_all(recorded.parent().unwrap()).unwrap();
+    std::fs::copy(
+        repo().join("configs/responses/gsm8k-test-first10.jsonl"),
+        &recorded,
+    )
+    .unwrap();
+    let before = std::fs::read(&recorded).unwrap();
+    let config = dir.path().join("eval.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[eval]\nsuites = [\"{}\"]\nout_dir = \"eval\"\nlimit = 3\n\n[[eval.candidates]]\nkind = \"responses\"\nname = \"recorded\"\npath = \"{}\"\n",
+            repo().join("configs/suites/gsm8k-zero-shot.toml").display(),
+            recorded.display()
+        ),
+    )
+    .unwrap();
+    let out = tunebench(&["eval", "--config", config.to_str().unwrap()], dir.path());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("holds") && err.contains("the responses of `recorded`"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&recorded).unwrap(), before, "input untouched");
+}

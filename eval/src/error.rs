@@ -80,6 +80,9 @@ pub enum EvalError {
         /// The parser's message (with the line and key).
         source: Box<toml::de::Error>,
     },
+    /// An output would be written over an input.
+    #[error(transparent)]
+    Overlap(#[from] tunebench_core::Overlap),
     /// Bad content in an input file (suite, data file, responses file).
     #[error("{location}: {message}")]
     Input {

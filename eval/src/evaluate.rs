@@ -214,6 +214,44 @@ fn recorded_verdicts(
         .collect())
 }
 
+/// Refuses, before any call, a suite's output folder (`<out_dir>/<suite>/`, where every
+/// candidate's responses, scores and summary and the comparison are written) that is or holds
+/// one of the evaluation's inputs: e.g. recorded responses kept in an earlier run's output,
+/// which this run would overwrite.
+fn refuse_outputs_over_inputs(settings: &EvalSettings, suites: &[Suite]) -> Result<()> {
+    let mut inputs: Vec<(String, &Path)> = Vec::new();
+    for suite in suites {
+        inputs.push((format!("suite `{}`", suite.name), &suite.path));
+        inputs.push((
+            format!("the data of suite `{}`", suite.name),
+            &suite.data_path,
+        ));
+    }
+    for c in settings.candidates.iter().chain(&settings.judges) {
+        match c {
+            CandidateSettings::Local(l) => {
+                inputs.push((format!("the model of `{}`", l.name), &l.model_dir));
+                if let Some(a) = &l.adapter {
+                    inputs.push((format!("the adapter of `{}`", l.name), a));
+                }
+            }
+            CandidateSettings::Responses(r) => {
+                inputs.push((format!("the responses of `{}`", r.name), &r.path));
+            }
+            CandidateSettings::Openai(_) | CandidateSettings::Bedrock(_) => {}
+        }
+    }
+    if let Some(p) = &settings.pricing {
+        inputs.push(("the pricing table".into(), p));
+    }
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(r, p)| (r.as_str(), *p)).collect();
+    for suite in suites {
+        let dir = settings.out_dir.join(&suite.name);
+        tunebench_core::refuse_overlap(("the eval output folder", &dir), &inputs)?;
+    }
+    Ok(())
+}
+
 /// Runs the evaluation `settings` describe.
 pub fn evaluate(
     settings: &EvalSettings,
@@ -240,6 +278,7 @@ pub fn evaluate(
             s.examples.truncate(n);
         }
     }
+    refuse_outputs_over_inputs(settings, &suites)?;
     let cache = match opts.cache_mode {
         CacheMode::Off => None,
         _ => {
