@@ -534,8 +534,12 @@ pub enum DataCommand {
     ///
     /// Inputs are CSV, JSON Lines or Parquet files, globs or s3:// URIs. Records that are
     /// dropped are written to rejected.jsonl with the reason; manifest.json accounts for
-    /// every input record. Outputs are written atomically, and a rerun whose config and
-    /// inputs are unchanged reuses them (use --force to redo).
+    /// every input record, and a record over data.max_record_bytes (default 1 MiB) is
+    /// rejected before PII scanning and tokenising. Outputs are published as a set: written
+    /// to a staging folder, renamed into place, manifest.json last (train local refuses a
+    /// file whose sha256 differs from the manifest beside it). An output path that is also
+    /// an input is refused before any work. A rerun whose config and inputs are unchanged
+    /// reuses the outputs (use --force to redo).
     ///
     /// Example: tunebench data prepare --config configs/banking77.toml
     Prepare(PrepareArgs),

@@ -76,6 +76,9 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    if let Some(dest) = &upload_dest {
+        tunebench_datasets::check_upload_dest(&settings, dest)?;
+    }
     let needs_s3 = upload_dest.is_some() || settings.inputs.iter().any(|i| i.starts_with("s3://"));
     let s3 = needs_s3.then(|| S3::connect(&aws)).transpose()?;
     let fetched = match &s3 {
@@ -113,10 +116,11 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
             split("test")
         );
         println!(
-            "dropped: {} rejected (unreadable {}, empty {}, PII {}, target rules {}), {} duplicates (exact {}, near {}), {} over the token limit",
+            "dropped: {} rejected (unreadable {}, empty {}, too large {}, PII {}, target rules {}), {} duplicates (exact {}, near {}), {} over the token limit",
             c.rejected,
             c.unreadable,
             c.empty,
+            c.too_large,
             c.pii_rejected,
             c.invalid_for_target,
             c.duplicates,

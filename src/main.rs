@@ -126,6 +126,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             return match e {
                 D::Config(_)
                 | D::NoInput { .. }
+                | D::OutputIsInput { .. }
                 | D::MissingColumn { .. }
                 | D::ColumnType { .. } => 2,
                 _ => 1,

@@ -1378,4 +1378,244 @@ fn eval_refuses_to_write_over_recorded_responses_it_reads() {
         "{err}"
     );
     assert_eq!(std::fs::read(&recorded).unwrap(), before, "input untouched");
+/// A `[data]` config over `x.csv` in `dir`, writing to `data/`, with extra `[data]` lines.
+fn data_config(dir: &Path, name: &str, extra: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[data]\ninputs = [\"x.csv\"]\nout_dir = \"data\"\n{extra}\n[data.mapping]\nprompt = \"{{q}}\"\ncompletion = \" {{a}}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn data_prepare_refuses_to_write_over_an_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let input = dir.path().join("data/train.jsonl");
+    let body = "{\"q\": \"hello\", \"a\": \"world\"}\n{\"q\": \"how are you\", \"a\": \"fine\"}\n";
+    std::fs::write(&input, body).unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[data]\ninputs = [\"data/train.jsonl\"]\nout_dir = \"data\"\n[data.mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n",
+    )
+    .unwrap();
+    let out = tunebench(
+        &["data", "prepare", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(input.to_str().unwrap()) && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), body);
+    assert!(!dir.path().join("data/manifest.json").exists());
+
+    // An upload that would land under an s3:// input prefix is refused before any request.
+    let out = tunebench(
+        &[
+            "data",
+            "prepare",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--input",
+            "s3://tunebench-in/exports/",
+            "--upload",
+            "s3://tunebench-in/exports/prepared/",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+        dir.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("s3://tunebench-in/exports/prepared/train.jsonl")
+            && err.contains("s3://tunebench-in/exports/"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_prepare_with_no_train_record_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.csv"), "q,a\n,x\n   ,y\n").unwrap();
+    let cfg = data_config(dir.path(), "c.toml", "");
+    let out = tunebench(
+        &["data", "prepare", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no record reached the train split"), "{err}");
+    assert!(!dir.path().join("data/train.jsonl").exists());
+}
+
+/// The output files of `data/` that the manifest lists, each with what the training data
+/// reader says of it: `Ok(Some(set))` (matches; `set` names the manifest's output set) or
+/// `Err` (refused: it is not the file the manifest lists).
+fn reader_view(data: &Path) -> Vec<(String, Result<Option<String>, String>)> {
+    ["train.jsonl", "validation.jsonl", "test.jsonl"]
+        .iter()
+        .map(|f| {
+            let path = data.join(f);
+            let bytes = std::fs::read(&path).unwrap();
+            let seen =
+                tunebench_train::data::check_prepared(&path, &bytes).map_err(|e| e.to_string());
+            (f.to_string(), seen)
+        })
+        .collect()
+}
+
+/// A `data prepare` killed before, while and after writing (the test hook aborts the process
+/// as SIGKILL would) never leaves a set that a reader takes for whole while it mixes two
+/// runs, and the next run cleans up and ends with the same files as an undisturbed run.
+#[test]
+fn a_killed_prepare_never_leaves_a_mixed_set_and_the_rerun_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("q,a\n");
+    for i in 0..400 {
+        csv.push_str(&format!("what is {i} plus {i},{}\n", 2 * i));
+    }
+    std::fs::write(dir.path().join("x.csv"), csv).unwrap();
+    // Two runs that differ only in the split seed, so every split file differs.
+    let extra = |seed: u64| format!("[data.dedup]\nnear = false\n[data.split]\nseed = {seed}\n");
+    let first = data_config(dir.path(), "first.toml", &extra(1));
+    let second = data_config(dir.path(), "second.toml", &extra(2));
+    let prepare = |cfg: &Path, abort_at: &str| {
+        tunebench_env(
+            &[
+                "data",
+                "prepare",
+                "--quiet",
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
+            dir.path(),
+            &[("TUNEBENCH_TEST_ABORT_AT", abort_at)],
+        )
+    };
+    let out = prepare(&first, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let data = dir.path().join("data");
+    let first_view = reader_view(&data);
+    assert!(first_view.iter().all(|(_, v)| matches!(v, Ok(Some(_)))));
+
+    for point in ["read", "staging", "publishing", "committing"] {
+        let out = prepare(&second, point);
+        assert!(
+            !out.status.success(),
+            "{point}: the hook did not stop the run"
+        );
+        let view = reader_view(&data);
+        let sets: std::collections::HashSet<&String> = view
+            .iter()
+            .filter_map(|(_, v)| v.as_ref().ok().and_then(Option::as_ref))
+            .collect();
+        assert!(sets.len() <= 1, "{point}: files of two runs pass: {view:?}");
+        let refused = view.iter().filter(|(_, v)| v.is_err()).count();
+        match point {
+            // Nothing was published: the first run's set is whole.
+            "read" | "staging" => assert_eq!(view, first_view, "{point}"),
+            // New files sit beside the first run's manifest: the reader refuses them.
+            _ => {
+                assert!(refused > 0, "{point}: {view:?}");
+                for (f, v) in &view {
+                    if let Err(e) = v {
+                        assert!(e.contains("rerun `tunebench data prepare`"), "{f}: {e}");
+                    }
+                }
+            }
+        }
+        if point == "publishing" {
+            // `train local` on the half-published folder stops with the same advice.
+            let cfg = dir.path().join("train.toml");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "[train.local]\nname = \"t\"\nbase_model = \"{}\"\ntrain_file = \"data/train.jsonl\"\nvalidation_file = \"data/validation.jsonl\"\nout_dir = \"train\"\nmax_steps = 1\n",
+                    repo().join("fixtures/tiny-llama/model").display()
+                ),
+            )
+            .unwrap();
+            let out = tunebench(
+                &["train", "local", "--config", cfg.to_str().unwrap()],
+                dir.path(),
+            );
+            let err = text(&out.stderr);
+            assert!(!out.status.success(), "{err}");
+            assert!(err.contains("rerun `tunebench data prepare`"), "{err}");
+        }
+    }
+    let leftovers = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    };
+    assert!(
+        !leftovers(&data).is_empty(),
+        "a killed run leaves its staging folder"
+    );
+
+    // A first run, with no earlier manifest to check against, killed while publishing: the
+    // staging folder it leaves tells the reader the set is incomplete.
+    let fresh = dir.path().join("fresh");
+    let out = tunebench_env(
+        &[
+            "data",
+            "prepare",
+            "--quiet",
+            "--config",
+            second.to_str().unwrap(),
+            "--out",
+            fresh.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[("TUNEBENCH_TEST_ABORT_AT", "publishing")],
+    );
+    assert!(!out.status.success());
+    let train = fresh.join("train.jsonl");
+    let seen = tunebench_train::data::check_prepared(&train, &std::fs::read(&train).unwrap());
+    assert!(
+        seen.is_err_and(|e| e.to_string().contains("rerun `tunebench data prepare`")),
+        "a half-published first run was read as whole"
+    );
+
+    // The rerun cleans up and ends where an undisturbed run ends.
+    let out = prepare(&second, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(leftovers(&data).is_empty(), "{:?}", leftovers(&data));
+    let view = reader_view(&data);
+    assert!(
+        view.iter().all(|(_, v)| matches!(v, Ok(Some(_)))),
+        "{view:?}"
+    );
+    assert_ne!(view, first_view);
+    let clean = dir.path().join("clean");
+    let out = tunebench(
+        &[
+            "data",
+            "prepare",
+            "--quiet",
+            "--config",
+            second.to_str().unwrap(),
+            "--out",
+            clean.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let manifest = |d: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap()
+    };
+    assert_eq!(manifest(&data)["splits"], manifest(&clean)["splits"]);
+    assert_eq!(manifest(&data)["counts"]["input"], 400);
 }

@@ -30,11 +30,66 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A file has no records.
+    /// A file has no records at all (nothing, or only blank lines).
     #[error("{file}: the file is empty (no header and no records)")]
     EmptyFile {
         /// The file.
         file: String,
+    },
+    /// A file has a header (or a Parquet schema) but not one row under it.
+    #[error(
+        "{file}: the file has a header ({columns}) but no rows\nhint: check that the export wrote its rows, or remove the file from [data] inputs"
+    )]
+    NoRows {
+        /// The file.
+        file: String,
+        /// Its column names, as `a`, `b`.
+        columns: String,
+    },
+    /// The first line of a CSV file cannot be a header.
+    #[error(
+        "{file}:1: the header is unreadable: {reason}\nhint: the first line must name the columns, separated by commas"
+    )]
+    BadHeader {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// polars read a different number of rows than the line-by-line pre-pass found, so rows
+    /// and their line numbers cannot be matched up; going on could drop rows uncounted.
+    #[error(
+        "{file}: the CSV/JSON parser read {parsed} record(s) where the line-by-line check found {expected}; refusing to guess which rows are which\nhint: look for quotes inside unquoted fields (write them as \"\"), or convert the file to JSON Lines or Parquet"
+    )]
+    RecordCount {
+        /// The file.
+        file: String,
+        /// Records the pre-pass found.
+        expected: usize,
+        /// Records polars returned.
+        parsed: usize,
+    },
+    /// An output of `data prepare` would land on one of its inputs.
+    #[error(
+        "{output}: this output of `data prepare` {how} the input {input}; writing it would destroy or re-read the input\nhint: set data.out_dir (or --out) to a folder that holds no inputs, or move the input elsewhere"
+    )]
+    OutputIsInput {
+        /// The input, as named in the config (or the glob that matches the output).
+        input: String,
+        /// The output path or URI.
+        output: String,
+        /// `is` or `is matched by`.
+        how: &'static str,
+    },
+    /// The pipeline left no record for the train split.
+    #[error(
+        "no record reached the train split: {summary}{listing}\nhint: no output was replaced (the reasons are also in violations.jsonl); fix the inputs or the [data] settings (mapping, pii, dedup, tokens, split, max_record_bytes) named in the reasons above"
+    )]
+    NoTrainRecords {
+        /// Where the input records went.
+        summary: String,
+        /// The first reasons records were dropped, one `file:line: category: reason` per line.
+        listing: String,
     },
     /// Mapping names a column the file does not have.
     #[error(

@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
 pub use manifest::Manifest;
-pub use prepare::{NoProgress, Prepared, Progress, config_hash, prepare, sha256_file};
+pub use prepare::{
+    NoProgress, Prepared, Progress, STAGING_PREFIX, config_hash, prepare, sha256_file,
+};
 pub use settings::{PrepareSettings, RawDataConfig};
 use tunebench_aws::{S3, S3Uri, UploadOptions};
 
@@ -58,6 +60,37 @@ pub fn fetch_inputs(
         }
     }
     Ok(out)
+}
+
+/// Refuses an upload destination where an output would overwrite an `s3://` input, or land
+/// under an input prefix that the next run would read back in. Call it before any work.
+///
+/// # Errors
+/// [`Error::OutputIsInput`] naming both URIs.
+pub fn check_upload_dest(settings: &PrepareSettings, dest: &S3Uri) -> Result<()> {
+    for input in settings.inputs.iter().filter(|i| i.starts_with("s3://")) {
+        let Ok(uri) = input.parse::<S3Uri>() else {
+            continue;
+        };
+        let prefix = (uri.key.is_empty() || uri.key.ends_with('/') || uri.key.ends_with('*'))
+            .then(|| format!("s3://{}/{}", uri.bucket, uri.key.trim_end_matches('*')));
+        for name in prepare::output_names(settings.output_format) {
+            let out = dest.join(&name).to_string();
+            let how = if out == uri.to_string() {
+                "is"
+            } else if prefix.as_ref().is_some_and(|p| out.starts_with(p.as_str())) {
+                "is matched by"
+            } else {
+                continue;
+            };
+            return Err(Error::OutputIsInput {
+                input: input.clone(),
+                output: out,
+                how,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Uploads the outputs named in the manifest (splits, rejected.jsonl, then manifest.json)

@@ -17,11 +17,14 @@ pub struct Counts {
     pub unreadable: usize,
     /// A mapped field was blank (before or after cleaning).
     pub empty: usize,
+    /// Bigger than `data.max_record_bytes` (rejected before PII scanning and tokenisation).
+    #[serde(default)]
+    pub too_large: usize,
     /// Rejected because they contain PII (`pii = "reject"`).
     pub pii_rejected: usize,
     /// Break the target's per-record rules (`on_error = "reject"`).
     pub invalid_for_target: usize,
-    /// Sum of the four above.
+    /// Sum of the five above.
     pub rejected: usize,
     /// Exact duplicates of an earlier record.
     pub exact_duplicates: usize,
@@ -40,7 +43,12 @@ pub struct Counts {
 impl Counts {
     /// Whether every record is accounted for.
     pub fn balanced(&self) -> bool {
-        self.rejected == self.unreadable + self.empty + self.pii_rejected + self.invalid_for_target
+        self.rejected
+            == self.unreadable
+                + self.empty
+                + self.too_large
+                + self.pii_rejected
+                + self.invalid_for_target
             && self.duplicates == self.exact_duplicates + self.near_duplicates
             && self.input == self.kept + self.rejected + self.duplicates + self.filtered
     }

@@ -4,6 +4,13 @@
 //!
 //! Every record that does not reach a split is counted and written to `rejected.jsonl` with
 //! its source `file:line`, category and reason; the manifest's counts must balance.
+//!
+//! The outputs are published as a set: everything is written into a staging folder inside
+//! `out_dir` first, then renamed into place, `manifest.json` last. The manifest is the commit
+//! record: until it is replaced, the previous manifest still lists the previous files' hashes,
+//! so a reader that checks them (as `train local` does) sees a half-published set as a
+//! mismatch instead of silently mixing two runs. A killed run's staging folder is removed by
+//! the next run. No output may land on an input: that is refused before any work.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,6 +31,131 @@ use crate::targets::{Split, Target};
 use crate::tokens::{LengthStats, TokenCounter};
 use crate::write::{AtomicFile, write_atomic};
 use crate::{Error, Result};
+
+/// Test hook, in debug builds only: with `TUNEBENCH_TEST_ABORT_AT=<point>` the process aborts
+/// at that point (no destructors run, as after SIGKILL), so tests can check what a killed run
+/// leaves behind. Points: `read` (nothing written yet), `staging` (one file staged),
+/// `publishing` (one file renamed into place), `committing` (all but the manifest in place).
+fn abort_point(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("TUNEBENCH_TEST_ABORT_AT").is_some_and(|v| v == point) {
+        eprintln!("TUNEBENCH_TEST_ABORT_AT={point}: aborting");
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
+/// Prefix of the staging folder inside `out_dir`; the writer's process id follows. While one
+/// exists, a `prepare` is writing the folder or was killed doing so.
+pub const STAGING_PREFIX: &str = ".staging-";
+
+/// A folder inside `out_dir` where a run's outputs are written before they are published.
+/// Dropped unpublished (an error), it is removed; left by a killed run, the next run removes it.
+struct Staging {
+    dir: PathBuf,
+    out_dir: PathBuf,
+}
+
+impl Staging {
+    fn create(out_dir: &Path) -> Result<Self> {
+        let dir = out_dir.join(format!("{STAGING_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(Staging {
+            dir,
+            out_dir: out_dir.into(),
+        })
+    }
+
+    /// Renames `files` from the staging folder into `out_dir`, then `manifest.json`: the set
+    /// is committed when the manifest lands.
+    fn publish(self, files: &[String]) -> Result<()> {
+        let manifest = "manifest.json".to_string();
+        for (i, name) in files.iter().chain([&manifest]).enumerate() {
+            if *name == manifest {
+                abort_point("committing");
+            }
+            let (from, to) = (self.dir.join(name), self.out_dir.join(name));
+            std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+            if i == 0 {
+                abort_point("publishing");
+            }
+        }
+        // The renames are durable once the folder's entries are (best effort: not every
+        // platform can sync a folder).
+        if let Ok(d) = std::fs::File::open(&self.out_dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// File names `prepare` writes into `out_dir`.
+pub(crate) fn output_names(format: OutputFormat) -> Vec<String> {
+    let ext = match format {
+        OutputFormat::Jsonl => "jsonl",
+        OutputFormat::Parquet => "parquet",
+    };
+    let mut names: Vec<String> = [Split::Train, Split::Validation, Split::Test]
+        .iter()
+        .map(|s| format!("{}.{ext}", s.name()))
+        .collect();
+    names.extend(["rejected.jsonl", "manifest.json", "violations.jsonl"].map(String::from));
+    names
+}
+
+/// Refuses a run whose outputs would land on one of its inputs: an input file that sits in
+/// `out_dir` under an output's name would be replaced by the prepared rows, and an input glob
+/// that matches an output would read the outputs back in on the next run.
+fn check_outputs_are_not_inputs(
+    settings: &PrepareSettings,
+    files: &[(String, PathBuf)],
+) -> Result<()> {
+    let outputs: Vec<PathBuf> = output_names(settings.output_format)
+        .iter()
+        .map(|n| settings.out_dir.join(n))
+        .collect();
+    for (name, path) in files {
+        let Ok(input) = path.canonicalize() else {
+            continue;
+        };
+        for out in &outputs {
+            if out.canonicalize().is_ok_and(|o| o == input) {
+                return Err(Error::OutputIsInput {
+                    input: name.clone(),
+                    output: out.display().to_string(),
+                    how: "is",
+                });
+            }
+        }
+    }
+    let literal_separator = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    for p in settings.inputs.iter().filter(|p| !p.starts_with("s3://")) {
+        let Ok(pattern) = glob::Pattern::new(p) else {
+            continue;
+        };
+        if let Some(out) = outputs
+            .iter()
+            .find(|o| pattern.matches_path_with(o, literal_separator))
+        {
+            return Err(Error::OutputIsInput {
+                input: p.clone(),
+                output: out.display().to_string(),
+                how: "is matched by",
+            });
+        }
+    }
+    Ok(())
+}
 
 /// Receives progress of the long steps (the CLI draws bars with it).
 pub trait Progress: Sync {
@@ -147,6 +279,7 @@ pub fn prepare(
     progress: &dyn Progress,
 ) -> Result<Prepared> {
     let files = read::expand(&settings.inputs, fetched)?;
+    check_outputs_are_not_inputs(settings, &files)?;
     let hash = config_hash(settings)?;
     if !force && let Some(manifest) = up_to_date(settings, &files, &hash) {
         return Ok(Prepared {
@@ -185,6 +318,7 @@ pub fn prepare(
             format,
             &settings.mapping,
             settings.split.stratify_by.as_deref(),
+            settings.max_record_bytes,
         )?;
         inputs.push(got.input);
         rows.extend(got.rows);
@@ -195,6 +329,7 @@ pub fn prepare(
     tracing::info!(files = files.len(), records = rows.len(), bad = bad.len(), elapsed = ?started.elapsed(), "read");
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let at = |file: u32, line: u32| format!("{}:{line}", names[file as usize]);
+    abort_point("read");
     let unreadable: Vec<&BadRow> = bad.iter().filter(|b| b.category == "unreadable").collect();
     if settings.on_error == OnError::Fail && !unreadable.is_empty() {
         let lines: Vec<String> = unreadable
@@ -465,8 +600,46 @@ pub fn prepare(
     // Leakage: no validation/test record may repeat a train record.
     let leakage = check_leakage(settings, &items, &mut splits, &at);
 
+    // An empty train split is a failed run, not a success with nothing in it.
+    if !splits.contains(&Split::Train) {
+        dropped.sort_by_key(|d| (d.file, d.line));
+        let lines: Vec<String> = dropped
+            .iter()
+            .map(|d| format!("{}: {}: {}", at(d.file, d.line), d.category, d.reason))
+            .collect();
+        write_violations(&settings.out_dir, &lines)?;
+        let in_split = |s: Split| splits.iter().filter(|x| **x == s).count();
+        let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+        for d in &dropped {
+            *by_category.entry(d.category).or_default() += 1;
+        }
+        let dropped_text: Vec<String> = by_category
+            .iter()
+            .map(|(c, n)| format!("{n} {c}"))
+            .collect();
+        let summary = format!(
+            "{} record(s) in, {} kept (validation {}, test {}), dropped: {}",
+            counts.input,
+            items.len(),
+            in_split(Split::Validation),
+            in_split(Split::Test),
+            if dropped_text.is_empty() {
+                "none".to_string()
+            } else {
+                dropped_text.join(", ")
+            }
+        );
+        return Err(Error::NoTrainRecords {
+            summary,
+            listing: if lines.is_empty() {
+                String::new()
+            } else {
+                format!("\n{}", listing(lines.into_iter()))
+            },
+        });
+    }
+
     // Render each split into memory, check the target's file rules, then write.
-    std::fs::create_dir_all(&settings.out_dir).map_err(|e| Error::io(&settings.out_dir, e))?;
     progress.start("write", items.len() as u64);
     let mut rendered: BTreeMap<Split, Vec<&Item>> = BTreeMap::new();
     for s in [Split::Train, Split::Validation, Split::Test] {
@@ -508,10 +681,14 @@ pub fn prepare(
         OutputFormat::Jsonl => "jsonl",
         OutputFormat::Parquet => "parquet",
     };
+    let staging = Staging::create(&settings.out_dir)?;
     let mut split_files = BTreeMap::new();
+    let mut staged = Vec::new();
     for (s, body, n) in file_bodies {
         let name = format!("{}.{ext}", s.name());
-        let w = write_atomic(&settings.out_dir.join(&name), &body)?;
+        let w = write_atomic(&staging.dir.join(&name), &body)?;
+        abort_point("staging");
+        staged.push(name.clone());
         split_files.insert(
             s.name().to_string(),
             OutputFile {
@@ -529,6 +706,7 @@ pub fn prepare(
         match d.category {
             "unreadable" => counts.unreadable += 1,
             "empty" => counts.empty += 1,
+            "too_large" => counts.too_large += 1,
             "pii" => counts.pii_rejected += 1,
             "invalid_for_target" => counts.invalid_for_target += 1,
             "exact_duplicate" => counts.exact_duplicates += 1,
@@ -537,11 +715,15 @@ pub fn prepare(
             _ => {}
         }
     }
-    counts.rejected =
-        counts.unreadable + counts.empty + counts.pii_rejected + counts.invalid_for_target;
+    counts.rejected = counts.unreadable
+        + counts.empty
+        + counts.too_large
+        + counts.pii_rejected
+        + counts.invalid_for_target;
     counts.duplicates = counts.exact_duplicates + counts.near_duplicates;
     counts.kept = items.len();
-    let rejected = write_rejected(&settings.out_dir, &dropped, &at)?;
+    let rejected = write_rejected(&staging.dir, &dropped, &at)?;
+    staged.push(rejected.file.clone());
 
     let labels = match &settings.split.stratify_by {
         Some(_) => {
@@ -580,7 +762,8 @@ pub fn prepare(
     };
     tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "written");
     debug_assert!(manifest.counts.balanced(), "{:?}", manifest.counts);
-    crate::write_manifest(&settings.out_dir, &manifest)?;
+    crate::write_manifest(&staging.dir, &manifest)?;
+    staging.publish(&staged)?;
     Ok(Prepared {
         manifest,
         out_dir: settings.out_dir.clone(),
@@ -588,16 +771,24 @@ pub fn prepare(
     })
 }
 
-/// Removes what an earlier run may have left: temporary files of a killed run and the
-/// violation list of a failed one.
+/// Removes what an earlier run may have left: the staging folder and temporary files of a
+/// killed run, and the violation list of a failed one. A staging folder whose process still
+/// runs (another `prepare` on the same folder) is left alone.
 fn remove_leftovers(dir: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if (name.starts_with('.') && name.ends_with(".tmp")) || name == "violations.jsonl" {
-            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        let path = entry.path();
+        if let Some(pid) = name.strip_prefix(STAGING_PREFIX) {
+            let running =
+                pid != std::process::id().to_string() && Path::new("/proc").join(pid).exists();
+            if !running {
+                std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        } else if (name.starts_with('.') && name.ends_with(".tmp")) || name == "violations.jsonl" {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
     }
     Ok(())

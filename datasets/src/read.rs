@@ -132,7 +132,8 @@ pub struct BadRow {
     pub line: u32,
     /// Why (never the record's content).
     pub reason: String,
-    /// `unreadable` (broken syntax or encoding) or `empty` (a mapped field is empty).
+    /// `unreadable` (broken syntax or encoding), `empty` (a mapped field is empty) or
+    /// `too_large` (over `data.max_record_bytes`).
     pub category: &'static str,
 }
 
@@ -154,6 +155,7 @@ pub fn read_file(
     format: InputFormat,
     mapping: &Mapping,
     label: Option<&str>,
+    max_record_bytes: u64,
 ) -> Result<FileRows> {
     let wanted = wanted_columns(mapping, label);
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -166,8 +168,22 @@ pub fn read_file(
             } else {
                 scan_jsonl(bytes)
             };
+            let header = scanned.header.map_err(|reason| Error::BadHeader {
+                file: name.into(),
+                reason,
+            })?;
             if scanned.lines.is_empty() && scanned.bad.is_empty() {
-                return Err(Error::EmptyFile { file: name.into() });
+                return Err(match header {
+                    Some(h) => Error::NoRows {
+                        file: name.into(),
+                        columns: h
+                            .split(',')
+                            .map(|c| format!("`{}`", c.trim().trim_matches('"')))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    },
+                    None => Error::EmptyFile { file: name.into() },
+                });
             }
             let bad: Vec<BadRow> = scanned
                 .bad
@@ -186,7 +202,17 @@ pub fn read_file(
                     file: name.into(),
                     source,
                 })?;
-                Some(collect_columns(lf, name, &wanted)?)
+                let df = collect_columns(lf, name, &wanted)?;
+                // Rows are matched to line numbers by position: a different count means the
+                // two parsers cut the file differently, and rows would be lost or mislabelled.
+                if df.height() != scanned.lines.len() {
+                    return Err(Error::RecordCount {
+                        file: name.into(),
+                        expected: scanned.lines.len(),
+                        parsed: df.height(),
+                    });
+                }
+                Some(df)
             };
             (df, scanned.lines, bad)
         }
@@ -202,14 +228,31 @@ pub fn read_file(
             })?;
             let df = collect_columns(lf, name, &wanted)?;
             if df.height() == 0 {
-                return Err(Error::EmptyFile { file: name.into() });
+                return Err(Error::NoRows {
+                    file: name.into(),
+                    columns: df
+                        .get_column_names()
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
             }
             let lines = (1..=df.height()).collect();
             (Some(df), lines, Vec::new())
         }
     };
     let rows = match df {
-        Some(df) => map_rows(index, name, &df, &lines, mapping, label, &mut bad)?,
+        Some(df) => map_rows(
+            index,
+            name,
+            &df,
+            &lines,
+            mapping,
+            label,
+            max_record_bytes,
+            &mut bad,
+        )?,
         None => Vec::new(),
     };
     let input = Input {
@@ -281,7 +324,10 @@ fn text_scan(buffer: Vec<u8>, format: InputFormat) -> PolarsResult<LazyFrame> {
     Ok(lf)
 }
 
-/// Turns the frame's rows into records, checking column types first.
+/// Turns the frame's rows into records, checking column types first. A row whose mapped
+/// columns hold more than `max_record_bytes` is rejected here, before it is cleaned, so no
+/// later step (PII scan, MinHash, tokenizer) ever works on it.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 fn map_rows(
     index: u32,
     name: &str,
@@ -289,6 +335,7 @@ fn map_rows(
     lines: &[usize],
     mapping: &Mapping,
     label: Option<&str>,
+    max_record_bytes: u64,
     bad: &mut Vec<BadRow>,
 ) -> Result<Vec<Row>> {
     // Column name -> text values, each column checked and cast once.
@@ -325,6 +372,21 @@ fn map_rows(
         .collect();
     let mut rows = Vec::with_capacity(df.height());
     for (i, &line) in lines.iter().enumerate().take(df.height()) {
+        let size: u64 = columns
+            .iter()
+            .map(|(_, ca)| ca.get(i).map_or(0, |v| v.len() as u64))
+            .sum();
+        if size > max_record_bytes {
+            bad.push(BadRow {
+                file: index,
+                line: line as u32,
+                reason: format!(
+                    "the record's mapped columns hold {size} bytes, over data.max_record_bytes = {max_record_bytes}"
+                ),
+                category: "too_large",
+            });
+            continue;
+        }
         // Values are cleaned before templating, so a template's own spacing survives.
         let values: Vec<Option<Cow<str>>> = columns
             .iter()
@@ -403,6 +465,9 @@ struct Scanned {
     lines: Vec<usize>,
     /// `(line, reason)` of every bad record.
     bad: Vec<(usize, String)>,
+    /// CSV: the header line (`None` when the file has no line at all), or why the first
+    /// line cannot be one. JSON Lines: always `Ok(None)`.
+    header: std::result::Result<Option<String>, String>,
 }
 
 fn strip_bom(mut bytes: Vec<u8>) -> Vec<u8> {
@@ -418,66 +483,119 @@ fn utf8_problem(record: &[u8]) -> Option<String> {
         .map(|e| format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()))
 }
 
+/// One CSV record found by [`csv_record`].
+struct CsvRecord {
+    /// End byte (exclusive), without the newline and a `\r` before it.
+    end: usize,
+    /// Where the next record starts.
+    next: usize,
+    /// Newlines inside quoted fields: the record spans this many lines more than one.
+    inner_lines: usize,
+    /// Fields, counting only separators outside quotes.
+    fields: usize,
+    /// False when the file ends inside a quoted field.
+    closed: bool,
+}
+
+/// The record that starts at byte `start`. Every `"` toggles quoting, as polars' own line
+/// splitter does, so both cut the file into the same records.
+fn csv_record(bytes: &[u8], start: usize) -> CsvRecord {
+    let (mut inner_lines, mut fields, mut quoted) = (0, 1, false);
+    let trim_cr = |end: usize| {
+        if end > start && bytes[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        }
+    };
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => fields += 1,
+            b'\n' if quoted => inner_lines += 1,
+            b'\n' => {
+                return CsvRecord {
+                    end: trim_cr(i),
+                    next: i + 1,
+                    inner_lines,
+                    fields,
+                    closed: true,
+                };
+            }
+            _ => {}
+        }
+    }
+    CsvRecord {
+        end: trim_cr(bytes.len()),
+        next: bytes.len(),
+        inner_lines,
+        fields,
+        closed: !quoted,
+    }
+}
+
 /// Splits CSV bytes into records, quote-aware, and checks each against the header.
+///
+/// A stray quote (an unterminated quoted field) would make the rest of the file, or every
+/// line up to the next stray quote, one long record. So a record that never closes, or that
+/// spans several lines and has the wrong number of fields, costs only its first line: that
+/// line is reported bad and scanning starts again on the next line. Every non-blank line is
+/// thus either part of a record that is read or reported bad under its own line number.
 fn scan_csv(bytes: Vec<u8>) -> Scanned {
     let bytes = strip_bom(bytes);
     // (start byte, end byte exclusive without the newline, first line, field count)
     let mut records: Vec<(usize, usize, usize, usize)> = Vec::new();
     let mut bad = Vec::new();
-    let (mut line, mut start, mut start_line, mut fields, mut quoted) =
-        (1usize, 0usize, 1usize, 1usize, false);
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if quoted {
-            if b == b'"' {
-                if bytes.get(i + 1) == Some(&b'"') {
-                    i += 1;
-                } else {
-                    quoted = false;
-                }
-            } else if b == b'\n' {
-                line += 1;
-            }
-        } else if b == b'"' {
-            quoted = true;
-        } else if b == b',' {
-            fields += 1;
-        } else if b == b'\n' {
-            let end = if i > start && bytes[i - 1] == b'\r' {
-                i - 1
-            } else {
-                i
-            };
-            if end > start {
-                records.push((start, end, start_line, fields));
-            }
-            line += 1;
-            start = i + 1;
-            start_line = line;
-            fields = 1;
-        }
-        i += 1;
-    }
-    if quoted {
-        bad.push((start_line, "a quoted field is never closed".to_string()));
-    } else {
-        let end = if bytes.len() > start && bytes[bytes.len() - 1] == b'\r' {
-            bytes.len() - 1
+    let (mut pos, mut line) = (0usize, 1usize);
+    while pos < bytes.len() {
+        let r = csv_record(&bytes, pos);
+        let header_fields = records.first().map(|h| h.3);
+        let broken = if !r.closed {
+            Some("a quoted field is never closed".to_string())
+        } else if r.inner_lines > 0 && header_fields.is_some_and(|h| h != r.fields) {
+            Some(format!(
+                "a quoted field runs over lines {line}-{} and leaves {} fields, the header has {}: probably a quote that is never closed (the lines after this one are read again)",
+                line + r.inner_lines,
+                r.fields,
+                header_fields.unwrap_or_default()
+            ))
         } else {
-            bytes.len()
+            None
         };
-        if end > start {
-            records.push((start, end, start_line, fields));
+        if let Some(reason) = broken {
+            if records.is_empty() {
+                return Scanned {
+                    buffer: Vec::new(),
+                    lines: vec![],
+                    bad: vec![],
+                    header: Err(reason),
+                };
+            }
+            bad.push((line, reason));
+            match bytes[pos..].iter().position(|&b| b == b'\n') {
+                Some(n) => {
+                    pos += n + 1;
+                    line += 1;
+                    continue;
+                }
+                None => break,
+            }
         }
+        if r.end > pos {
+            records.push((pos, r.end, line, r.fields));
+        }
+        pos = r.next;
+        line += r.inner_lines + 1;
     }
     let Some(&(hs, he, _, header_fields)) = records.first() else {
         return Scanned {
             buffer: bytes,
             lines: vec![],
             bad,
+            header: Ok(None),
         };
     };
+    let header = Ok(Some(String::from_utf8_lossy(&bytes[hs..he]).into_owned()));
     let mut lines = Vec::with_capacity(records.len());
     let mut good = Vec::with_capacity(records.len());
     if let Some(reason) = utf8_problem(&bytes[hs..he]) {
@@ -510,7 +628,12 @@ fn scan_csv(bytes: Vec<u8>) -> Scanned {
         }
         buf
     };
-    Scanned { buffer, lines, bad }
+    Scanned {
+        buffer,
+        lines,
+        bad,
+        header,
+    }
 }
 
 /// Splits JSON Lines into records and checks each is one JSON object.
@@ -567,7 +690,12 @@ fn scan_jsonl(bytes: Vec<u8>) -> Scanned {
         }
         buf
     };
-    Scanned { buffer, lines, bad }
+    Scanned {
+        buffer,
+        lines,
+        bad,
+        header: Ok(None),
+    }
 }
 
 /// serde_json's message without its " at line X column Y" tail (we give our own line).
@@ -604,6 +732,29 @@ mod tests {
         assert_eq!(
             s.bad,
             vec![(2, "a quoted field is never closed".to_string())]
+        );
+    }
+
+    #[test]
+    fn csv_stray_quote_costs_its_line_and_the_lines_after_are_read_again() {
+        let s = scan_csv(b"a,b\n\"open,x\nc,d\ne,f\n".to_vec());
+        assert_eq!(s.lines, vec![3, 4]);
+        assert_eq!(
+            s.bad,
+            vec![(2, "a quoted field is never closed".to_string())]
+        );
+        assert_eq!(s.buffer, b"a,b\nc,d\ne,f\n".to_vec());
+        // Two stray quotes enclose lines that do not add up to a record: every line is
+        // either read or reported.
+        let s = scan_csv(b"a,b\nx,\"stray\nc,d\ny\",z,extra\ne,f\n".to_vec());
+        assert_eq!(s.lines, vec![3, 5]);
+        assert_eq!(s.bad.iter().map(|b| b.0).collect::<Vec<_>>(), vec![2, 4]);
+        assert!(s.bad[0].1.contains("lines 2-4"), "{}", s.bad[0].1);
+        // A header that never closes its quote is no header.
+        assert!(scan_csv(b"\"a,b\nc,d\n".to_vec()).header.is_err());
+        assert_eq!(
+            scan_csv(b"a,b\n".to_vec()).header,
+            Ok(Some("a,b".to_string()))
         );
     }
 

@@ -37,6 +37,10 @@ pub struct RawDataConfig {
     pub output_format: Option<String>,
     /// Output folder (default `runs/data`).
     pub out_dir: Option<String>,
+    /// Largest record, in bytes of its mapped columns, that is prepared (default 1 MiB).
+    /// A bigger record is rejected (counted as `too_large`, written to rejected.jsonl) before
+    /// PII scanning and tokenisation, whose memory grows with the record.
+    pub max_record_bytes: Option<u64>,
 }
 
 /// `[data.mapping]`.
@@ -118,6 +122,7 @@ impl RawDataConfig {
             target: self.target.or(lower.target),
             output_format: self.output_format.or(lower.output_format),
             out_dir: self.out_dir.or(lower.out_dir),
+            max_record_bytes: self.max_record_bytes.or(lower.max_record_bytes),
         }
     }
 
@@ -247,6 +252,12 @@ impl RawDataConfig {
             ],
         )?;
         let out_dir = under(base, self.out_dir.unwrap_or_else(|| "runs/data".into()));
+        let max_record_bytes = self.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES);
+        if max_record_bytes == 0 {
+            return Err(Error::Config(format!(
+                "data.max_record_bytes = 0 would reject every record\nhint: leave it out for the default of {DEFAULT_MAX_RECORD_BYTES} bytes (1 MiB)"
+            )));
+        }
         Ok(PrepareSettings {
             inputs,
             format,
@@ -259,9 +270,14 @@ impl RawDataConfig {
             target,
             output_format,
             out_dir,
+            max_record_bytes,
         })
     }
 }
+
+/// Default of `data.max_record_bytes`: 1 MiB of mapped text, about 250k tokens, far above
+/// any model's context, while tokenising it stays well under a GB of memory.
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 1 << 20;
 
 /// `path` taken from `base` (unless absolute), with `.` and `..` folded away lexically so
 /// paths read well in messages and settings.
@@ -523,6 +539,8 @@ pub struct PrepareSettings {
     pub output_format: OutputFormat,
     /// Output folder.
     pub out_dir: PathBuf,
+    /// Largest record (bytes of its mapped columns) that is prepared; bigger ones are rejected.
+    pub max_record_bytes: u64,
 }
 
 fn ser_display<S: serde::Serializer>(t: &Target, s: S) -> Result<S::Ok, S::Error> {
@@ -582,5 +600,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("data.mapping.completion is missing"), "{err}");
+    }
+
+    #[test]
+    fn max_record_bytes_defaults_to_1_mib_and_zero_is_refused() {
+        let body = "inputs = [\"a.csv\"]\n[mapping]\nprompt = \"{a}\"\ncompletion = \"{b}\"";
+        let s = raw(body).resolve(Path::new("/")).unwrap();
+        assert_eq!(s.max_record_bytes, 1 << 20);
+        let err = raw(&format!("max_record_bytes = 0\n{body}"))
+            .resolve(Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("data.max_record_bytes = 0"), "{err}");
     }
 }

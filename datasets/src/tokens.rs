@@ -2,10 +2,16 @@
 //! parallel): counts per record, the over-limit policy, and length percentiles for the
 //! manifest. Counts are of the text fields without special tokens; a chat template adds a
 //! few per turn, which the target's limit leaves room for.
+//!
+//! Memory: an encoding costs far more than its text (offsets, token strings, alignments:
+//! over a hundred bytes per input byte in the worst case), so each text's encoding is
+//! dropped as soon as it is counted. What is alive at once is a few encodings (one per
+//! thread), each bounded by `data.max_record_bytes`, never a whole batch of them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
 use crate::record::Record;
@@ -52,13 +58,11 @@ impl TokenCounter {
                 owner.push((i, d));
             }
         }
-        let lengths: Vec<usize> = self
-            .tokenizer
-            .encode_batch_fast(distinct, false)
-            .map_err(|e| self.err(e))?
-            .iter()
-            .map(|e| e.len())
-            .collect();
+        let lengths: Vec<usize> = distinct
+            .par_iter()
+            .map(|t| self.tokenizer.encode_fast(*t, false).map(|e| e.len()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))?;
         let mut counts = vec![0usize; records.len()];
         for (i, d) in owner {
             counts[i] += lengths[d];

@@ -323,30 +323,74 @@ fn bom_and_crlf_are_handled() {
     assert!(prompts.contains("multi\nline"), "{prompts:?}");
 }
 
+/// A field of a few MB used to reach the PII scan and the tokenizer (a 20 MB one peaked at
+/// 3.3 GB and 20 s). Now a record over `max_record_bytes` is rejected with its reason and
+/// counted before any of that: the e-mail address inside it is never even scanned.
 #[test]
-fn a_10_mb_field_is_read_and_filtered_by_the_token_limit() {
-    let big = "lorem ipsum ".repeat(10 * 1024 * 1024 / 12);
-    let body = format!("q,a\nshort question,short answer\n\"{big}\",answer\n");
+fn a_record_over_max_record_bytes_is_rejected_before_pii_and_tokens() {
+    let big = format!(
+        "mail jane.doe@example.com {}",
+        "lorem ipsum ".repeat(3 << 20 >> 4)
+    );
+    let medium = "many words here ".repeat(500);
+    let body = format!("q,a\nshort question,short answer\n\"{medium}\",answer\n\"{big}\",answer\n");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.csv"), body).unwrap();
     let tok = repo().join("fixtures/tiny-llama/model/tokenizer.json");
-    let s = settings(
-        dir.path(),
-        &format!(
-            "inputs = [\"x.csv\"]\nout_dir = \"out\"\n[mapping]\nprompt = \"{{q}}\"\ncompletion = \"{{a}}\"\n\
-             [tokens]\ntokenizer = \"{}\"\nmax_tokens = 1000\n[split]\nvalidation = 0.0\ntest = 0.0\n",
-            tok.display()
-        ),
-    );
-    let m = prepare(&s, &[], false, &NoProgress).unwrap().manifest;
-    assert_eq!((m.counts.kept, m.counts.filtered), (1, 1));
+    let config = |extra: &str, out: &str| {
+        settings(
+            dir.path(),
+            &format!(
+                "inputs = [\"x.csv\"]\nout_dir = \"{out}\"\n{extra}\n[mapping]\nprompt = \"{{q}}\"\ncompletion = \"{{a}}\"\n\
+                 [tokens]\ntokenizer = \"{}\"\nmax_tokens = 1000\n[split]\nvalidation = 0.0\ntest = 0.0\n",
+                tok.display()
+            ),
+        )
+    };
+    let started = std::time::Instant::now();
+    let m = run(&config("", "out"));
+    let counts = serde_json::to_value(&m.counts).unwrap();
+    assert_eq!(counts["too_large"], 1, "{counts}");
+    assert_eq!((m.counts.kept, m.counts.filtered), (1, 1), "{counts}");
+    assert_eq!(m.counts.input, 3);
+    assert!(m.counts.balanced());
+    assert_eq!(m.pii["email"], 0, "the big record reached the PII scan");
     let rej = read_jsonl(&dir.path().join("out/rejected.jsonl"));
+    let too_large: Vec<&Value> = rej
+        .iter()
+        .filter(|r| r["category"] == "too_large")
+        .collect();
+    assert_eq!(too_large.len(), 1, "{rej:?}");
     assert!(
-        rej[0]["reason"]
+        too_large[0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("x.csv:4")
+    );
+    assert!(
+        too_large[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("over data.max_record_bytes = 1048576")
+    );
+    assert!(rej.iter().any(|r| {
+        r["reason"]
             .as_str()
             .unwrap()
             .contains("over the limit of 1000")
+    }));
+    // Tokenising the 3 MB record alone took seconds; rejecting it takes none.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
     );
+
+    // The limit is a setting.
+    let m = run(&config("max_record_bytes = 100", "small"));
+    let counts = serde_json::to_value(&m.counts).unwrap();
+    assert_eq!(counts["too_large"], 2, "{counts}");
+    assert_eq!(m.counts.kept, 1);
 }
 
 #[test]
@@ -578,4 +622,150 @@ fn a_killed_runs_temporary_files_are_cleaned_up() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn a_killed_runs_staging_folder_is_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("out/.staging-4194303");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("train.jsonl"), "half a run").unwrap();
+    std::fs::write(dir.path().join("x.csv"), "q,a\nhello,world\n").unwrap();
+    let s = settings(
+        dir.path(),
+        "inputs = [\"x.csv\"]\nout_dir = \"out\"\n[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n[split]\nvalidation = 0.0\ntest = 0.0\n",
+    );
+    run(&s);
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
+/// 300 rows, one of them with a quote that never closes: it used to swallow every row after
+/// it (120 records counted, "1 rejected"). Now it costs its own line only.
+#[test]
+fn an_unterminated_quote_costs_one_row_not_the_rest_of_the_file() {
+    let rows = |bad: &[(usize, &str)]| {
+        let mut body = String::from("q,a\n");
+        for i in 1..=300 {
+            match bad.iter().find(|(r, _)| *r == i) {
+                Some((_, line)) => body.push_str(line),
+                None => body.push_str(&format!("question number {i},answer {i}")),
+            }
+            body.push('\n');
+        }
+        body
+    };
+    let cases = [
+        // The quote runs to the end of the file.
+        rows(&[(120, "\"never closed,a")]),
+        // The quote pairs with a properly quoted field 80 rows later.
+        rows(&[(120, "\"never closed,a"), (200, "\"a, quoted field\",b")]),
+        // Two stray quotes enclose lines that do not add up to a record.
+        rows(&[(120, "x,\"stray"), (150, "y\",z,extra")]),
+    ];
+    for (n, body) in cases.iter().enumerate() {
+        // Dedup off: the numbered rows are near duplicates of each other.
+        let extra = "on_error = \"reject\"\n[dedup]\nnear = false";
+        let (d, r) = prepare_file("x.csv", body.as_bytes(), extra);
+        let m = r.unwrap();
+        assert_eq!(m.counts.input, 300, "case {n}: {:?}", m.counts);
+        assert!(m.counts.balanced(), "case {n}: {:?}", m.counts);
+        let rej = read_jsonl(&d.path().join("out/rejected.jsonl"));
+        let sources: Vec<&str> = rej.iter().map(|r| r["source"].as_str().unwrap()).collect();
+        assert!(sources[0].ends_with("x.csv:121"), "case {n}: {sources:?}");
+        assert!(
+            rej.iter().all(|r| r["category"] == "unreadable"),
+            "case {n}: {rej:?}"
+        );
+        assert!(
+            m.counts.kept >= 298 && m.counts.unreadable <= 2,
+            "case {n}: {:?}",
+            m.counts
+        );
+        let train = read_jsonl(&d.path().join("out/train.jsonl"));
+        let prompts: HashSet<&str> = train
+            .iter()
+            .map(|v| v["prompt"].as_str().unwrap())
+            .collect();
+        assert!(prompts.contains("question number 300"), "case {n}");
+    }
+    // With on_error = "fail" the same file stops, naming the line.
+    let (_d, r) = prepare_file("x.csv", cases[0].as_bytes(), "[dedup]\nnear = false");
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains("x.csv:121: a quoted field is never closed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_header_only_csv_says_it_has_a_header_but_no_rows() {
+    let (_d, r) = prepare_file("x.csv", b"q,a\n", "");
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains("x.csv") && err.contains("has a header") && err.contains("no rows"),
+        "{err}"
+    );
+    assert!(!err.contains("no header"), "{err}");
+    assert!(err.contains("`q`, `a`"), "{err}");
+}
+
+/// Every row dropped (here: all blank) used to end in "prepared", exit 0, and an empty
+/// train.jsonl.
+#[test]
+fn a_prepare_that_leaves_no_train_record_fails_and_writes_nothing() {
+    let (d, r) = prepare_file("x.csv", b"q,a\n,x\n  ,y\n", "");
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("no record reached the train split"), "{err}");
+    assert!(
+        err.contains("2 record(s) in") && err.contains("2 empty"),
+        "{err}"
+    );
+    assert!(err.contains("x.csv:2: empty: "), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!d.path().join("out/train.jsonl").exists());
+    assert!(!d.path().join("out/manifest.json").exists());
+}
+
+/// An input that sits in out_dir under an output's name used to be replaced by the prepared
+/// rows. Now the run is refused before any work and the input is left as it was.
+#[test]
+fn an_input_that_is_an_output_path_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let input = dir.path().join("data/train.jsonl");
+    let body = "{\"q\": \"hello\", \"a\": \"world\"}\n{\"q\": \"how are you\", \"a\": \"fine\"}\n";
+    std::fs::write(&input, body).unwrap();
+    let mapping = "[mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n";
+    for inputs in ["data/train.jsonl", "data/*.jsonl"] {
+        let s = settings(
+            dir.path(),
+            &format!("inputs = [\"{inputs}\"]\nout_dir = \"data\"\n{mapping}"),
+        );
+        let err = prepare(&s, &[], false, &NoProgress).unwrap_err();
+        assert!(matches!(err, Error::Config(_)) || err.to_string().contains("input"));
+        let text = err.to_string();
+        assert!(
+            text.contains(&input.display().to_string()) && text.contains("hint:"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), body);
+        assert!(!dir.path().join("data/manifest.json").exists());
+    }
+    // A glob that would read the outputs back in on the next run is refused too, even
+    // before any output exists.
+    std::fs::create_dir_all(dir.path().join("raw")).unwrap();
+    std::fs::write(dir.path().join("raw/x.jsonl"), body).unwrap();
+    let s = settings(
+        dir.path(),
+        &format!("inputs = [\"raw/*\"]\nout_dir = \"raw\"\n{mapping}"),
+    );
+    let text = prepare(&s, &[], false, &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("raw/*") && text.contains("raw/"), "{text}");
+    assert!(!dir.path().join("raw/train.jsonl").exists());
 }

@@ -683,6 +683,12 @@ fn check_data(
             return None;
         }
     };
+    // A file that is not the one the `data prepare` manifest beside it lists is half of a
+    // republished or killed run: never upload it.
+    if let Err(e) = crate::data::check_prepared(path, &bytes) {
+        problems.push(e.to_string());
+        return None;
+    }
     let sha = hex::encode(Sha256::digest(&bytes));
     let text = String::from_utf8_lossy(&bytes);
     let (mut records, mut chars, mut bad) = (0usize, 0u64, 0usize);

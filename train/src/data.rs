@@ -9,11 +9,16 @@
 //! - `{"text": ...}`: `BOS text EOS`; every token is a target (continued pre-training).
 //!
 //! With `train_on_inputs`, every token after the first is a target.
+//!
+//! A file that `data prepare` wrote is checked against the `manifest.json` beside it: a file
+//! whose sha256 is not the one the manifest lists is refused, so training never reads half of
+//! one run and half of another (see [`check_prepared`]).
 
 use std::io::BufRead;
 use std::path::Path;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tunebench_models::{ChatMessage, TextTokenizer};
 
 use crate::error::{Result, TrainError, io};
@@ -44,6 +49,68 @@ pub struct Examples {
     /// Examples left with no target token after cutting (not used; counted here and
     /// reported in the summary).
     pub without_targets: usize,
+    /// Identity of the `data prepare` output set the file was checked against, if any.
+    pub prepared_set: Option<String>,
+}
+
+/// Checks `bytes`, read from `path`, against the `manifest.json` of `data prepare` beside it,
+/// when there is one and it lists the file. Returns an identity of the manifest's output set
+/// (equal for two files of the same run), or `None` when no manifest lists the file (a file
+/// written by hand is read as it is).
+///
+/// # Errors
+/// [`TrainError::StaleData`] when the file's sha256 differs from the manifest's.
+pub fn check_prepared(path: &Path, bytes: &[u8]) -> Result<Option<String>> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(None);
+    };
+    let manifest_path = dir.join("manifest.json");
+    let text = match std::fs::read(&manifest_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // No manifest yet, but a staging folder: the first `data prepare` of this folder
+            // is publishing its files, or was killed doing so.
+            let staging = std::fs::read_dir(dir).map_err(io(dir))?.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(tunebench_datasets::STAGING_PREFIX)
+            });
+            if staging {
+                return Err(TrainError::StaleData {
+                    path: path.to_path_buf(),
+                    manifest: manifest_path,
+                    reason: "there is no manifest yet, and a staging folder beside it".into(),
+                });
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(io(&manifest_path)(e)),
+    };
+    // A manifest.json of some other tool is not ours to enforce.
+    let Ok(manifest) = serde_json::from_slice::<tunebench_datasets::Manifest>(&text) else {
+        return Ok(None);
+    };
+    let name = name.to_string_lossy();
+    let Some(listed) = manifest.splits.values().find(|o| o.file == name) else {
+        return Ok(None);
+    };
+    let actual = hex::encode(Sha256::digest(bytes));
+    if actual != listed.sha256 {
+        return Err(TrainError::StaleData {
+            path: path.to_path_buf(),
+            manifest: manifest_path,
+            reason: format!(
+                "sha256 {actual} is not the {} that the manifest lists",
+                listed.sha256
+            ),
+        });
+    }
+    let set: Vec<&str> = manifest
+        .splits
+        .values()
+        .map(|o| o.sha256.as_str())
+        .collect();
+    Ok(Some(set.join(",")))
 }
 
 /// How lines become examples.
@@ -62,9 +129,14 @@ impl Encoder<'_> {
     /// Reads and tokenises every line of `path`. A line that is not a usable example is an
     /// error naming the file, the line and the field.
     pub fn read(&self, path: &Path) -> Result<Examples> {
-        let file = std::fs::File::open(path).map_err(io(path))?;
-        let mut out = Examples::default();
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        // Read once, then check and parse the same bytes: a file replaced in between cannot
+        // pass the check with one content and be parsed with another.
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let mut out = Examples {
+            prepared_set: check_prepared(path, &bytes)?,
+            ..Examples::default()
+        };
+        for (i, line) in bytes.as_slice().lines().enumerate() {
             let line = line.map_err(io(path))?;
             if line.trim().is_empty() {
                 continue;

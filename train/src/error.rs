@@ -26,6 +26,21 @@ pub enum TrainError {
         /// Why, with a hint.
         reason: String,
     },
+    /// A data file does not match the `data prepare` manifest beside it: it comes from
+    /// another run, or from one that was stopped while publishing.
+    #[error(
+        "{}: {reason}; the data folder mixes files of different `data prepare` runs, or of one that was stopped\nhint: rerun `tunebench data prepare` for {}",
+        path.display(),
+        manifest.display()
+    )]
+    StaleData {
+        /// The data file.
+        path: PathBuf,
+        /// The manifest.json it was checked against.
+        manifest: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
     /// A checkpoint cannot be read or does not belong to this run.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {

@@ -143,6 +143,24 @@ pub fn train_local(
         Some(path) => Some(encoder.read(path)?),
         None => None,
     };
+    // Both files checked against one folder's manifest, but not the same version of it: the
+    // data was republished between the two reads.
+    if let (Some(t), Some(v), Some(path)) = (
+        &train.prepared_set,
+        validation.as_ref(),
+        &settings.validation_file,
+    ) && path.parent() == settings.train_file.parent()
+        && v.prepared_set.as_ref().is_some_and(|v| v != t)
+    {
+        return Err(TrainError::StaleData {
+            path: path.clone(),
+            manifest: path.with_file_name("manifest.json"),
+            reason: format!(
+                "it comes from another `data prepare` run than {}",
+                settings.train_file.display()
+            ),
+        });
+    }
     let mut model = model.train();
     let hash = settings_hash(settings);
     let mut opt = AdamW::new(settings.betas, settings.eps, settings.weight_decay);
