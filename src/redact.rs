@@ -100,7 +100,9 @@ fn mask_key_ids(text: &str) -> String {
     let mut i = 0;
     while i + ID_LEN <= bytes.len() {
         let starts_word = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        let ends_word = bytes.get(i + ID_LEN).is_none_or(|b| !b.is_ascii_alphanumeric());
+        let ends_word = bytes
+            .get(i + ID_LEN)
+            .is_none_or(|b| !b.is_ascii_alphanumeric());
         if starts_word
             && ends_word
             && KEY_ID_PREFIXES

@@ -221,9 +221,7 @@ fn check_gate(l: &Loaded, path: &Path) -> anyhow::Result<()> {
     let suites = eval
         .suites
         .iter()
-        .map(|s| {
-            tunebench_eval::suite::Suite::outline(s).map(|o| (o.name, o.metrics))
-        })
+        .map(|s| tunebench_eval::suite::Suite::outline(s).map(|o| (o.name, o.metrics)))
         .collect::<Result<Vec<_>, _>>()?;
     let candidates: Vec<String> = eval
         .candidates

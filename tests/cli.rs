@@ -1197,8 +1197,9 @@ fn eval_exits_1_when_every_request_of_a_candidate_failed() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(
-        err.contains("error: candidate `down` on suite `math`: all 2 requests failed; first error: ")
-            && err.contains("error sending request")
+        err.contains(
+            "error: candidate `down` on suite `math`: all 2 requests failed; first error: "
+        ) && err.contains("error sending request")
             && err.contains("Connection refused"),
         "{err}"
     );
@@ -1206,9 +1207,10 @@ fn eval_exits_1_when_every_request_of_a_candidate_failed() {
     let row = stdout.lines().find(|l| l.starts_with("| down ")).unwrap();
     assert!(row.contains("failed, not ranked"), "{stdout}");
     assert!(stdout.contains("Best: **rec**"), "{stdout}");
-    let c: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("out/math/comparison.json")).unwrap())
-            .unwrap();
+    let c: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/math/comparison.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(c["best"], "rec");
     assert_eq!(c["rank_quality"], serde_json::json!(["rec"]));
     assert_eq!(c["candidates"][0]["failed"], true);
@@ -1304,7 +1306,15 @@ fn no_planted_credential_reaches_output_or_files_at_vv_and_aws_calls_are_audited
     .unwrap();
     let dest = format!("s3://{bucket}/prep/");
     let out = tunebench_env(
-        &["-vv", "data", "prepare", "--config", "data.toml", "--upload", &dest],
+        &[
+            "-vv",
+            "data",
+            "prepare",
+            "--config",
+            "data.toml",
+            "--upload",
+            &dest,
+        ],
         dir.path(),
         &env,
     );
@@ -1320,12 +1330,19 @@ fn no_planted_credential_reaches_output_or_files_at_vv_and_aws_calls_are_audited
     // HeadObject then PutObject per file (the splits, rejected.jsonl, manifest.json).
     let puts = ops.iter().filter(|o| **o == "PutObject").count();
     assert!(puts >= 3, "{ops:?}");
-    assert_eq!(ops.iter().filter(|o| **o == "HeadObject").count(), puts, "{ops:?}");
+    assert_eq!(
+        ops.iter().filter(|o| **o == "HeadObject").count(),
+        puts,
+        "{ops:?}"
+    );
     assert_eq!(ops.len(), 2 * puts, "{ops:?}");
     for l in &s3_lines {
         assert_eq!(l["service"], "s3");
         assert_eq!(l["resources"]["bucket"], bucket.as_str());
-        assert!(l["resources"]["key"].as_str().unwrap().starts_with("prep/"), "{l}");
+        assert!(
+            l["resources"]["key"].as_str().unwrap().starts_with("prep/"),
+            "{l}"
+        );
     }
     assert!(
         s3_lines
@@ -1348,7 +1365,8 @@ fn no_planted_credential_reaches_output_or_files_at_vv_and_aws_calls_are_audited
     printed.push_str(&text(&out.stdout));
     printed.push_str(&text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("api: 2 answered") && text(&out.stdout).contains("nova: 2 answered"),
+        text(&out.stdout).contains("api: 2 answered")
+            && text(&out.stdout).contains("nova: 2 answered"),
         "{}",
         text(&out.stdout)
     );
@@ -1372,9 +1390,7 @@ fn no_planted_credential_reaches_output_or_files_at_vv_and_aws_calls_are_audited
         for f in files_under(dir.path()) {
             let bytes = std::fs::read(&f).unwrap();
             assert!(
-                !bytes
-                    .windows(secret.len())
-                    .any(|w| w == secret.as_bytes()),
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} written to {}",
                 f.display()
             );

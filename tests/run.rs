@@ -387,7 +387,8 @@ fn run_with_a_failed_candidate_writes_the_report_then_exits_1_or_the_gates_3() {
     use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
     let standin = BedrockStandin::start(StandinConfig::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let gate = "[gate]\n[[gate.rules]]\ncandidate = \"nova\"\nmetric = \"exact_match\"\nmin = 0.0\n";
+    let gate =
+        "[gate]\n[[gate.rules]]\ncandidate = \"nova\"\nmetric = \"exact_match\"\nmin = 0.0\n";
     let config = failing_run_config(dir.path(), standin.endpoint_url(), gate);
     let out = run_with_test_credentials(&["run", config.to_str().unwrap()], dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -405,13 +406,17 @@ fn run_with_a_failed_candidate_writes_the_report_then_exits_1_or_the_gates_3() {
     assert_eq!(status(&m, "gate"), "done", "{m:#}");
     let md = std::fs::read_to_string(run.join("report/report.md")).unwrap();
     assert!(
-        md.contains("down (failed)") && md.contains("**Failed** (every request errored; not ranked): down."),
+        md.contains("down (failed)")
+            && md.contains("**Failed** (every request errored; not ranked): down."),
         "{md}"
     );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("report/summary.json")).unwrap()).unwrap();
     assert_eq!(summary["suites"][0]["best"], "nova");
-    assert_eq!(summary["suites"][0]["rank_quality"], serde_json::json!(["nova"]));
+    assert_eq!(
+        summary["suites"][0]["rank_quality"],
+        serde_json::json!(["nova"])
+    );
     // The run's audit log: one line per Converse call, in the run folder.
     let audit = std::fs::read_to_string(run.join("aws-audit.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = audit

@@ -211,10 +211,7 @@ fn failure_line(candidate: &str, suite: &str, records: &[ResponseRecord]) -> Str
 type Built<'a> = (&'a CandidateSettings, Option<Arc<dyn Candidate>>);
 
 /// Candidates to call, built (models loaded); `responses` ones are read, not built.
-fn build_all<'a>(
-    list: &'a [CandidateSettings],
-    opts: &EvalOptions,
-) -> Result<Vec<Built<'a>>> {
+fn build_all<'a>(list: &'a [CandidateSettings], opts: &EvalOptions) -> Result<Vec<Built<'a>>> {
     list.iter()
         .map(|c| match c {
             CandidateSettings::Responses(_) => Ok((c, None)),

@@ -292,7 +292,10 @@ fn failed_candidate_is_marked_and_never_ranked_or_best() {
             latency_ms: 0.0,
             cost_usd: 0.0,
             cached: false,
-            error: Some("http://127.0.0.1:9/v1/chat/completions: error sending request: Connection refused".into()),
+            error: Some(
+                "http://127.0.0.1:9/v1/chat/completions: error sending request: Connection refused"
+                    .into(),
+            ),
         })
         .collect();
     // Every answer of `weak` wrong: a real score of 0, which still ranks.
@@ -330,13 +333,23 @@ fn failed_candidate_is_marked_and_never_ranked_or_best() {
     let s = &report.summary.suites[0];
     assert!(s.candidate("down").unwrap().failed);
     let board = tunebench_reports::sections::leaderboard(s);
-    assert_eq!(board.rows[0][..2], ["1".to_string(), "weak (best)".to_string()]);
+    assert_eq!(
+        board.rows[0][..2],
+        ["1".to_string(), "weak (best)".to_string()]
+    );
     assert_eq!(
         board.rows[1][..3],
-        ["–".to_string(), "down (failed)".to_string(), "failed".to_string()]
+        [
+            "–".to_string(),
+            "down (failed)".to_string(),
+            "failed".to_string()
+        ]
     );
     let md = markdown::render(&report);
-    assert!(md.contains("**Failed** (every request errored; not ranked): down."), "{md}");
+    assert!(
+        md.contains("**Failed** (every request errored; not ranked): down."),
+        "{md}"
+    );
     let cases = tunebench_reports::exports::report_cases(&report.summary);
     assert!(cases[0].failure.as_deref().unwrap().starts_with("failed: "));
 }
@@ -349,12 +362,18 @@ fn gate_rules_are_validated_against_suites_and_candidates_before_the_eval() {
     let suites = vec![("intents".to_string(), vec!["accuracy".to_string()])];
     let candidates = vec!["base".to_string(), "tuned".to_string()];
     let ok = GateSettings {
-        rules: vec![rule("accuracy", Some(0.5), None), rule("score", None, Some(0.1))],
+        rules: vec![
+            rule("accuracy", Some(0.5), None),
+            rule("score", None, Some(0.1)),
+        ],
         ..GateSettings::default()
     };
     validate(&ok, &suites, &candidates).unwrap();
     let typo = GateSettings {
-        rules: vec![rule("accuracy", Some(0.5), None), rule("acuracy", Some(0.1), None)],
+        rules: vec![
+            rule("accuracy", Some(0.5), None),
+            rule("acuracy", Some(0.1), None),
+        ],
         ..GateSettings::default()
     };
     let err = validate(&typo, &suites, &candidates).unwrap_err();
@@ -372,7 +391,9 @@ fn gate_rules_are_validated_against_suites_and_candidates_before_the_eval() {
         }],
         ..GateSettings::default()
     };
-    let msg = validate(&who, &suites, &candidates).unwrap_err().to_string();
+    let msg = validate(&who, &suites, &candidates)
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("candidate `tunde`") && msg.contains("`base`, `tuned`"),
         "{msg}"
@@ -384,8 +405,13 @@ fn gate_rules_are_validated_against_suites_and_candidates_before_the_eval() {
         }],
         ..GateSettings::default()
     };
-    let msg = validate(&which, &suites, &candidates).unwrap_err().to_string();
-    assert!(msg.contains("suite `intent`") && msg.contains("`intents`"), "{msg}");
+    let msg = validate(&which, &suites, &candidates)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("suite `intent`") && msg.contains("`intents`"),
+        "{msg}"
+    );
 }
 
 /// The HTML report in headless Chromium: it loads without console errors and its charts are
