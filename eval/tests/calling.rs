@@ -1115,7 +1115,7 @@ fn responses_missing_ids_hint_names_the_real_allow_missing_option() {
     .unwrap_err()
     .to_string();
     assert!(
-        err.contains("1 example(s) have no response: L2")
+        err.contains("1 example(s) have no response: \"L2\"")
             && err.contains("`allow_missing = true` in the candidate's [[eval.candidates]] entry"),
         "{err}"
     );
