@@ -10,8 +10,13 @@ use clap::{Args, Parser, Subcommand};
 /// Settings come from, highest first: command-line flags, TUNEBENCH_* environment
 /// variables, the config file, then defaults; `--show-settings` prints the result.
 ///
-/// Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 regression found by the gate,
-/// 130 training stopped by Ctrl-C (a checkpoint was written; --resume continues).
+/// Exit codes: 0 ok, 1 failure (an eval in which a candidate answered nothing included),
+/// 2 usage or config error, 3 regression found by the gate, 130 training stopped by Ctrl-C
+/// (a checkpoint was written; --resume continues).
+///
+/// Every AWS call (S3, Bedrock, Bedrock Runtime) is logged to aws-audit.jsonl in the run
+/// folder (`run`) or the command's output folder, or to the config's `[aws] audit_log`: one
+/// JSON line per call, never a credential or record content.
 #[derive(Debug, Parser)]
 #[command(
     name = "tunebench",
@@ -64,7 +69,9 @@ pub enum Command {
     /// and dollars counted, and every pair of candidates compared with paired tests.
     ///
     /// Writes <out_dir>/<suite>/<candidate>/{responses,scores}.jsonl + summary.json and
-    /// <out_dir>/<suite>/comparison.{json,md}; prints the comparison table.
+    /// <out_dir>/<suite>/comparison.{json,md}; prints the comparison table. A candidate
+    /// that answered nothing (every request failed) is marked failed, not ranked, and makes
+    /// the command exit 1 after writing the results.
     ///
     /// Example: tunebench eval --config configs/eval-banking77.toml
     Eval(EvalArgs),
@@ -74,7 +81,9 @@ pub enum Command {
     ///
     /// A stage whose inputs are unchanged is reused; a killed run resumes where it stopped
     /// (training from its checkpoint, eval from its response cache: nothing answered is sent
-    /// again). Exit code 3 when the config's [gate] finds a regression.
+    /// again). The [gate] rules are checked against the suites and candidates before any
+    /// stage runs. Exit code 3 when the gate finds a regression; 1 when a candidate answered
+    /// nothing (the report, marking it failed, is written first).
     ///
     /// Example: tunebench run configs/quickstart.toml
     Run(RunArgs),

@@ -92,6 +92,31 @@ pub fn set_run_id(id: Option<String>) {
 /// The placeholder for the run folder in config strings.
 pub const RUN_DIR: &str = "{run_dir}";
 
+/// The AWS audit log's file name in a run or output folder.
+pub const AUDIT_FILE: &str = "aws-audit.jsonl";
+
+/// The audit log `tunebench run` gives every stage: `<run dir>/aws-audit.jsonl`.
+static RUN_AUDIT_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Sends every later AWS call of this process to the run's audit log (set once in `run`).
+pub fn set_run_audit_log(path: PathBuf) {
+    let _ = RUN_AUDIT_LOG.set(path);
+}
+
+/// `aws` with its audit log resolved: `[aws] audit_log` (relative to the config's folder
+/// `base`), else the run's `aws-audit.jsonl` under `tunebench run`, else `aws-audit.jsonl`
+/// in `out_dir`, the folder of the command's output. The audit log is always on.
+pub fn audited(mut aws: AwsSettings, base: &Path, out_dir: &Path) -> AwsSettings {
+    aws.audit_log = Some(match aws.audit_log.take() {
+        Some(p) => tunebench_datasets::settings::under(base, p),
+        None => RUN_AUDIT_LOG
+            .get()
+            .cloned()
+            .unwrap_or_else(|| out_dir.join(AUDIT_FILE)),
+    });
+    aws
+}
+
 /// A config with its folder and run.
 pub struct Loaded {
     /// The config as written, `{run_dir}` replaced.

@@ -41,13 +41,17 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
         );
     }
     let settings = raw.resolve(&base)?;
-    let aws = AwsSettings {
-        endpoint_url: args
-            .endpoint_url
-            .clone()
-            .or(file.aws.as_ref().and_then(|a| a.endpoint_url.clone())),
-        ..file.aws.clone().unwrap_or_default()
-    };
+    let aws = config::audited(
+        AwsSettings {
+            endpoint_url: args
+                .endpoint_url
+                .clone()
+                .or(file.aws.as_ref().and_then(|a| a.endpoint_url.clone())),
+            ..file.aws.clone().unwrap_or_default()
+        },
+        &base,
+        &settings.out_dir,
+    );
     let upload_cfg = file.upload.clone().unwrap_or_default();
     let upload_uri = args.upload.clone().or(upload_cfg.uri.clone());
     let upload_dest: Option<S3Uri> = upload_uri.as_deref().map(str::parse).transpose()?;

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use std::path::Path;
 use tunebench_eval::cache::CacheMode;
+use tunebench_eval::candidate::CandidateSettings;
 
 use tunebench_eval::evaluate::{EvalOptions, EvalReport, EvalSettings, evaluate};
 use tunebench_eval::output;
@@ -35,6 +36,15 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&settings)?);
         return Ok(());
     }
+    // The endpoints' API keys are kept out of every log line and message.
+    for c in settings.candidates.iter().chain(&settings.judges) {
+        if let CandidateSettings::Openai(o) = c
+            && let Some(var) = &o.api_key_env
+        {
+            crate::redact::add_var(var);
+        }
+    }
+    let aws = config::audited(file.aws.unwrap_or_default(), &base, &settings.out_dir);
     let opts = EvalOptions {
         cache_mode: match (args.no_cache, args.refresh) {
             (true, _) => CacheMode::Off,
@@ -42,11 +52,18 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
             _ => CacheMode::ReadWrite,
         },
         dry_run: args.dry_run,
+        aws_audit_log: aws.audit_log,
     };
     let bar = Bars::new(global.quiet || global.json);
     let report = evaluate(&settings, &opts, &bar)?;
+    // Printed and written first; a candidate that answered nothing then fails the command.
+    print_report(global, &report)?;
+    Ok(report.check()?)
+}
+
+fn print_report(global: &Global, report: &EvalReport) -> anyhow::Result<()> {
     if global.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
         return Ok(());
     }
     if global.quiet {

@@ -1,6 +1,10 @@
 //! The `tunebench` command: parse, resolve settings, call one library function per
 //! subcommand, and map errors to exit codes (0 ok, 1 failure, 2 usage or config error;
 //! 3 is the regression gate's; 130 training stopped by Ctrl-C after a checkpoint).
+//!
+//! An eval (alone or in `tunebench run`) in which a candidate answered nothing (every
+//! request failed) is a failure: its results are written, the candidate is marked failed and
+//! not ranked, and the exit code is 1 (3 when the gate of the same run found a regression).
 
 mod cache;
 mod cli;
@@ -9,6 +13,7 @@ mod data;
 mod eval;
 mod model;
 mod progress;
+mod redact;
 mod report;
 mod run;
 mod train;
@@ -21,11 +26,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     config::set_run_id(cli.global.run_id.clone());
+    redact::from_environment();
     init_logging(cli.global.verbose, cli.global.quiet);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", message(&err));
+            eprintln!("error: {}", redact::redact(&message(&err)));
             ExitCode::from(exit_code(&err))
         }
     }
@@ -136,18 +142,21 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
+/// Logs to stderr through [`redact::Redacting`], so no credential is printed at any level
+/// (RUST_LOG included). By default aws-sigv4 stays at `info`: its debug lines are canonical
+/// requests, signed headers and session token included, useful only to debug a signature.
 fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info,tunebench=debug",
-        (false, _) => "debug",
+        (false, _) => "debug,aws_sigv4=info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| redact::Redacting(std::io::stderr()))
         .with_target(false)
         .init();
 }

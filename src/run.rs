@@ -77,6 +77,8 @@ pub fn run(global: &Global, args: &RunArgs) -> anyhow::Result<()> {
         .into());
     }
     check_layout(&loaded, &args.config)?;
+    // Before any stage (and any paid call): a gate rule the eval can never satisfy.
+    check_gate(&loaded, &args.config)?;
     if global.show_settings {
         println!(
             "{}",
@@ -86,6 +88,7 @@ pub fn run(global: &Global, args: &RunArgs) -> anyhow::Result<()> {
     }
     let run_dir = &loaded.run_dir;
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    config::set_run_audit_log(run_dir.join(config::AUDIT_FILE));
     let manifest_path = run_dir.join("run.json");
     let mut manifest: RunManifest = match std::fs::read_to_string(&manifest_path) {
         Ok(text) => serde_json::from_str(&text)
@@ -115,6 +118,9 @@ pub fn run(global: &Global, args: &RunArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" → ")
     ));
+    // Candidates that answered nothing: the run goes on to the report (which marks them
+    // failed) and the gate, then fails.
+    let mut failed_eval: Option<anyhow::Error> = None;
     for &stage in &stages {
         let selected = match (args.only, args.from) {
             (Some(only), _) => stage == only,
@@ -157,6 +163,17 @@ pub fn run(global: &Global, args: &RunArgs) -> anyhow::Result<()> {
             Err(e) if e.downcast_ref::<Regression>().is_some() => ("done", None),
             Err(_) => ("failed", None),
         };
+        let outcome = match outcome {
+            Err(e) if candidates_failed(&e) => {
+                say(format!(
+                    "eval: {}\n(going on to the report; the run will exit 1)",
+                    crate::redact::redact(&e.to_string())
+                ));
+                failed_eval = Some(e);
+                Ok(None)
+            }
+            other => other,
+        };
         let outputs = output_hashes(&loaded, stage)?;
         record(&mut manifest, stage, |r| {
             r.status = status.into();
@@ -175,7 +192,44 @@ pub fn run(global: &Global, args: &RunArgs) -> anyhow::Result<()> {
             report.display()
         ));
     }
-    Ok(())
+    match failed_eval {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Whether `e` says that some candidate answered nothing (see [`EvalReport::check`]).
+///
+/// [`EvalReport::check`]: tunebench_eval::evaluate::EvalReport::check
+fn candidates_failed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<tunebench_eval::error::EvalError>(),
+            Some(tunebench_eval::error::EvalError::CandidatesFailed { .. })
+        )
+    })
+}
+
+/// Checks `[gate]` against `[eval]` before anything runs: every rule's suite, candidate and
+/// metric must exist, or the gate would fail only after the whole (paid) eval. Suites are
+/// read without their data, which an earlier stage may still have to prepare.
+fn check_gate(l: &Loaded, path: &Path) -> anyhow::Result<()> {
+    let (Some(gate), Some(eval)) = (gate_settings_of(l), l.raw.eval.clone()) else {
+        return Ok(());
+    };
+    let eval = crate::eval::resolve(eval, &l.base)?;
+    let suites = eval
+        .suites
+        .iter()
+        .map(|s| tunebench_eval::suite::Suite::outline(s).map(|o| (o.name, o.metrics)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let candidates: Vec<String> = eval
+        .candidates
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    tunebench_reports::gate::validate(&gate, &suites, &candidates)
+        .with_context(|| path.display().to_string())
 }
 
 /// The stages the config has, in pipeline order.
@@ -371,7 +425,11 @@ fn bedrock_stage(
     raw: tunebench_train::bedrock::BedrockTrainSettings,
 ) -> anyhow::Result<f64> {
     let settings = raw.resolve(&l.base)?;
-    let aws = aws_settings(settings.region.clone(), l.raw.aws.as_ref());
+    let aws = config::audited(
+        aws_settings(settings.region.clone(), l.raw.aws.as_ref()),
+        &l.base,
+        &settings.out_dir,
+    );
     let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
     let submitted = bedrock::submit(&settings, &clients, false)?;
     let quiet = global.quiet || global.json;

@@ -38,7 +38,11 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&settings)?);
             return Ok(());
         }
-        let aws = aws_settings(settings.region.clone(), file.aws.as_ref());
+        let aws = config::audited(
+            aws_settings(settings.region.clone(), file.aws.as_ref()),
+            &base,
+            &settings.out_dir,
+        );
         let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
         let mut line = StatusLine::new(global.quiet || global.json, "importing");
         let done = import::import(&clients, &settings, &wait_settings(&a.poll)?, |status| {
@@ -84,7 +88,11 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         println!("{}", plan.to_json());
         return Ok(());
     }
-    let aws = aws_settings(settings.region.clone(), file.aws.as_ref());
+    let aws = config::audited(
+        aws_settings(settings.region.clone(), file.aws.as_ref()),
+        &base,
+        &settings.out_dir,
+    );
     let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
     let job = |j: &Option<String>| match j {
         Some(j) => JobRef::Job(j.clone()),

@@ -1618,4 +1618,244 @@ fn a_killed_prepare_never_leaves_a_mixed_set_and_the_rerun_completes() {
     };
     assert_eq!(manifest(&data)["splits"], manifest(&clean)["splits"]);
     assert_eq!(manifest(&data)["counts"]["input"], 400);
+/// An eval config (in `dir`) of a two-example suite with the candidates `candidates` (TOML
+/// of `[[eval.candidates]]` entries); recorded wrong answers are in `rec.jsonl`.
+fn small_eval(dir: &Path, candidates: &str) {
+    std::fs::write(
+        dir.join("d.jsonl"),
+        "{\"q\":\"2+2\",\"a\":\"4\"}\n{\"q\":\"3+3\",\"a\":\"6\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("s.toml"),
+        "name = \"math\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[[metrics]]\nkind = \"exact_match\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("rec.jsonl"),
+        "{\"id\":\"L1\",\"text\":\"5\"}\n{\"id\":\"L2\",\"text\":\"7\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("eval.toml"),
+        format!(
+            "# Run: tunebench eval --config eval.toml\n[eval]\nsuites = [\"s.toml\"]\nout_dir = \"out\"\nmax_attempts = 1\n{candidates}"
+        ),
+    )
+    .unwrap();
+}
+
+/// Every request of `down` is refused (nothing listens on port 9): `tunebench eval` used to
+/// exit 0 and show it as best with 0.000. Now it writes the results, marks the candidate
+/// failed in the table, and exits 1 with an error that names the cause.
+#[test]
+fn eval_exits_1_when_every_request_of_a_candidate_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    small_eval(
+        dir.path(),
+        "[[eval.candidates]]\nkind = \"openai\"\nname = \"down\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n[[eval.candidates]]\nkind = \"responses\"\nname = \"rec\"\npath = \"rec.jsonl\"\n",
+    );
+    let out = tunebench(&["eval", "--config", "eval.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "error: candidate `down` on suite `math`: all 2 requests failed; first error: "
+        ) && err.contains("error sending request")
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    let stdout = text(&out.stdout);
+    let row = stdout.lines().find(|l| l.starts_with("| down ")).unwrap();
+    assert!(row.contains("failed, not ranked"), "{stdout}");
+    assert!(stdout.contains("Best: **rec**"), "{stdout}");
+    let c: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/math/comparison.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(c["best"], "rec");
+    assert_eq!(c["rank_quality"], serde_json::json!(["rec"]));
+    assert_eq!(c["candidates"][0]["failed"], true);
+}
+
+/// Every file under `dir` (recursively).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The lines of a JSONL audit log.
+fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Each audit line has the documented fields, and none holds a planted secret.
+fn assert_audit_fields(lines: &[serde_json::Value]) {
+    for l in lines {
+        for field in [
+            "time",
+            "service",
+            "operation",
+            "resources",
+            "request_id",
+            "outcome",
+            "http_status",
+            "duration_ms",
+        ] {
+            assert!(l.get(field).is_some(), "no {field} in {l}");
+        }
+    }
+}
+
+/// Credentials planted in the environment (AWS key id, secret key, session token, an
+/// endpoint's API key) never appear in anything tunebench prints at `-vv` or writes, for a
+/// data prepare uploading to S3 and an eval calling Bedrock and an OpenAI-compatible
+/// endpoint. (The AWS SDK's debug lines used to print the access key id.) Every AWS call is
+/// in an audit log: `[aws] audit_log` when set, else `aws-audit.jsonl` in the output folder.
+#[test]
+fn no_planted_credential_reaches_output_or_files_at_vv_and_aws_calls_are_audited() {
+    use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+    use tunebench_standins::openai::{OpenAiConfig, OpenAiStandin};
+    const KEY_ID: &str = "AKIAPLANTEDKEYID0001";
+    const SECRET: &str = "planted+Secret/Key0123456789abcdefghijklmn";
+    const TOKEN: &str = "PlantedSessionToken//Zm9vYmFy+0123456789";
+    const API_KEY: &str = "sk-planted-endpoint-9c3e5d";
+    let s3 = s3_endpoint();
+    let bedrock = BedrockStandin::start(StandinConfig::default()).unwrap();
+    let openai = OpenAiStandin::start(OpenAiConfig {
+        api_key: Some(API_KEY.into()),
+        ..OpenAiConfig::default()
+    })
+    .unwrap();
+    let bucket = format!("tb-cli-secrets-{}", std::process::id());
+    create_bucket(&s3, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ("AWS_SESSION_TOKEN", TOKEN),
+        // Not named like a secret: only the config's `api_key_env` says it is one.
+        ("TB_PLANTED_ENDPOINT_AUTH", API_KEY),
+    ];
+    let mut printed = String::new();
+
+    // data prepare → S3, audit log where [aws] audit_log says.
+    let records: String = (0..30)
+        .map(|i| format!("{{\"prompt\":\"question {i}\",\"completion\":\"answer {i}\"}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("in.jsonl"), records).unwrap();
+    std::fs::write(
+        dir.path().join("data.toml"),
+        format!(
+            "[data]\ninputs = [\"in.jsonl\"]\nout_dir = \"data\"\n[data.mapping]\nprompt = \"{{prompt}}\"\ncompletion = \"{{completion}}\"\n[aws]\nendpoint_url = \"{s3}\"\naudit_log = \"audit/s3.jsonl\"\n"
+        ),
+    )
+    .unwrap();
+    let dest = format!("s3://{bucket}/prep/");
+    let out = tunebench_env(
+        &[
+            "-vv",
+            "data",
+            "prepare",
+            "--config",
+            "data.toml",
+            "--upload",
+            &dest,
+        ],
+        dir.path(),
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    printed.push_str(&text(&out.stdout));
+    printed.push_str(&text(&out.stderr));
+    let s3_lines = audit_lines(&dir.path().join("audit/s3.jsonl"));
+    assert_audit_fields(&s3_lines);
+    let ops: Vec<&str> = s3_lines
+        .iter()
+        .map(|l| l["operation"].as_str().unwrap())
+        .collect();
+    // HeadObject then PutObject per file (the splits, rejected.jsonl, manifest.json).
+    let puts = ops.iter().filter(|o| **o == "PutObject").count();
+    assert!(puts >= 3, "{ops:?}");
+    assert_eq!(
+        ops.iter().filter(|o| **o == "HeadObject").count(),
+        puts,
+        "{ops:?}"
+    );
+    assert_eq!(ops.len(), 2 * puts, "{ops:?}");
+    for l in &s3_lines {
+        assert_eq!(l["service"], "s3");
+        assert_eq!(l["resources"]["bucket"], bucket.as_str());
+        assert!(
+            l["resources"]["key"].as_str().unwrap().starts_with("prep/"),
+            "{l}"
+        );
+    }
+    assert!(
+        s3_lines
+            .iter()
+            .any(|l| l["operation"] == "PutObject" && l["outcome"] == "ok"),
+        "{s3_lines:?}"
+    );
+
+    // eval → Bedrock (foundation model) + OpenAI-compatible endpoint, default audit log.
+    small_eval(
+        dir.path(),
+        &format!(
+            "[[eval.candidates]]\nkind = \"bedrock\"\nname = \"nova\"\nmodel_id = \"amazon.nova-micro-v1:0\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n[[eval.candidates]]\nkind = \"openai\"\nname = \"api\"\nbase_url = \"{}\"\nmodel = \"m\"\napi_key_env = \"TB_PLANTED_ENDPOINT_AUTH\"\n",
+            bedrock.endpoint_url(),
+            openai.base_url()
+        ),
+    );
+    let out = tunebench_env(&["-vv", "eval", "--config", "eval.toml"], dir.path(), &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    printed.push_str(&text(&out.stdout));
+    printed.push_str(&text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("api: 2 answered")
+            && text(&out.stdout).contains("nova: 2 answered"),
+        "{}",
+        text(&out.stdout)
+    );
+    let converse = audit_lines(&dir.path().join("out/aws-audit.jsonl"));
+    assert_audit_fields(&converse);
+    assert_eq!(converse.len(), 2, "{converse:?}");
+    for l in &converse {
+        assert_eq!(l["service"], "bedrock-runtime");
+        assert_eq!(l["operation"], "Converse");
+        assert_eq!(l["outcome"], "ok");
+        assert_eq!(l["resources"]["modelId"], "amazon.nova-micro-v1:0");
+    }
+    // The prompts are in no audit line.
+    let log = std::fs::read_to_string(dir.path().join("out/aws-audit.jsonl")).unwrap();
+    assert!(!log.contains("2+2") && !log.contains("3+3"), "{log}");
+
+    // -vv did print the SDK's debug lines (else this test would prove nothing).
+    assert!(printed.contains("DEBUG"), "{printed}");
+    for secret in [KEY_ID, SECRET, TOKEN, API_KEY] {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+        for f in files_under(dir.path()) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} written to {}",
+                f.display()
+            );
+        }
+    }
 }

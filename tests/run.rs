@@ -325,3 +325,141 @@ fn gate_exits_3_naming_the_metric_and_report_lists_history() {
         text(&refused.stderr)
     );
 }
+
+/// An eval-only run config in `dir`: a two-example suite, a candidate whose endpoint refuses
+/// every connection (`down`), a Bedrock foundation model on the stand-in (`nova`), and
+/// `gate` (TOML of `[gate]` and its rules, may be empty).
+fn failing_run_config(dir: &Path, bedrock_url: &str, gate: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("d.jsonl"),
+        "{\"q\":\"2+2\",\"a\":\"4\"}\n{\"q\":\"3+3\",\"a\":\"6\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("s.toml"),
+        "name = \"math\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[[metrics]]\nkind = \"exact_match\"\n",
+    )
+    .unwrap();
+    let config = dir.join("flaky.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"# Run: tunebench run flaky.toml
+[run]
+runs_dir = "runs"
+[eval]
+suites = ["s.toml"]
+out_dir = "{{run_dir}}/eval"
+max_attempts = 1
+[[eval.candidates]]
+kind = "openai"
+name = "down"
+base_url = "http://127.0.0.1:9/v1"
+model = "m"
+[[eval.candidates]]
+kind = "bedrock"
+name = "nova"
+model_id = "amazon.nova-micro-v1:0"
+region = "us-east-1"
+endpoint_url = "{bedrock_url}"
+{gate}"#
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn run_with_test_credentials(args: &[&str], cwd: &Path) -> Output {
+    command(args, cwd)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run the tunebench binary")
+}
+
+/// `tunebench run` with a candidate that answered nothing: the run goes on to write the
+/// report, which marks the candidate failed and does not rank it, then exits 1 (3 when the
+/// gate finds a regression). Every AWS call of the run is in `<run dir>/aws-audit.jsonl`.
+#[test]
+fn run_with_a_failed_candidate_writes_the_report_then_exits_1_or_the_gates_3() {
+    use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+    let standin = BedrockStandin::start(StandinConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gate =
+        "[gate]\n[[gate.rules]]\ncandidate = \"nova\"\nmetric = \"exact_match\"\nmin = 0.0\n";
+    let config = failing_run_config(dir.path(), standin.endpoint_url(), gate);
+    let out = run_with_test_credentials(&["run", config.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("candidate `down` on suite `math`: all 2 requests failed")
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    let run = dir.path().join("runs/flaky");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(status(&m, "eval"), "failed", "{m:#}");
+    assert_eq!(status(&m, "report"), "done", "{m:#}");
+    assert_eq!(status(&m, "gate"), "done", "{m:#}");
+    let md = std::fs::read_to_string(run.join("report/report.md")).unwrap();
+    assert!(
+        md.contains("down (failed)")
+            && md.contains("**Failed** (every request errored; not ranked): down."),
+        "{md}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["suites"][0]["best"], "nova");
+    assert_eq!(
+        summary["suites"][0]["rank_quality"],
+        serde_json::json!(["nova"])
+    );
+    // The run's audit log: one line per Converse call, in the run folder.
+    let audit = std::fs::read_to_string(run.join("aws-audit.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{audit}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["operation"] == "Converse" && l["outcome"] == "ok"),
+        "{audit}"
+    );
+    assert!(!run.join("eval/aws-audit.jsonl").exists());
+
+    // A gate that fails: its exit code wins.
+    let strict = failing_run_config(
+        dir.path(),
+        standin.endpoint_url(),
+        &gate.replace("min = 0.0", "min = 2.0"),
+    );
+    let out = run_with_test_credentials(&["run", strict.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+}
+
+/// A gate rule naming a metric no suite has used to be reported only after the whole
+/// pipeline (and its paid eval) ran. `tunebench run` now refuses it before any stage, with
+/// exit 2, naming the rule and the known metrics.
+#[test]
+fn run_refuses_a_gate_rule_on_an_unknown_metric_before_any_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "http://127.0.0.1:9/v1");
+    let text_cfg = std::fs::read_to_string(&config).unwrap();
+    let typo = text_cfg.replace("metric = \"accuracy\"", "metric = \"acuracy\"");
+    assert_ne!(typo, text_cfg);
+    std::fs::write(&config, typo).unwrap();
+    let out = tunebench(&["run", config.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rule 1 names metric `acuracy`")
+            && err.contains("the known metrics are `accuracy`, and `score`"),
+        "{err}"
+    );
+    assert!(!dir.path().join("runs/pipeline").exists(), "a stage ran");
+}

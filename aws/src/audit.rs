@@ -1,6 +1,7 @@
-//! Append-only audit log of the Bedrock calls tunebench makes: one JSON object per line with
-//! the time, service, operation, the resource names and ARNs involved, the service's request
-//! id, the outcome and, for a failure, the error *code*. It never holds credentials, prompts,
+//! Append-only audit log of the AWS calls tunebench makes (S3, Bedrock, Bedrock Runtime): one
+//! JSON object per line with the time, service, operation, the resource names and ARNs
+//! involved (bucket and key for S3), the service's request id, the outcome, the duration and,
+//! for a failure, the error *code* and HTTP status. It never holds credentials, prompts,
 //! responses or record contents, and no error *messages* either (a ValidationException
 //! message may quote the offending value, which can be a prompt).
 //!
@@ -31,11 +32,11 @@ pub enum Outcome {
 pub struct AuditEntry {
     /// RFC 3339 UTC time the call ended.
     pub time: String,
-    /// `bedrock` or `bedrock-runtime`.
+    /// `s3`, `bedrock` or `bedrock-runtime`.
     pub service: String,
     /// API operation, e.g. `CreateModelCustomizationJob`.
     pub operation: String,
-    /// Names and ARNs involved, e.g. `jobName`, `jobArn`, `modelId`.
+    /// Names and ARNs involved, e.g. `jobName`, `jobArn`, `modelId`; `bucket` and `key` for S3.
     pub resources: BTreeMap<String, String>,
     /// The service's request id (absent when no response arrived).
     pub request_id: Option<String>,
@@ -43,6 +44,10 @@ pub struct AuditEntry {
     pub outcome: Outcome,
     /// The service's error code on failure, e.g. `ThrottlingException`, or `transport`.
     pub error_code: Option<String>,
+    /// The HTTP status of a failed call's response (`None` on success, where the SDK does not
+    /// expose it, and when no response arrived).
+    #[serde(default)]
+    pub http_status: Option<u16>,
     /// Wall time of the call, retries included.
     pub duration_ms: u64,
     /// Token counts of a Converse call (`input`, `output`); never the text.
@@ -108,6 +113,7 @@ pub(crate) fn note(
     resources: BTreeMap<String, String>,
     request_id: Option<String>,
     error_code: Option<Option<String>>,
+    http_status: Option<u16>,
     elapsed: Duration,
     usage: BTreeMap<String, u64>,
 ) {
@@ -127,6 +133,7 @@ pub(crate) fn note(
             Outcome::Ok
         },
         error_code: error_code.map(|c| c.unwrap_or_else(|| "transport".into())),
+        http_status,
         duration_ms: elapsed.as_millis() as u64,
         usage,
     };

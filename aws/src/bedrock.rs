@@ -38,7 +38,7 @@ pub struct BedrockOptions {
     pub initial_backoff: Duration,
     /// Longest retry delay (default 20 s).
     pub max_backoff: Duration,
-    /// Append an audit line per call to this JSONL file.
+    /// Append an audit line per call to this JSONL file (else [`AwsSettings::audit_log`]).
     pub audit_log: Option<PathBuf>,
 }
 
@@ -78,10 +78,14 @@ pub(crate) async fn sdk_config(
     loader.load().await
 }
 
-/// Opens the audit log of `opts`, if any.
-pub(crate) fn open_audit(opts: &BedrockOptions) -> Result<Option<Arc<AuditLog>>> {
+/// Opens the audit log of `opts`, else of `settings`, if any.
+pub(crate) fn open_audit(
+    settings: &AwsSettings,
+    opts: &BedrockOptions,
+) -> Result<Option<Arc<AuditLog>>> {
     opts.audit_log
         .as_deref()
+        .or(settings.audit_log.as_deref())
         .map(|p| AuditLog::open(p).map(Arc::new))
         .transpose()
 }
@@ -165,6 +169,7 @@ where
                 resources,
                 out.request_id().map(str::to_string),
                 None,
+                None,
                 started.elapsed(),
                 BTreeMap::new(),
             );
@@ -178,6 +183,7 @@ where
                 resources,
                 e.request_id().map(str::to_string),
                 Some(e.code().map(str::to_string)),
+                e.raw_response().map(|r| r.status().as_u16()),
                 started.elapsed(),
                 BTreeMap::new(),
             );
@@ -470,7 +476,7 @@ impl Bedrock {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
-        let audit = open_audit(opts)?;
+        let audit = open_audit(settings, opts)?;
         let shared = rt.block_on(sdk_config(settings, opts));
         Ok(Bedrock {
             client: Client::new(&shared),

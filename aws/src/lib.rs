@@ -34,4 +34,9 @@ pub struct AwsSettings {
     pub profile: Option<String>,
     /// Endpoint override, e.g. `http://127.0.0.1:5000` for a local S3-compatible server.
     pub endpoint_url: Option<String>,
+    /// Append one JSON line per S3, Bedrock and Bedrock Runtime call to this file (see
+    /// [`audit`]). The CLI sets it by default: `aws-audit.jsonl` in the run folder under
+    /// `tunebench run`, else in the command's output folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_log: Option<std::path::PathBuf>,
 }

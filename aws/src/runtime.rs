@@ -90,7 +90,7 @@ impl BedrockRuntime {
     /// Builds a client from the default credential chain, `settings` and `opts`. Call it
     /// inside a tokio runtime.
     pub async fn connect(settings: &AwsSettings, opts: &BedrockOptions) -> Result<BedrockRuntime> {
-        let audit = open_audit(opts)?;
+        let audit = open_audit(settings, opts)?;
         let shared = sdk_config(settings, opts).await;
         Ok(BedrockRuntime {
             client: Client::new(&shared),
@@ -168,6 +168,7 @@ impl BedrockRuntime {
                     resources,
                     o.request_id().map(str::to_string),
                     None,
+                    None,
                     wall_time,
                     BTreeMap::from([
                         ("input_tokens".to_string(), input_tokens),
@@ -206,6 +207,7 @@ impl BedrockRuntime {
                     resources,
                     e.request_id().map(str::to_string),
                     Some(e.code().map(str::to_string)),
+                    e.raw_response().map(|r| r.status().as_u16()),
                     wall_time,
                     BTreeMap::new(),
                 );

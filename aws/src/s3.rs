@@ -3,16 +3,25 @@
 //!
 //! "Already there" is decided by a `sha256` user-metadata entry that every upload sets: it
 //! survives multipart uploads (whose ETag is not a content hash) and costs one HeadObject.
+//!
+//! Every call is appended to the audit log of [`AwsSettings::audit_log`] when one is set
+//! (bucket and key, request id, outcome; never the object's content).
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::runtime::Runtime;
 
+use crate::audit::{AuditLog, note};
 use crate::{AwsSettings, Error, Result};
 
 /// `s3://bucket/key`.
@@ -102,11 +111,17 @@ pub enum UploadOutcome {
 pub struct S3 {
     rt: Runtime,
     client: Client,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl S3 {
     /// Builds a client from the default credential chain and `settings`.
     pub fn connect(settings: &AwsSettings) -> Result<S3> {
+        let audit = settings
+            .audit_log
+            .as_deref()
+            .map(|p| AuditLog::open(p).map(Arc::new))
+            .transpose()?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -135,14 +150,64 @@ impl S3 {
                 .build();
             Client::from_conf(conf)
         });
-        Ok(S3 { rt, client })
+        Ok(S3 { rt, client, audit })
+    }
+
+    /// Writes the audit line of one call to `uri` that started at `started`.
+    fn audit<T, E>(
+        &self,
+        operation: &str,
+        uri: &S3Uri,
+        started: Instant,
+        result: &std::result::Result<T, SdkError<E>>,
+    ) where
+        T: RequestId,
+        E: ProvideErrorMetadata,
+    {
+        let Some(log) = self.audit.as_deref() else {
+            return;
+        };
+        let mut resources = BTreeMap::from([("bucket".to_string(), uri.bucket.clone())]);
+        if !uri.key.is_empty() {
+            resources.insert("key".to_string(), uri.key.clone());
+        }
+        let (request_id, error_code, status) = match result {
+            Ok(out) => (out.request_id().map(str::to_string), None, None),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                // A HEAD answer has no body, so a missing object has no error code.
+                let code = e
+                    .code()
+                    .map(str::to_string)
+                    .or_else(|| status.map(|s| format!("HTTP {s}")));
+                (e.request_id().map(str::to_string), Some(code), status)
+            }
+        };
+        note(
+            Some(log),
+            "s3",
+            operation,
+            resources,
+            request_id,
+            error_code,
+            status,
+            started.elapsed(),
+            BTreeMap::new(),
+        );
     }
 
     /// Creates a bucket (used by tests and first-time set-up).
     pub fn create_bucket(&self, bucket: &str) -> Result<()> {
-        self.rt
-            .block_on(self.client.create_bucket().bucket(bucket).send())
-            .map_err(|e| Error::service("CreateBucket", format!("s3://{bucket}"), e))?;
+        let uri = S3Uri {
+            bucket: bucket.to_string(),
+            key: String::new(),
+        };
+        let started = Instant::now();
+        let result = self
+            .rt
+            .block_on(self.client.create_bucket().bucket(bucket).send());
+        self.audit("CreateBucket", &uri, started, &result);
+        result.map_err(|e| Error::service("CreateBucket", format!("s3://{bucket}"), e))?;
         Ok(())
     }
 
@@ -157,7 +222,12 @@ impl S3 {
                 .prefix(&prefix.key)
                 .into_paginator()
                 .send();
-            while let Some(page) = pages.next().await {
+            loop {
+                let started = Instant::now();
+                let Some(page) = pages.next().await else {
+                    break;
+                };
+                self.audit("ListObjectsV2", prefix, started, &page);
                 let page =
                     page.map_err(|e| Error::service("ListObjectsV2", prefix.to_string(), e))?;
                 out.extend(
@@ -182,14 +252,16 @@ impl S3 {
             move |source| Error::Io { path: p, source }
         };
         self.rt.block_on(async {
+            let started = Instant::now();
             let obj = self
                 .client
                 .get_object()
                 .bucket(&uri.bucket)
                 .key(&uri.key)
                 .send()
-                .await
-                .map_err(|e| Error::service("GetObject", uri.to_string(), e))?;
+                .await;
+            self.audit("GetObject", uri, started, &obj);
+            let obj = obj.map_err(|e| Error::service("GetObject", uri.to_string(), e))?;
             let mut file = tokio::fs::File::create(&tmp).await.map_err(io(&tmp))?;
             let mut body = obj.body;
             while let Some(chunk) = body.try_next().await.map_err(|e| Error::Service {
@@ -209,6 +281,7 @@ impl S3 {
 
     /// The `sha256` metadata of an object, `None` if the object does not exist.
     fn remote_sha256(&self, uri: &S3Uri) -> Result<Option<String>> {
+        let started = Instant::now();
         let head = self.rt.block_on(
             self.client
                 .head_object()
@@ -216,6 +289,7 @@ impl S3 {
                 .key(&uri.key)
                 .send(),
         );
+        self.audit("HeadObject", uri, started, &head);
         match head {
             Ok(h) => Ok(h.metadata().and_then(|m| m.get("sha256")).cloned()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
@@ -253,9 +327,10 @@ impl S3 {
                     .server_side_encryption(ServerSideEncryption::AwsKms)
                     .ssekms_key_id(k);
             }
-            self.rt
-                .block_on(req.send())
-                .map_err(|e| Error::service("PutObject", dest.to_string(), e))?;
+            let started = Instant::now();
+            let result = self.rt.block_on(req.send());
+            self.audit("PutObject", dest, started, &result);
+            result.map_err(|e| Error::service("PutObject", dest.to_string(), e))?;
             return Ok(UploadOutcome::Uploaded);
         }
         self.multipart(data, &sha, dest, opts)
@@ -281,14 +356,16 @@ impl S3 {
                     .server_side_encryption(ServerSideEncryption::AwsKms)
                     .ssekms_key_id(k);
             }
-            let created = create
-                .send()
-                .await
+            let started = Instant::now();
+            let created = create.send().await;
+            self.audit("CreateMultipartUpload", dest, started, &created);
+            let created = created
                 .map_err(|e| Error::service("CreateMultipartUpload", dest.to_string(), e))?;
             let upload_id = created.upload_id().unwrap_or_default().to_string();
             let mut parts = Vec::new();
             for (i, chunk) in data.chunks(part_size).enumerate() {
                 let number = i as i32 + 1;
+                let started = Instant::now();
                 let sent = self
                     .client
                     .upload_part()
@@ -299,6 +376,7 @@ impl S3 {
                     .body(ByteStream::from(chunk.to_vec()))
                     .send()
                     .await;
+                self.audit("UploadPart", dest, started, &sent);
                 match sent {
                     Ok(p) => parts.push(
                         CompletedPart::builder()
@@ -308,7 +386,8 @@ impl S3 {
                     ),
                     Err(e) => {
                         // Leave no orphaned parts (they are billed) behind a failed upload.
-                        let _ = self
+                        let started = Instant::now();
+                        let aborted = self
                             .client
                             .abort_multipart_upload()
                             .bucket(&dest.bucket)
@@ -316,12 +395,15 @@ impl S3 {
                             .upload_id(&upload_id)
                             .send()
                             .await;
+                        self.audit("AbortMultipartUpload", dest, started, &aborted);
                         return Err(Error::service("UploadPart", dest.to_string(), e));
                     }
                 }
             }
             let count = parts.len();
-            self.client
+            let started = Instant::now();
+            let completed = self
+                .client
                 .complete_multipart_upload()
                 .bucket(&dest.bucket)
                 .key(&dest.key)
@@ -332,7 +414,9 @@ impl S3 {
                         .build(),
                 )
                 .send()
-                .await
+                .await;
+            self.audit("CompleteMultipartUpload", dest, started, &completed);
+            completed
                 .map_err(|e| Error::service("CompleteMultipartUpload", dest.to_string(), e))?;
             Ok(UploadOutcome::Multipart(count))
         })

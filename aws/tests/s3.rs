@@ -89,3 +89,61 @@ fn missing_objects_and_buckets_are_named_in_the_error() {
     );
     assert!(err.contains("hint:"), "{err}");
 }
+
+/// Every S3 call is one audit line: operation, bucket and key, request id, outcome, HTTP
+/// status of a failure, duration; never the object's content.
+#[test]
+fn s3_calls_are_audited_one_line_each_without_content() {
+    let endpoint = std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
+        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit/aws-audit.jsonl");
+    let s3 = S3::connect(&AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint),
+        audit_log: Some(audit.clone()),
+        ..AwsSettings::default()
+    })
+    .unwrap();
+    let bucket = format!("tb-aws-audit-{}", std::process::id());
+    s3.create_bucket(&bucket).unwrap();
+    let file = dir.path().join("x.jsonl");
+    std::fs::write(&file, b"{\"prompt\":\"CONTENT-MARKER-7f3a\"}\n").unwrap();
+    let dest: S3Uri = format!("s3://{bucket}/p/x.jsonl").parse().unwrap();
+    s3.upload(&file, &dest, &UploadOptions::default()).unwrap();
+    s3.upload(&file, &dest, &UploadOptions::default()).unwrap();
+    s3.list(&format!("s3://{bucket}/p/").parse().unwrap())
+        .unwrap();
+    s3.download(&dest, &dir.path().join("back.jsonl")).unwrap();
+
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(!text.contains("CONTENT-MARKER-7f3a"), "{text}");
+    let lines: Vec<tunebench_aws::AuditEntry> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ops: Vec<&str> = lines.iter().map(|l| l.operation.as_str()).collect();
+    assert_eq!(
+        ops,
+        [
+            "CreateBucket",
+            "HeadObject",
+            "PutObject",
+            "HeadObject",
+            "ListObjectsV2",
+            "GetObject"
+        ]
+    );
+    for l in &lines {
+        assert_eq!(l.service, "s3");
+        assert_eq!(l.resources["bucket"], bucket);
+        assert!(!l.time.is_empty());
+    }
+    // The first HeadObject finds nothing: an error with its HTTP status.
+    assert_eq!(lines[1].outcome, tunebench_aws::Outcome::Error);
+    assert_eq!(lines[1].http_status, Some(404));
+    assert_eq!(lines[1].resources["key"], "p/x.jsonl");
+    assert_eq!(lines[2].outcome, tunebench_aws::Outcome::Ok);
+    assert_eq!(lines[2].http_status, None);
+}

@@ -26,6 +26,7 @@ pub struct BedrockCandidate {
     aws: AwsSettings,
     timeout: Duration,
     concurrency: usize,
+    audit_log: Option<std::path::PathBuf>,
     client: OnceCell<BedrockRuntime>,
 }
 
@@ -43,8 +44,15 @@ impl BedrockCandidate {
             },
             timeout: Duration::from_secs_f64(s.timeout_s),
             concurrency: s.concurrency,
+            audit_log: None,
             client: OnceCell::new(),
         }
+    }
+
+    /// The candidate, appending one line per Converse call to the AWS audit log `path`.
+    pub fn with_audit_log(mut self, path: Option<&std::path::Path>) -> Self {
+        self.audit_log = path.map(std::path::Path::to_path_buf);
+        self
     }
 
     async fn call(&self, req: &ChatRequest) -> Result<Completion, CallError> {
@@ -53,6 +61,7 @@ impl BedrockCandidate {
             .get_or_try_init(|| async {
                 let opts = BedrockOptions {
                     max_attempts: 1,
+                    audit_log: self.audit_log.clone(),
                     ..BedrockOptions::default()
                 };
                 BedrockRuntime::connect(&self.aws, &opts).await

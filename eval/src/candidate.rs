@@ -208,6 +208,10 @@ pub struct ResponsesSettings {
     pub name: String,
     /// A `responses.jsonl` of `ResponseRecord`s.
     pub path: PathBuf,
+    /// Score the file even when some of the suite's examples have no response: those are
+    /// counted as `missing` and left out of every statistic (default: an error naming them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_missing: bool,
 }
 
 /// Settings of an Amazon Bedrock model, called through the `tunebench-aws` Converse client;
@@ -264,6 +268,15 @@ impl BedrockSettings {
 /// Builds a callable candidate from its settings. Paths are used as given (the settings
 /// layer makes them absolute). Local models are loaded here, which takes a while.
 pub fn build(settings: &CandidateSettings) -> Result<Arc<dyn Candidate>> {
+    build_audited(settings, None)
+}
+
+/// [`build`], with Bedrock candidates appending one line per call to the AWS audit log
+/// `audit_log` (see `tunebench_aws::audit`).
+pub fn build_audited(
+    settings: &CandidateSettings,
+    audit_log: Option<&std::path::Path>,
+) -> Result<Arc<dyn Candidate>> {
     match settings {
         CandidateSettings::Openai(s) => Ok(Arc::new(crate::openai::OpenAiCandidate::new(s)?)),
         CandidateSettings::Local(s) => Ok(Arc::new(crate::local::LocalCandidate::load(s)?)),
@@ -271,7 +284,9 @@ pub fn build(settings: &CandidateSettings) -> Result<Arc<dyn Candidate>> {
             name: s.name.clone(),
             reason: "recorded responses are scored as they are, not called\nhint: read them with the scoring side instead of running them".into(),
         }),
-        CandidateSettings::Bedrock(s) => Ok(Arc::new(crate::bedrock::BedrockCandidate::new(s))),
+        CandidateSettings::Bedrock(s) => Ok(Arc::new(
+            crate::bedrock::BedrockCandidate::new(s).with_audit_log(audit_log),
+        )),
     }
 }
 

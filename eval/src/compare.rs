@@ -88,6 +88,10 @@ pub struct CandidateRow {
     pub latency_p50_ms: Option<f64>,
     /// 95th percentile latency (ms).
     pub latency_p95_ms: Option<f64>,
+    /// Every request failed (or nothing was scored): the score measures nothing, so the
+    /// candidate is left out of `best`, the ranks, the Pareto fronts and the paired tests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
 }
 
 /// `comparison.json`: every candidate on one suite.
@@ -103,14 +107,14 @@ pub struct Comparison {
     pub candidates: Vec<CandidateRow>,
     /// Every pair (`a` before `b` in the candidate order) and every metric, plus `score`.
     pub tests: Vec<PairTest>,
-    /// Candidate with the best score (first on ties).
+    /// Candidate with the best score (first on ties); failed candidates never are.
     pub best: Option<String>,
     /// Non-dominated candidates on (score ↑, cost ↓), cheapest first.
     pub pareto_cost: Vec<String>,
     /// Non-dominated candidates on (score ↑, latency p50 ↓), fastest first; candidates
     /// without latency are left out.
     pub pareto_latency: Vec<String>,
-    /// Candidates by score, best first (ties by name).
+    /// Candidates by score, best first (ties by name); failed candidates are left out.
     pub rank_quality: Vec<String>,
     /// Candidates by score per dollar, best first; those that spent nothing are left out.
     pub rank_quality_per_dollar: Vec<String>,
@@ -154,39 +158,50 @@ pub fn compare(suite: &Suite, candidates: &[CandidateScores]) -> Comparison {
                 quality_per_dollar: s.quality_per_dollar,
                 latency_p50_ms: s.latency_p50_ms,
                 latency_p95_ms: s.latency_p95_ms,
+                failed: s.all_failed(),
             }
         })
         .collect();
 
+    // A candidate that answered nothing is compared with nothing: its zeros would "lose"
+    // every test and, alone or among other failures, even come out best.
+    let answered: Vec<&CandidateScores> = candidates
+        .iter()
+        .filter(|c| !c.summary.all_failed())
+        .collect();
     let mut tests = Vec::new();
-    for (i, a) in candidates.iter().enumerate() {
-        for b in &candidates[i + 1..] {
+    for (i, a) in answered.iter().enumerate() {
+        for b in &answered[i + 1..] {
             tests.extend(pair_tests(suite, a, b, &bootstrap));
         }
     }
+    let ranked_rows: Vec<&CandidateRow> = rows.iter().filter(|r| !r.failed).collect();
 
     let by_score = |x: &&CandidateRow, y: &&CandidateRow| {
         y.score
             .total_cmp(&x.score)
             .then_with(|| x.name.cmp(&y.name))
     };
-    let mut ranked: Vec<&CandidateRow> = rows.iter().collect();
+    let mut ranked: Vec<&CandidateRow> = ranked_rows.clone();
     ranked.sort_by(by_score);
-    let best = rows
+    let best = ranked_rows
         .iter()
+        .copied()
         .fold(None::<&CandidateRow>, |best, r| match best {
             Some(b) if b.score >= r.score => Some(b),
             _ => Some(r),
         })
         .map(|r| r.name.clone());
-    let mut per_dollar: Vec<(&CandidateRow, f64)> = rows
+    let mut per_dollar: Vec<(&CandidateRow, f64)> = ranked_rows
         .iter()
+        .copied()
         .filter_map(|r| r.quality_per_dollar.map(|q| (r, q)))
         .collect();
     per_dollar.sort_by(|(x, qx), (y, qy)| qy.total_cmp(qx).then_with(|| x.name.cmp(&y.name)));
 
     let points = |cost: &dyn Fn(&CandidateRow) -> Option<f64>| -> Vec<ParetoPoint<String>> {
-        rows.iter()
+        ranked_rows
+            .iter()
             .filter_map(|r| {
                 cost(r).map(|c| ParetoPoint {
                     id: r.name.clone(),

@@ -144,6 +144,13 @@ pub enum EvalError {
     /// The runner could not run (bad settings, no async runtime).
     #[error("runner: {0}")]
     Runner(String),
+    /// Candidates that answered nothing: every request failed (or there was nothing to
+    /// score). Their results are written and marked `failed`; the run as a whole failed.
+    #[error("{}\nhint: the results are written (marked failed, not ranked); fix the cause and rerun (answered requests come from the cache)", failures.join("\n"))]
+    CandidatesFailed {
+        /// One line per failed candidate and suite, with the first error.
+        failures: Vec<String>,
+    },
     /// The local model could not be loaded or run.
     #[error(transparent)]
     Model(#[from] tunebench_models::ModelError),
@@ -167,12 +174,44 @@ impl EvalError {
     }
 }
 
+/// `err` and its sources, joined by `: `, each source left out when the text before already
+/// says it (many errors print their source in their own message). Transport errors often
+/// say only "error sending request" and keep the cause ("Connection refused") in a source.
+pub fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// Result with [`EvalError`].
 pub type Result<T, E = EvalError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_causes_names_the_root_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("error sending request")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ));
+        assert_eq!(
+            with_causes(&e),
+            "error sending request: Connection refused (os error 111)"
+        );
+    }
 
     #[test]
     fn location_names_file_line_and_field() {

@@ -121,12 +121,15 @@ impl EvalSettings {
 }
 
 /// How this invocation runs.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EvalOptions {
     /// Use of the response cache (`--no-cache`, `--refresh`).
     pub cache_mode: CacheMode,
     /// Price and render everything, call nothing.
     pub dry_run: bool,
+    /// The AWS audit log Bedrock candidates append one line per call to (see
+    /// `tunebench_aws::audit`); `None`: no audit.
+    pub aws_audit_log: Option<PathBuf>,
 }
 
 /// What a candidate would cost on a suite (dry run).
@@ -152,6 +155,10 @@ pub struct SuiteResult {
     /// Runner counters per called candidate.
     #[serde(skip)]
     pub stats: Vec<(String, RunStats)>,
+    /// Candidates that answered nothing (every request failed), one line each with the
+    /// first error; they are marked `failed` in the comparison and not ranked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
 }
 
 /// What [`evaluate`] did.
@@ -164,15 +171,54 @@ pub enum EvalReport {
     Results(Vec<SuiteResult>),
 }
 
+impl EvalReport {
+    /// [`EvalError::CandidatesFailed`] when a candidate answered nothing on some suite (its
+    /// results are written and marked failed; a run with one is not a success).
+    pub fn check(&self) -> Result<()> {
+        let failures: Vec<String> = match self {
+            EvalReport::DryRun(_) => Vec::new(),
+            EvalReport::Results(r) => r.iter().flat_map(|s| s.failed.iter().cloned()).collect(),
+        };
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(EvalError::CandidatesFailed { failures })
+        }
+    }
+}
+
+/// The line of [`SuiteResult::failed`] for a candidate none of whose `records` was answered.
+fn failure_line(candidate: &str, suite: &str, records: &[ResponseRecord]) -> String {
+    /// Server messages are kept short: the line is for a terminal.
+    const MAX_CHARS: usize = 300;
+    let first = records.iter().find_map(|r| r.error.as_deref());
+    match first {
+        None => format!("candidate `{candidate}` on suite `{suite}`: no response to score"),
+        Some(e) => {
+            let mut e: String = e.chars().take(MAX_CHARS).collect();
+            if e.len() < first.map_or(0, str::len) {
+                e.push('…');
+            }
+            format!(
+                "candidate `{candidate}` on suite `{suite}`: all {} requests failed; first error: {e}",
+                records.len()
+            )
+        }
+    }
+}
+
 /// A candidate's settings and, unless it is recorded `responses`, the built candidate.
 type Built<'a> = (&'a CandidateSettings, Option<Arc<dyn Candidate>>);
 
 /// Candidates to call, built (models loaded); `responses` ones are read, not built.
-fn build_all(list: &[CandidateSettings]) -> Result<Vec<Built<'_>>> {
+fn build_all<'a>(list: &'a [CandidateSettings], opts: &EvalOptions) -> Result<Vec<Built<'a>>> {
     list.iter()
         .map(|c| match c {
             CandidateSettings::Responses(_) => Ok((c, None)),
-            _ => Ok((c, Some(candidate::build(c)?))),
+            _ => Ok((
+                c,
+                Some(candidate::build_audited(c, opts.aws_audit_log.as_deref())?),
+            )),
         })
         .collect()
 }
@@ -289,8 +335,8 @@ pub fn evaluate(
     };
 
     // Models are loaded once, for every suite.
-    let called = build_all(&settings.candidates)?;
-    let judges = build_all(&settings.judges)?;
+    let called = build_all(&settings.candidates, opts)?;
+    let judges = build_all(&settings.judges, opts)?;
     for suite in &suites {
         for (i, m) in suite.metrics.iter().enumerate() {
             if let Some(j) = &m.judge
@@ -440,6 +486,7 @@ pub fn evaluate(
         let requests = suite.requests()?;
         let mut scored = Vec::new();
         let mut stats = Vec::new();
+        let mut failed = Vec::new();
         for (settings_c, built) in &called {
             let records = match (settings_c, built) {
                 (CandidateSettings::Responses(r), _) => {
@@ -469,6 +516,9 @@ pub fn evaluate(
                 }
             };
             let mut options = ScoreOptions::new(settings_c.name());
+            if let CandidateSettings::Responses(r) = settings_c {
+                options.allow_missing = r.allow_missing;
+            }
             for metric in &suite.metrics {
                 let Some(spec) = &metric.judge else { continue };
                 let (judge, built) = judges
@@ -509,6 +559,9 @@ pub fn evaluate(
             }
             let scores = score::score(suite, &records, &options)?;
             output::write_candidate(&settings.out_dir, &records, &scores)?;
+            if scores.summary.all_failed() {
+                failed.push(failure_line(settings_c.name(), &suite.name, &records));
+            }
             scored.push(scores);
         }
         let comparison = compare::compare(suite, &scored);
@@ -517,6 +570,7 @@ pub fn evaluate(
             comparison,
             dir,
             stats,
+            failed,
         });
     }
     Ok(EvalReport::Results(results))

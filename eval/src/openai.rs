@@ -180,8 +180,14 @@ impl OpenAiCandidate {
             return CallError::Timeout;
         }
         let decode = e.is_decode();
-        // The URL once, in front: it holds no key, and the message stays short.
-        let msg = self.scrub(format!("{}: {}", self.url, e.without_url()));
+        // The URL once, in front: it holds no key, and the message stays short. reqwest's
+        // own text is only "error sending request"; the cause (connection refused, DNS,
+        // TLS) is in its sources.
+        let msg = self.scrub(format!(
+            "{}: {}",
+            self.url,
+            crate::error::with_causes(&e.without_url())
+        ));
         if decode {
             CallError::Fatal(format!("invalid response body: {msg}"))
         } else {

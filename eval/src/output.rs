@@ -102,6 +102,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The comparison as a Markdown table, candidates as rows: score with its 95% interval,
 /// each metric, cost, score per dollar, latency p50/p95, errors, and the p-value of the
 /// paired test against the best candidate (`≈` when the difference is not significant).
+/// A candidate that answered nothing reads `failed` instead of a score and is not ranked.
 /// Columns are padded so the table also reads as plain text.
 pub fn markdown(c: &Comparison) -> String {
     let mut header: Vec<String> = vec!["candidate".into(), "score (95% CI)".into()];
@@ -125,9 +126,19 @@ pub fn markdown(c: &Comparison) -> String {
             } else {
                 r.name.clone()
             },
-            format!("{:.3} [{:.3}, {:.3}]", r.score, r.lower, r.upper),
+            if r.failed {
+                "failed".into()
+            } else {
+                format!("{:.3} [{:.3}, {:.3}]", r.score, r.lower, r.upper)
+            },
         ];
-        row.extend(r.metrics.iter().map(|(_, v)| format!("{v:.3}")));
+        row.extend(r.metrics.iter().map(|(_, v)| {
+            if r.failed {
+                "–".into()
+            } else {
+                format!("{v:.3}")
+            }
+        }));
         row.push(format!("{:.4}", r.cost_usd));
         row.push(opt(r.quality_per_dollar, 1));
         row.push(opt(r.latency_p50_ms, 0));
@@ -138,6 +149,7 @@ pub fn markdown(c: &Comparison) -> String {
             r.errors.to_string()
         });
         row.push(match best {
+            _ if r.failed => "failed, not ranked".into(),
             Some(b) if b == r.name => "best".into(),
             Some(b) => match c.test(b, &r.name, "score") {
                 Some(t) => {
@@ -216,6 +228,19 @@ pub fn markdown(c: &Comparison) -> String {
         let _ = writeln!(
             out,
             "Best: **{b}**. `≈`: not significantly different from the best (paired test on the aggregate score, p ≥ 0.05)."
+        );
+    }
+    let failed: Vec<&str> = c
+        .candidates
+        .iter()
+        .filter(|r| r.failed)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Failed** (every request errored; not ranked, not compared): {}. The errors are in each one's responses.jsonl.",
+            failed.join(", ")
         );
     }
     let list = |names: &[String]| {

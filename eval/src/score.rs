@@ -179,6 +179,15 @@ pub struct Summary {
     pub bootstrap: BootstrapConfig,
 }
 
+impl Summary {
+    /// Whether the candidate answered nothing: every example scored errored (a candidate
+    /// whose endpoint was down, whose key was refused), or nothing was scored at all. Such
+    /// a candidate's score of 0 measures nothing: it is marked failed and never ranked.
+    pub fn all_failed(&self) -> bool {
+        self.errors >= self.n
+    }
+}
+
 /// A candidate's scores on a suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateScores {
@@ -230,7 +239,7 @@ pub fn score(
         .collect();
     if !missing.is_empty() && !options.allow_missing {
         return Err(fail(format!(
-            "{} example(s) have no response: {}\nhint: rerun them, or allow missing responses to score the rest",
+            "{} example(s) have no response: {}\nhint: record responses for them, or, for recorded responses, set `allow_missing = true` in the candidate's [[eval.candidates]] entry (kind = \"responses\") to score the rest and count these as missing",
             missing.len(),
             preview(&missing)
         )));

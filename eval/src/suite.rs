@@ -402,7 +402,37 @@ struct Record {
     fields: Map<String, Value>,
 }
 
+/// What a suite file says about its results, read without its data: what a config check
+/// needs before the data exists (`tunebench run` checks `[gate]` before preparing it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteOutline {
+    /// Suite name.
+    pub name: String,
+    /// Metric names, in file order (the aggregate `score` is not among them).
+    pub metrics: Vec<String>,
+}
+
 impl Suite {
+    /// Reads a suite file's name and metrics (validated as [`Suite::load`] does), not its
+    /// data.
+    ///
+    /// # Errors
+    /// [`EvalError`] naming the file and field of the first problem.
+    pub fn outline(path: impl AsRef<Path>) -> Result<SuiteOutline> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+        let file: SuiteFile = toml::from_str(&text).map_err(|e| EvalError::SuiteToml {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let metrics = metrics(&file.metrics, path, base)?;
+        Ok(SuiteOutline {
+            name: file.name,
+            metrics: metrics.into_iter().map(|m| m.name).collect(),
+        })
+    }
+
     /// Reads and validates a suite file and its data, rendering every example.
     ///
     /// # Errors

@@ -1030,3 +1030,107 @@ fn loglikelihood_suites_refuse_endpoint_candidates() {
         tunebench_eval::error::EvalError::Input { .. }
     ));
 }
+
+/// Writes a two-example suite `s.toml` and recorded (wrong) answers `rec.jsonl` into `d`.
+fn small_suite(d: &Path) {
+    std::fs::write(
+        d.join("d.jsonl"),
+        "{\"q\":\"2+2\",\"a\":\"4\"}\n{\"q\":\"3+3\",\"a\":\"6\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("s.toml"),
+        "name = \"math\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[[metrics]]\nkind = \"exact_match\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("rec.jsonl"),
+        "{\"id\":\"L1\",\"text\":\"5\"}\n{\"id\":\"L2\",\"text\":\"7\"}\n",
+    )
+    .unwrap();
+}
+
+/// A candidate whose endpoint refuses every connection used to come out "best" with 0.000
+/// and the run to succeed, its errors saying only "error sending request". Now each error
+/// names the cause, the candidate is marked failed (never best, never ranked, in no test),
+/// and `EvalReport::check` fails the run naming it, after the results are written.
+#[test]
+fn candidate_whose_every_request_failed_is_marked_failed_and_fails_the_run() {
+    use tunebench_eval::evaluate::{EvalOptions, EvalReport, EvalSettings, evaluate};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    small_suite(d);
+    // Port 9 (discard) on loopback: nothing listens, connections are refused.
+    let settings: EvalSettings = toml::from_str(
+        "suites = [\"s.toml\"]\nout_dir = \"out\"\nmax_attempts = 1\n[[candidates]]\nkind = \"openai\"\nname = \"down\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n[[candidates]]\nkind = \"responses\"\nname = \"rec\"\npath = \"rec.jsonl\"\n",
+    )
+    .unwrap();
+    let opts = EvalOptions {
+        cache_mode: CacheMode::Off,
+        ..EvalOptions::default()
+    };
+    let report = evaluate(&settings.resolve(d).unwrap(), &opts, &NoProgress).unwrap();
+    let EvalReport::Results(results) = &report else {
+        panic!("not a dry run")
+    };
+    let c = &results[0].comparison;
+    assert_eq!(c.best.as_deref(), Some("rec"), "{c:#?}");
+    assert_eq!(c.rank_quality, ["rec"]);
+    assert!(c.candidates[0].failed && !c.candidates[1].failed);
+    let responses = std::fs::read_to_string(d.join("out/math/down/responses.jsonl")).unwrap();
+    assert!(
+        responses.contains("error sending request") && responses.contains("Connection refused"),
+        "{responses}"
+    );
+    let err = report.check().unwrap_err();
+    assert!(matches!(
+        err,
+        tunebench_eval::error::EvalError::CandidatesFailed { .. }
+    ));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("candidate `down` on suite `math`: all 2 requests failed; first error: ")
+            && msg.contains("Connection refused")
+            && !msg.contains("`rec`"),
+        "{msg}"
+    );
+}
+
+/// The hint for recorded responses that miss examples names the option that exists:
+/// `allow_missing = true` on the `responses` candidate, which then scores the rest.
+#[test]
+fn responses_missing_ids_hint_names_the_real_allow_missing_option() {
+    use tunebench_eval::evaluate::{EvalOptions, EvalSettings, evaluate};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    small_suite(d);
+    std::fs::write(d.join("rec.jsonl"), "{\"id\":\"L1\",\"text\":\"4\"}\n").unwrap();
+    let config = "suites = [\"s.toml\"]\nout_dir = \"out\"\n[[candidates]]\nkind = \"responses\"\nname = \"rec\"\npath = \"rec.jsonl\"\n";
+    let settings: EvalSettings = toml::from_str(config).unwrap();
+    let err = evaluate(
+        &settings.resolve(d).unwrap(),
+        &EvalOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("1 example(s) have no response: \"L2\"")
+            && err.contains("`allow_missing = true` in the candidate's [[eval.candidates]] entry"),
+        "{err}"
+    );
+    let settings: EvalSettings =
+        toml::from_str(&format!("{config}allow_missing = true\n")).unwrap();
+    let report = evaluate(
+        &settings.resolve(d).unwrap(),
+        &EvalOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    report.check().unwrap();
+    let summary: tunebench_eval::score::Summary =
+        serde_json::from_slice(&std::fs::read(d.join("out/math/rec/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!((summary.n, summary.missing, summary.errors), (1, 1, 0));
+    assert_eq!(summary.score.value, 1.0);
+}

@@ -120,10 +120,13 @@ pub fn report_cases(run: &RunSummary) -> Vec<Case> {
             s.candidates.iter().map(move |c| Case {
                 class: s.suite.clone(),
                 name: c.name.clone(),
-                failure: (c.errors + c.missing > 0).then(|| {
+                failure: (c.errors + c.missing > 0 || c.failed).then(|| {
                     format!(
-                        "{} of {} examples errored, {} missing",
-                        c.errors, c.n, c.missing
+                        "{}{} of {} examples errored, {} missing",
+                        if c.failed { "failed: " } else { "" },
+                        c.errors,
+                        c.n,
+                        c.missing
                     )
                 }),
                 output: format!(

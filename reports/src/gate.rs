@@ -158,6 +158,80 @@ impl GateReport {
     }
 }
 
+/// The checks that need no results: there are rules, and each sets `min` or `max_drop`.
+fn check_shape(settings: &GateSettings) -> Result<()> {
+    if settings.rules.is_empty() {
+        return Err(ReportError::Gate(
+            "no rules\nhint: add [[gate.rules]] with metric = \"...\" and min and/or max_drop"
+                .into(),
+        ));
+    }
+    for (i, rule) in settings.rules.iter().enumerate() {
+        if rule.min.is_none() && rule.max_drop.is_none() {
+            return Err(ReportError::Gate(format!(
+                "rule {} ({}) sets neither min nor max_drop",
+                i + 1,
+                rule.metric
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `settings` against the eval that will make the run, before it runs: `suites` (each
+/// suite's name and metric names) and `candidates` (their names). Every rule's suite and
+/// candidate must exist, and its metric must be `score` or a metric of a suite it applies to.
+///
+/// # Errors
+/// [`ReportError::Gate`] naming the rule and what is known instead.
+pub fn validate(
+    settings: &GateSettings,
+    suites: &[(String, Vec<String>)],
+    candidates: &[String],
+) -> Result<()> {
+    check_shape(settings)?;
+    fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
+        names
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    for (i, rule) in settings.rules.iter().enumerate() {
+        let n = i + 1;
+        if let Some(s) = &rule.suite
+            && !suites.iter().any(|(name, _)| name == s)
+        {
+            return Err(ReportError::Gate(format!(
+                "rule {n} names suite `{s}`, which the eval does not run\nhint: the suites are {} (their `name`)",
+                list(suites.iter().map(|(name, _)| name))
+            )));
+        }
+        if let Some(c) = &rule.candidate
+            && !candidates.contains(c)
+        {
+            return Err(ReportError::Gate(format!(
+                "rule {n} names candidate `{c}`, which the eval does not have\nhint: the candidates are {}",
+                list(candidates.iter())
+            )));
+        }
+        let applies: Vec<&(String, Vec<String>)> = suites
+            .iter()
+            .filter(|(name, _)| rule.suite.as_ref().is_none_or(|s| s == name))
+            .collect();
+        if rule.metric != "score" && !applies.iter().any(|(_, m)| m.contains(&rule.metric)) {
+            let mut known: Vec<&String> = applies.iter().flat_map(|(_, m)| m).collect();
+            known.sort();
+            known.dedup();
+            return Err(ReportError::Gate(format!(
+                "rule {n} names metric `{}`, which no suite it applies to has\nhint: the known metrics are {}, and `score` (the weighted aggregate)",
+                rule.metric,
+                list(known.into_iter())
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks `run` against `baseline` under `settings.rules`.
 ///
 /// # Errors
@@ -168,22 +242,10 @@ pub fn check(
     baseline: Option<&RunResults>,
     settings: &GateSettings,
 ) -> Result<GateReport> {
-    if settings.rules.is_empty() {
-        return Err(ReportError::Gate(
-            "no rules\nhint: add [[gate.rules]] with metric = \"...\" and min and/or max_drop"
-                .into(),
-        ));
-    }
+    check_shape(settings)?;
     let threshold = settings.pass_threshold.unwrap_or(DEFAULT_PASS_THRESHOLD);
     let mut checks = Vec::new();
     for (i, rule) in settings.rules.iter().enumerate() {
-        if rule.min.is_none() && rule.max_drop.is_none() {
-            return Err(ReportError::Gate(format!(
-                "rule {} ({}) sets neither min nor max_drop",
-                i + 1,
-                rule.metric
-            )));
-        }
         let before = checks.len();
         for suite in run
             .suites

@@ -90,6 +90,19 @@ pub fn frontier_lines(suite: &SuiteSummary) -> String {
     if let Some(best) = &suite.best {
         let _ = writeln!(out, "Best by score: **{best}**.");
     }
+    let failed: Vec<String> = suite
+        .candidates
+        .iter()
+        .filter(|c| c.failed)
+        .map(|c| c.name.clone())
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Failed** (every request errored; not ranked): {}.",
+            failed.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "Pareto frontier, score vs cost: {}; score vs latency: {}.",

@@ -8,7 +8,8 @@ use crate::summary::{RunSummary, SuiteSummary, TrainingSummary};
 use crate::table::Table;
 
 /// Candidates of `suite`, best score first: score with its interval, each metric, cost,
-/// score per dollar, latency, errors, and the rank by score per dollar.
+/// score per dollar, latency, errors, and the rank by score per dollar. Candidates that
+/// answered nothing come last, unranked, marked `failed` instead of a score.
 pub fn leaderboard(suite: &SuiteSummary) -> Table {
     let metrics: Vec<&str> = suite
         .candidates
@@ -28,7 +29,12 @@ pub fn leaderboard(suite: &SuiteSummary) -> Table {
         ("vs best", false),
     ]);
     let mut table = Table::new(&columns);
-    for (rank, name) in suite.rank_quality.iter().enumerate() {
+    // Summaries written before candidates could fail rank them too: skip them there.
+    let ranked = suite
+        .rank_quality
+        .iter()
+        .filter(|n| suite.candidate(n).is_some_and(|c| !c.failed));
+    for (rank, name) in ranked.enumerate() {
         let Some(c) = suite.candidate(name) else {
             continue;
         };
@@ -67,6 +73,24 @@ pub fn leaderboard(suite: &SuiteSummary) -> Table {
             c.errors.to_string()
         });
         row.push(versus_best(suite, name));
+        table.push(row);
+    }
+    for c in suite.candidates.iter().filter(|c| c.failed) {
+        let mut row = vec![dash(), format!("{} (failed)", c.name), "failed".into()];
+        row.extend(metrics.iter().map(|_| dash()));
+        row.extend([
+            format!("{:.4}", c.cost_usd),
+            dash(),
+            dash(),
+            dash(),
+            dash(),
+            if c.missing > 0 {
+                format!("{} (+{} missing)", c.errors, c.missing)
+            } else {
+                c.errors.to_string()
+            },
+            "every request failed: not ranked".into(),
+        ]);
         table.push(row);
     }
     table
@@ -200,8 +224,13 @@ pub fn trend(runs: &[RunSummary], suite: &str) -> Table {
         };
         let mut row = vec![r.run_id.clone(), r.created.clone()];
         row.extend(names.iter().map(|n| {
-            s.candidate(n)
-                .map_or_else(dash, |c| format!("{:.3}", c.score.value))
+            s.candidate(n).map_or_else(dash, |c| {
+                if c.failed {
+                    "failed".into()
+                } else {
+                    format!("{:.3}", c.score.value)
+                }
+            })
         }));
         table.push(row);
     }

@@ -80,6 +80,10 @@ pub struct CandidateSummary {
     pub latency_p50_ms: Option<f64>,
     /// 95th percentile latency (ms).
     pub latency_p95_ms: Option<f64>,
+    /// Every request failed (or nothing was scored): its score measures nothing, and it is
+    /// marked failed and left out of the ranks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
 }
 
 impl CandidateSummary {
@@ -159,6 +163,7 @@ pub fn summarize(run: &RunResults, created: &str) -> RunSummary {
                             quality_per_dollar: m.quality_per_dollar,
                             latency_p50_ms: m.latency_p50_ms,
                             latency_p95_ms: m.latency_p95_ms,
+                            failed: m.all_failed(),
                         }
                     })
                     .collect(),

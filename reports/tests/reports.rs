@@ -274,6 +274,146 @@ fn gate_passes_a_change_within_noise_and_checks_floors() {
     );
 }
 
+/// A candidate whose every request failed (e.g. its endpoint refused connections) scores 0
+/// on everything; the report must say it failed, never rank it, and never call it best —
+/// even when it is the only other candidate.
+#[test]
+fn failed_candidate_is_marked_and_never_ranked_or_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suite(dir.path());
+    let run = dir.path().join("with-failure");
+    let eval = run.join("eval");
+    let down: Vec<ResponseRecord> = (0..N)
+        .map(|i| ResponseRecord {
+            id: format!("q{i}"),
+            text: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0.0,
+            cost_usd: 0.0,
+            cached: false,
+            error: Some(
+                "http://127.0.0.1:9/v1/chat/completions: error sending request: Connection refused"
+                    .into(),
+            ),
+        })
+        .collect();
+    // Every answer of `weak` wrong: a real score of 0, which still ranks.
+    let weak = responses(&(0..N).collect::<Vec<_>>(), 0.0, 100.0);
+    let mut scored = Vec::new();
+    for (name, r) in [("down", &down), ("weak", &weak)] {
+        let s = score(&suite, r, &ScoreOptions::new(name)).unwrap();
+        write_candidate(&eval, r, &s).unwrap();
+        scored.push(s);
+    }
+    let comparison = compare(&suite, &scored);
+    assert_eq!(comparison.best.as_deref(), Some("weak"));
+    assert_eq!(comparison.rank_quality, ["weak"]);
+    assert!(comparison.candidates[0].failed && !comparison.candidates[1].failed);
+    assert!(comparison.tests.is_empty(), "{:?}", comparison.tests);
+    let table = tunebench_eval::output::markdown(&comparison);
+    let row = table.lines().find(|l| l.starts_with("| down ")).unwrap();
+    assert!(
+        row.contains(" failed |") && row.contains("failed, not ranked") && !row.contains("best"),
+        "{table}"
+    );
+    assert!(
+        table.contains("**Failed** (every request errored; not ranked, not compared): down"),
+        "{table}"
+    );
+    write_comparison(&eval, &comparison).unwrap();
+
+    let results = load_run(&run, None).unwrap();
+    let report = build(
+        &results,
+        &ReportSettings::default(),
+        "2026-11-25T00:00:00Z",
+        Vec::new(),
+    );
+    let s = &report.summary.suites[0];
+    assert!(s.candidate("down").unwrap().failed);
+    let board = tunebench_reports::sections::leaderboard(s);
+    assert_eq!(
+        board.rows[0][..2],
+        ["1".to_string(), "weak (best)".to_string()]
+    );
+    assert_eq!(
+        board.rows[1][..3],
+        [
+            "–".to_string(),
+            "down (failed)".to_string(),
+            "failed".to_string()
+        ]
+    );
+    let md = markdown::render(&report);
+    assert!(
+        md.contains("**Failed** (every request errored; not ranked): down."),
+        "{md}"
+    );
+    let cases = tunebench_reports::exports::report_cases(&report.summary);
+    assert!(cases[0].failure.as_deref().unwrap().starts_with("failed: "));
+}
+
+/// `tunebench run` checks `[gate]` against the eval's suites and candidates before any stage:
+/// a typo in a metric is found before the (paid) eval, naming the rule and the known metrics.
+#[test]
+fn gate_rules_are_validated_against_suites_and_candidates_before_the_eval() {
+    use tunebench_reports::gate::validate;
+    let suites = vec![("intents".to_string(), vec!["accuracy".to_string()])];
+    let candidates = vec!["base".to_string(), "tuned".to_string()];
+    let ok = GateSettings {
+        rules: vec![
+            rule("accuracy", Some(0.5), None),
+            rule("score", None, Some(0.1)),
+        ],
+        ..GateSettings::default()
+    };
+    validate(&ok, &suites, &candidates).unwrap();
+    let typo = GateSettings {
+        rules: vec![
+            rule("accuracy", Some(0.5), None),
+            rule("acuracy", Some(0.1), None),
+        ],
+        ..GateSettings::default()
+    };
+    let err = validate(&typo, &suites, &candidates).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("rule 2 names metric `acuracy`")
+            && msg.contains("hint: the known metrics are `accuracy`, and `score`"),
+        "{msg}"
+    );
+    assert!(matches!(err, tunebench_reports::ReportError::Gate(_)));
+    let who = GateSettings {
+        rules: vec![Rule {
+            candidate: Some("tunde".into()),
+            ..rule("accuracy", Some(0.5), None)
+        }],
+        ..GateSettings::default()
+    };
+    let msg = validate(&who, &suites, &candidates)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("candidate `tunde`") && msg.contains("`base`, `tuned`"),
+        "{msg}"
+    );
+    let which = GateSettings {
+        rules: vec![Rule {
+            suite: Some("intent".into()),
+            ..rule("accuracy", Some(0.5), None)
+        }],
+        ..GateSettings::default()
+    };
+    let msg = validate(&which, &suites, &candidates)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("suite `intent`") && msg.contains("`intents`"),
+        "{msg}"
+    );
+}
+
 /// The HTML report in headless Chromium: it loads without console errors and its charts are
 /// rendered SVG with content. Chromium comes from `scripts/test.sh`, which installs
 /// Debian's package and sets TUNEBENCH_TEST_CHROMIUM; without it the test says so and
