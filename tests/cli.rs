@@ -1378,6 +1378,8 @@ fn eval_refuses_to_write_over_recorded_responses_it_reads() {
         "{err}"
     );
     assert_eq!(std::fs::read(&recorded).unwrap(), before, "input untouched");
+}
+
 /// A `[data]` config over `x.csv` in `dir`, writing to `data/`, with extra `[data]` lines.
 fn data_config(dir: &Path, name: &str, extra: &str) -> PathBuf {
     let path = dir.join(name);
@@ -1618,6 +1620,8 @@ fn a_killed_prepare_never_leaves_a_mixed_set_and_the_rerun_completes() {
     };
     assert_eq!(manifest(&data)["splits"], manifest(&clean)["splits"]);
     assert_eq!(manifest(&data)["counts"]["input"], 400);
+}
+
 /// An eval config (in `dir`) of a two-example suite with the candidates `candidates` (TOML
 /// of `[[eval.candidates]]` entries); recorded wrong answers are in `rec.jsonl`.
 fn small_eval(dir: &Path, candidates: &str) {
