@@ -1490,7 +1490,9 @@ fn a_killed_prepare_never_leaves_a_mixed_set_and_the_rerun_completes() {
     let extra = |seed: u64| format!("[data.dedup]\nnear = false\n[data.split]\nseed = {seed}\n");
     let first = data_config(dir.path(), "first.toml", &extra(1));
     let second = data_config(dir.path(), "second.toml", &extra(2));
-    let prepare = |cfg: &Path, abort_at: &str| {
+    let data = dir.path().join("data");
+    // `data prepare` of `cfg` into `out`, aborted at `abort_at` ("" = not aborted).
+    let prepare_into = |cfg: &Path, out: &Path, abort_at: &str| {
         tunebench_env(
             &[
                 "data",
@@ -1498,14 +1500,16 @@ fn a_killed_prepare_never_leaves_a_mixed_set_and_the_rerun_completes() {
                 "--quiet",
                 "--config",
                 cfg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
             ],
             dir.path(),
             &[("TUNEBENCH_TEST_ABORT_AT", abort_at)],
         )
     };
+    let prepare = |cfg: &Path, abort_at: &str| prepare_into(cfg, &data, abort_at);
     let out = prepare(&first, "");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let data = dir.path().join("data");
     let first_view = reader_view(&data);
     assert!(first_view.iter().all(|(_, v)| matches!(v, Ok(Some(_)))));
 
@@ -1570,19 +1574,7 @@ fn a_killed_prepare_never_leaves_a_mixed_set_and_the_rerun_completes() {
     // A first run, with no earlier manifest to check against, killed while publishing: the
     // staging folder it leaves tells the reader the set is incomplete.
     let fresh = dir.path().join("fresh");
-    let out = tunebench_env(
-        &[
-            "data",
-            "prepare",
-            "--quiet",
-            "--config",
-            second.to_str().unwrap(),
-            "--out",
-            fresh.to_str().unwrap(),
-        ],
-        dir.path(),
-        &[("TUNEBENCH_TEST_ABORT_AT", "publishing")],
-    );
+    let out = prepare_into(&second, &fresh, "publishing");
     assert!(!out.status.success());
     let train = fresh.join("train.jsonl");
     let seen = tunebench_train::data::check_prepared(&train, &std::fs::read(&train).unwrap());
@@ -1602,18 +1594,7 @@ fn a_killed_prepare_never_leaves_a_mixed_set_and_the_rerun_completes() {
     );
     assert_ne!(view, first_view);
     let clean = dir.path().join("clean");
-    let out = tunebench(
-        &[
-            "data",
-            "prepare",
-            "--quiet",
-            "--config",
-            second.to_str().unwrap(),
-            "--out",
-            clean.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let out = prepare_into(&second, &clean, "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let manifest = |d: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap()

@@ -412,6 +412,17 @@ pub struct SuiteOutline {
     pub metrics: Vec<String>,
 }
 
+impl SuiteFile {
+    /// Parses a suite file.
+    fn read(path: &Path) -> Result<SuiteFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| EvalError::SuiteToml {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
+    }
+}
+
 impl Suite {
     /// Reads a suite file's name and metrics (validated as [`Suite::load`] does), not its
     /// data.
@@ -420,11 +431,7 @@ impl Suite {
     /// [`EvalError`] naming the file and field of the first problem.
     pub fn outline(path: impl AsRef<Path>) -> Result<SuiteOutline> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-        let file: SuiteFile = toml::from_str(&text).map_err(|e| EvalError::SuiteToml {
-            path: path.to_path_buf(),
-            source: Box::new(e),
-        })?;
+        let file = SuiteFile::read(path)?;
         let base = path.parent().unwrap_or(Path::new(""));
         let metrics = metrics(&file.metrics, path, base)?;
         Ok(SuiteOutline {
@@ -439,11 +446,7 @@ impl Suite {
     /// [`EvalError`] naming the file, line and field of the first problem.
     pub fn load(path: impl AsRef<Path>) -> Result<Suite> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-        let file: SuiteFile = toml::from_str(&text).map_err(|e| EvalError::SuiteToml {
-            path: path.to_path_buf(),
-            source: Box::new(e),
-        })?;
+        let file = SuiteFile::read(path)?;
         let base = path.parent().unwrap_or(Path::new(""));
         let at = |field: &str| Location::file(path).field(field);
 

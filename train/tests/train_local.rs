@@ -163,6 +163,21 @@ impl Progress for StopAt<'_> {
     fn finish(&self) {}
 }
 
+/// A fresh run of `s` stopped (as by Ctrl-C) once `step` is done.
+fn interrupted_at(s: &LocalTrainSettings, step: usize) -> tunebench_train::Summary {
+    let stop = AtomicBool::new(false);
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    train_local(
+        s,
+        &RunOptions {
+            resume: false,
+            stop: &stop,
+        },
+        &StopAt { step, flag: &stop },
+    )
+    .unwrap()
+}
+
 #[test]
 fn interrupted_and_resumed_equals_uninterrupted() {
     let whole = tempfile::tempdir().unwrap();
@@ -171,20 +186,7 @@ fn interrupted_and_resumed_equals_uninterrupted() {
     let b = settings(split.path());
     run(&a, false, &NoProgress);
 
-    let stop = AtomicBool::new(false);
-    let turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let first = train_local(
-        &b,
-        &RunOptions {
-            resume: false,
-            stop: &stop,
-        },
-        &StopAt {
-            step: 13,
-            flag: &stop,
-        },
-    )
-    .unwrap();
+    let first = interrupted_at(&b, 13);
     assert_eq!((first.status, first.steps), (Status::Interrupted, 13));
     assert!(!split.path().join("adapter_model.safetensors").exists());
     // Starting again without --resume is refused rather than overwriting.
@@ -197,7 +199,6 @@ fn interrupted_and_resumed_equals_uninterrupted() {
         &NoProgress,
     );
     assert!(again.unwrap_err().to_string().contains("--resume"));
-    drop(turn);
 
     let second = run(&b, true, &NoProgress);
     assert_eq!((second.status, second.steps), (Status::Completed, 32));
@@ -260,22 +261,8 @@ fn packing_over_several_epochs_completes_and_resumes() {
     assert!(rows.windows(2).all(|w| epoch_of(&w[0]) < epoch_of(&w[1])));
 
     let b = packing(split.path());
-    let stop = AtomicBool::new(false);
-    let turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let first = train_local(
-        &b,
-        &RunOptions {
-            resume: false,
-            stop: &stop,
-        },
-        &StopAt {
-            step: done.steps * 2 / 3,
-            flag: &stop,
-        },
-    )
-    .unwrap();
+    let first = interrupted_at(&b, done.steps * 2 / 3);
     assert_eq!(first.status, Status::Interrupted);
-    drop(turn);
     let second = run(&b, true, &NoProgress);
     assert_eq!(
         (second.status, second.steps),
