@@ -140,18 +140,11 @@ pub fn read_output(
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            r.unwrap_or_else(|| ResponseRecord {
-                id: requests[i].id.clone(),
-                text: String::new(),
-                input_tokens: 0,
-                output_tokens: 0,
-                latency_ms: 0.0,
-                cost_usd: 0.0,
-                cached: false,
-                error: Some(format!(
-                    "the batch job wrote no output for record {}",
-                    record_id(i)
-                )),
+            r.unwrap_or_else(|| {
+                ResponseRecord::failed(
+                    requests[i].id.clone(),
+                    format!("the batch job wrote no output for record {}", record_id(i)),
+                )
             })
         })
         .collect())

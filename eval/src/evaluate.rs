@@ -242,19 +242,11 @@ fn recorded_verdicts(
     Ok(requests
         .iter()
         .map(|q| {
-            recorded.remove(&q.id).unwrap_or_else(|| ResponseRecord {
-                id: q.id.clone(),
-                text: String::new(),
-                input_tokens: 0,
-                output_tokens: 0,
-                latency_ms: 0.0,
-                cost_usd: 0.0,
-                cached: false,
-                error: Some(format!(
-                    "{} has no verdict with id {:?}",
-                    r.path.display(),
-                    q.id
-                )),
+            recorded.remove(&q.id).unwrap_or_else(|| {
+                ResponseRecord::failed(
+                    &q.id,
+                    format!("{} has no verdict with id {:?}", r.path.display(), q.id),
+                )
             })
         })
         .collect())

@@ -281,19 +281,6 @@ impl Jitter {
     }
 }
 
-fn error_record(id: &str, error: String) -> ResponseRecord {
-    ResponseRecord {
-        id: id.to_string(),
-        text: String::new(),
-        input_tokens: 0,
-        output_tokens: 0,
-        latency_ms: 0.0,
-        cost_usd: 0.0,
-        cached: false,
-        error: Some(error),
-    }
-}
-
 /// [`run`], with counters.
 pub async fn run_with_stats(
     candidate: Arc<dyn Candidate>,
@@ -390,7 +377,8 @@ pub async fn run_with_stats(
                     Some(idx) if guard.as_ref().is_some_and(|g| g.exhausted()) => {
                         let mut skipped = 0;
                         for i in std::iter::once(idx).chain(fresh.drain(..)) {
-                            records[i] = Some(error_record(&requests[i].id, NOT_SENT_COST.into()));
+                            records[i] =
+                                Some(ResponseRecord::failed(&requests[i].id, NOT_SENT_COST));
                             skipped += 1;
                         }
                         stats.not_sent += skipped;
@@ -509,7 +497,7 @@ pub async fn run_with_stats(
                 None
             }
             Err(CallError::Fatal(msg)) => {
-                records[done.idx] = Some(error_record(id, msg));
+                records[done.idx] = Some(ResponseRecord::failed(id, msg));
                 stats.failed += 1;
                 progress.advance(1);
                 None
@@ -540,7 +528,7 @@ pub async fn run_with_stats(
             if done.attempt >= opts.max_attempts {
                 let tries = done.attempt;
                 let plural = if tries == 1 { "" } else { "s" };
-                records[done.idx] = Some(error_record(
+                records[done.idx] = Some(ResponseRecord::failed(
                     id,
                     format!("{msg} (gave up after {tries} attempt{plural})"),
                 ));
@@ -566,7 +554,7 @@ pub async fn run_with_stats(
         .enumerate()
         .map(|(i, r)| {
             // Unreachable: the loop ends only when every example has its record.
-            r.unwrap_or_else(|| error_record(&requests[i].id, "internal: no record".into()))
+            r.unwrap_or_else(|| ResponseRecord::failed(&requests[i].id, "internal: no record"))
         })
         .collect();
     Ok(RunOutcome { records, stats })

@@ -166,3 +166,19 @@ pub struct ResponseRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+impl ResponseRecord {
+    /// The record of an example that got no answer, and why.
+    pub fn failed(id: impl Into<String>, error: impl Into<String>) -> Self {
+        ResponseRecord {
+            id: id.into(),
+            text: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            latency_ms: 0.0,
+            cost_usd: 0.0,
+            cached: false,
+            error: Some(error.into()),
+        }
+    }
+}

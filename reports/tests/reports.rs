@@ -284,18 +284,11 @@ fn failed_candidate_is_marked_and_never_ranked_or_best() {
     let run = dir.path().join("with-failure");
     let eval = run.join("eval");
     let down: Vec<ResponseRecord> = (0..N)
-        .map(|i| ResponseRecord {
-            id: format!("q{i}"),
-            text: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0.0,
-            cost_usd: 0.0,
-            cached: false,
-            error: Some(
-                "http://127.0.0.1:9/v1/chat/completions: error sending request: Connection refused"
-                    .into(),
-            ),
+        .map(|i| {
+            ResponseRecord::failed(
+                format!("q{i}"),
+                "http://127.0.0.1:9/v1/chat/completions: error sending request: Connection refused",
+            )
         })
         .collect();
     // Every answer of `weak` wrong: a real score of 0, which still ranks.
