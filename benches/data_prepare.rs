@@ -12,17 +12,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// splitmix64: a small deterministic generator, so every run benchmarks the same file.
-struct Rng(u64);
+/// A small deterministic generator, so every run benchmarks the same file.
+struct Rng(tunebench_core::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
+    /// `next() % n`, as the bench has always drawn (so its input file stays the same).
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
@@ -60,7 +57,7 @@ fn generate(repo: &Path, rows: usize, out: &Path) -> u64 {
             reader.push((text, cat.to_string()));
         }
     }
-    let mut rng = Rng(77);
+    let mut rng = Rng(tunebench_core::SplitMix64(77));
     let mut body = String::with_capacity(rows * 90);
     body.push_str("text,category\n");
     for i in 0..rows {

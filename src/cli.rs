@@ -456,7 +456,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
     /// Sample with this temperature, a finite number ≥ 0 (greedy when absent or 0).
-    #[arg(long, value_parser = temperature)]
+    #[arg(long, value_parser = temperature, allow_negative_numbers = true)]
     pub temperature: Option<f32>,
     /// Sample only among the k most likely tokens (k ≥ 1).
     #[arg(long, value_parser = top_k)]

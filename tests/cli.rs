@@ -1238,7 +1238,7 @@ fn model_info_refuses_truncated_weights() {
     let err = text(&out.stderr);
     assert!(!out.status.success(), "a truncated file is not fine: {err}");
     assert!(
-        err.contains("model.safetensors") && err.contains("data bytes"),
+        err.contains("model.safetensors") && err.contains("hint: the file is truncated"),
         "{err}"
     );
 }
@@ -1253,7 +1253,8 @@ fn model_generate_refuses_negative_or_nan_temperature() {
                 "fixtures/tiny-llama/model",
                 "--prompt",
                 "Hello",
-                &format!("--temperature={bad}"),
+                "--temperature",
+                bad,
             ],
             &repo(),
         );

@@ -38,6 +38,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use tunebench_core::SplitMix64;
+
 /// Minimum probability, at exactly the threshold, that a pair becomes a candidate; used by
 /// [`MinHashParams::bands_rows`].
 const MIN_RECALL_AT_THRESHOLD: f64 = 0.9;
@@ -140,11 +142,11 @@ impl MinHasher {
     /// stream started at `seed`: the same seed always gives the same signatures.
     pub fn new(params: MinHashParams, seed: u64) -> Self {
         let k = params.num_perm.max(1);
-        let mut state = seed;
+        let mut rng = SplitMix64(seed);
         let mut mul = Vec::with_capacity(k);
         let mut add = Vec::with_capacity(k);
         for _ in 0..k {
-            let r = splitmix64(&mut state);
+            let r = rng.next_u64();
             mul.push((r as u32) | 1);
             add.push((r >> 32) as u32);
         }
@@ -424,15 +426,6 @@ fn fmix64(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
     h ^ (h >> 33)
-}
-
-/// splitmix64: the next value of a seeded pseudo-random stream.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -718,12 +711,12 @@ mod tests {
         const WORDS: &str = "card account transfer fee please why my the was charged refund \
             payment declined how do I activate new pin limit exchange rate cash withdrawal";
         let words: Vec<&str> = WORDS.split_whitespace().collect();
-        let mut state = 99;
+        let mut rng = SplitMix64(99);
         (0..n)
             .map(|_| {
                 let mut text = String::new();
                 while text.len() < 60 {
-                    let w = words[(splitmix64(&mut state) % words.len() as u64) as usize];
+                    let w = words[(rng.next_u64() % words.len() as u64) as usize];
                     if !text.is_empty() {
                         text.push(' ');
                     }

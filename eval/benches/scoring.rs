@@ -29,15 +29,6 @@ use tunebench_eval::metrics::rouge::RougeScorer;
 
 const RUNS: usize = 3;
 
-/// SplitMix64, for reproducible edits.
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// `(prediction, reference)` pairs; see the module docs.
 fn pairs(root: &Path, n: usize) -> Result<Vec<(String, String)>, Box<dyn Error>> {
     let text = std::fs::read_to_string(root.join("data/gsm8k/train.jsonl"))?;
@@ -49,7 +40,7 @@ fn pairs(root: &Path, n: usize) -> Result<Vec<(String, String)>, Box<dyn Error>>
             .ok_or("a GSM8K line without `answer`")?;
         answers.push(answer.replace('\n', " "));
     }
-    let mut rng = 7u64;
+    let mut rng = tunebench_core::SplitMix64(7); // reproducible edits
     Ok((0..n)
         .map(|i| {
             let reference = answers[i % answers.len()].clone();
@@ -59,8 +50,8 @@ fn pairs(root: &Path, n: usize) -> Result<Vec<(String, String)>, Box<dyn Error>>
                 if len < 3 {
                     break;
                 }
-                let at = (next(&mut rng) % len as u64) as usize;
-                match next(&mut rng) % 3 {
+                let at = (rng.next_u64() % len as u64) as usize;
+                match rng.next_u64() % 3 {
                     0 => {
                         words.remove(at);
                     }

@@ -6,7 +6,6 @@
 //! reader never sees half a file and an interrupted run leaves the previous one intact.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -82,21 +81,7 @@ fn pretty<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// # Errors
 /// [`EvalError::Io`] when the file cannot be written (the temporary file is removed).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        EvalError::io(path, e)
-    })
+    tunebench_core::write_atomic(path, bytes).map_err(|e| EvalError::io(path, e))
 }
 
 /// The comparison as a Markdown table, candidates as rows: score with its 95% interval,

@@ -24,6 +24,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tunebench_core::SplitMix64;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -252,7 +253,7 @@ impl Aimd {
 }
 
 /// SplitMix64, for backoff jitter only.
-struct Jitter(u64);
+struct Jitter(SplitMix64);
 
 impl Jitter {
     fn seeded() -> Self {
@@ -260,17 +261,12 @@ impl Jitter {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        Jitter(nanos ^ 0x9E37_79B9_7F4A_7C15)
+        Jitter(SplitMix64(nanos ^ 0x9E37_79B9_7F4A_7C15))
     }
 
     /// Uniform in [0, 1).
     fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        self.0.next_f64()
     }
 
     /// Full-jitter backoff before call number `attempt + 1`.
@@ -591,7 +587,7 @@ mod tests {
 
     #[test]
     fn backoff_is_full_jitter_below_the_cap() {
-        let mut j = Jitter(7);
+        let mut j = Jitter(SplitMix64(7));
         let base = Duration::from_millis(100);
         let cap = Duration::from_secs(1);
         for attempt in 1..20 {

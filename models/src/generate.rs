@@ -10,6 +10,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use tunebench_core::SplitMix64;
 
 use crate::error::{ModelError, Result};
 use crate::llama::{Llama, Logits};
@@ -501,24 +502,6 @@ fn sample(
         u -= q;
     }
     order[order.len() - 1]
-}
-
-/// Steele, Lea and Flood's SplitMix64: small, seedable, and the same everywhere.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
@@ -265,6 +265,12 @@ fn read_toc(path: &Path) -> Result<FileToc> {
         let (start, end) = info.data_offsets;
         let numel: usize = info.shape.iter().product();
         let size = numel * info.dtype.bitsize() / 8;
+        if end > data_len && start <= end && end - start == size {
+            return Err(bad(format!(
+                "tensor `{name}`: offsets {start}..{end} do not hold {numel} {:?} values within {data_len} data bytes: the file is shorter than its header says\nhint: the file is truncated (an interrupted download or copy?); fetch it again",
+                info.dtype
+            )));
+        }
         if start > end || end > data_len || end - start != size {
             return Err(bad(format!(
                 "tensor `{name}`: offsets {start}..{end} do not hold {numel} {:?} values within {data_len} data bytes",
@@ -382,23 +388,13 @@ pub fn write_safetensors(path: &Path, tensors: Vec<(String, HostTensor)>) -> Res
     write_atomic(path, &buffer)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a crash
-/// never leaves a half-written file under the real name.
+/// [`tunebench_core::write_atomic`] with this crate's error: a crash never leaves a
+/// half-written file under the real name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| ModelError::Io {
+    tunebench_core::write_atomic(path, bytes).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 /// Loads an HF model directory (`config.json` + safetensors) onto `device`.

@@ -156,8 +156,5 @@ pub fn write(report: &Report, dir: &Path) -> Result<Written> {
 /// # Errors
 /// [`ReportError::Io`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    tunebench_eval::output::write_atomic(path, bytes).map_err(|e| match e {
-        tunebench_eval::error::EvalError::Io { source, .. } => ReportError::io(path, source),
-        other => ReportError::io(path, std::io::Error::other(other.to_string())),
-    })
+    tunebench_core::write_atomic(path, bytes).map_err(|e| ReportError::io(path, e))
 }

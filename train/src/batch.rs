@@ -8,46 +8,9 @@
 
 use crate::data::Example;
 
-/// SplitMix64 (Steele, Lea, Flood 2014): small, fast, and its whole state is one `u64`,
-/// which checkpoints store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`), by rejection so that every value is equally likely.
-    pub fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return (x % n) as usize;
-            }
-        }
-    }
-
-    /// Fisher–Yates shuffle.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
-
-    /// A generator for one purpose of one seed, independent of the others.
-    pub fn derive(seed: u64, purpose: u64) -> Rng {
-        let mut r = Rng(seed ^ purpose.wrapping_mul(0xD6E8_FEB8_6659_FD93));
-        Rng(r.next_u64())
-    }
-}
+/// The seeded generator of data order and dropout seeds; its state is one `u64`, which
+/// checkpoints store.
+pub use tunebench_core::SplitMix64 as Rng;
 
 /// Rows of example indices: one micro-batch.
 pub type Plan = Vec<Vec<usize>>;

@@ -1116,13 +1116,13 @@ impl JobRecord {
     }
 }
 
+/// Writes a run-directory record atomically (see [`tunebench_core::write_atomic`]), creating
+/// its folder first.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    tunebench_core::write_atomic(path, bytes).map_err(io(path))
 }
 
 // --- clients --------------------------------------------------------------------------------
