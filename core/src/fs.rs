@@ -2,17 +2,31 @@
 //! kills the writer.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The temporary file that an atomic write of `path` goes through: in the same folder (so
+/// the rename stays on one file system), hidden, and named after this process.
+pub fn temp_beside(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Whether a file name is that of a [`temp_beside`] file (left behind by a killed writer).
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// Writes `bytes` to `path` through a temporary file in the same folder
 /// (`.<name>.tmp-<pid>`), flushed to disk, then renamed over `path`. On error the temporary
 /// file is removed and `path` is left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = temp_beside(path);
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -43,5 +57,15 @@ mod tests {
         std::fs::write(blocked.join("x"), b"").unwrap();
         assert!(write_atomic(&blocked, b"data").is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn temp_names_are_recognised() {
+        let tmp = temp_beside(Path::new("out/train.jsonl"));
+        let name = tmp.file_name().unwrap().to_str().unwrap();
+        assert!(is_temp_name(name), "{name}");
+        assert!(!is_temp_name("train.jsonl"));
+        assert!(!is_temp_name(".train.jsonl.tmp-"));
+        assert!(!is_temp_name("x.tmp-12"));
     }
 }

@@ -787,7 +787,11 @@ fn remove_leftovers(dir: &Path) -> Result<()> {
             if !running {
                 std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
             }
-        } else if (name.starts_with('.') && name.ends_with(".tmp")) || name == "violations.jsonl" {
+        } else if tunebench_core::fs::is_temp_name(&name)
+            // the temporary files of versions before tunebench-core: `.<name>.<pid>.tmp`
+            || (name.starts_with('.') && name.ends_with(".tmp"))
+            || name == "violations.jsonl"
+        {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
     }
