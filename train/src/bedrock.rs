@@ -294,6 +294,50 @@ impl Patterns {
     }
 }
 
+/// How a request names the model it creates: (words for messages, the API member, the
+/// setting that sets it), e.g. ("custom model name", "customModelName", "custom_model_name").
+type ModelNaming = (&'static str, &'static str, &'static str);
+
+/// The pre-flight checks that customization jobs and model imports share: the job name, the
+/// name of the model it creates, the role ARN and the KMS key, against the service model's
+/// patterns.
+fn identity_problems(
+    p: &Patterns,
+    job_name: &str,
+    (model_words, model_member, model_setting): ModelNaming,
+    model_name: &str,
+    role_arn: &str,
+    kms_key_id: Option<&str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let name_ok = |re: &Regex, v: &str| (1..=63).contains(&v.len()) && re.is_match(v);
+    if !name_ok(&p.job_name, job_name) {
+        out.push(format!(
+            "name = {job_name:?} is not a valid jobName: 1-63 characters, letters, digits, '-', '+', '.', starting with a letter or digit"
+        ));
+    }
+    if !name_ok(&p.model_name, model_name) {
+        out.push(format!(
+            "{model_words} {model_name:?} is not a valid {model_member}: 1-63 letters or digits, each optionally followed by one '_' or '-'\nhint: set {model_setting}"
+        ));
+    }
+    if role_arn.trim().is_empty() {
+        out.push("role_arn is missing\nhint: role_arn = \"arn:aws:iam::<account>:role/<bedrock role>\" (see configs/iam-policy.json)".into());
+    } else if !p.role_arn.is_match(role_arn) {
+        out.push(format!(
+            "role_arn = {role_arn:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"
+        ));
+    }
+    if let Some(k) = kms_key_id
+        && !p.kms.is_match(k)
+    {
+        out.push(format!(
+            "kms_key_id = {k:?} is not a KMS key id, key ARN or alias"
+        ));
+    }
+    out
+}
+
 fn abs_path(base: &Path, p: &str) -> String {
     if is_s3(p) || Path::new(p).is_absolute() || p.is_empty() {
         p.to_string()
@@ -340,35 +384,14 @@ impl BedrockTrainSettings {
     /// Every problem found without reading a file or calling AWS.
     pub fn problems(&self) -> Vec<String> {
         let p = Patterns::new();
-        let mut out = Vec::new();
-        let name_ok = |re: &Regex, v: &str| (1..=63).contains(&v.len()) && re.is_match(v);
-        if !name_ok(&p.job_name, &self.name) {
-            out.push(format!(
-                "name = {:?} is not a valid jobName: 1-63 characters, letters, digits, '-', '+', '.', starting with a letter or digit",
-                self.name
-            ));
-        }
-        let model_name = self.custom_model_name();
-        if !name_ok(&p.model_name, &model_name) {
-            out.push(format!(
-                "custom model name {model_name:?} is not a valid customModelName: 1-63 letters or digits, each optionally followed by one '_' or '-'\nhint: set custom_model_name"
-            ));
-        }
-        if self.role_arn.trim().is_empty() {
-            out.push("role_arn is missing\nhint: role_arn = \"arn:aws:iam::<account>:role/<bedrock customization role>\" (see configs/iam-policy.json)".into());
-        } else if !p.role_arn.is_match(&self.role_arn) {
-            out.push(format!(
-                "role_arn = {:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)",
-                self.role_arn
-            ));
-        }
-        if let Some(k) = &self.kms_key_id
-            && !p.kms.is_match(k)
-        {
-            out.push(format!(
-                "kms_key_id = {k:?} is not a KMS key id, key ARN or alias"
-            ));
-        }
+        let mut out = identity_problems(
+            &p,
+            &self.name,
+            ("custom model name", "customModelName", "custom_model_name"),
+            &self.custom_model_name(),
+            &self.role_arn,
+            self.kms_key_id.as_deref(),
+        );
         for (what, tags) in [
             ("job_tags", &self.job_tags),
             ("model_tags", &self.model_tags),

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use tunebench_aws::{ModelImportJob, S3Uri, UploadOptions, UploadOutcome};
 
 use super::{
-    BedrockError, Clients, Patterns, Result, Upload, WaitSettings, abs_path, io, poll, read_record,
-    write_record,
+    BedrockError, Clients, Patterns, Result, Upload, WaitSettings, abs_path, identity_problems, io,
+    poll, read_record, write_record,
 };
 
 /// `[train.bedrock_import]`: one Custom Model Import job.
@@ -74,34 +74,14 @@ impl ImportSettings {
     }
 
     fn problems(&self) -> Vec<String> {
-        let p = Patterns::new();
-        let mut out = Vec::new();
-        let name_ok = |re: &regex::Regex, v: &str| (1..=63).contains(&v.len()) && re.is_match(v);
-        if !name_ok(&p.job_name, &self.name) {
-            out.push(format!(
-                "name = {:?} is not a valid jobName: 1-63 characters, letters, digits, '-', '+', '.', starting with a letter or digit",
-                self.name
-            ));
-        }
-        let model = self.model_name();
-        if !name_ok(&p.model_name, &model) {
-            out.push(format!(
-                "model name {model:?} is not a valid importedModelName: 1-63 letters or digits, each optionally followed by one '_' or '-'\nhint: set model_name"
-            ));
-        }
-        if !p.role_arn.is_match(&self.role_arn) {
-            out.push(format!(
-                "role_arn = {:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)",
-                self.role_arn
-            ));
-        }
-        if let Some(k) = &self.kms_key_id
-            && !p.kms.is_match(k)
-        {
-            out.push(format!(
-                "kms_key_id = {k:?} is not a KMS key id, key ARN or alias"
-            ));
-        }
+        let mut out = identity_problems(
+            &Patterns::new(),
+            &self.name,
+            ("model name", "importedModelName", "model_name"),
+            &self.model_name(),
+            &self.role_arn,
+            self.kms_key_id.as_deref(),
+        );
         if self.s3_prefix.parse::<S3Uri>().is_err() {
             out.push(format!(
                 "s3_prefix = {:?} is not an s3:// URI\nhint: s3_prefix = \"s3://<bucket>/<prefix>/\"",
