@@ -4,6 +4,8 @@
 // Helpers here panic on anything unexpected: a panic is how a test reports failure.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1607,16 +1609,7 @@ fn a_killed_prepare_never_leaves_a_mixed_set_and_the_rerun_completes() {
 /// An eval config (in `dir`) of a two-example suite with the candidates `candidates` (TOML
 /// of `[[eval.candidates]]` entries); recorded wrong answers are in `rec.jsonl`.
 fn small_eval(dir: &Path, candidates: &str) {
-    std::fs::write(
-        dir.join("d.jsonl"),
-        "{\"q\":\"2+2\",\"a\":\"4\"}\n{\"q\":\"3+3\",\"a\":\"6\"}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("s.toml"),
-        "name = \"math\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[[metrics]]\nkind = \"exact_match\"\n",
-    )
-    .unwrap();
+    common::write_math_suite(dir);
     std::fs::write(
         dir.join("rec.jsonl"),
         "{\"id\":\"L1\",\"text\":\"5\"}\n{\"id\":\"L2\",\"text\":\"7\"}\n",

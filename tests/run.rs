@@ -6,6 +6,8 @@
 // Helpers here panic on anything unexpected: a panic is how a test reports failure.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -330,16 +332,7 @@ fn gate_exits_3_naming_the_metric_and_report_lists_history() {
 /// every connection (`down`), a Bedrock foundation model on the stand-in (`nova`), and
 /// `gate` (TOML of `[gate]` and its rules, may be empty).
 fn failing_run_config(dir: &Path, bedrock_url: &str, gate: &str) -> PathBuf {
-    std::fs::write(
-        dir.join("d.jsonl"),
-        "{\"q\":\"2+2\",\"a\":\"4\"}\n{\"q\":\"3+3\",\"a\":\"6\"}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("s.toml"),
-        "name = \"math\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[[metrics]]\nkind = \"exact_match\"\n",
-    )
-    .unwrap();
+    common::write_math_suite(dir);
     let config = dir.join("flaky.toml");
     std::fs::write(
         &config,
