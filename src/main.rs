@@ -104,21 +104,19 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 _ => 1,
             };
         }
-        if let Some(e) = cause.downcast_ref::<tunebench_train::bedrock::BedrockError>() {
-            use tunebench_train::bedrock::BedrockError as B;
-            return match e {
-                B::Preflight(_) | B::CostLimit { .. } | B::NoRegistry { .. } | B::Refused(_) => 2,
-                _ => 1,
-            };
-        }
         if cause.downcast_ref::<train::Interrupted>().is_some() {
             return 130;
         }
         if let Some(e) = cause.downcast_ref::<tunebench_train::TrainError>() {
+            use tunebench_train::TrainError as T;
             return match e {
-                tunebench_train::TrainError::Config(_)
-                | tunebench_train::TrainError::Example { .. }
-                | tunebench_train::TrainError::NoExamples { .. } => 2,
+                T::Config(_)
+                | T::Example { .. }
+                | T::NoExamples { .. }
+                | T::Preflight(_)
+                | T::CostLimit { .. }
+                | T::NoRegistry { .. }
+                | T::Refused(_) => 2,
                 _ => 1,
             };
         }

@@ -5,7 +5,7 @@
 //!
 //! 1. [`BedrockTrainSettings`] (`[train.bedrock]`) is resolved ([`BedrockTrainSettings::resolve`]);
 //! 2. [`plan`] runs every pre-flight check *before anything is uploaded*, returning all problems
-//!    at once ([`BedrockError::Preflight`]): base model known and offered in the Region and for
+//!    at once ([`TrainError::Preflight`]): base model known and offered in the Region and for
 //!    the customization type ([`models`]), hyperparameters named and in range (sent as
 //!    strings), `jobName` / `customModelName` / role ARN / KMS key / tags matching the
 //!    CreateModelCustomizationJob patterns of the service model
@@ -44,107 +44,7 @@ use tunebench_datasets::targets::{BedrockFormat, Split, Target};
 
 pub use models::{BASE_MODELS, BaseModel, HpKind, Hyperparameter};
 
-/// What can go wrong with a Bedrock customization job.
-#[derive(Debug, thiserror::Error)]
-pub enum BedrockError {
-    /// Pre-flight checks failed; nothing was uploaded or submitted. One line per problem.
-    #[error("the Bedrock job was not submitted:\n  - {}", .0.join("\n  - "))]
-    Preflight(Vec<String>),
-    /// The estimated cost is above `max_cost_usd`.
-    #[error(
-        "estimated cost ${estimate:.2} is above max_cost_usd = {limit:.2}; nothing was submitted\nhint: raise max_cost_usd, lower epochCount or train on fewer records"
-    )]
-    CostLimit {
-        /// Estimated dollars.
-        estimate: f64,
-        /// The limit.
-        limit: f64,
-    },
-    /// No job given and no registry in the run directory.
-    #[error(
-        "{}: no job registry\nhint: submit first (`tunebench train bedrock submit`) or name the job", path.display()
-    )]
-    NoRegistry {
-        /// The missing `job.json`.
-        path: PathBuf,
-    },
-    /// A job of a different configuration is still running from this run directory.
-    #[error(
-        "{}: job {job} (a different configuration) is still {status}\nhint: wait for it, stop it, or use another out_dir", path.display()
-    )]
-    Busy {
-        /// The registry.
-        path: PathBuf,
-        /// The job in it.
-        job: String,
-        /// Its last known status.
-        status: String,
-    },
-    /// A refused action (e.g. provisioned throughput without `yes`).
-    #[error("{0}")]
-    Refused(String),
-    /// A deployment or provisioned throughput ended in a state it cannot be called in.
-    #[error(
-        "{arn} is {status}, not usable: {reason}\nhint: fix the cause, then `tunebench train bedrock undeploy` and deploy again"
-    )]
-    Unusable {
-        /// The deployment or provisioned-throughput ARN.
-        arn: String,
-        /// Its final status.
-        status: String,
-        /// The service's failure message.
-        reason: String,
-    },
-    /// A model import job failed.
-    #[error(
-        "model import job {arn} is {status}: {reason}\nhint: check the model directory's files and the role's access to the S3 prefix, then import again"
-    )]
-    ImportFailed {
-        /// The import job ARN.
-        arn: String,
-        /// Its final status.
-        status: String,
-        /// The service's failure message.
-        reason: String,
-    },
-    /// A metrics file of the job is not the CSV expected.
-    #[error("{}: {reason}", path.display())]
-    Metrics {
-        /// The downloaded file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// AWS said no.
-    #[error(transparent)]
-    Aws(#[from] tunebench_aws::Error),
-    /// Reading or writing a local file.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// `job.json` is not what tunebench writes.
-    #[error("{}: {source}", path.display())]
-    Registry {
-        /// The registry file.
-        path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
-    },
-}
-
-/// Result of this module.
-pub type Result<T, E = BedrockError> = std::result::Result<T, E>;
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BedrockError + '_ {
-    move |source| BedrockError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::error::{Result, TrainError, io};
 
 mod clients;
 mod collect;

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter, S3Uri, VpcConfig};
 use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+use tunebench_train::TrainError;
 use tunebench_train::bedrock::{
-    BedrockError, BedrockTrainSettings, Clients, CustomizationType, DeployKind, HyperValue,
-    JobRecord, JobRef, WaitSettings, plan, submit, wait,
+    BedrockTrainSettings, Clients, CustomizationType, DeployKind, HyperValue, JobRecord, JobRef,
+    WaitSettings, plan, submit, wait,
 };
 
 fn s3_endpoint() -> String {
@@ -234,7 +235,7 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
         |_| {},
     )
     .unwrap_err();
-    assert!(matches!(refused, BedrockError::Refused(_)), "{refused}");
+    assert!(matches!(refused, TrainError::Refused(_)), "{refused}");
     assert!(notices[0].contains("$20.00/hour"), "{notices:?}");
     assert_eq!(standin.request_count("CreateProvisionedModelThroughput"), 0);
     assert_eq!(
@@ -313,7 +314,7 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
     s.name = "-bad name".into();
     s.custom_model_name = Some("ok".into());
     let err = submit(&s, &c, false).unwrap_err();
-    let BedrockError::Preflight(problems) = &err else {
+    let TrainError::Preflight(problems) = &err else {
         panic!("{err}")
     };
     let all = problems.join("\n");
@@ -344,7 +345,7 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
     )
     .unwrap();
     let err = submit(&s, &c, false).unwrap_err();
-    let BedrockError::Preflight(problems) = &err else {
+    let TrainError::Preflight(problems) = &err else {
         panic!("{err}")
     };
     let all = problems.join("\n");
@@ -373,7 +374,7 @@ fn preflight_lists_every_problem_and_uploads_nothing() {
     s.max_cost_usd = Some(0.0);
     assert!(matches!(
         submit(&s, &c, false).unwrap_err(),
-        BedrockError::CostLimit { .. }
+        TrainError::CostLimit { .. }
     ));
     assert!(
         c.s3.list(&format!("s3://{b}/").parse::<S3Uri>().unwrap())
@@ -424,7 +425,7 @@ fn prices_come_from_the_pricing_table_and_overrides_win() {
         err.contains("prices.toml: no [[customization]] entry") && err.contains("hint:"),
         "{err}"
     );
-    assert!(matches!(plan(&s), Err(BedrockError::Preflight(_))));
+    assert!(matches!(plan(&s), Err(TrainError::Preflight(_))));
     // A negative price is refused when the table is read.
     std::fs::write(
         &table,
@@ -617,7 +618,7 @@ fn import_refuses_a_directory_that_is_not_a_hf_model() {
     }
     .resolve(tmp.path())
     .unwrap_err();
-    let BedrockError::Preflight(problems) = &err else {
+    let TrainError::Preflight(problems) = &err else {
         panic!("{err}")
     };
     let all = problems.join("\n");

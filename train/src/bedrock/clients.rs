@@ -35,7 +35,7 @@ impl JobRef {
             JobRef::Job(j) => Ok((j.clone(), None)),
             JobRef::Registry(dir) => match JobRecord::load(dir)? {
                 Some(r) => Ok((r.job_arn.clone(), Some((dir.clone(), r)))),
-                None => Err(BedrockError::NoRegistry {
+                None => Err(TrainError::NoRegistry {
                     path: JobRecord::path(dir),
                 }),
             },

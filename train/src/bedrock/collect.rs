@@ -58,7 +58,7 @@ pub(super) fn read_csv(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
         .map(|(i, l)| {
             let cells: Vec<&str> = l.split(',').map(str::trim).collect();
             if cells.len() != cols.len() {
-                return Err(BedrockError::Metrics {
+                return Err(TrainError::Metrics {
                     path: path.to_path_buf(),
                     reason: format!(
                         "line {}: {} cells, header has {}",
@@ -96,7 +96,7 @@ pub fn convert_metrics(train: Option<&Path>, validation: Option<&Path>) -> Resul
     ] {
         let Some(path) = path else { continue };
         for r in read_csv(path)? {
-            let bad = |what: &str| BedrockError::Metrics {
+            let bad = |what: &str| TrainError::Metrics {
                 path: path.to_path_buf(),
                 reason: format!("missing or bad {what}"),
             };

@@ -45,11 +45,11 @@ pub fn deploy(
     mut on_notice: impl FnMut(&str),
     mut on_poll: impl FnMut(&str),
 ) -> Result<Served> {
-    let mut rec = JobRecord::load(out_dir)?.ok_or_else(|| BedrockError::NoRegistry {
+    let mut rec = JobRecord::load(out_dir)?.ok_or_else(|| TrainError::NoRegistry {
         path: JobRecord::path(out_dir),
     })?;
     let model = rec.custom_model_arn.clone().ok_or_else(|| {
-        BedrockError::Refused(format!(
+        TrainError::Refused(format!(
             "{}: no custom model ARN yet (job status {})\nhint: `tunebench train bedrock wait` first",
             JobRecord::path(out_dir).display(),
             rec.status
@@ -57,7 +57,7 @@ pub fn deploy(
     })?;
     // ModelDeploymentName and ProvisionedModelName: ([0-9a-zA-Z][_-]?){1,63}.
     if !((1..=63).contains(&name.len()) && Patterns::new().model_name.is_match(name)) {
-        return Err(BedrockError::Refused(format!(
+        return Err(TrainError::Refused(format!(
             "deployment name {name:?} is not valid: 1-63 letters or digits, each optionally followed by one '_' or '-'; nothing was created\nhint: pass --name"
         )));
     }
@@ -114,7 +114,7 @@ pub fn deploy(
                 "provisioned throughput for {model} is billed at {cost} until it is deleted"
             ));
             if !yes {
-                return Err(BedrockError::Refused(format!(
+                return Err(TrainError::Refused(format!(
                     "provisioned throughput not created: it costs {cost}\nhint: pass --yes to accept"
                 )));
             }
@@ -168,7 +168,7 @@ pub(super) fn usable(
             status: status.to_string(),
         })
     } else {
-        Err(BedrockError::Unusable {
+        Err(TrainError::Unusable {
             arn: arn.to_string(),
             status: status.to_string(),
             reason: failure.unwrap_or("no reason given").to_string(),
@@ -179,7 +179,7 @@ pub(super) fn usable(
 /// Deletes the deployment and provisioned throughput recorded in `out_dir/job.json`; returns
 /// the ARNs deleted.
 pub fn undeploy(clients: &Clients, out_dir: &Path) -> Result<Vec<String>> {
-    let mut rec = JobRecord::load(out_dir)?.ok_or_else(|| BedrockError::NoRegistry {
+    let mut rec = JobRecord::load(out_dir)?.ok_or_else(|| TrainError::NoRegistry {
         path: JobRecord::path(out_dir),
     })?;
     let mut gone = Vec::new();

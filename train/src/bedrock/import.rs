@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tunebench_aws::{ModelImportJob, S3Uri, UploadOptions, UploadOutcome};
 
 use super::{
-    BedrockError, Clients, Patterns, Result, Upload, WaitSettings, abs_path, identity_problems, io,
+    Clients, Patterns, Result, TrainError, Upload, WaitSettings, abs_path, identity_problems, io,
     poll, read_record, write_record,
 };
 
@@ -52,7 +52,7 @@ const REQUIRED: [&str; 3] = ["config.json", "tokenizer.json", "tokenizer_config.
 impl ImportSettings {
     /// Makes paths absolute (relative to `base`, the config file's folder) and checks every
     /// setting and the model directory, listing all problems in one
-    /// [`BedrockError::Preflight`].
+    /// [`TrainError::Preflight`].
     pub fn resolve(mut self, base: &Path) -> Result<Self> {
         self.model_dir = PathBuf::from(abs_path(base, &self.model_dir.to_string_lossy()));
         if self.out_dir.is_relative() {
@@ -62,7 +62,7 @@ impl ImportSettings {
         if problems.is_empty() {
             Ok(self)
         } else {
-            Err(BedrockError::Preflight(problems))
+            Err(TrainError::Preflight(problems))
         }
     }
 
@@ -207,7 +207,7 @@ pub fn import(
 ) -> Result<Imported> {
     let problems = settings.problems();
     if !problems.is_empty() {
-        return Err(BedrockError::Preflight(problems));
+        return Err(TrainError::Preflight(problems));
     }
     let files = model_files(&settings.model_dir).map_err(io(&settings.model_dir))?;
     let prefix: S3Uri = settings.s3_prefix.parse()?;
@@ -294,7 +294,7 @@ pub fn import(
             |j| j.status.clone(),
         )?;
         if job.status != "Completed" {
-            return Err(BedrockError::ImportFailed {
+            return Err(TrainError::ImportFailed {
                 arn,
                 status: job.status,
                 reason: job

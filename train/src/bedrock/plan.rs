@@ -107,7 +107,7 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
         problems.push(p.clone());
     }
     let (Some(model), Ok(prices)) = (model.filter(|_| problems.is_empty()), prices) else {
-        return Err(BedrockError::Preflight(problems));
+        return Err(TrainError::Preflight(problems));
     };
 
     let train_uri = data.first().map(|d| d.uri.clone()).unwrap_or_default();
@@ -163,10 +163,10 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
     if let Some(limit) = settings.max_cost_usd {
         match estimate.total_first_month_usd {
             Some(e) if e > limit => {
-                return Err(BedrockError::CostLimit { estimate: e, limit });
+                return Err(TrainError::CostLimit { estimate: e, limit });
             }
             None => {
-                return Err(BedrockError::Preflight(vec![
+                return Err(TrainError::Preflight(vec![
                     "max_cost_usd is set but the cost of s3:// training data cannot be estimated\nhint: give the local prepared train_file".into(),
                 ]));
             }

@@ -49,7 +49,7 @@ pub(crate) fn read_record<T: serde::de::DeserializeOwned>(path: &Path) -> Result
     match std::fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
-            .map_err(|source| BedrockError::Registry {
+            .map_err(|source| TrainError::Registry {
                 path: path.to_path_buf(),
                 source,
             }),
@@ -60,7 +60,7 @@ pub(crate) fn read_record<T: serde::de::DeserializeOwned>(path: &Path) -> Result
 
 /// Writes a JSON record file atomically.
 pub(crate) fn write_record<T: Serialize>(path: &Path, record: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(record).map_err(|source| BedrockError::Registry {
+    let text = serde_json::to_string_pretty(record).map_err(|source| TrainError::Registry {
         path: path.to_path_buf(),
         source,
     })?;

@@ -211,7 +211,7 @@ pub(super) fn is_s3(s: &str) -> bool {
 impl BedrockTrainSettings {
     /// Makes local paths absolute (relative to `base`, the config file's folder) and checks
     /// every setting that needs no file, listing all problems in one
-    /// [`BedrockError::Preflight`].
+    /// [`TrainError::Preflight`].
     pub fn resolve(mut self, base: &Path) -> Result<Self> {
         self.train_file = abs_path(base, &self.train_file);
         self.validation_file = self.validation_file.as_deref().map(|p| abs_path(base, p));
@@ -223,7 +223,7 @@ impl BedrockTrainSettings {
         if problems.is_empty() {
             Ok(self)
         } else {
-            Err(BedrockError::Preflight(problems))
+            Err(TrainError::Preflight(problems))
         }
     }
 

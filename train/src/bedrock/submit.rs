@@ -58,7 +58,7 @@ pub fn submit(
             });
         }
         if !matches!(rec.status.as_str(), "Completed" | "Failed" | "Stopped") {
-            return Err(BedrockError::Busy {
+            return Err(TrainError::Busy {
                 path: JobRecord::path(&settings.out_dir),
                 job: rec.job_arn,
                 status: rec.status,
