@@ -100,9 +100,13 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<tunebench_eval::error::EvalError>() {
             use tunebench_eval::error::EvalError as E;
             return match e {
-                E::Input { .. } | E::SuiteToml { .. } | E::Responses { .. } | E::Overlap(_) => 2,
+                E::Scoring(s) => scoring_exit_code(s),
+                E::Input { .. } | E::Overlap(_) => 2,
                 _ => 1,
             };
+        }
+        if let Some(e) = cause.downcast_ref::<tunebench_eval::error::ScoreError>() {
+            return scoring_exit_code(e);
         }
         if cause.downcast_ref::<train::Interrupted>().is_some() {
             return 130;
@@ -143,6 +147,15 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 /// Logs to stderr through [`redact::Redacting`], so no credential is printed at any level
 /// (RUST_LOG included). By default aws-sigv4 stays at `info`: its debug lines are canonical
 /// requests, signed headers and session token included, useful only to debug a signature.
+/// 2 for a suite, data or responses file the user fixes, 1 for the rest.
+fn scoring_exit_code(e: &tunebench_eval::error::ScoreError) -> u8 {
+    use tunebench_eval::error::ScoreError as S;
+    match e {
+        S::Input { .. } | S::SuiteToml { .. } | S::Responses { .. } => 2,
+        _ => 1,
+    }
+}
+
 fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {

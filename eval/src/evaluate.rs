@@ -310,7 +310,7 @@ pub fn evaluate(
         .suites
         .iter()
         .map(Suite::load)
-        .collect::<Result<_>>()?;
+        .collect::<std::result::Result<_, _>>()?;
     if let Some(n) = settings.limit {
         for s in &mut suites {
             s.examples.truncate(n);

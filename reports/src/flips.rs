@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tunebench_eval::score::ExampleScore;
+use tunebench_scoring::score::ExampleScore;
 
 /// Default score at or above which an example passes.
 pub const DEFAULT_PASS_THRESHOLD: f64 = 0.5;

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tunebench_eval::score::ExampleScore;
-use tunebench_eval::stats::{BootstrapConfig, mcnemar_exact, paired_bootstrap};
+use tunebench_scoring::score::ExampleScore;
+use tunebench_scoring::stats::{BootstrapConfig, mcnemar_exact, paired_bootstrap};
 
 use crate::error::{ReportError, Result};
 use crate::exports::Case;

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use tunebench_eval::compare::Comparison;
-use tunebench_eval::score::{ExampleScore, Summary};
+use tunebench_scoring::compare::Comparison;
+use tunebench_scoring::score::{ExampleScore, Summary};
 
 use crate::error::{ReportError, Result};
 

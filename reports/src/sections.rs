@@ -2,7 +2,7 @@
 //! against the baseline, training jobs, and trends across runs. Markdown and HTML render the
 //! same tables.
 
-use tunebench_eval::compare::TestKind;
+use tunebench_scoring::compare::TestKind;
 
 use crate::summary::{RunSummary, SuiteSummary, TrainingSummary};
 use crate::table::Table;

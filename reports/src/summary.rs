@@ -3,8 +3,8 @@
 //! stores it and the gate compares two of them.
 
 use serde::{Deserialize, Serialize};
-use tunebench_eval::compare::PairTest;
-use tunebench_eval::score::Estimate;
+use tunebench_scoring::compare::PairTest;
+use tunebench_scoring::score::Estimate;
 
 use crate::load::{RunResults, TrainingCurve};
 

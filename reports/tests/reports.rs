@@ -6,17 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-use tunebench_eval::compare::compare;
-use tunebench_eval::output::{write_candidate, write_comparison};
-use tunebench_eval::score::{ScoreOptions, score};
-use tunebench_eval::suite::Suite;
-use tunebench_eval::types::ResponseRecord;
 use tunebench_reports::gate::{GateSettings, Rule, check};
 use tunebench_reports::history::{GateOutcome, History};
 use tunebench_reports::load::load_run;
 use tunebench_reports::render::{ReportSettings, build, write};
 use tunebench_reports::summary::summarize;
 use tunebench_reports::{html, markdown};
+use tunebench_scoring::compare::compare;
+use tunebench_scoring::output::{write_candidate, write_comparison};
+use tunebench_scoring::score::{ScoreOptions, score};
+use tunebench_scoring::suite::Suite;
+use tunebench_scoring::types::ResponseRecord;
 
 const N: usize = 40;
 const LABELS: [&str; 4] = ["card_arrival", "lost_card", "top_up", "refund"];
@@ -304,7 +304,7 @@ fn failed_candidate_is_marked_and_never_ranked_or_best() {
     assert_eq!(comparison.rank_quality, ["weak"]);
     assert!(comparison.candidates[0].failed && !comparison.candidates[1].failed);
     assert!(comparison.tests.is_empty(), "{:?}", comparison.tests);
-    let table = tunebench_eval::output::markdown(&comparison);
+    let table = tunebench_scoring::output::markdown(&comparison);
     let row = table.lines().find(|l| l.starts_with("| down ")).unwrap();
     assert!(
         row.contains(" failed |") && row.contains("failed, not ranked") && !row.contains("best"),

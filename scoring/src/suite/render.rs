@@ -23,11 +23,11 @@ impl Renderer<'_> {
         let tmpl = self
             .env
             .get_template(name)
-            .map_err(|e| EvalError::input(self.at(record, name), e.to_string()))?;
+            .map_err(|e| ScoreError::input(self.at(record, name), e.to_string()))?;
         let mut vars: Vec<String> = tmpl.undeclared_variables(false).into_iter().collect();
         vars.sort();
         if let Some(missing) = vars.iter().find(|v| !record.fields.contains_key(*v)) {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 self.at(record, missing),
                 format!(
                     "missing (template `{name}` uses it); the record has {}",
@@ -36,7 +36,7 @@ impl Renderer<'_> {
             ));
         }
         tmpl.render(&record.fields).map_err(|e| {
-            EvalError::input(
+            ScoreError::input(
                 self.at(record, name),
                 format!("cannot render template `{name}`: {e}"),
             )
@@ -47,11 +47,11 @@ impl Renderer<'_> {
         match record.fields.get(field) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
             Some(Value::Number(n)) => Ok(n.to_string()),
-            Some(other) => Err(EvalError::input(
+            Some(other) => Err(ScoreError::input(
                 self.at(record, field),
                 format!("an id must be a non-empty string or a number, found {other}"),
             )),
-            None => Err(EvalError::input(
+            None => Err(ScoreError::input(
                 self.at(record, field),
                 format!(
                     "missing (it is the suite's id_field); the record has {}",
@@ -78,7 +78,7 @@ impl Renderer<'_> {
                             Value::String(s) => out.push(s.clone()),
                             Value::Number(n) => out.push(n.to_string()),
                             other => {
-                                return Err(EvalError::input(
+                                return Err(ScoreError::input(
                                     self.at(record, &format!("{f}[{i}]")),
                                     format!(
                                         "a reference must be a string or number, found {other}"
@@ -89,7 +89,7 @@ impl Renderer<'_> {
                     }
                 }
                 Some(other) => {
-                    return Err(EvalError::input(
+                    return Err(ScoreError::input(
                         self.at(record, f),
                         format!(
                             "a reference must be a string, a number or a non-empty array, found {other}"
@@ -97,7 +97,7 @@ impl Renderer<'_> {
                     ));
                 }
                 None => {
-                    return Err(EvalError::input(
+                    return Err(ScoreError::input(
                         self.at(record, f),
                         format!(
                             "missing (it is a reference_field); the record has {}",
@@ -114,7 +114,7 @@ impl Renderer<'_> {
     pub(super) fn choices(&self, record: &Record, field: &str) -> Result<Vec<String>> {
         let at = |f: &str| self.at(record, f);
         let Some(Value::Array(items)) = record.fields.get(field) else {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at(field),
                 format!(
                     "missing or not a list (it is choices.field); the record has {}",
@@ -123,7 +123,7 @@ impl Renderer<'_> {
             ));
         };
         if items.is_empty() {
-            return Err(EvalError::input(at(field), "no choices"));
+            return Err(ScoreError::input(at(field), "no choices"));
         }
         items
             .iter()
@@ -131,7 +131,7 @@ impl Renderer<'_> {
             .map(|(i, item)| match item {
                 Value::String(s) if !s.is_empty() => Ok(s.clone()),
                 Value::Number(n) => Ok(n.to_string()),
-                other => Err(EvalError::input(
+                other => Err(ScoreError::input(
                     at(&format!("{field}[{i}]")),
                     format!("a choice must be a non-empty string or a number, found {other}"),
                 )),
@@ -144,7 +144,7 @@ impl Renderer<'_> {
     pub(super) fn own_turns(&self, record: &Record) -> Result<(Option<String>, Vec<Message>)> {
         if let Some(p) = record.fields.get("prompt") {
             let Value::String(p) = p else {
-                return Err(EvalError::input(
+                return Err(ScoreError::input(
                     self.at(record, "prompt"),
                     "must be a string",
                 ));
@@ -158,7 +158,7 @@ impl Renderer<'_> {
             ));
         }
         let Some(Value::Array(turns)) = record.fields.get("messages") else {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 self.at(record, "prompt"),
                 "missing: the suite has no `prompt` template, so each record needs a `prompt` string or a `messages` array",
             ));
@@ -169,7 +169,7 @@ impl Renderer<'_> {
             let field = format!("messages[{i}]");
             let role = turn.get("role").and_then(Value::as_str);
             let content = turn.get("content").and_then(Value::as_str).ok_or_else(|| {
-                EvalError::input(
+                ScoreError::input(
                     self.at(record, &format!("{field}.content")),
                     "missing or not a string",
                 )
@@ -185,7 +185,7 @@ impl Renderer<'_> {
                     content: content.to_owned(),
                 }),
                 _ => {
-                    return Err(EvalError::input(
+                    return Err(ScoreError::input(
                         self.at(record, &format!("{field}.role")),
                         "must be \"user\" or \"assistant\" (or \"system\" first)",
                     ));
@@ -196,7 +196,7 @@ impl Renderer<'_> {
             messages.pop();
         }
         if messages.last().is_none_or(|m| m.role != Role::User) {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 self.at(record, "messages"),
                 "needs a user turn to answer",
             ));

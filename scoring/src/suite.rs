@@ -53,7 +53,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{EvalError, Location, Result};
+use crate::error::{Location, Result, ScoreError};
 use crate::judge::{JudgeScale, JudgeSpec};
 use crate::metrics::extract::{Extractor, JsonPath};
 use crate::metrics::json::JsonSchema;
@@ -298,7 +298,7 @@ impl Suite {
     /// data.
     ///
     /// # Errors
-    /// [`EvalError`] naming the file and field of the first problem.
+    /// [`ScoreError`] naming the file and field of the first problem.
     pub fn outline(path: impl AsRef<Path>) -> Result<SuiteOutline> {
         let path = path.as_ref();
         let file = SuiteFile::read(path)?;
@@ -313,7 +313,7 @@ impl Suite {
     /// Reads and validates a suite file and its data, rendering every example.
     ///
     /// # Errors
-    /// [`EvalError`] naming the file, line and field of the first problem.
+    /// [`ScoreError`] naming the file, line and field of the first problem.
     pub fn load(path: impl AsRef<Path>) -> Result<Suite> {
         let path = path.as_ref();
         let file = SuiteFile::read(path)?;
@@ -321,7 +321,7 @@ impl Suite {
         let at = |field: &str| Location::file(path).field(field);
 
         if file.name.is_empty() || !safe_name(&file.name) {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("name"),
                 format!(
                     "{:?} is not a usable suite name (it names an output folder)\nhint: use letters, digits, '-', '_' and '.'",
@@ -335,7 +335,7 @@ impl Suite {
         let mut add = |name: &str, source: &Option<String>| -> Result<()> {
             if let Some(src) = source {
                 env.add_template_owned(name.to_owned(), src.clone())
-                    .map_err(|e| EvalError::input(at(name), format!("bad template: {e}")))?;
+                    .map_err(|e| ScoreError::input(at(name), format!("bad template: {e}")))?;
             }
             Ok(())
         };
@@ -352,13 +352,13 @@ impl Suite {
                 ReferenceSource::Fields(fs.clone())
             }
             (Some(_), Some(_)) => {
-                return Err(EvalError::input(
+                return Err(ScoreError::input(
                     at("reference"),
                     "give either `reference` (a template) or `reference_field`, not both",
                 ));
             }
             _ => {
-                return Err(EvalError::input(
+                return Err(ScoreError::input(
                     at("reference"),
                     "missing: every suite needs references\nhint: `reference = \"{{ answer }}\"` or `reference_field = \"answer\"`",
                 ));
@@ -372,7 +372,7 @@ impl Suite {
         let data_path = base.join(&file.data);
         let records = read_records(&data_path)?;
         if records.is_empty() {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 Location::file(&data_path),
                 "the data file has no records",
             ));
@@ -389,7 +389,7 @@ impl Suite {
                 Some(field) => renderer.id(record, field)?,
             };
             if let Some(first) = seen.insert(id.clone(), record.line) {
-                return Err(EvalError::input(
+                return Err(ScoreError::input(
                     Location::line(&data_path, record.line)
                         .field(file.id_field.as_deref().unwrap_or("id")),
                     format!("duplicate id {id:?} (first on line {first})"),
@@ -413,7 +413,7 @@ impl Suite {
             for r in raw_refs {
                 let r = if extraction.apply_to_reference {
                     extraction.apply(&r).ok_or_else(|| {
-                        EvalError::input(
+                        ScoreError::input(
                             Location::line(&data_path, record.line).field("reference"),
                             format!("the answer extractor finds nothing in the reference {r:?}"),
                         )
@@ -461,7 +461,7 @@ impl Suite {
             let fs_path = base.join(&from.path);
             let fs_records = read_records(&fs_path)?;
             if fs_records.len() < from.n {
-                return Err(EvalError::input(
+                return Err(ScoreError::input(
                     at("fewshot_from.n"),
                     format!(
                         "asks for {} examples but {} has {}",
@@ -476,7 +476,7 @@ impl Suite {
             } else if file.prompt.is_some() {
                 "prompt"
             } else {
-                return Err(EvalError::input(
+                return Err(ScoreError::input(
                     at("fewshot_from.input"),
                     "missing: give `input` (a template) or a suite `prompt`",
                 ));
@@ -495,7 +495,7 @@ impl Suite {
 
         let sampling = &file.sampling;
         if !(sampling.temperature.is_finite() && sampling.temperature >= 0.0) {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("sampling.temperature"),
                 format!(
                     "{} is not a temperature\nhint: use a finite number ≥ 0 (0 = greedy)",
@@ -506,7 +506,7 @@ impl Suite {
         if let Some(p) = sampling.top_p
             && !(p > 0.0 && p <= 1.0)
         {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("sampling.top_p"),
                 format!("{p} is not a top-p\nhint: use a number in (0, 1]"),
             ));

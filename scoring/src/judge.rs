@@ -33,7 +33,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{EvalError, Location, Result};
+use crate::error::{Location, Result, ScoreError};
 use crate::suite::Example;
 use crate::types::{ChatRequest, ExampleRequest, Message, ResponseRecord, Role, Sampling};
 
@@ -103,7 +103,7 @@ impl JudgeSpec {
         environment()
             .template_from_str(rubric)
             .map(|_| ())
-            .map_err(|e| EvalError::input(at, format!("bad rubric template: {e}")))
+            .map_err(|e| ScoreError::input(at, format!("bad rubric template: {e}")))
     }
 
     /// The rubric rendered for one answered example.

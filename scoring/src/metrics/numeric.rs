@@ -74,7 +74,7 @@ pub fn numeric_match(prediction: &str, target: &str, tol: NumericTolerance) -> f
 /// are not recognised.
 ///
 /// ```
-/// use tunebench_eval::metrics::numeric::last_number;
+/// use tunebench_scoring::metrics::numeric::last_number;
 /// assert_eq!(last_number("She pays $1,234.50 in total."), Some(1234.5));
 /// assert_eq!(last_number("so 48/2 = 24 ... #### 72"), Some(72.0));
 /// assert_eq!(last_number("no digits"), None);

@@ -58,7 +58,7 @@ pub struct RougeScores {
 /// Tokenises `text` like `rouge_score.tokenize.tokenize(text, None)`.
 ///
 /// ```
-/// use tunebench_eval::metrics::rouge::rouge_tokenize;
+/// use tunebench_scoring::metrics::rouge::rouge_tokenize;
 /// assert_eq!(rouge_tokenize("The log. It's 3.5%!"), ["the", "log", "it", "s", "3", "5"]);
 /// ```
 pub fn rouge_tokenize(text: &str) -> Vec<String> {

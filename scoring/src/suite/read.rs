@@ -18,7 +18,7 @@ pub(super) fn read_records(path: &Path) -> Result<Vec<Record>> {
     match ext.as_deref() {
         Some("jsonl") | Some("ndjson") => read_jsonl(path),
         Some("csv") | Some("parquet") => read_table(path, ext.as_deref() == Some("csv")),
-        _ => Err(EvalError::input(
+        _ => Err(ScoreError::input(
             Location::file(path),
             "unknown data format\nhint: use a .jsonl, .csv or .parquet file",
         )),
@@ -26,7 +26,7 @@ pub(super) fn read_records(path: &Path) -> Result<Vec<Record>> {
 }
 
 pub(super) fn read_jsonl(path: &Path) -> Result<Vec<Record>> {
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ScoreError::io(path, e))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -34,10 +34,10 @@ pub(super) fn read_jsonl(path: &Path) -> Result<Vec<Record>> {
             continue;
         }
         let value: Value = serde_json::from_str(line).map_err(|e| {
-            EvalError::input(Location::line(path, line_no), format!("not JSON: {e}"))
+            ScoreError::input(Location::line(path, line_no), format!("not JSON: {e}"))
         })?;
         let Value::Object(mut fields) = value else {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 Location::line(path, line_no),
                 "each line must be a JSON object",
             ));
@@ -57,7 +57,7 @@ pub(super) fn read_jsonl(path: &Path) -> Result<Vec<Record>> {
 /// unless a quoted field spans lines; Parquet records by 1-based row.
 pub(super) fn read_table(path: &Path, csv: bool) -> Result<Vec<Record>> {
     use polars::prelude::*;
-    let polars_err = |e: PolarsError| EvalError::input(Location::file(path), e.to_string());
+    let polars_err = |e: PolarsError| ScoreError::input(Location::file(path), e.to_string());
     let df = if csv {
         CsvReadOptions::default()
             .with_has_header(true)
@@ -67,7 +67,7 @@ pub(super) fn read_table(path: &Path, csv: bool) -> Result<Vec<Record>> {
             .finish()
             .map_err(polars_err)?
     } else {
-        let file = std::fs::File::open(path).map_err(|e| EvalError::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| ScoreError::io(path, e))?;
         ParquetReader::new(file).finish().map_err(polars_err)?
     };
     let mut columns = Vec::with_capacity(df.width());
@@ -77,7 +77,7 @@ pub(super) fn read_table(path: &Path, csv: bool) -> Result<Vec<Record>> {
             || dtype.is_bool()
             || matches!(dtype, DataType::String | DataType::Null))
         {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 Location::file(path).field(column.name().as_str()),
                 format!("column type {dtype} is not supported (text, numbers and booleans are)"),
             ));

@@ -107,7 +107,7 @@ fn replace_articles(s: &str, any_case: bool) -> String {
 /// and collapse whitespace, in that order.
 ///
 /// ```
-/// use tunebench_eval::metrics::text::normalize_answer;
+/// use tunebench_scoring::metrics::text::normalize_answer;
 /// assert_eq!(normalize_answer("The Cat!"), "cat");
 /// assert_eq!(normalize_answer("  An  apple, a DAY "), "apple day");
 /// ```

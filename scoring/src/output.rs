@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::compare::{Comparison, TestKind};
-use crate::error::{EvalError, Location, Result};
+use crate::error::{Location, Result, ScoreError};
 use crate::score::CandidateScores;
 use crate::suite::safe_name;
 use crate::types::ResponseRecord;
@@ -20,7 +20,7 @@ use crate::types::ResponseRecord;
 /// `<out>/<suite>/<candidate>/` and returns that folder.
 ///
 /// # Errors
-/// [`EvalError::Io`] when a file cannot be written; [`EvalError::Input`] when the candidate
+/// [`ScoreError::Io`] when a file cannot be written; [`ScoreError::Input`] when the candidate
 /// name cannot name a folder.
 pub fn write_candidate(
     out: &Path,
@@ -29,7 +29,7 @@ pub fn write_candidate(
 ) -> Result<PathBuf> {
     let s = &scores.summary;
     let dir = out.join(checked(&s.suite)?).join(checked(&s.candidate)?);
-    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| ScoreError::io(&dir, e))?;
     write_atomic(&dir.join("responses.jsonl"), &jsonl(responses)?)?;
     write_atomic(&dir.join("scores.jsonl"), &jsonl(&scores.examples)?)?;
     write_atomic(&dir.join("summary.json"), &pretty(s)?)?;
@@ -40,10 +40,10 @@ pub fn write_candidate(
 /// the suite folder.
 ///
 /// # Errors
-/// [`EvalError::Io`] when a file cannot be written.
+/// [`ScoreError::Io`] when a file cannot be written.
 pub fn write_comparison(out: &Path, comparison: &Comparison) -> Result<PathBuf> {
     let dir = out.join(checked(&comparison.suite)?);
-    std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| ScoreError::io(&dir, e))?;
     write_atomic(&dir.join("comparison.json"), &pretty(comparison)?)?;
     write_atomic(&dir.join("comparison.md"), markdown(comparison).as_bytes())?;
     Ok(dir)
@@ -53,7 +53,7 @@ fn checked(name: &str) -> Result<&str> {
     if safe_name(name) {
         Ok(name)
     } else {
-        Err(EvalError::input(
+        Err(ScoreError::input(
             Location::file(name),
             "cannot name an output folder\nhint: use letters, digits, '-', '_' and '.'",
         ))
@@ -63,7 +63,7 @@ fn checked(name: &str) -> Result<&str> {
 fn jsonl<T: Serialize>(items: &[T]) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     for item in items {
-        serde_json::to_writer(&mut buf, item).map_err(|e| EvalError::io("<jsonl>", e.into()))?;
+        serde_json::to_writer(&mut buf, item).map_err(|e| ScoreError::io("<jsonl>", e.into()))?;
         buf.push(b'\n');
     }
     Ok(buf)
@@ -71,7 +71,7 @@ fn jsonl<T: Serialize>(items: &[T]) -> Result<Vec<u8>> {
 
 fn pretty<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let mut buf =
-        serde_json::to_vec_pretty(value).map_err(|e| EvalError::io("<json>", e.into()))?;
+        serde_json::to_vec_pretty(value).map_err(|e| ScoreError::io("<json>", e.into()))?;
     buf.push(b'\n');
     Ok(buf)
 }
@@ -79,9 +79,9 @@ fn pretty<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 ///
 /// # Errors
-/// [`EvalError::Io`] when the file cannot be written (the temporary file is removed).
+/// [`ScoreError::Io`] when the file cannot be written (the temporary file is removed).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    tunebench_core::write_atomic(path, bytes).map_err(|e| EvalError::io(path, e))
+    tunebench_core::write_atomic(path, bytes).map_err(|e| ScoreError::io(path, e))
 }
 
 /// The comparison as a Markdown table, candidates as rows: score with its 95% interval,

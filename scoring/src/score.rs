@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{EvalError, Result};
+use crate::error::{Result, ScoreError};
 use crate::judge::{JudgeTally, Judged};
 use crate::metrics::MetricError;
 use crate::metrics::bleu::{BleuConfig, BleuScorer, BleuStats, compute_bleu};
@@ -200,14 +200,14 @@ pub struct CandidateScores {
 /// Scores `responses` (one candidate) on `suite`.
 ///
 /// # Errors
-/// [`EvalError::Responses`] for responses to unknown ids, duplicate responses, examples
+/// [`ScoreError::Responses`] for responses to unknown ids, duplicate responses, examples
 /// without a response (unless allowed) or nothing to score; metric and statistics errors.
 pub fn score(
     suite: &Suite,
     responses: &[ResponseRecord],
     options: &ScoreOptions,
 ) -> Result<CandidateScores> {
-    let fail = |message: String| EvalError::Responses {
+    let fail = |message: String| ScoreError::Responses {
         candidate: options.candidate.clone(),
         suite: suite.name.clone(),
         message,
@@ -533,7 +533,7 @@ impl Scorers {
             MetricKind::Judge => (0.0, None),
             MetricKind::Loglikelihood => {
                 let ll: Loglikelihood = serde_json::from_str(prediction).map_err(|e| {
-                    EvalError::Metric(MetricError::InvalidArgument(format!(
+                    ScoreError::Metric(MetricError::InvalidArgument(format!(
                         "a loglikelihood answer is JSON like {{\"logprob\": -12.5, \"tokens\": 7}} ({e}), got {:?}\nhint: were these responses generated rather than scored by a local candidate?",
                         prediction.chars().take(80).collect::<String>()
                     )))

@@ -128,8 +128,8 @@ pub(super) struct MetricSpec {
 impl SuiteFile {
     /// Parses a suite file.
     pub(super) fn read(path: &Path) -> Result<SuiteFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-        toml::from_str(&text).map_err(|e| EvalError::SuiteToml {
+        let text = std::fs::read_to_string(path).map_err(|e| ScoreError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| ScoreError::SuiteToml {
             path: path.to_path_buf(),
             source: Box::new(e),
         })

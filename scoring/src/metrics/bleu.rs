@@ -385,7 +385,7 @@ fn tokenize_13a_raw(line: &str, bufs: &mut Tok13aBuffers) {
 /// calling the tokenizer; [`BleuScorer`] does that too.
 ///
 /// ```
-/// use tunebench_eval::metrics::bleu::tokenize_13a;
+/// use tunebench_scoring::metrics::bleu::tokenize_13a;
 /// assert_eq!(tokenize_13a("Hello, world!"), "Hello , world !");
 /// assert_eq!(tokenize_13a("It wasn't 1,000.5 km."), "It wasn't 1,000.5 km .");
 /// ```

@@ -8,7 +8,7 @@ pub(super) fn check_scoring(file: &SuiteFile, metrics: &[Metric], path: &Path) -
     let at = |field: &str| Location::file(path).field(field);
     if let Some(c) = &file.choices {
         if file.loglikelihood {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("loglikelihood"),
                 "a suite is either multiple choice ([choices]) or loglikelihood, not both",
             ));
@@ -17,7 +17,7 @@ pub(super) fn check_scoring(file: &SuiteFile, metrics: &[Metric], path: &Path) -
             + usize::from(c.list.is_some())
             + usize::from(c.from_references);
         if sources != 1 {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("choices"),
                 "give exactly one of `field`, `list` or `from_references = true`",
             ));
@@ -26,7 +26,7 @@ pub(super) fn check_scoring(file: &SuiteFile, metrics: &[Metric], path: &Path) -
             .as_ref()
             .is_some_and(|l| l.is_empty() || l.iter().any(String::is_empty))
         {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("choices.list"),
                 "needs at least one choice, none of them empty",
             ));
@@ -35,7 +35,7 @@ pub(super) fn check_scoring(file: &SuiteFile, metrics: &[Metric], path: &Path) -
     for (i, m) in metrics.iter().enumerate() {
         let ll = m.kind == MetricKind::Loglikelihood;
         if ll != file.loglikelihood {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at(&format!("metrics[{i}].kind")),
                 if ll {
                     "kind loglikelihood needs `loglikelihood = true` (the reference's likelihood is scored instead of generating)"
@@ -53,11 +53,11 @@ pub(super) fn extraction(spec: &ExtractSpec, path: &Path) -> Result<Extraction> 
     let needs = |field: &str, value: &Option<String>| -> Result<String> {
         value
             .clone()
-            .ok_or_else(|| EvalError::input(at(field), "missing for this kind"))
+            .ok_or_else(|| ScoreError::input(at(field), "missing for this kind"))
     };
     let unused = |field: &str, value: &Option<String>| -> Result<()> {
         match value {
-            Some(_) => Err(EvalError::input(
+            Some(_) => Err(ScoreError::input(
                 at(field),
                 "does not apply to this extract kind",
             )),
@@ -74,7 +74,7 @@ pub(super) fn extraction(spec: &ExtractSpec, path: &Path) -> Result<Extraction> 
             unused("path", &spec.path)?;
             let p = needs("pattern", &spec.pattern)?;
             let re = Regex::new(&p)
-                .map_err(|e| EvalError::input(at("pattern"), format!("bad regex: {e}")))?;
+                .map_err(|e| ScoreError::input(at("pattern"), format!("bad regex: {e}")))?;
             Some(Extractor::Regex(re))
         }
         ExtractKind::LastNumber | ExtractKind::FirstLine => {
@@ -90,7 +90,7 @@ pub(super) fn extraction(spec: &ExtractSpec, path: &Path) -> Result<Extraction> 
             unused("pattern", &spec.pattern)?;
             let p = needs("path", &spec.path)?;
             let jp =
-                JsonPath::parse(&p).map_err(|e| EvalError::input(at("path"), e.to_string()))?;
+                JsonPath::parse(&p).map_err(|e| ScoreError::input(at("path"), e.to_string()))?;
             Some(Extractor::JsonPath(jp))
         }
     };
@@ -102,7 +102,7 @@ pub(super) fn extraction(spec: &ExtractSpec, path: &Path) -> Result<Extraction> 
 
 pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<Vec<Metric>> {
     if specs.is_empty() {
-        return Err(EvalError::input(
+        return Err(ScoreError::input(
             Location::file(path).field("metrics"),
             "a suite needs at least one metric",
         ));
@@ -117,7 +117,7 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
             .clone()
             .unwrap_or_else(|| kind.as_str().to_owned());
         if let Some(j) = names.insert(name.clone(), i) {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("name"),
                 format!(
                     "metric name {name:?} is also used by metrics[{j}]\nhint: give one of them a `name`"
@@ -125,14 +125,14 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
             ));
         }
         if name == "score" {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("name"),
                 "\"score\" is the aggregate's name; pick another",
             ));
         }
         let weight = spec.weight.unwrap_or(1.0);
         if !weight.is_finite() || weight < 0.0 {
-            return Err(EvalError::input(
+            return Err(ScoreError::input(
                 at("weight"),
                 format!("must be a finite number >= 0, got {weight}"),
             ));
@@ -140,7 +140,7 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
         let only = |field: &str, present: bool, kinds: &[MetricKind]| -> Result<()> {
             if present && !kinds.contains(&kind) {
                 let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-                return Err(EvalError::input(
+                return Err(ScoreError::input(
                     at(field),
                     format!(
                         "does not apply to kind {}; only to {}",
@@ -168,18 +168,18 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
 
         let pattern = match (kind, &spec.pattern) {
             (K::Regex, None) => {
-                return Err(EvalError::input(at("pattern"), "missing for kind regex"));
+                return Err(ScoreError::input(at("pattern"), "missing for kind regex"));
             }
             (_, Some(p)) => Some(
                 Regex::new(p)
-                    .map_err(|e| EvalError::input(at("pattern"), format!("bad regex: {e}")))?,
+                    .map_err(|e| ScoreError::input(at("pattern"), format!("bad regex: {e}")))?,
             ),
             (_, None) => None,
         };
         let judge = match kind {
             K::Judge => {
                 let (Some(judge), Some(rubric)) = (&spec.judge, &spec.rubric) else {
-                    return Err(EvalError::input(
+                    return Err(ScoreError::input(
                         at(if spec.judge.is_none() {
                             "judge"
                         } else {
@@ -190,7 +190,7 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
                 };
                 JudgeSpec::check_rubric(rubric, at("rubric"))?;
                 let scale = JudgeScale::parse(spec.scale.as_deref().unwrap_or("1-5"))
-                    .map_err(|e| EvalError::input(at("scale"), e))?;
+                    .map_err(|e| ScoreError::input(at("scale"), e))?;
                 Some(JudgeSpec {
                     judge: judge.clone(),
                     rubric: rubric.clone(),
@@ -208,7 +208,7 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
         ] {
             if let Some(v) = value {
                 if !v.is_finite() || v < 0.0 {
-                    return Err(EvalError::input(
+                    return Err(ScoreError::input(
                         at(field),
                         format!("must be a finite number >= 0, got {v}"),
                     ));
@@ -218,20 +218,20 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
         }
         let schema = match (kind, &spec.schema) {
             (K::JsonSchema, None) => {
-                return Err(EvalError::input(
+                return Err(ScoreError::input(
                     at("schema"),
                     "missing for kind json_schema (a JSON Schema file, relative to the suite)",
                 ));
             }
             (_, Some(file)) => {
                 let file = base.join(file);
-                let text = std::fs::read_to_string(&file).map_err(|e| EvalError::io(&file, e))?;
+                let text = std::fs::read_to_string(&file).map_err(|e| ScoreError::io(&file, e))?;
                 let value: Value = serde_json::from_str(&text).map_err(|e| {
-                    EvalError::input(Location::line(&file, e.line()), format!("not JSON: {e}"))
+                    ScoreError::input(Location::line(&file, e.line()), format!("not JSON: {e}"))
                 })?;
                 Some(
                     JsonSchema::compile(&value)
-                        .map_err(|source| EvalError::Schema { path: file, source })?,
+                        .map_err(|source| ScoreError::Schema { path: file, source })?,
                 )
             }
             (_, None) => None,
@@ -248,7 +248,7 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
         });
     }
     if out.iter().map(|m| m.weight).sum::<f64>() <= 0.0 {
-        return Err(EvalError::input(
+        return Err(ScoreError::input(
             Location::file(path).field("metrics"),
             "the metric weights add up to 0",
         ));
