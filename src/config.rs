@@ -108,7 +108,7 @@ pub fn set_run_audit_log(path: PathBuf) {
 /// in `out_dir`, the folder of the command's output. The audit log is always on.
 pub fn audited(mut aws: AwsSettings, base: &Path, out_dir: &Path) -> AwsSettings {
     aws.audit_log = Some(match aws.audit_log.take() {
-        Some(p) => tunebench_datasets::settings::under(base, p),
+        Some(p) => tunebench_core::paths::under(base, p),
         None => RUN_AUDIT_LOG
             .get()
             .cloned()
@@ -172,7 +172,7 @@ pub fn load_run(path: &Path) -> Result<Loaded, ConfigError> {
         )));
     }
     let runs_dir = match run.runs_dir {
-        Some(d) => tunebench_datasets::settings::under(&base, &d),
+        Some(d) => tunebench_core::paths::under(&base, &d),
         None => std::path::absolute("runs").map_err(|e| at(&e))?,
     };
     let run_dir = runs_dir.join(&run_id);

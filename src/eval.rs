@@ -18,7 +18,7 @@ use crate::progress::Bars;
 pub fn resolve(raw: EvalSettings, base: &Path) -> anyhow::Result<EvalSettings> {
     Ok(raw
         .resolve(base)?
-        .map_paths(|p| tunebench_datasets::settings::under(Path::new(""), p)))
+        .map_paths(|p| tunebench_core::paths::under(Path::new(""), p)))
 }
 
 pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {

@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tunebench_datasets::settings::under;
+use tunebench_core::paths::under;
+use tunebench_core::time::now_rfc3339;
 use tunebench_reports::exports::junit;
 use tunebench_reports::gate::{self, GateReport, GateSettings};
 use tunebench_reports::history::{GateOutcome, History};
 use tunebench_reports::load::{RunResults, load_run};
 use tunebench_reports::render::{self, ReportSettings, write_atomic};
-use tunebench_reports::summary::{RunSummary, now_rfc3339, summarize};
+use tunebench_reports::summary::{RunSummary, summarize};
 
 use crate::cli::{GateArgs, Global, ReportArgs};
 use crate::config::{self, ConfigError, Loaded};

@@ -16,9 +16,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tunebench_aws::BedrockOptions;
-use tunebench_datasets::settings::under;
-use tunebench_datasets::sha256_file;
-use tunebench_reports::summary::now_rfc3339;
+use tunebench_core::paths::under;
+use tunebench_core::time::now_rfc3339;
 use tunebench_train::bedrock::{self, Clients, JobRef, WaitSettings};
 
 use crate::cli::{EvalArgs, Global, PrepareArgs, RunArgs, Stage, TrainLocalArgs};
@@ -508,6 +507,11 @@ fn fingerprint(l: &Loaded, stage: Stage) -> anyhow::Result<String> {
 
 /// Every string in `v` that names an existing file or folder (relative to `base`), except
 /// output folders (`out_dir`), whose content is the stage's result, not its input.
+/// [`tunebench_core::fs::sha256_file`], its error naming the file.
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    tunebench_core::fs::sha256_file(path).with_context(|| path.display().to_string())
+}
+
 fn collect_paths(v: &serde_json::Value, base: &Path, out: &mut Vec<PathBuf>) {
     match v {
         serde_json::Value::String(s) if !s.is_empty() && !s.contains("://") => {

@@ -14,6 +14,15 @@ pub fn temp_beside(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// sha256 of a file's bytes, as lowercase hex, read in a stream (a file of any size).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
 /// Whether a file name is that of a [`temp_beside`] file (left behind by a killed writer).
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.')

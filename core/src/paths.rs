@@ -29,6 +29,25 @@ pub struct Overlap {
     pub input: PathBuf,
 }
 
+/// `path` taken from `base` (unless absolute), with `.` and `..` folded away lexically so
+/// paths read well in messages and settings.
+pub fn under(base: &Path, path: impl AsRef<Path>) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in base.join(path).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// `Err` when `output` is one of `inputs`, lies inside one, or holds one. Each path comes
 /// with the role it plays, for the message.
 pub fn refuse_overlap(output: (&str, &Path), inputs: &[(&str, &Path)]) -> Result<(), Overlap> {

@@ -26,9 +26,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
 pub use manifest::Manifest;
-pub use prepare::{
-    NoProgress, Prepared, Progress, STAGING_PREFIX, config_hash, prepare, sha256_file,
-};
+pub use prepare::{NoProgress, Prepared, Progress, STAGING_PREFIX, config_hash, prepare};
 pub use settings::{PrepareSettings, RawDataConfig};
 use tunebench_aws::{S3, S3Uri, UploadOptions};
 

@@ -234,17 +234,6 @@ pub fn config_hash(settings: &PrepareSettings) -> Result<String> {
     Ok(hex::encode(Sha256::digest(serde_json::to_vec(settings)?)))
 }
 
-/// sha256 of a file's bytes, as hex.
-///
-/// # Errors
-/// [`Error`] naming the file when it cannot be read.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| Error::io(path, e))?;
-    Ok(hex::encode(h.finalize()))
-}
-
 /// The existing manifest, if the outputs in `out_dir` came from these settings and inputs
 /// and are intact: then there is nothing to redo.
 fn up_to_date(
@@ -258,12 +247,12 @@ fn up_to_date(
         return None;
     }
     for (rec, (name, path)) in m.inputs.iter().zip(files) {
-        if &rec.name != name || sha256_file(path).ok()? != rec.sha256 {
+        if &rec.name != name || tunebench_core::fs::sha256_file(path).ok()? != rec.sha256 {
             return None;
         }
     }
     for out in m.splits.values().chain([&m.rejected]) {
-        if sha256_file(&settings.out_dir.join(&out.file)).ok()? != out.sha256 {
+        if tunebench_core::fs::sha256_file(&settings.out_dir.join(&out.file)).ok()? != out.sha256 {
             return None;
         }
     }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tunebench_core::paths::under;
 
 use crate::minhash::MinHashParams;
 use crate::targets::Target;
@@ -278,25 +279,6 @@ impl RawDataConfig {
 /// Default of `data.max_record_bytes`: 1 MiB of mapped text, about 250k tokens, far above
 /// any model's context, while tokenising it stays well under a GB of memory.
 pub const DEFAULT_MAX_RECORD_BYTES: u64 = 1 << 20;
-
-/// `path` taken from `base` (unless absolute), with `.` and `..` folded away lexically so
-/// paths read well in messages and settings.
-pub fn under(base: &Path, path: impl AsRef<Path>) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in base.join(path).components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 fn pick<T: Copy>(field: &str, value: Option<String>, default: T, names: &[(&str, T)]) -> Result<T> {
     let Some(v) = value else { return Ok(default) };

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tunebench_datasets::settings::under;
+use tunebench_core::paths::under;
 use tunebench_models::lora::LORA_TARGETS;
 
 use crate::error::{Result, TrainError};
