@@ -135,6 +135,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 D::Config(_)
                 | D::NoInput { .. }
                 | D::OutputIsInput { .. }
+                | D::Overlap(_)
                 | D::MissingColumn { .. }
                 | D::ColumnType { .. } => 2,
                 _ => 1,

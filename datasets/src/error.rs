@@ -69,7 +69,11 @@ pub enum Error {
         /// Records polars returned.
         parsed: usize,
     },
-    /// An output of `data prepare` would land on one of its inputs.
+    /// An output file is one of the input files.
+    #[error(transparent)]
+    Overlap(#[from] tunebench_core::Overlap),
+    /// An output of `data prepare` would be read back in as an input (a glob or an `s3://`
+    /// prefix that matches it).
     #[error(
         "{output}: this output of `data prepare` {how} the input {input}; writing it would destroy or re-read the input\nhint: set data.out_dir (or --out) to a folder that holds no inputs, or move the input elsewhere"
     )]

@@ -121,19 +121,12 @@ fn check_outputs_are_not_inputs(
         .iter()
         .map(|n| settings.out_dir.join(n))
         .collect();
-    for (name, path) in files {
-        let Ok(input) = path.canonicalize() else {
-            continue;
-        };
-        for out in &outputs {
-            if out.canonicalize().is_ok_and(|o| o == input) {
-                return Err(Error::OutputIsInput {
-                    input: name.clone(),
-                    output: out.display().to_string(),
-                    how: "is",
-                });
-            }
-        }
+    let inputs: Vec<(&str, &Path)> = files
+        .iter()
+        .map(|(_, path)| ("the input", path.as_path()))
+        .collect();
+    for out in &outputs {
+        tunebench_core::refuse_overlap(("the output", out), &inputs)?;
     }
     let literal_separator = glob::MatchOptions {
         require_literal_separator: true,
