@@ -176,11 +176,7 @@ pub fn read_file(
                 return Err(match header {
                     Some(h) => Error::NoRows {
                         file: name.into(),
-                        columns: h
-                            .split(',')
-                            .map(|c| format!("`{}`", c.trim().trim_matches('"')))
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        columns: quoted_list(h.split(',').map(|c| c.trim().trim_matches('"'))),
                     },
                     None => Error::EmptyFile { file: name.into() },
                 });
@@ -230,12 +226,7 @@ pub fn read_file(
             if df.height() == 0 {
                 return Err(Error::NoRows {
                     file: name.into(),
-                    columns: df
-                        .get_column_names()
-                        .iter()
-                        .map(|c| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    columns: quoted_list(df.get_column_names().iter().map(|c| c.as_str())),
                 });
             }
             let lines = (1..=df.height()).collect();
@@ -481,6 +472,14 @@ fn utf8_problem(record: &[u8]) -> Option<String> {
     std::str::from_utf8(record)
         .err()
         .map(|e| format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()))
+}
+
+/// Column names as a message lists them: `` `a`, `b` ``.
+fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One CSV record found by [`csv_record`].
