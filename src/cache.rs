@@ -4,15 +4,13 @@
 use tunebench_eval::cache::{Cache, PruneFilter, parse_age};
 use tunebench_eval::candidate;
 
+use tunebench_pipeline::ConfigError;
+
 use crate::cli::{CachePruneArgs, Global};
-use crate::config::{self, ConfigError};
 
 pub fn prune(global: &Global, args: &CachePruneArgs) -> anyhow::Result<()> {
-    let (file, base) = config::load(&args.config)?;
-    let settings = file
-        .eval
-        .ok_or_else(|| ConfigError(format!("{}: no [eval] section", args.config.display())))?;
-    let settings = crate::eval::resolve(settings, &base)?;
+    let loaded = crate::load(global, &args.config)?;
+    let settings = tunebench_pipeline::eval::settings(&loaded)?;
     if !args.all && args.older_than.is_none() && args.candidate.is_none() {
         return Err(ConfigError(
             "cache prune: no filter given, so this would delete every cached answer\nhint: add --older-than AGE and/or --candidate NAME, or --all".into(),

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+pub use tunebench_pipeline::Stage;
 
 /// tunebench: data → train → eval → report for teams that make custom language models.
 ///
 /// Each stage is a subcommand that reads a TOML config (see configs/ for examples).
 /// Settings come from, highest first: command-line flags, TUNEBENCH_* environment
-/// variables, the config file, then defaults; `--show-settings` prints the result.
+/// variables, the config file, then defaults; `--show-settings` prints the result. The
+/// variables act the same under `tunebench run` as under the single commands.
 ///
 /// Exit codes: 0 ok, 1 failure (an eval in which a candidate answered nothing included),
 /// 2 usage or config error, 3 regression found by the gate, 130 training stopped by Ctrl-C
@@ -104,33 +106,6 @@ pub enum Command {
     Cache(CacheCommand),
 }
 
-/// A pipeline stage.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    /// data prepare
-    Data,
-    /// train local / train bedrock
-    Train,
-    /// eval
-    Eval,
-    /// report (and history)
-    Report,
-    /// gate
-    Gate,
-}
-
 /// Flags of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -217,8 +192,8 @@ pub struct EvalArgs {
     /// Config file with an [eval] section.
     #[arg(short, long, env = "TUNEBENCH_CONFIG")]
     pub config: PathBuf,
-    /// Output folder.
-    #[arg(short, long, env = "TUNEBENCH_EVAL_OUT_DIR")]
+    /// Output folder [env: TUNEBENCH_EVAL_OUT_DIR].
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
     /// Estimate tokens and dollars per candidate and suite; call nothing.
     #[arg(long)]
@@ -398,11 +373,12 @@ pub struct TrainLocalArgs {
     /// Stop after this many optimizer steps.
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Output folder.
-    #[arg(short, long, env = "TUNEBENCH_TRAIN_OUT_DIR")]
+    /// Output folder [env: TUNEBENCH_TRAIN_OUT_DIR].
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`).
-    #[arg(long, env = "TUNEBENCH_DEVICE")]
+    /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
+    /// [env: TUNEBENCH_DEVICE].
+    #[arg(long)]
     pub device: Option<String>,
 }
 
@@ -431,14 +407,16 @@ pub enum ModelCommand {
 /// `model info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Model directory (config.json, *.safetensors, tokenizer.json).
+    /// Model directory (config.json, *.safetensors, tokenizer.json), or a Hugging Face id
+    /// (ORG/NAME[@REV], hf:ORG/NAME[@REV]) fetched once into the HF cache ($HF_HOME,
+    /// $HF_HUB_CACHE; HF_TOKEN for gated models, HF_HUB_OFFLINE=1 for the cache only).
     pub dir: PathBuf,
 }
 
 /// `model generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Model directory.
+    /// Model directory, or a Hugging Face id (see `model info --help`).
     pub dir: PathBuf,
     /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
     #[arg(long)]
@@ -470,9 +448,10 @@ pub struct GenerateArgs {
     /// Stop once the output ends with this text (repeatable).
     #[arg(long)]
     pub stop: Vec<String>,
-    /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`).
-    #[arg(long, default_value = "cpu", env = "TUNEBENCH_DEVICE")]
-    pub device: String,
+    /// cpu (default), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
+    /// [env: TUNEBENCH_DEVICE].
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 /// `--temperature`: finite and ≥ 0; a negative or NaN value is an error, never greedy.
@@ -504,7 +483,7 @@ fn top_p(value: &str) -> Result<f32, String> {
 /// `model score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// Model directory.
+    /// Model directory, or a Hugging Face id (see `model info --help`).
     pub dir: PathBuf,
     /// PEFT adapter directory.
     #[arg(long)]
@@ -518,15 +497,16 @@ pub struct ScoreArgs {
     /// Write the scores here (atomically) instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`).
-    #[arg(long, default_value = "cpu", env = "TUNEBENCH_DEVICE")]
-    pub device: String,
+    /// cpu (default), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
+    /// [env: TUNEBENCH_DEVICE].
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 /// `model merge`.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Base model directory.
+    /// Base model directory, or a Hugging Face id (see `model info --help`).
     pub dir: PathBuf,
     /// PEFT adapter directory.
     #[arg(long)]
@@ -564,12 +544,12 @@ pub struct PrepareArgs {
     #[arg(long = "input", value_name = "PATH")]
     pub inputs: Vec<String>,
     /// Target format and quotas: local, bedrock:titan, bedrock:llama3.1, bedrock:llama3.2,
-    /// bedrock:nova, bedrock:claude-3-haiku, bedrock:cohere.
-    #[arg(long, env = "TUNEBENCH_TARGET")]
+    /// bedrock:nova, bedrock:claude-3-haiku, bedrock:cohere [env: TUNEBENCH_TARGET].
+    #[arg(long)]
     pub target: Option<String>,
-    /// Output folder.
-    #[arg(short, long, env = "TUNEBENCH_OUT_DIR")]
-    pub out: Option<String>,
+    /// Output folder [env: TUNEBENCH_OUT_DIR].
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
     /// What to do with unreadable records: fail (stop, listing them) or reject
     /// (write them to rejected.jsonl and go on).
     #[arg(long, value_name = "fail|reject")]
@@ -580,8 +560,9 @@ pub struct PrepareArgs {
     /// jsonl, or parquet (local target only).
     #[arg(long, value_name = "jsonl|parquet")]
     pub output_format: Option<String>,
-    /// Upload the outputs under this S3 prefix (skips objects that are unchanged).
-    #[arg(long, value_name = "s3://BUCKET/PREFIX/", env = "TUNEBENCH_UPLOAD")]
+    /// Upload the outputs under this S3 prefix (skips objects that are unchanged)
+    /// [env: TUNEBENCH_UPLOAD].
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/")]
     pub upload: Option<String>,
     /// KMS key id or ARN to encrypt uploads with (SSE-KMS).
     #[arg(long, value_name = "KEY")]

@@ -1,5 +1,6 @@
-//! The `tunebench` command: parse, resolve settings, call one library function per
-//! subcommand, and map errors to exit codes (0 ok, 1 failure, 2 usage or config error;
+//! The `tunebench` command: parse, lay flags over the config, call one function of
+//! tunebench-pipeline (or of a stage's crate) per subcommand, print what it returns, and
+//! exit with the code the error itself asks for (0 ok, 1 failure, 2 usage or config error;
 //! 3 is the regression gate's; 130 training stopped by Ctrl-C after a checkpoint).
 //!
 //! An eval (alone or in `tunebench run`) in which a candidate answered nothing (every
@@ -8,24 +9,24 @@
 
 mod cache;
 mod cli;
-mod config;
 mod data;
 mod eval;
 mod model;
+mod print;
 mod progress;
-mod redact;
 mod report;
 mod run;
 mod train;
 mod train_bedrock;
 
+use std::error::Error as StdError;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tunebench_pipeline::redact;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    config::set_run_id(cli.global.run_id.clone());
     redact::from_environment();
     init_logging(cli.global.verbose, cli.global.quiet);
     match run(&cli) {
@@ -35,6 +36,14 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&err))
         }
     }
+}
+
+/// The config at `path`, its `{run_dir}` standing for the run of `--run-id`.
+fn load(
+    global: &cli::Global,
+    path: &std::path::Path,
+) -> Result<tunebench_pipeline::Loaded, tunebench_pipeline::ConfigError> {
+    tunebench_pipeline::load(path, global.run_id.as_deref())
 }
 
 fn run(cli: &cli::Cli) -> anyhow::Result<()> {
@@ -74,89 +83,45 @@ fn message(err: &anyhow::Error) -> String {
     out
 }
 
-/// 2 for anything the user fixes in the command line or the config, 1 for the rest.
+/// The exit code for `err`: the pipeline's own answer when the error is one, else 2 when
+/// the first error in the chain that knows whose fault it is says the user's, else 1.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    use tunebench_datasets::Error as D;
-    use tunebench_models::ModelError as M;
     for cause in err.chain() {
-        if cause.downcast_ref::<report::Regression>().is_some() {
-            return 3;
+        if let Some(e) = cause.downcast_ref::<tunebench_pipeline::PipelineError>() {
+            return e.exit_code();
         }
-        if let Some(e) = cause.downcast_ref::<tunebench_reports::ReportError>() {
-            return match e {
-                tunebench_reports::ReportError::Gate(_)
-                | tunebench_reports::ReportError::Input { .. } => 2,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<M>() {
-            return match e {
-                M::InvalidConfig { .. }
-                | M::UnsupportedArchitecture { .. }
-                | M::InvalidInput(_) => 2,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<tunebench_eval::error::EvalError>() {
-            use tunebench_eval::error::EvalError as E;
-            return match e {
-                E::Scoring(s) => scoring_exit_code(s),
-                E::Input { .. } | E::Overlap(_) => 2,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<tunebench_eval::error::ScoreError>() {
-            return scoring_exit_code(e);
-        }
-        if cause.downcast_ref::<train::Interrupted>().is_some() {
-            return 130;
-        }
-        if let Some(e) = cause.downcast_ref::<tunebench_train::TrainError>() {
-            use tunebench_train::TrainError as T;
-            return match e {
-                T::Config(_)
-                | T::Example { .. }
-                | T::NoExamples { .. }
-                | T::Preflight(_)
-                | T::CostLimit { .. }
-                | T::NoRegistry { .. }
-                | T::Refused(_) => 2,
-                _ => 1,
-            };
-        }
-        if cause.downcast_ref::<config::ConfigError>().is_some()
-            || cause.downcast_ref::<tunebench_core::Overlap>().is_some()
-            || cause.downcast_ref::<model::OutputInUse>().is_some()
-        {
-            return 2;
-        }
-        if let Some(e) = cause.downcast_ref::<D>() {
-            return match e {
-                D::Config(_)
-                | D::NoInput { .. }
-                | D::OutputIsInput { .. }
-                | D::Overlap(_)
-                | D::MissingColumn { .. }
-                | D::ColumnType { .. } => 2,
-                _ => 1,
-            };
+        if let Some(user) = user_fault(cause) {
+            return if user { 2 } else { 1 };
         }
     }
     1
 }
 
+/// What `cause` says of itself, if it is the error of a crate the binary calls directly.
+fn user_fault(cause: &(dyn StdError + 'static)) -> Option<bool> {
+    fn ask<E: tunebench_core::UserFault + StdError + 'static>(
+        cause: &(dyn StdError + 'static),
+    ) -> Option<bool> {
+        cause.downcast_ref::<E>().map(E::is_user_fault)
+    }
+    if cause
+        .downcast_ref::<tunebench_pipeline::ConfigError>()
+        .is_some()
+    {
+        return Some(true);
+    }
+    ask::<tunebench_reports::ReportError>(cause)
+        .or_else(|| ask::<tunebench_models::ModelError>(cause))
+        .or_else(|| ask::<tunebench_eval::error::EvalError>(cause))
+        .or_else(|| ask::<tunebench_eval::error::ScoreError>(cause))
+        .or_else(|| ask::<tunebench_train::TrainError>(cause))
+        .or_else(|| ask::<tunebench_core::Overlap>(cause))
+        .or_else(|| ask::<tunebench_datasets::Error>(cause))
+}
+
 /// Logs to stderr through [`redact::Redacting`], so no credential is printed at any level
 /// (RUST_LOG included). By default aws-sigv4 stays at `info`: its debug lines are canonical
 /// requests, signed headers and session token included, useful only to debug a signature.
-/// 2 for a suite, data or responses file the user fixes, 1 for the rest.
-fn scoring_exit_code(e: &tunebench_eval::error::ScoreError) -> u8 {
-    use tunebench_eval::error::ScoreError as S;
-    match e {
-        S::Input { .. } | S::SuiteToml { .. } | S::Responses { .. } => 2,
-        _ => 1,
-    }
-}
-
 fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {

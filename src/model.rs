@@ -6,16 +6,24 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use tunebench_core::refuse_overlap;
 use tunebench_models::generate::{self, GenerationConfig, Sampling};
+use tunebench_models::hub::local_model;
 use tunebench_models::{ChatMessage, LlamaConfig, TextTokenizer, device, lora, weights};
+use tunebench_pipeline::ConfigError;
 
 use crate::cli::{GenerateArgs, Global, InfoArgs, MergeArgs, ScoreArgs};
 
+/// Loads the model in `dir` (with `adapter`) on `--device`, else `TUNEBENCH_DEVICE`, else
+/// the CPU.
 fn load(
     dir: &Path,
     adapter: Option<&Path>,
-    device_name: &str,
+    device_name: Option<&str>,
 ) -> anyhow::Result<tunebench_models::Llama> {
-    let device = device::parse_device(device_name)?;
+    let name = device_name
+        .map(str::to_owned)
+        .or_else(tunebench_pipeline::overrides::device_from_env)
+        .unwrap_or_else(|| "cpu".to_owned());
+    let device = device::parse_device(&name)?;
     let model = weights::load_model(dir, &device)?;
     Ok(match adapter {
         Some(a) => lora::load_adapter(model, a)?,
@@ -24,11 +32,12 @@ fn load(
 }
 
 pub fn info(global: &Global, args: &InfoArgs) -> anyhow::Result<()> {
-    let config = LlamaConfig::from_file(args.dir.join("config.json"))?;
-    let tokenizer = TextTokenizer::load(&args.dir)?;
-    let tensors = weights::check_model_dir(&args.dir, &config)?;
+    let dir = local_model(&args.dir)?;
+    let config = LlamaConfig::from_file(dir.join("config.json"))?;
+    let tokenizer = TextTokenizer::load(&dir)?;
+    let tensors = weights::check_model_dir(&dir, &config)?;
     let shown = serde_json::json!({
-        "dir": args.dir,
+        "dir": dir,
         "architecture": config.architectures.clone().unwrap_or_default().join(", "),
         "model_type": config.model_type,
         "parameters": config.num_parameters(),
@@ -54,8 +63,9 @@ pub fn info(global: &Global, args: &InfoArgs) -> anyhow::Result<()> {
 }
 
 pub fn generate(global: &Global, args: &GenerateArgs) -> anyhow::Result<()> {
-    let tokenizer = TextTokenizer::load(&args.dir)?;
-    let model = load(&args.dir, args.adapter.as_deref(), &args.device)?;
+    let dir = local_model(&args.dir)?;
+    let tokenizer = TextTokenizer::load(&dir)?;
+    let model = load(&dir, args.adapter.as_deref(), args.device.as_deref())?;
     let prompt_ids = if args.chat {
         let mut messages = Vec::new();
         if let Some(s) = &args.system {
@@ -122,16 +132,17 @@ pub fn generate(global: &Global, args: &GenerateArgs) -> anyhow::Result<()> {
 }
 
 pub fn score(global: &Global, args: &ScoreArgs) -> anyhow::Result<()> {
+    let dir = local_model(&args.dir)?;
     if let Some(output) = &args.output {
         let mut inputs = vec![
             ("--input", args.input.as_path()),
-            ("the model folder", &args.dir),
+            ("the model folder", &dir),
         ];
         inputs.extend(args.adapter.as_deref().map(|a| ("the --adapter folder", a)));
         refuse_overlap(("--output", output), &inputs)?;
     }
-    let tokenizer = TextTokenizer::load(&args.dir)?;
-    let model = load(&args.dir, args.adapter.as_deref(), &args.device)?;
+    let tokenizer = TextTokenizer::load(&dir)?;
+    let model = load(&dir, args.adapter.as_deref(), args.device.as_deref())?;
     let file =
         std::fs::File::open(&args.input).with_context(|| format!("{}", args.input.display()))?;
     let name = args.input.display().to_string();
@@ -195,18 +206,19 @@ pub fn score(global: &Global, args: &ScoreArgs) -> anyhow::Result<()> {
 }
 
 pub fn merge(global: &Global, args: &MergeArgs) -> anyhow::Result<()> {
+    let dir = local_model(&args.dir)?;
     refuse_overlap(
         ("--out", &args.out),
         &[
-            ("the base model folder", &args.dir),
+            ("the base model folder", &dir),
             ("the --adapter folder", &args.adapter),
         ],
     )?;
     refuse_adapter_folder(&args.out)?;
-    let model = load(&args.dir, Some(&args.adapter), "cpu")?;
+    let model = load(&dir, Some(&args.adapter), Some("cpu"))?;
     let merged = lora::merge_adapters(model);
     weights::save_model(&merged, &args.out)?;
-    weights::copy_tokenizer_files(&args.dir, &args.out)?;
+    weights::copy_tokenizer_files(&dir, &args.out)?;
     if !global.quiet {
         println!(
             "merged {} into {}",
@@ -219,26 +231,15 @@ pub fn merge(global: &Global, args: &MergeArgs) -> anyhow::Result<()> {
 
 /// A merge writes a whole model: into a new or empty folder, or over an earlier model, never
 /// beside an adapter's files.
-fn refuse_adapter_folder(out: &Path) -> Result<(), OutputInUse> {
+fn refuse_adapter_folder(out: &Path) -> Result<(), ConfigError> {
     match ["adapter_config.json", "adapter_model.safetensors"]
         .iter()
         .find(|f| out.join(f).exists())
     {
-        Some(file) => Err(OutputInUse {
-            out: out.to_path_buf(),
-            file,
-        }),
+        Some(file) => Err(ConfigError(format!(
+            "--out `{}` holds an adapter ({file}): a merged model written there would mix with it\nhint: choose a new or empty folder for the merged model",
+            out.display()
+        ))),
         None => Ok(()),
     }
-}
-
-/// `--out` holds an adapter.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "--out `{}` holds an adapter ({file}): a merged model written there would mix with it\nhint: choose a new or empty folder for the merged model",
-    out.display()
-)]
-pub struct OutputInUse {
-    out: std::path::PathBuf,
-    file: &'static str,
 }

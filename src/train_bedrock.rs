@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter};
+use tunebench_aws::JobFilter;
+use tunebench_pipeline::train::bedrock_clients;
+use tunebench_pipeline::{ConfigError, Scope};
 use tunebench_train::bedrock::{
-    self, BedrockTrainSettings, Clients, DeployKind, JobRecord, JobRef, WaitSettings, import,
+    self, BedrockTrainSettings, DeployKind, JobRecord, JobRef, WaitSettings, import,
 };
 
 use crate::cli::{BedrockCommand, Global, PollArgs};
-use crate::config::{self, ConfigError};
+use crate::print::either;
 use crate::progress::StatusLine;
 
 pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
@@ -22,28 +24,28 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         BedrockCommand::Undeploy(a) => &a.config,
         BedrockCommand::Import(a) => &a.config,
     };
-    let (file, base) = config::load(path)?;
+    let loaded = crate::load(global, path)?;
+    let train = loaded.raw.train.clone().unwrap_or_default();
     if let BedrockCommand::Import(a) = cmd {
-        let settings = file
-            .train
-            .and_then(|t| t.bedrock_import)
+        let settings = train
+            .bedrock_import
             .ok_or_else(|| {
                 ConfigError(format!(
                     "{}: no [train.bedrock_import] section",
                     path.display()
                 ))
             })?
-            .resolve(&base)?;
+            .resolve(&loaded.base)?;
         if global.show_settings {
             println!("{}", serde_json::to_string_pretty(&settings)?);
             return Ok(());
         }
-        let aws = config::audited(
-            aws_settings(settings.region.clone(), file.aws.as_ref()),
-            &base,
+        let clients = bedrock_clients(
+            &loaded,
+            settings.region.clone(),
             &settings.out_dir,
-        );
-        let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
+            Scope::Command,
+        )?;
         let mut line = StatusLine::new(global.quiet || global.json, "importing");
         let done = import::import(&clients, &settings, &wait_settings(&a.poll)?, |status| {
             line.set(format!("{}: {status}", settings.name))
@@ -55,10 +57,10 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
             .iter()
             .filter(|u| u.outcome != tunebench_aws::UploadOutcome::Unchanged)
             .count();
-        print(
+        either(
             global,
-            serde_json::to_value(&done)?,
-            format!(
+            &serde_json::to_value(&done)?,
+            &format!(
                 "{}: {arn}\n{uploaded} of {} files uploaded; recorded in {}; evaluate it with an [[eval.candidates]] entry: kind = \"bedrock\", model_id = \"{arn}\"",
                 if done.resumed {
                     "already imported"
@@ -71,11 +73,10 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let settings: BedrockTrainSettings = file
-        .train
-        .and_then(|t| t.bedrock)
+    let settings: BedrockTrainSettings = train
+        .bedrock
         .ok_or_else(|| ConfigError(format!("{}: no [train.bedrock] section", path.display())))?
-        .resolve(&base)?;
+        .resolve(&loaded.base)?;
     if global.show_settings {
         println!("{}", serde_json::to_string_pretty(&settings)?);
         return Ok(());
@@ -88,17 +89,17 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         println!("{}", plan.to_json());
         return Ok(());
     }
-    let aws = config::audited(
-        aws_settings(settings.region.clone(), file.aws.as_ref()),
-        &base,
+    let clients = bedrock_clients(
+        &loaded,
+        settings.region.clone(),
         &settings.out_dir,
-    );
-    let clients = Clients::connect(&aws, &aws, &BedrockOptions::default())?;
+        Scope::Command,
+    )?;
     let job = |j: &Option<String>| match j {
         Some(j) => JobRef::Job(j.clone()),
         None => JobRef::Registry(settings.out_dir.clone()),
     };
-    let print = |value: serde_json::Value, line: String| print(global, value, line);
+    let print = |value: serde_json::Value, line: String| either(global, &value, &line);
     // Progress goes to stderr; --json keeps stdout to the one JSON answer.
     let quiet = global.quiet || global.json;
     match cmd {
@@ -213,24 +214,6 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `[aws]` with the section's own region, when it has one, winning.
-pub fn aws_settings(region: Option<String>, aws: Option<&AwsSettings>) -> AwsSettings {
-    let aws = aws.cloned().unwrap_or_default();
-    AwsSettings {
-        region: region.or(aws.region.clone()),
-        ..aws
-    }
-}
-
-/// The JSON answer with --json, else the line (nothing with --quiet).
-fn print(global: &Global, value: serde_json::Value, line: String) {
-    if global.json {
-        println!("{value:#}");
-    } else if !global.quiet {
-        println!("{line}");
-    }
 }
 
 fn wait_settings(p: &PollArgs) -> Result<WaitSettings, ConfigError> {

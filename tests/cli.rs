@@ -1838,3 +1838,44 @@ fn no_planted_credential_reaches_output_or_files_at_vv_and_aws_calls_are_audited
         }
     }
 }
+
+/// `model info ORG/NAME` fetches the model from `HF_ENDPOINT` into `HF_HUB_CACHE` (the
+/// loopback hub stand-in here), then `HF_HUB_OFFLINE=1` answers from the cache alone.
+#[test]
+fn a_hugging_face_id_is_fetched_into_the_hf_cache_then_works_offline() {
+    use tunebench_standins::hub::{HubConfig, HubStandin};
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubStandin::start(HubConfig {
+        repo: "tiny/llama".into(),
+        commit: "89abcdef0123456789abcdef0123456789abcdef".into(),
+        files: repo().join("fixtures/tiny-llama/model"),
+        token: None,
+    })
+    .unwrap();
+    let cache = dir.path().join("hf");
+    let cache = cache.to_str().unwrap();
+    let online = tunebench_env(
+        &["--json", "model", "info", "tiny/llama"],
+        dir.path(),
+        &[("HF_ENDPOINT", hub.endpoint()), ("HF_HUB_CACHE", cache)],
+    );
+    assert!(online.status.success(), "{}", text(&online.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&online.stdout).unwrap();
+    assert!(
+        info["dir"]
+            .as_str()
+            .unwrap()
+            .ends_with("models--tiny--llama/snapshots/89abcdef0123456789abcdef0123456789abcdef"),
+        "{info}"
+    );
+    let offline = tunebench_env(
+        &["model", "info", "hf:tiny/llama"],
+        dir.path(),
+        &[
+            ("HF_ENDPOINT", "http://127.0.0.1:9"),
+            ("HF_HUB_CACHE", cache),
+            ("HF_HUB_OFFLINE", "1"),
+        ],
+    );
+    assert!(offline.status.success(), "{}", text(&offline.stderr));
+}

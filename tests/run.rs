@@ -456,3 +456,27 @@ fn run_refuses_a_gate_rule_on_an_unknown_metric_before_any_stage() {
     );
     assert!(!dir.path().join("runs/pipeline").exists(), "a stage ran");
 }
+
+/// `TUNEBENCH_DEVICE` picks the training device under `run` as under `train local`: an
+/// unknown device fails the train stage (after data), naming it, with exit 2.
+#[test]
+fn run_trains_on_the_device_tunebench_device_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "http://127.0.0.1:9/v1");
+    let config = config.to_str().unwrap();
+    for args in [
+        vec!["train", "local", "--config", config],
+        vec!["run", config],
+    ] {
+        let out = command(&args, dir.path())
+            .env("TUNEBENCH_DEVICE", "abacus:3")
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("abacus"), "{args:?}: {err}");
+    }
+    let m = manifest(dir.path());
+    assert_eq!(status(&m, "data"), "done");
+    assert_eq!(status(&m, "train"), "failed");
+}

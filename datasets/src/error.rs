@@ -175,3 +175,19 @@ impl Error {
         }
     }
 }
+
+/// The user fixes the config, an input path, a column or an output path; the rest failed
+/// on the way.
+impl tunebench_core::UserFault for Error {
+    fn is_user_fault(&self) -> bool {
+        matches!(
+            self,
+            Error::Config(_)
+                | Error::NoInput { .. }
+                | Error::OutputIsInput { .. }
+                | Error::Overlap(_)
+                | Error::MissingColumn { .. }
+                | Error::ColumnType { .. }
+        )
+    }
+}

@@ -187,7 +187,8 @@ impl OpenAiSettings {
 pub struct LocalSettings {
     /// Candidate name.
     pub name: String,
-    /// HF model directory (`config.json`, safetensors, `tokenizer.json`).
+    /// HF model directory (`config.json`, safetensors, `tokenizer.json`), or a Hugging Face
+    /// id (`ORG/NAME[@REV]`, `hf:ORG/NAME[@REV]`) fetched into the HF cache.
     pub model_dir: PathBuf,
     /// PEFT adapter directory applied on top.
     #[serde(default)]
@@ -243,9 +244,10 @@ pub struct BedrockSettings {
 pub fn identity(settings: &CandidateSettings) -> Result<String> {
     match settings {
         CandidateSettings::Openai(s) => Ok(s.identity()),
-        CandidateSettings::Local(s) => {
-            crate::local::local_identity(&s.model_dir, s.adapter.as_deref())
-        }
+        CandidateSettings::Local(s) => crate::local::local_identity(
+            &tunebench_models::hub::local_model(&s.model_dir)?,
+            s.adapter.as_deref(),
+        ),
         CandidateSettings::Bedrock(s) => Ok(s.identity()),
         CandidateSettings::Responses(s) => Err(EvalError::Candidate {
             name: s.name.clone(),

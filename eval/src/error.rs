@@ -91,3 +91,16 @@ impl EvalError {
 
 /// Result with [`EvalError`].
 pub type Result<T, E = EvalError> = std::result::Result<T, E>;
+
+/// A suite, data or responses file, an input, or an output over an input is the user's to
+/// fix, and a model error says itself; a candidate or the runner failing is not.
+impl tunebench_core::UserFault for EvalError {
+    fn is_user_fault(&self) -> bool {
+        match self {
+            EvalError::Scoring(e) => tunebench_core::UserFault::is_user_fault(e),
+            EvalError::Model(e) => tunebench_core::UserFault::is_user_fault(e),
+            EvalError::Input { .. } | EvalError::Overlap(_) => true,
+            _ => false,
+        }
+    }
+}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tunebench_models::hub::{ModelSource, is_hub_setting};
 
 use crate::cache::{Cache, CacheMode};
 use crate::candidate::{self, Candidate, CandidateSettings};
@@ -61,8 +62,14 @@ pub struct EvalSettings {
 
 impl EvalSettings {
     /// Makes paths absolute against `base` (the config's folder) and checks the settings.
-    pub fn resolve(self, base: &Path) -> Result<Self> {
+    pub fn resolve(mut self, base: &Path) -> Result<Self> {
         let bad = |m: String| EvalError::input(Location::file(base), m);
+        // A local model is a folder or a Hugging Face id, fetched when the candidate loads.
+        for c in self.candidates.iter_mut().chain(&mut self.judges) {
+            if let CandidateSettings::Local(l) = c {
+                l.model_dir = ModelSource::parse(base, &l.model_dir).to_setting();
+            }
+        }
         let this = self.map_paths(|p| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -102,7 +109,9 @@ impl EvalSettings {
         for c in self.candidates.iter_mut().chain(&mut self.judges) {
             match c {
                 CandidateSettings::Local(l) => {
-                    l.model_dir = f(&l.model_dir);
+                    if !is_hub_setting(&l.model_dir) {
+                        l.model_dir = f(&l.model_dir);
+                    }
                     l.adapter = l.adapter.as_deref().map(&f);
                 }
                 CandidateSettings::Responses(r) => r.path = f(&r.path),

@@ -111,10 +111,10 @@ impl LocalCandidate {
         if batch_size == 0 {
             return Err(bad("batch_size must be at least 1".into()));
         }
-        let identity = local_identity(&settings.model_dir, settings.adapter.as_deref())?;
+        let model_dir = tunebench_models::hub::local_model(&settings.model_dir)?;
+        let identity = local_identity(&model_dir, settings.adapter.as_deref())?;
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
-        let model_dir = settings.model_dir.clone();
         let adapter = settings.adapter.clone();
         let device_name = settings.device.clone();
         std::thread::Builder::new()

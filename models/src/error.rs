@@ -28,6 +28,17 @@ pub enum ModelError {
         source: serde_json::Error,
     },
 
+    /// The Hugging Face Hub could not give a model.
+    #[error("Hugging Face model {repo}@{revision}: {message}")]
+    Hub {
+        /// `ORG/NAME`.
+        repo: String,
+        /// The revision asked for.
+        revision: String,
+        /// What went wrong, with a hint where the fix is known.
+        message: String,
+    },
+
     /// A config field has a value this crate cannot use.
     #[error("{}: field `{field}`: {reason}", path.display())]
     InvalidConfig {
@@ -163,6 +174,19 @@ fn summarize(names: &[String]) -> String {
 
 /// Result alias for this crate.
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// A bad config.json, an architecture tunebench does not run, or a bad input (prompt,
+/// sampling setting) is the user's to fix.
+impl tunebench_core::UserFault for ModelError {
+    fn is_user_fault(&self) -> bool {
+        matches!(
+            self,
+            ModelError::InvalidConfig { .. }
+                | ModelError::UnsupportedArchitecture { .. }
+                | ModelError::InvalidInput(_)
+        )
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@
 //! - [`lora`]: LoRA layers and PEFT adapter load/save/merge.
 //! - [`generate`]: per-token log-probs, NLL, greedy and sampled generation.
 //! - [`device`]: run-time device names.
+//! - [`hub`]: model references: folders and Hugging Face Hub ids, downloaded into the HF cache.
 //! - [`tokenizer`]: `tokenizer.json` plus the chat template of `tokenizer_config.json`.
 //!
 //! The numbers match transformers: the tests compare logits, log-probs, NLL and greedy
@@ -33,6 +34,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod generate;
+pub mod hub;
 pub mod llama;
 pub mod lora;
 pub mod tokenizer;

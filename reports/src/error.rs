@@ -58,3 +58,10 @@ impl ReportError {
 
 /// The crate's result type.
 pub type Result<T> = std::result::Result<T, ReportError>;
+
+/// Gate rules and run folders are the user's to fix.
+impl tunebench_core::UserFault for ReportError {
+    fn is_user_fault(&self) -> bool {
+        matches!(self, ReportError::Gate(_) | ReportError::Input { .. })
+    }
+}

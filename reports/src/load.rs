@@ -74,8 +74,9 @@ pub struct LossPoint {
 /// [`ReportError::Input`] when the folder holds no results or a file is malformed;
 /// [`ReportError::Io`] when a file cannot be read.
 pub fn load_run(dir: &Path, run_id: Option<&str>) -> Result<RunResults> {
-    let suites = load_eval(&dir.join("eval"))?;
-    let training = load_training(&dir.join("train"))?;
+    let layout = tunebench_core::RunDir::new(dir);
+    let suites = load_eval(&layout.eval())?;
+    let training = load_training(&layout.train())?;
     if suites.is_empty() && training.is_empty() {
         return Err(ReportError::input(
             dir,

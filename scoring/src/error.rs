@@ -149,6 +149,16 @@ pub fn with_causes(err: &dyn std::error::Error) -> String {
 /// Result with [`ScoreError`].
 pub type Result<T, E = ScoreError> = std::result::Result<T, E>;
 
+/// A suite, data or responses file is the user's to fix.
+impl tunebench_core::UserFault for ScoreError {
+    fn is_user_fault(&self) -> bool {
+        matches!(
+            self,
+            ScoreError::Input { .. } | ScoreError::SuiteToml { .. } | ScoreError::Responses { .. }
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -291,6 +291,8 @@ pub struct SuiteOutline {
     pub name: String,
     /// Metric names, in file order (the aggregate `score` is not among them).
     pub metrics: Vec<String>,
+    /// The data file, taken from the suite file's folder (it may not exist yet).
+    pub data: PathBuf,
 }
 
 impl Suite {
@@ -305,6 +307,7 @@ impl Suite {
         let base = path.parent().unwrap_or(Path::new(""));
         let metrics = metrics(&file.metrics, path, base)?;
         Ok(SuiteOutline {
+            data: base.join(&file.data),
             name: file.name,
             metrics: metrics.into_iter().map(|m| m.name).collect(),
         })

@@ -1,5 +1,6 @@
 //! Loopback stand-ins of remote services, for tests and benchmarks. Nothing here talks to the internet.
 
 pub mod bedrock;
+pub mod hub;
 pub mod openai;
 mod server;

@@ -151,3 +151,24 @@ pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Tra
     let path = path.into();
     move |source| TrainError::Io { path, source }
 }
+
+/// Settings, examples, pre-flight findings, a cost limit, a missing job record or a refused
+/// action are the user's to fix; a model error says itself (a device that does not exist is
+/// the user's, a backend failure is not).
+impl tunebench_core::UserFault for TrainError {
+    fn is_user_fault(&self) -> bool {
+        if let TrainError::Model(e) = self {
+            return tunebench_core::UserFault::is_user_fault(e);
+        }
+        matches!(
+            self,
+            TrainError::Config(_)
+                | TrainError::Example { .. }
+                | TrainError::NoExamples { .. }
+                | TrainError::Preflight(_)
+                | TrainError::CostLimit { .. }
+                | TrainError::NoRegistry { .. }
+                | TrainError::Refused(_)
+        )
+    }
+}

@@ -115,6 +115,7 @@ pub fn train_local(
     progress: &dyn Progress,
 ) -> Result<Summary> {
     // ---- setup ------------------------------------------------------------------------
+    let settings = &settings.materialize()?;
     let context = model_context(settings)?;
     // The resolved length is part of the settings from here on (checkpoint hash, config.toml).
     let settings = &LocalTrainSettings {

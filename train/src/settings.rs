@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tunebench_core::paths::under;
+use tunebench_models::hub::{ModelSource, local_model};
 use tunebench_models::lora::LORA_TARGETS;
 
 use crate::error::{Result, TrainError};
@@ -181,9 +182,12 @@ impl LocalTrainSettings {
     /// setting, listing all problems at once.
     pub fn resolve(mut self, base: &Path) -> Result<Self> {
         let abs = |p: &Path| under(base, p);
-        self.base_model = self.base_model.as_deref().map(abs);
+        // A model is a folder or a Hugging Face id (`hf:ORG/NAME@REV`), fetched when training
+        // starts (see [`LocalTrainSettings::materialize`]).
+        let model = |p: &Path| ModelSource::parse(base, p).to_setting();
+        self.base_model = self.base_model.as_deref().map(model);
         self.init_config = self.init_config.as_deref().map(abs);
-        self.tokenizer = self.tokenizer.as_deref().map(abs);
+        self.tokenizer = self.tokenizer.as_deref().map(model);
         self.train_file = abs(&self.train_file);
         self.validation_file = self.validation_file.as_deref().map(abs);
         self.out_dir = abs(&self.out_dir);
@@ -294,6 +298,20 @@ impl LocalTrainSettings {
         }
     }
 
+    /// These settings with `base_model` and `tokenizer` as local folders: a Hugging Face id
+    /// is fetched into the HF cache (or found there) and replaced by its snapshot folder.
+    ///
+    /// # Errors
+    /// [`TrainError::Model`] when the hub cannot give a model.
+    pub fn materialize(&self) -> Result<Self> {
+        let local = |p: &Option<PathBuf>| p.as_deref().map(local_model).transpose();
+        Ok(LocalTrainSettings {
+            base_model: local(&self.base_model)?,
+            tokenizer: local(&self.tokenizer)?,
+            ..self.clone()
+        })
+    }
+
     /// The directory holding `tokenizer.json`.
     pub fn tokenizer_dir(&self) -> Option<&Path> {
         self.tokenizer.as_deref().or(self.base_model.as_deref())
@@ -322,9 +340,11 @@ mod tests {
             ("models/base/tuned", "lies inside base_model"),
             ("data", "holds train_file"),
         ] {
+            // `./`: a folder, though it does not exist (`models/base` alone would be a
+            // Hugging Face id).
             let s = parse(&format!(
                 r#"
-                base_model = "models/base"
+                base_model = "./models/base"
                 train_file = "data/train.jsonl"
                 out_dir = "{out_dir}"
                 "#
@@ -335,7 +355,7 @@ mod tests {
         }
         let s = parse(
             r#"
-            base_model = "models/base"
+            base_model = "./models/base"
             train_file = "data/train.jsonl"
             out_dir = "runs/tuned"
             "#,
@@ -374,7 +394,7 @@ mod tests {
     fn resolve_makes_paths_absolute() {
         let s = parse(
             r#"
-            base_model = "models/m"
+            base_model = "./models/m"
             train_file = "data/train.jsonl"
             out_dir = "/abs/out"
             "#,
@@ -386,6 +406,17 @@ mod tests {
         assert_eq!(s.train_file, Path::new("/cfg/data/train.jsonl"));
         assert_eq!(s.out_dir, Path::new("/abs/out"));
         assert_eq!(s.tokenizer_dir(), Some(Path::new("/cfg/models/m")));
+        // ORG/NAME naming no folder is a Hugging Face id, fetched when training starts.
+        let hub = parse(
+            "base_model = \"HuggingFaceTB/SmolLM2-135M\"\ntrain_file = \"t.jsonl\"\nout_dir = \"o\"",
+        )
+        .unwrap()
+        .resolve(Path::new("/cfg"))
+        .unwrap();
+        assert_eq!(
+            hub.base_model.as_deref(),
+            Some(Path::new("hf:HuggingFaceTB/SmolLM2-135M@main"))
+        );
     }
 
     #[test]

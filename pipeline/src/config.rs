@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tunebench_aws::AwsSettings;
+use tunebench_core::paths::under;
+use tunebench_core::run_dir::{AUDIT_FILE, RunDir};
 use tunebench_datasets::RawDataConfig;
 use tunebench_eval::evaluate::EvalSettings;
 use tunebench_reports::gate::GateSettings;
@@ -19,10 +21,7 @@ use tunebench_train::LocalTrainSettings;
 use tunebench_train::bedrock::BedrockTrainSettings;
 use tunebench_train::bedrock::import::ImportSettings;
 
-/// A problem with the config file itself (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub use crate::error::ConfigError;
 
 /// A config file as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -81,61 +80,59 @@ pub struct RawUpload {
     pub multipart_threshold_mib: Option<u64>,
 }
 
-/// The run id given with `--run-id` (set once in `main`).
-static RUN_ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-
-/// Records `--run-id` for every later [`load`].
-pub fn set_run_id(id: Option<String>) {
-    let _ = RUN_ID.set(id);
-}
-
 /// The placeholder for the run folder in config strings.
 pub const RUN_DIR: &str = "{run_dir}";
 
-/// The AWS audit log's file name in a run or output folder.
-pub const AUDIT_FILE: &str = "aws-audit.jsonl";
-
-/// The audit log `tunebench run` gives every stage: `<run dir>/aws-audit.jsonl`.
-static RUN_AUDIT_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-
-/// Sends every later AWS call of this process to the run's audit log (set once in `run`).
-pub fn set_run_audit_log(path: PathBuf) {
-    let _ = RUN_AUDIT_LOG.set(path);
-}
-
-/// `aws` with its audit log resolved: `[aws] audit_log` (relative to the config's folder
-/// `base`), else the run's `aws-audit.jsonl` under `tunebench run`, else `aws-audit.jsonl`
-/// in `out_dir`, the folder of the command's output. The audit log is always on.
-pub fn audited(mut aws: AwsSettings, base: &Path, out_dir: &Path) -> AwsSettings {
-    aws.audit_log = Some(match aws.audit_log.take() {
-        Some(p) => tunebench_core::paths::under(base, p),
-        None => RUN_AUDIT_LOG
-            .get()
-            .cloned()
-            .unwrap_or_else(|| out_dir.join(AUDIT_FILE)),
-    });
-    aws
+/// Where a stage runs, which decides where its AWS calls are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A subcommand by itself: the audit log goes beside the command's outputs.
+    Command,
+    /// A stage of `tunebench run`: every stage logs to the run folder's audit log.
+    Run,
 }
 
 /// A config with its folder and run.
 pub struct Loaded {
-    /// The config as written, `{run_dir}` replaced.
+    /// The config file.
+    pub path: PathBuf,
+    /// The config as written, `{run_dir}` replaced, with the flags and `TUNEBENCH_*`
+    /// variables of [`Loaded::apply`] on top.
     pub raw: RawConfig,
     /// Its folder (relative paths are taken from here).
     pub base: PathBuf,
     /// The run id.
     pub run_id: String,
     /// `<runs_dir>/<run id>`.
-    pub run_dir: PathBuf,
+    pub run: RunDir,
+}
+
+impl Loaded {
+    /// `aws` with its audit log resolved: `[aws] audit_log` (relative to the config's
+    /// folder), else the run folder's `aws-audit.jsonl` for a stage of `tunebench run`, else
+    /// `aws-audit.jsonl` in `out_dir`, the folder of the command's output. The audit log is
+    /// always on.
+    pub fn audited(&self, mut aws: AwsSettings, out_dir: &Path, scope: Scope) -> AwsSettings {
+        aws.audit_log = Some(match aws.audit_log.take() {
+            Some(p) => under(&self.base, p),
+            None => match scope {
+                Scope::Run => self.run.audit_log(),
+                Scope::Command => out_dir.join(AUDIT_FILE),
+            },
+        });
+        aws
+    }
+
+    /// The config's `[aws]`, or the defaults.
+    pub fn aws(&self) -> AwsSettings {
+        self.raw.aws.clone().unwrap_or_default()
+    }
 }
 
 /// Reads and parses a config file; relative paths in it are later taken from its folder.
-pub fn load(path: &Path) -> Result<(RawConfig, PathBuf), ConfigError> {
-    load_run(path).map(|l| (l.raw, l.base))
-}
-
-/// [`load`], with the run id and folder.
-pub fn load_run(path: &Path) -> Result<Loaded, ConfigError> {
+/// `run_id` (`--run-id`) names the run folder that `{run_dir}` stands for, before the
+/// config's `[run] id` and its file name.
+pub fn load(path: &Path, run_id: Option<&str>) -> Result<Loaded, ConfigError> {
     let at = |e: &dyn std::fmt::Display| ConfigError(format!("{}: {e}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| at(&e))?;
     // Parsed as written first, for errors with a line and column.
@@ -154,10 +151,8 @@ pub fn load_run(path: &Path) -> Result<Loaded, ConfigError> {
         .transpose()
         .map_err(|e: toml::de::Error| at(&format!("[run]: {e}")))?
         .unwrap_or_default();
-    let run_id = RUN_ID
-        .get()
-        .cloned()
-        .flatten()
+    let run_id = run_id
+        .map(str::to_owned)
         .or(run.id)
         .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "run".into());
@@ -172,7 +167,7 @@ pub fn load_run(path: &Path) -> Result<Loaded, ConfigError> {
         )));
     }
     let runs_dir = match run.runs_dir {
-        Some(d) => tunebench_core::paths::under(&base, &d),
+        Some(d) => under(&base, &d),
         None => std::path::absolute("runs").map_err(|e| at(&e))?,
     };
     let run_dir = runs_dir.join(&run_id);
@@ -181,10 +176,11 @@ pub fn load_run(path: &Path) -> Result<Loaded, ConfigError> {
         .try_into()
         .map_err(|e: toml::de::Error| at(&e))?;
     Ok(Loaded {
+        path: path.to_path_buf(),
         raw,
         base,
         run_id,
-        run_dir,
+        run: RunDir::new(run_dir),
     })
 }
 
@@ -207,7 +203,7 @@ mod tests {
     /// Every shipped config parses and resolves (inputs need not exist to resolve).
     #[test]
     fn every_shipped_config_loads_and_resolves() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -224,7 +220,7 @@ mod tests {
                     "{} must start with a `# Run: <command>` comment",
                     path.display()
                 );
-                let (raw, base) = load(&path).unwrap_or_else(|e| panic!("{e}"));
+                let Loaded { raw, base, .. } = load(&path, None).unwrap_or_else(|e| panic!("{e}"));
                 if let Some(data) = raw.data {
                     data.resolve(&base)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -267,7 +263,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.toml");
         std::fs::write(&p, "[data]\ninputz = []\n").unwrap();
-        let err = load(&p).unwrap_err().to_string();
+        let err = load(&p, None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("inputz") && err.contains("line 2"), "{err}");
     }
 
@@ -280,9 +279,10 @@ mod tests {
             "[run]\nruns_dir = \"out\"\n[data]\nout_dir = \"{run_dir}/data\"\ninputs = [\"x.csv\"]\n",
         )
         .unwrap();
-        let l = load_run(&p).unwrap();
+        let l = load(&p, None).unwrap();
         assert_eq!(l.run_id, "nightly");
-        assert_eq!(l.run_dir, dir.path().join("out").join("nightly"));
+        assert_eq!(l.run.root(), dir.path().join("out").join("nightly"));
+        assert_eq!(load(&p, Some("n2")).unwrap().run_id, "n2");
         let out = l.raw.data.unwrap().out_dir.unwrap();
         assert_eq!(
             std::path::Path::new(&out),

@@ -1,0 +1,272 @@
+//! Settings given on the command line or in `TUNEBENCH_*` variables, laid over the config
+//! file: command-line flags over environment variables over the file over defaults, the
+//! same for each subcommand and for every stage of `tunebench run`.
+//!
+//! The variables (each the same as its flag):
+//!
+//! | variable | flag | setting |
+//! |---|---|---|
+//! | `TUNEBENCH_TARGET` | `data prepare --target` | `[data] target` |
+//! | `TUNEBENCH_OUT_DIR` | `data prepare --out` | `[data] out_dir` |
+//! | `TUNEBENCH_UPLOAD` | `data prepare --upload` | `[upload] uri` |
+//! | `TUNEBENCH_TRAIN_OUT_DIR` | `train local --out` | `[train.local] out_dir` |
+//! | `TUNEBENCH_DEVICE` | `train local --device`, `model … --device` | `[train.local] device` |
+//! | `TUNEBENCH_EVAL_OUT_DIR` | `eval --out` | `[eval] out_dir` |
+//!
+//! Paths given here are taken from the working directory, not from the config's folder.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{ConfigError, Loaded, RawUpload};
+
+/// `[data]` target.
+pub const TARGET_VAR: &str = "TUNEBENCH_TARGET";
+/// `[data]` out_dir.
+pub const DATA_OUT_VAR: &str = "TUNEBENCH_OUT_DIR";
+/// `[upload]` uri.
+pub const UPLOAD_VAR: &str = "TUNEBENCH_UPLOAD";
+/// `[train.local]` out_dir.
+pub const TRAIN_OUT_VAR: &str = "TUNEBENCH_TRAIN_OUT_DIR";
+/// `[train.local]` device, and the device of the `model` commands.
+pub const DEVICE_VAR: &str = "TUNEBENCH_DEVICE";
+/// `[eval]` out_dir.
+pub const EVAL_OUT_VAR: &str = "TUNEBENCH_EVAL_OUT_DIR";
+
+/// Overrides of `[data]`, `[upload]` and `[aws]` for `data prepare`.
+#[derive(Debug, Clone, Default)]
+pub struct DataOverrides {
+    /// Inputs (files, globs, `s3://` URIs); replace the config's when not empty.
+    pub inputs: Vec<String>,
+    /// Target format.
+    pub target: Option<String>,
+    /// Output folder.
+    pub out_dir: Option<PathBuf>,
+    /// `fail` or `reject`.
+    pub on_error: Option<String>,
+    /// `redact`, `reject` or `off`.
+    pub pii: Option<String>,
+    /// `jsonl` or `parquet`.
+    pub output_format: Option<String>,
+    /// `s3://bucket/prefix/` to upload to.
+    pub upload: Option<String>,
+    /// SSE-KMS key of the upload.
+    pub sse_kms_key_id: Option<String>,
+    /// S3-compatible endpoint.
+    pub endpoint_url: Option<String>,
+}
+
+/// Overrides of `[train.local]`.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOverrides {
+    /// Output folder.
+    pub out_dir: Option<PathBuf>,
+    /// Stop after this many optimizer steps.
+    pub max_steps: Option<usize>,
+    /// `cpu`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`.
+    pub device: Option<String>,
+}
+
+/// Overrides of `[eval]`.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOverrides {
+    /// Output folder.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Every override, by section.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `data prepare`'s.
+    pub data: DataOverrides,
+    /// `train local`'s.
+    pub train: TrainOverrides,
+    /// `eval`'s.
+    pub eval: EvalOverrides,
+}
+
+impl Overrides {
+    /// The `TUNEBENCH_*` variables that are set (an empty one counts as unset).
+    pub fn from_env() -> Self {
+        Overrides {
+            data: DataOverrides {
+                target: var(TARGET_VAR),
+                out_dir: var(DATA_OUT_VAR).map(PathBuf::from),
+                upload: var(UPLOAD_VAR),
+                ..DataOverrides::default()
+            },
+            train: TrainOverrides {
+                out_dir: var(TRAIN_OUT_VAR).map(PathBuf::from),
+                device: device_from_env(),
+                ..TrainOverrides::default()
+            },
+            eval: EvalOverrides {
+                out_dir: var(EVAL_OUT_VAR).map(PathBuf::from),
+            },
+        }
+    }
+
+    /// These overrides with `lower`'s filling what these leave unset (command-line flags
+    /// over environment variables).
+    pub fn over(self, lower: Overrides) -> Overrides {
+        let (d, l) = (self.data, lower.data);
+        let (t, lt) = (self.train, lower.train);
+        Overrides {
+            data: DataOverrides {
+                inputs: if d.inputs.is_empty() {
+                    l.inputs
+                } else {
+                    d.inputs
+                },
+                target: d.target.or(l.target),
+                out_dir: d.out_dir.or(l.out_dir),
+                on_error: d.on_error.or(l.on_error),
+                pii: d.pii.or(l.pii),
+                output_format: d.output_format.or(l.output_format),
+                upload: d.upload.or(l.upload),
+                sse_kms_key_id: d.sse_kms_key_id.or(l.sse_kms_key_id),
+                endpoint_url: d.endpoint_url.or(l.endpoint_url),
+            },
+            train: TrainOverrides {
+                out_dir: t.out_dir.or(lt.out_dir),
+                max_steps: t.max_steps.or(lt.max_steps),
+                device: t.device.or(lt.device),
+            },
+            eval: EvalOverrides {
+                out_dir: self.eval.out_dir.or(lower.eval.out_dir),
+            },
+        }
+    }
+}
+
+/// `TUNEBENCH_DEVICE`, when set.
+pub fn device_from_env() -> Option<String> {
+    var(DEVICE_VAR)
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Loaded {
+    /// Lays `o` over the config's sections. Only sections the config has are changed (a
+    /// variable set for every nightly job adds no stage to a run); `data prepare`, which
+    /// may take everything from flags, starts from an empty `[data]` itself.
+    ///
+    /// # Errors
+    /// When the working directory cannot be read (paths here are taken from it).
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), ConfigError> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| ConfigError(format!("reading the working directory: {e}")))?;
+        let from_cwd = |p: &Path| cwd.join(p);
+        let raw = &mut self.raw;
+        if let Some(data) = raw.data.as_mut() {
+            let d = &o.data;
+            if !d.inputs.is_empty() {
+                data.inputs = Some(
+                    d.inputs
+                        .iter()
+                        .map(|i| {
+                            if i.starts_with("s3://") {
+                                i.clone()
+                            } else {
+                                from_cwd(Path::new(i)).to_string_lossy().into_owned()
+                            }
+                        })
+                        .collect(),
+                );
+            }
+            set(&mut data.target, &d.target);
+            set(&mut data.on_error, &d.on_error);
+            set(&mut data.pii, &d.pii);
+            set(&mut data.output_format, &d.output_format);
+            if let Some(out) = &d.out_dir {
+                data.out_dir = Some(from_cwd(out).to_string_lossy().into_owned());
+            }
+            if d.upload.is_some() || d.sse_kms_key_id.is_some() {
+                let upload = raw.upload.get_or_insert_with(RawUpload::default);
+                set(&mut upload.uri, &d.upload);
+                set(&mut upload.sse_kms_key_id, &d.sse_kms_key_id);
+            }
+            if d.endpoint_url.is_some() {
+                set(
+                    &mut raw.aws.get_or_insert_default().endpoint_url,
+                    &d.endpoint_url,
+                );
+            }
+        }
+        if let Some(local) = raw.train.as_mut().and_then(|t| t.local.as_mut()) {
+            let t = &o.train;
+            if let Some(out) = &t.out_dir {
+                local.out_dir = from_cwd(out);
+            }
+            if let Some(n) = t.max_steps {
+                local.max_steps = Some(n);
+            }
+            if let Some(device) = &t.device {
+                local.device.clone_from(device);
+            }
+        }
+        if let (Some(eval), Some(out)) = (raw.eval.as_mut(), &o.eval.out_dir) {
+            eval.out_dir = from_cwd(out);
+        }
+        Ok(())
+    }
+}
+
+fn set(field: &mut Option<String>, value: &Option<String>) {
+    if value.is_some() {
+        field.clone_from(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_variables_which_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[data]\ninputs = [\"x.csv\"]\ntarget = \"local\"\npii = \"off\"\n\n[train.local]\nbase_model = \"m\"\ntrain_file = \"d\"\nout_dir = \"o\"\ndevice = \"cpu\"\n",
+        )
+        .unwrap();
+        let mut loaded = crate::config::load(&p, None).unwrap();
+        let env = Overrides {
+            data: DataOverrides {
+                target: Some("bedrock:nova".into()),
+                pii: Some("reject".into()),
+                ..DataOverrides::default()
+            },
+            train: TrainOverrides {
+                device: Some("cuda:1".into()),
+                ..TrainOverrides::default()
+            },
+            ..Overrides::default()
+        };
+        let flags = Overrides {
+            data: DataOverrides {
+                pii: Some("redact".into()),
+                ..DataOverrides::default()
+            },
+            ..Overrides::default()
+        };
+        loaded.apply(&flags.over(env)).unwrap();
+        let data = loaded.raw.data.as_ref().unwrap();
+        assert_eq!(data.target.as_deref(), Some("bedrock:nova"));
+        assert_eq!(data.pii.as_deref(), Some("redact"));
+        let local = loaded.raw.train.as_ref().unwrap().local.as_ref().unwrap();
+        assert_eq!(local.device, "cuda:1");
+        // No [eval] in the file: an override adds none.
+        loaded
+            .apply(&Overrides {
+                eval: EvalOverrides {
+                    out_dir: Some("e".into()),
+                },
+                ..Overrides::default()
+            })
+            .unwrap();
+        assert!(loaded.raw.eval.is_none());
+    }
+}
