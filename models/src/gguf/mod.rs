@@ -1,0 +1,148 @@
+//! GGUF files, as llama.cpp and Ollama write them, loaded as the same in-memory model as an HF
+//! folder.
+//!
+//! - [`file`]: the container (header, metadata, tensor table) and tensor reads.
+//! - [`quants`]: GGML types and their de-quantisation to f32.
+
+pub mod file;
+pub mod quants;
+
+pub use file::{GgufFile, TensorInfo, Value};
+pub use quants::GgmlType;
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::weights::SafetensorsReader;
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gguf")
+    }
+
+    #[test]
+    fn gguf_quants_match_the_reference() {
+        let file = GgufFile::open(fixtures().join("quants.gguf")).unwrap();
+        let expected =
+            SafetensorsReader::open_file(fixtures().join("quants_expected.safetensors")).unwrap();
+        let names: Vec<&str> = expected.names().collect();
+        assert_eq!(names.len(), 11, "{names:?}");
+        for name in names {
+            let info = file.tensor(name).unwrap();
+            assert_eq!(quants::type_name(info.type_id), name);
+            assert_eq!(info.shape(), vec![2, 256]);
+            let want = expected.read_f32(name, &[2, 256]).unwrap();
+            let got = file.read_f32(name).unwrap();
+            for (block, (g, w)) in got.chunks(32).zip(want.chunks(32)).enumerate() {
+                assert_eq!(
+                    g,
+                    w,
+                    "{name}: values {}..{} differ",
+                    block * 32,
+                    block * 32 + 32
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gguf_metadata_of_every_value_type_reads_back() {
+        let file = GgufFile::open(fixtures().join("quants.gguf")).unwrap();
+        assert_eq!(file.version, 3);
+        let get = |k: &str| file.get(k).unwrap().clone();
+        assert_eq!(get("general.alignment"), Value::U32(64));
+        assert_eq!(file.data_start % 64, 0);
+        assert_eq!(get("test.u8"), Value::U8(200));
+        assert_eq!(get("test.i8"), Value::I8(-100));
+        assert_eq!(get("test.u16"), Value::U16(60000));
+        assert_eq!(get("test.i16"), Value::I16(-30000));
+        assert_eq!(get("test.u32"), Value::U32(4_000_000_000));
+        assert_eq!(get("test.i32"), Value::I32(-2_000_000_000));
+        assert_eq!(get("test.f32"), Value::F32(0.25));
+        assert_eq!(get("test.bool"), Value::Bool(true));
+        assert_eq!(get("test.string"), Value::String("héllo ✓".into()));
+        assert_eq!(get("test.u64"), Value::U64(18_000_000_000_000_000_000));
+        assert_eq!(get("test.i64"), Value::I64(-9_000_000_000_000_000_000));
+        assert_eq!(get("test.f64"), Value::F64(-1.5e300));
+        assert_eq!(
+            get("test.array_i32"),
+            Value::Array(vec![Value::I32(1), Value::I32(-2), Value::I32(3)])
+        );
+        assert_eq!(
+            file.strings("test.array_str").unwrap(),
+            vec!["a", "", "ünï"]
+        );
+        assert_eq!(
+            get("test.array_nested"),
+            Value::Array(vec![
+                Value::Array(vec![Value::I32(1), Value::I32(2)]),
+                Value::Array(vec![Value::I32(3)])
+            ])
+        );
+    }
+
+    /// A copy of the fixture with `edit` applied to its bytes.
+    fn edited(edit: impl Fn(&mut Vec<u8>)) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        let mut bytes = std::fs::read(fixtures().join("quants.gguf")).unwrap();
+        edit(&mut bytes);
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    fn open_err(path: &Path) -> String {
+        GgufFile::open(path).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn gguf_version_2_reads_like_3() {
+        let (_d, path) = edited(|b| b[4..8].copy_from_slice(&2u32.to_le_bytes()));
+        let file = GgufFile::open(&path).unwrap();
+        assert_eq!(file.version, 2);
+        assert_eq!(file.read_f32("Q4_K").unwrap().len(), 512);
+    }
+
+    #[test]
+    fn gguf_bad_files_are_clear_errors() {
+        let (_d, path) = edited(|b| b[0] = b'X');
+        assert!(
+            open_err(&path).contains("not a GGUF file"),
+            "{}",
+            open_err(&path)
+        );
+        let (_d, path) = edited(|b| b[4..8].copy_from_slice(&1u32.to_le_bytes()));
+        assert!(open_err(&path).contains("GGUF version 1 is not supported"));
+        let (_d, path) = edited(|b| b.truncate(b.len() - 100));
+        let msg = open_err(&path);
+        assert!(
+            msg.contains("tensor `Q6_K`") && msg.contains("truncated"),
+            "{msg}"
+        );
+        assert!(msg.contains("m.gguf"), "{msg}");
+        let (_d, path) = edited(|b| b.truncate(100));
+        let msg = open_err(&path);
+        assert!(msg.contains("runs past the end of the file"), "{msg}");
+    }
+
+    #[test]
+    fn gguf_unsupported_quantisation_is_named() {
+        // Retag the F16 tensor (its type id follows its dims in the tensor table) as IQ2_XXS.
+        let (_d, path) = edited(|b| {
+            let name = b"\x03\0\0\0\0\0\0\0F16";
+            let at = b.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+            // n_dims (4) + 2 dims (16), then the type id.
+            let ty = at + 4 + 16;
+            assert_eq!(b[ty..ty + 4], 1u32.to_le_bytes());
+            b[ty..ty + 4].copy_from_slice(&16u32.to_le_bytes());
+        });
+        let file = GgufFile::open(&path).unwrap();
+        let msg = file.read_f32("F16").unwrap_err().to_string();
+        assert!(msg.contains("tensor `F16` is stored as IQ2_XXS"), "{msg}");
+        assert!(
+            msg.contains("hint: supported types are F32, F16, Q4_0"),
+            "{msg}"
+        );
+    }
+}
