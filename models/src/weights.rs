@@ -20,6 +20,7 @@ use safetensors::tensor::{Dtype, TensorInfo, TensorView};
 
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
+use crate::gguf::{self, GgufLlama};
 use crate::llama::Llama;
 
 /// Name of the config file in a model directory.
@@ -199,10 +200,22 @@ impl SafetensorsReader {
             dtype: format!("{:?}", info.dtype),
         })
     }
+}
+
+/// Named tensors with PyTorch's names, shapes and layouts, wherever they are stored: a
+/// safetensors checkpoint, or a GGUF file whose llama.cpp names and layouts are mapped back
+/// ([`crate::gguf::GgufLlama`]).
+pub trait TensorSource {
+    /// Checks that every `(name, shape)` is present with that shape: all missing names are
+    /// reported together, then the first mis-shaped tensor.
+    fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()>;
+
+    /// Reads a tensor as f32 values, row-major, checking its shape.
+    fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>>;
 
     /// Reads a matrix stored with PyTorch shape `shape`, transposed to `[shape[1], shape[0]]`
     /// when `transpose` (linear weights and LoRA matrices go to storage layout this way).
-    pub fn tensor2(
+    fn tensor2(
         &self,
         name: &str,
         shape: [usize; 2],
@@ -221,9 +234,19 @@ impl SafetensorsReader {
     }
 
     /// Reads a vector of length `len`.
-    pub fn tensor1(&self, name: &str, len: usize, device: &Device) -> Result<Tensor<1>> {
+    fn tensor1(&self, name: &str, len: usize, device: &Device) -> Result<Tensor<1>> {
         let values = self.read_f32(name, &[len])?;
         Ok(Tensor::from_data(TensorData::new(values, [len]), device))
+    }
+}
+
+impl TensorSource for SafetensorsReader {
+    fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
+        SafetensorsReader::check(self, expected)
+    }
+
+    fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        SafetensorsReader::read_f32(self, name, expected)
     }
 }
 
@@ -397,20 +420,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Loads an HF model directory (`config.json` + safetensors) onto `device`.
+/// Loads an HF model directory (`config.json` + safetensors), or a `.gguf` file, onto
+/// `device`.
 pub fn load_model(dir: impl AsRef<Path>, device: &Device) -> Result<Llama> {
     let dir = dir.as_ref();
+    if gguf::is_gguf(dir) {
+        return GgufLlama::open(dir)?.load_model(device);
+    }
     let config = LlamaConfig::from_file(dir.join(CONFIG_FILE))?;
     load_model_with_config(dir, &config, device)
 }
 
-/// Checks an HF model directory's weights against `config` without reading their data: each
-/// file's header parses and the file holds every byte the header places, and every tensor the
-/// config implies is present with its shape. Returns the number of tensors checked.
+/// The config of an HF model directory (its `config.json`), or the one a `.gguf` file's
+/// metadata describes.
+pub fn load_config(dir: impl AsRef<Path>) -> Result<LlamaConfig> {
+    let dir = dir.as_ref();
+    match gguf::is_gguf(dir) {
+        true => Ok(GgufLlama::open(dir)?.config().clone()),
+        false => LlamaConfig::from_file(dir.join(CONFIG_FILE)),
+    }
+}
+
+/// Checks an HF model directory's weights (or a `.gguf` file's) against `config` without
+/// reading their data: each file's header parses and the file holds every byte the header
+/// places, and every tensor the config implies is present with its shape. Returns the number
+/// of tensors checked.
 pub fn check_model_dir(dir: impl AsRef<Path>, config: &LlamaConfig) -> Result<usize> {
-    let reader = SafetensorsReader::open_model_dir(dir)?;
+    let dir = dir.as_ref();
     let expected = Llama::tensor_shapes(config);
-    reader.check(&expected)?;
+    match gguf::is_gguf(dir) {
+        true => GgufLlama::open(dir)?.check(&expected)?,
+        false => SafetensorsReader::open_model_dir(dir)?.check(&expected)?,
+    }
     Ok(expected.len())
 }
 
@@ -422,7 +463,7 @@ pub fn load_model_with_config(
 ) -> Result<Llama> {
     let reader = SafetensorsReader::open_model_dir(dir)?;
     reader.check(&Llama::tensor_shapes(config))?;
-    Llama::from_safetensors(config, &reader, device)
+    Llama::from_tensors(config, &reader, device)
 }
 
 /// Files of an HF model directory besides the weights that a saved model needs to be

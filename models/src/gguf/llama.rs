@@ -1,0 +1,282 @@
+//! A llama-architecture GGUF as the HF checkpoint it was converted from: `config.json` values
+//! from the `llama.*` metadata, HF tensor names from llama.cpp's, and the Q/K row permutation
+//! undone.
+//!
+//! llama.cpp's `convert_hf_to_gguf.py` (`LlamaModel.modify_tensors` and `permute`) reorders the
+//! rows of `q_proj` (with `num_attention_heads`) and `k_proj` (with `num_key_value_heads`) so
+//! that each head's two RoPE halves interleave: within a head of width `d`, HF row
+//! `a·d/2 + b` (`a` ∈ {0, 1}) is stored at row `2b + a`. [`GgufLlama`] reads them back in HF's
+//! order, as transformers' GGUF loader does (`reverse_permute`). Mistral files use the `llama`
+//! architecture too; SmolLM and Llama 2/3 are `llama`.
+
+use std::path::Path;
+
+use burn::prelude::Device;
+
+use crate::config::{LlamaConfig, TokenIds};
+use crate::error::{ModelError, Result};
+use crate::llama::Llama;
+use crate::weights::TensorSource;
+
+use super::file::{GgufFile, Value};
+
+/// The architectures (`general.architecture`) this crate loads from GGUF.
+pub const SUPPORTED_ARCHITECTURES: [&str; 1] = ["llama"];
+
+/// A llama GGUF file read through HF names.
+#[derive(Debug)]
+pub struct GgufLlama {
+    file: GgufFile,
+    config: LlamaConfig,
+}
+
+/// Where an HF tensor lives in the GGUF, and how many head groups its rows are permuted in.
+struct Mapped {
+    name: String,
+    permute_heads: Option<usize>,
+}
+
+impl GgufLlama {
+    /// Opens a GGUF file and derives the HF config from its metadata.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let file = GgufFile::open(path)?;
+        let config = config_from_metadata(&file)?;
+        Ok(Self { file, config })
+    }
+
+    /// The HF config the metadata describes.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// The underlying file.
+    pub fn file(&self) -> &GgufFile {
+        &self.file
+    }
+
+    /// Builds the model, de-quantising one tensor at a time.
+    pub fn load_model(&self, device: &Device) -> Result<Llama> {
+        self.check(&Llama::tensor_shapes(&self.config))?;
+        Llama::from_tensors(&self.config, self, device)
+    }
+
+    /// The GGUF tensor behind HF tensor `hf`, `None` for names a llama checkpoint lacks.
+    fn map(&self, hf: &str) -> Option<Mapped> {
+        let plain = |name: String| Mapped {
+            name,
+            permute_heads: None,
+        };
+        match hf {
+            "model.embed_tokens.weight" => return Some(plain("token_embd.weight".into())),
+            "model.norm.weight" => return Some(plain("output_norm.weight".into())),
+            "lm_head.weight" => return Some(plain("output.weight".into())),
+            _ => {}
+        }
+        let rest = hf.strip_prefix("model.layers.")?;
+        let (layer, rest) = rest.split_once('.')?;
+        let layer: usize = layer.parse().ok()?;
+        let (module, kind) = rest.rsplit_once('.')?;
+        let (gguf, permute_heads) = match module {
+            "self_attn.q_proj" => ("attn_q", Some(self.config.num_attention_heads)),
+            "self_attn.k_proj" => ("attn_k", Some(self.config.num_kv_heads())),
+            "self_attn.v_proj" => ("attn_v", None),
+            "self_attn.o_proj" => ("attn_output", None),
+            "mlp.gate_proj" => ("ffn_gate", None),
+            "mlp.up_proj" => ("ffn_up", None),
+            "mlp.down_proj" => ("ffn_down", None),
+            "input_layernorm" => ("attn_norm", None),
+            "post_attention_layernorm" => ("ffn_norm", None),
+            _ => return None,
+        };
+        Some(Mapped {
+            name: format!("blk.{layer}.{gguf}.{kind}"),
+            permute_heads,
+        })
+    }
+}
+
+impl TensorSource for GgufLlama {
+    fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
+        let mut missing = Vec::new();
+        for (hf, shape) in expected {
+            let Some(m) = self.map(hf) else {
+                missing.push(hf.clone());
+                continue;
+            };
+            let Some(info) = self.file.tensor(&m.name) else {
+                missing.push(format!("{} (HF `{hf}`)", m.name));
+                continue;
+            };
+            if &info.shape() != shape {
+                return Err(ModelError::ShapeMismatch {
+                    hint: "the GGUF metadata (`llama.*`) does not describe these tensors".into(),
+                    path: self.file.path().to_path_buf(),
+                    name: m.name,
+                    expected: shape.clone(),
+                    found: info.shape(),
+                });
+            }
+        }
+        match missing.is_empty() {
+            true => Ok(()),
+            false => Err(ModelError::MissingTensors {
+                dir: self.file.path().to_path_buf(),
+                names: missing,
+            }),
+        }
+    }
+
+    fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        self.check(&[(name.to_string(), expected.to_vec())])?;
+        let m = self
+            .map(name)
+            .ok_or_else(|| self.file.error(format!("no GGUF tensor holds `{name}`")))?;
+        let values = self.file.read_f32(&m.name)?;
+        Ok(match m.permute_heads {
+            Some(heads) => unpermute_rows(&values, expected[0], heads),
+            None => values,
+        })
+    }
+}
+
+/// Undoes `convert_hf_to_gguf.py`'s `permute` on a row-major tensor of `rows` rows: in each
+/// of `heads` groups of `d` rows, stored row `2b + a` is HF row `a·d/2 + b`.
+fn unpermute_rows(values: &[f32], rows: usize, heads: usize) -> Vec<f32> {
+    let cols = values.len() / rows;
+    let d = rows / heads;
+    let half = d / 2;
+    let mut out = vec![0.0; values.len()];
+    for h in 0..heads {
+        for a in 0..2 {
+            for b in 0..half {
+                let src = (h * d + 2 * b + a) * cols;
+                let dst = (h * d + a * half + b) * cols;
+                out[dst..dst + cols].copy_from_slice(&values[src..src + cols]);
+            }
+        }
+    }
+    out
+}
+
+/// Builds `config.json`'s values from the `{arch}.*` and `tokenizer.ggml.*` metadata (the keys
+/// `convert_hf_to_gguf.py` writes), and checks them.
+fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
+    let arch = file.require("general.architecture", "a string", |v| {
+        v.as_str().map(str::to_string)
+    })?;
+    if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
+        return Err(file.error(format!(
+            "metadata `general.architecture`: architecture `{arch}` is not supported\nhint: tunebench loads GGUF files of the architectures {SUPPORTED_ARCHITECTURES:?} (Llama 2/3, SmolLM, Mistral)"
+        )));
+    }
+    if file.tensor("rope_freqs.weight").is_some() {
+        return Err(file.error(
+            "tensor `rope_freqs.weight`: Llama 3.1-style RoPE scaling stored as per-frequency factors is not supported\nhint: load the model's HF folder instead",
+        ));
+    }
+    let int = |k: &str| file.require(&format!("{arch}.{k}"), "an unsigned integer", Value::as_u64);
+    let opt_int =
+        |k: &str| file.optional(&format!("{arch}.{k}"), "an unsigned integer", Value::as_u64);
+    let opt_float = |k: &str| file.optional(&format!("{arch}.{k}"), "a float", Value::as_f64);
+    let token = |k: &str| {
+        file.optional(&format!("tokenizer.ggml.{k}"), "a token id", Value::as_u64)
+            .map(|id| id.map(|id| TokenIds::One(id as u32)))
+    };
+    let hidden = int("embedding_length")?;
+    let heads = int("attention.head_count")?;
+    let vocab = match opt_int("vocab_size")? {
+        Some(v) => v,
+        None => file.strings("tokenizer.ggml.tokens")?.len() as u64,
+    };
+    let head_dim = opt_int("attention.key_length")?;
+    let rope_dim = opt_int("rope.dimension_count")?;
+    let effective_head_dim = head_dim.unwrap_or(hidden / heads.max(1));
+    if let Some(r) = rope_dim
+        && r != effective_head_dim
+    {
+        return Err(file.error(format!(
+            "metadata `{arch}.rope.dimension_count`: {r} differs from the head width {effective_head_dim}; partial rotary embeddings are not supported"
+        )));
+    }
+    let rope_scaling = match file.optional(
+        &format!("{arch}.rope.scaling.type"),
+        "a string",
+        |v| v.as_str().map(str::to_string),
+    )? {
+        None => None,
+        Some(t) if t == "none" => None,
+        Some(t) if t == "linear" => Some(serde_json::json!({
+            "rope_type": "linear",
+            "factor": file.require(&format!("{arch}.rope.scaling.factor"), "a float", Value::as_f64)?,
+        })),
+        Some(t) => {
+            return Err(file.error(format!(
+                "metadata `{arch}.rope.scaling.type`: `{t}` is not supported (none and linear are)"
+            )));
+        }
+    };
+    let json = serde_json::json!({
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": int("feed_forward_length")?,
+        "num_hidden_layers": int("block_count")?,
+        "num_attention_heads": heads,
+        "num_key_value_heads": opt_int("attention.head_count_kv")?.unwrap_or(heads),
+        "head_dim": head_dim,
+        "max_position_embeddings": opt_int("context_length")?.unwrap_or(2048),
+        "rms_norm_eps": opt_float("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5),
+        "rope_theta": opt_float("rope.freq_base")?.unwrap_or(10000.0),
+        "rope_scaling": rope_scaling,
+        "tie_word_embeddings": file.tensor("output.weight").is_none(),
+        "hidden_act": "silu",
+        "bos_token_id": token("bos_token_id")?,
+        "eos_token_id": token("eos_token_id")?,
+        "pad_token_id": token("padding_token_id")?,
+        "torch_dtype": "float32",
+    });
+    let config: LlamaConfig = serde_json::from_value(json)
+        .map_err(|e| file.error(format!("metadata does not make a config: {e}")))?;
+    config.validate(file.path())?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_the_converters_permute() {
+        // convert_hf_to_gguf.py: w.reshape(heads, 2, d/2, cols).swapaxes(1, 2).reshape(rows, cols)
+        let (heads, d, cols) = (3, 4, 2);
+        let rows = heads * d;
+        let hf: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+        let mut permuted = vec![0.0; hf.len()];
+        for h in 0..heads {
+            for a in 0..2 {
+                for b in 0..d / 2 {
+                    for c in 0..cols {
+                        // index (h, a, b) of the reshape moves to (h, b, a)
+                        permuted[(h * d + b * 2 + a) * cols + c] =
+                            hf[(h * d + a * (d / 2) + b) * cols + c];
+                    }
+                }
+            }
+        }
+        assert_ne!(permuted, hf);
+        assert_eq!(unpermute_rows(&permuted, rows, heads), hf);
+    }
+
+    #[test]
+    fn other_architectures_are_named_in_the_error() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gguf/quants.gguf");
+        let msg = GgufLlama::open(&path).unwrap_err().to_string();
+        assert!(
+            msg.contains(
+                "quants.gguf: metadata `general.architecture`: architecture `test` is not supported"
+            ),
+            "{msg}"
+        );
+    }
+}
