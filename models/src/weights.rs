@@ -16,7 +16,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use safetensors::tensor::{Dtype, TensorInfo, TensorView};
+use safetensors::tensor::{Dtype, TensorInfo};
 
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
@@ -387,28 +387,71 @@ pub fn tensor_to_host<const D: usize>(t: Tensor<D>) -> Result<HostTensor> {
 
 /// Writes named f32 tensors to a safetensors file, atomically.
 pub fn write_safetensors(path: &Path, tensors: Vec<(String, HostTensor)>) -> Result<()> {
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
-        .into_iter()
-        .map(|(name, t)| {
-            let b = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name, b, t.shape)
-        })
-        .collect();
-    let bad = |reason: String| ModelError::Safetensors {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let views = bytes
+    let shapes: Vec<(String, Vec<usize>)> = tensors
         .iter()
-        .map(|(name, b, shape)| {
-            TensorView::new(Dtype::F32, shape.clone(), b)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| bad(format!("tensor `{name}`: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let buffer = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(e.to_string()))?;
-    write_atomic(path, &buffer)
+        .map(|(name, t)| (name.clone(), t.shape.clone()))
+        .collect();
+    let mut values: Vec<Option<Vec<f32>>> =
+        tensors.into_iter().map(|(_, t)| Some(t.values)).collect();
+    write_safetensors_streamed(path, &shapes, |i| Ok(values[i].take().unwrap_or_default()))
+}
+
+/// Writes f32 tensors to a safetensors file one at a time, so that only one tensor's values
+/// are in memory: `tensors` gives the names and shapes, in file order, and `values(i)` the
+/// values of the `i`-th when its turn comes. Atomic: a crash leaves no half-written file under
+/// the real name.
+pub fn write_safetensors_streamed(
+    path: &Path,
+    tensors: &[(String, Vec<usize>)],
+    mut values: impl FnMut(usize) -> Result<Vec<f32>>,
+) -> Result<()> {
+    use std::io::Write;
+    let mut header = serde_json::Map::new();
+    header.insert(
+        "__metadata__".to_string(),
+        serde_json::json!({"format": "pt"}),
+    );
+    let mut offset = 0usize;
+    for (name, shape) in tensors {
+        let end = offset + shape.iter().product::<usize>() * 4;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut head = serde_json::to_vec(&header)
+        .map_err(|e| ModelError::InvalidInput(format!("safetensors header: {e}")))?;
+    // Data starts 8-byte aligned, as the safetensors library writes it.
+    head.resize(head.len().next_multiple_of(8), b' ');
+    let tmp = tunebench_core::fs::temp_beside(path);
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut write = || -> Result<()> {
+        let mut f = std::io::BufWriter::new(File::create(&tmp).map_err(io)?);
+        f.write_all(&(head.len() as u64).to_le_bytes())
+            .map_err(io)?;
+        f.write_all(&head).map_err(io)?;
+        for (i, (name, shape)) in tensors.iter().enumerate() {
+            let v = values(i)?;
+            if v.len() != shape.iter().product::<usize>() {
+                return Err(ModelError::InvalidInput(format!(
+                    "tensor `{name}`: {} values for shape {shape:?}",
+                    v.len()
+                )));
+            }
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            f.write_all(&bytes).map_err(io)?;
+        }
+        let f = f.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// [`tunebench_core::write_atomic`] with this crate's error: a crash never leaves a
@@ -475,8 +518,13 @@ pub const TOKENIZER_FILES: [&str; 4] = [
     "chat_template.jinja",
 ];
 
-/// Copies the [`TOKENIZER_FILES`] that `from` has into `to` (atomically, each).
+/// Copies the [`TOKENIZER_FILES`] that `from` has into `to` (atomically, each); from a
+/// `.gguf` file, writes the tokenizer files its metadata describes.
 pub fn copy_tokenizer_files(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()> {
+    if gguf::is_gguf(from.as_ref()) {
+        let files = gguf::tokenizer_files(&gguf::GgufFile::open(from)?)?;
+        return gguf::tokenizer::write_tokenizer_files(&files, to.as_ref());
+    }
     for f in TOKENIZER_FILES {
         let src = from.as_ref().join(f);
         if src.is_file() {

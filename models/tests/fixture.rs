@@ -715,9 +715,13 @@ mod smollm2_gguf {
         reply: Vec<u32>,
     }
 
-    fn expected() -> Expected {
+    fn expected() -> Result<Expected> {
         let path = fixture().join("../gguf/smollm2_expected.json");
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
     }
 
     #[test]
@@ -725,7 +729,7 @@ mod smollm2_gguf {
         let Some(path) = gguf() else { return };
         let config = GgufLlama::open(&path).unwrap().config().clone();
         let got = serde_json::to_value(&config).unwrap();
-        let want = expected().config;
+        let want = expected().unwrap().config;
         for (key, value) in want.as_object().unwrap() {
             assert_eq!(&got[key], value, "config `{key}`");
         }
@@ -735,7 +739,7 @@ mod smollm2_gguf {
     fn smollm2_gguf_tokenizer_ids_match_transformers() {
         let Some(path) = gguf() else { return };
         let tok = TextTokenizer::load(&path).unwrap();
-        let exp = expected().tokenizer;
+        let exp = expected().unwrap().tokenizer;
         assert_eq!(exp.texts.len(), 26);
         for (text, ids) in exp.texts.iter().zip(&exp.ids) {
             assert_eq!(&tok.encode(text, true).unwrap(), ids, "{text}");
@@ -748,7 +752,7 @@ mod smollm2_gguf {
         let Some(path) = gguf() else { return Ok(()) };
         let model = weights::load_model(&path, &device())?;
         let vocab = model.config.vocab_size;
-        let exp = expected();
+        let exp = expected()?;
         for (p, l) in exp.logits.iter().enumerate() {
             let ours = logits(&model, &l.ids)?;
             for pos in 0..l.ids.len() {
@@ -786,6 +790,48 @@ mod smollm2_gguf {
                 chat.reply
             );
         }
+        Ok(())
+    }
+
+    #[test]
+    fn smollm2_gguf_converts_to_an_hf_folder_that_loads_the_same() -> Result<()> {
+        let Some(path) = gguf() else { return Ok(()) };
+        let dir = tempfile::tempdir().map_err(err)?;
+        let out = dir.path().join("smollm2");
+        let n = tunebench_models::gguf::convert_to_hf(&path, &out)?;
+        assert_eq!(n, 272);
+        let mut files: Vec<String> = std::fs::read_dir(&out)
+            .map_err(err)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()
+            .map_err(err)?;
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "config.json",
+                "model.safetensors",
+                "tokenizer.json",
+                "tokenizer_config.json"
+            ]
+        );
+        let exp = expected()?;
+        let ids = &exp.logits[1].ids;
+        let from_gguf = logits(&weights::load_model(&path, &device())?, ids)?;
+        let from_folder = logits(&weights::load_model(&out, &device())?, ids)?;
+        assert_eq!(from_gguf, from_folder);
+        let tok = TextTokenizer::load(&out)?;
+        let chat = &exp.chat[2];
+        assert_eq!(tok.apply_chat_template(&chat.messages, true)?, chat.text);
+        assert_eq!(tok.encode(&chat.text, false)?, chat.ids);
+        assert_eq!(tok.eos_id(), Some(2));
+        // A second conversion does not write into the finished folder.
+        let msg = tunebench_models::gguf::convert_to_hf(&path, &out)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+            .err()
+            .unwrap_or_default();
+        assert!(msg.contains("exists and is not empty"), "{msg}");
         Ok(())
     }
 }

@@ -5,16 +5,19 @@
 //! - [`quants`]: GGML types and their de-quantisation to f32.
 //! - [`llama`]: the llama architecture through HF names: config, tensor names, Q/K rows.
 //! - [`tokenizer`]: `tokenizer.json` and `tokenizer_config.json` rebuilt from the metadata.
+//! - [`convert`]: the whole file written out as an HF folder.
 //!
 //! A path ending in `.gguf` is accepted wherever a model folder is ([`is_gguf`]).
 
 use std::path::Path;
 
+pub mod convert;
 pub mod file;
 pub mod llama;
 pub mod quants;
 pub mod tokenizer;
 
+pub use convert::convert_to_hf;
 pub use file::{GgufFile, TensorInfo, Value};
 pub use llama::GgufLlama;
 pub use quants::GgmlType;

@@ -129,7 +129,8 @@ impl GgmlType {
     /// Bytes that `n` values take, `None` when `n` is not a whole number of blocks.
     pub fn bytes_for(self, n: u64) -> Option<u64> {
         let (values, bytes) = self.block();
-        (n % values as u64 == 0).then(|| n / values as u64 * bytes as u64)
+        n.is_multiple_of(values as u64)
+            .then(|| n / values as u64 * bytes as u64)
     }
 
     /// De-quantises `data` (a whole number of blocks) to f32, appending to `out`.

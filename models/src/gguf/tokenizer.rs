@@ -11,10 +11,13 @@
 //! Not implemented: SentencePiece-style vocabularies (`tokenizer.ggml.model` = `llama`, Llama 2
 //! and Mistral files), which are refused with an error naming the key.
 
+use std::path::Path;
+
 use serde_json::{Value as Json, json};
 
 use super::file::{GgufFile, Value};
-use crate::error::Result;
+use crate::error::{ModelError, Result};
+use crate::weights::write_atomic;
 
 /// `tokenizer.ggml.pre` names and the regex llama.cpp splits with before byte-level BPE
 /// (`None`: the GPT-2 split of `ByteLevel` itself).
@@ -234,4 +237,18 @@ pub fn tokenizer_files(file: &GgufFile) -> Result<(Json, Json)> {
         config.insert("chat_template".into(), json!(template));
     }
     Ok((tokenizer, Json::Object(config)))
+}
+
+/// Writes the [`tokenizer_files`] pair into `dir` as `tokenizer.json` and
+/// `tokenizer_config.json` (atomically, each).
+pub fn write_tokenizer_files((tokenizer, config): &(Json, Json), dir: &Path) -> Result<()> {
+    for (name, value) in [
+        ("tokenizer.json", tokenizer),
+        ("tokenizer_config.json", config),
+    ] {
+        let bytes = serde_json::to_vec_pretty(value)
+            .map_err(|e| ModelError::InvalidInput(format!("{name}: {e}")))?;
+        write_atomic(&dir.join(name), &bytes)?;
+    }
+    Ok(())
 }
