@@ -187,7 +187,7 @@ impl OpenAiSettings {
 pub struct LocalSettings {
     /// Candidate name.
     pub name: String,
-    /// HF model directory (`config.json`, safetensors, `tokenizer.json`).
+    /// HF model directory (`config.json`, safetensors, `tokenizer.json`), or a `.gguf` file.
     pub model_dir: PathBuf,
     /// PEFT adapter directory applied on top.
     #[serde(default)]
