@@ -164,4 +164,37 @@ mod tests {
             "{msg}"
         );
     }
+
+    #[test]
+    fn gguf_sentencepiece_vocabulary_encodes_like_sentencepiece() {
+        #[derive(serde::Deserialize)]
+        struct Expected {
+            texts: Vec<String>,
+            ids: Vec<Vec<u32>>,
+            hf_ids: Vec<Vec<u32>>,
+        }
+        let exp: Expected =
+            serde_json::from_slice(&std::fs::read(fixtures().join("spm_expected.json")).unwrap())
+                .unwrap();
+        let tok = crate::TextTokenizer::load(fixtures().join("spm.gguf")).unwrap();
+        assert_eq!(exp.texts.len(), 16);
+        for ((text, ids), hf_ids) in exp.texts.iter().zip(&exp.ids).zip(&exp.hf_ids) {
+            assert_eq!(&tok.encode(text, true).unwrap(), ids, "{text:?}");
+            assert_eq!(tok.decode(ids).unwrap(), *text);
+            // Where transformers differs from sentencepiece, it is the leading space alone.
+            assert!(ids == hf_ids || text.starts_with(' '), "{text:?}");
+        }
+        // Byte fallback: characters outside the 400-piece vocabulary are <0xNN> tokens.
+        assert!(exp.ids.iter().flatten().any(|&id| (3..259).contains(&id)));
+    }
+
+    #[test]
+    fn gguf_unknown_tokenizer_model_is_named() {
+        let file = GgufFile::open(fixtures().join("quants.gguf")).unwrap();
+        let msg = tokenizer_files(&file).unwrap_err().to_string();
+        assert!(
+            msg.contains("metadata `tokenizer.ggml.model` is missing"),
+            "{msg}"
+        );
+    }
 }

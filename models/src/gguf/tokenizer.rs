@@ -1,15 +1,21 @@
 //! The tokenizer of a GGUF file, rebuilt from `tokenizer.ggml.*` as the `tokenizer.json` and
 //! `tokenizer_config.json` of an HF folder.
 //!
-//! GPT-2-style byte-level BPE (`tokenizer.ggml.model` = `gpt2`): the vocabulary and merges are
-//! stored in byte-level spelling already, and `tokenizer.ggml.pre` names the split llama.cpp
-//! applies before BPE (`llama-vocab.cpp`, `llm_tokenizer_bpe`); the table in [`pre_tokenizer`]
-//! gives the equivalent `tokenizers` pre-tokenizer for the names it knows. Tokens marked
-//! control (`token_type` 3) become special added tokens and user-defined ones (4) plain added
-//! tokens, as transformers' GGUF loader does; `add_bos_token` becomes a post-processor.
+//! Two vocabularies (`tokenizer.ggml.model`):
 //!
-//! Not implemented: SentencePiece-style vocabularies (`tokenizer.ggml.model` = `llama`, Llama 2
-//! and Mistral files), which are refused with an error naming the key.
+//! - `gpt2`, byte-level BPE (SmolLM, Llama 3, Qwen2): the vocabulary and merges are stored in
+//!   byte-level spelling already, and `tokenizer.ggml.pre` names the split llama.cpp applies
+//!   before BPE (`llama-vocab.cpp`, `llm_tokenizer_bpe`); [`pre_tokenizer`] gives the equivalent
+//!   `tokenizers` pre-tokenizer for the names it knows.
+//! - `llama`, SentencePiece BPE (Llama 2, Mistral): tokens with scores and byte-fallback tokens
+//!   (`<0x41>`), no merges; the merges are rebuilt from the scores as transformers'
+//!   `generate_merges` does, and text is normalised as Llama 2's own `tokenizer.json` does
+//!   (a `▁` prepended when `tokenizer.ggml.add_space_prefix`, spaces replaced by `▁`), which is
+//!   what sentencepiece and llama.cpp compute, also on text that starts with a space.
+//!
+//! Tokens marked control (`token_type` 3) become special added tokens and user-defined ones (4)
+//! plain added tokens, as transformers' GGUF loader does; `add_bos_token` / `add_eos_token`
+//! become a post-processor.
 
 use std::path::Path;
 
@@ -73,20 +79,22 @@ fn in_byte_alphabet(c: char) -> bool {
     matches!(c, '!'..='~' | '¡'..='¬' | '®'..='ÿ' | '\u{100}'..='\u{143}')
 }
 
-/// `tokenizer.json` and `tokenizer_config.json` for the file's tokenizer.
-pub fn tokenizer_files(file: &GgufFile) -> Result<(Json, Json)> {
-    let model = file.require("tokenizer.ggml.model", "a string", |v| {
-        v.as_str().map(str::to_string)
-    })?;
-    if model != "gpt2" {
-        return Err(file.error(format!(
-            "metadata `tokenizer.ggml.model`: tokenizer model `{model}` is not supported (only `gpt2`, byte-level BPE){}",
-            match model.as_str() {
-                "llama" => "\nhint: SentencePiece-style GGUF vocabularies are not rebuilt yet; load the model's HF folder instead",
-                _ => "",
-            }
-        )));
-    }
+/// The parts of `tokenizer.json` that differ between the two vocabularies.
+struct Vocabulary {
+    model: Json,
+    normalizer: Json,
+    pre_tokenizer: Json,
+    decoder: Json,
+    /// Whether a control token is added as a special token (byte-level vocabularies skip the
+    /// ones outside the byte alphabet).
+    keep_control: fn(&str) -> bool,
+    /// `add_bos_token` when the file does not say.
+    add_bos_default: bool,
+    tokenizer_class: &'static str,
+}
+
+/// `tokenizer.ggml.model` = `gpt2`.
+fn byte_level_bpe(file: &GgufFile, vocab: &serde_json::Map<String, Json>) -> Result<Vocabulary> {
     let pre_name = file
         .optional("tokenizer.ggml.pre", "a string", |v| {
             v.as_str().map(str::to_string)
@@ -98,8 +106,115 @@ pub fn tokenizer_files(file: &GgufFile) -> Result<(Json, Json)> {
             KNOWN_PRE.join(", ")
         ))
     })?;
-    let tokens = file.strings("tokenizer.ggml.tokens")?;
     let merges = file.strings("tokenizer.ggml.merges")?;
+    Ok(Vocabulary {
+        model: json!({
+            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+            "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+            "ignore_merges": false, "vocab": vocab, "merges": merges,
+        }),
+        normalizer: Json::Null,
+        pre_tokenizer: pre,
+        decoder: json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}),
+        keep_control: |t| t.chars().all(in_byte_alphabet),
+        add_bos_default: false,
+        tokenizer_class: "GPT2Tokenizer",
+    })
+}
+
+/// `tokenizer.ggml.model` = `llama`.
+fn sentencepiece_bpe(
+    file: &GgufFile,
+    tokens: &[&str],
+    vocab: &serde_json::Map<String, Json>,
+    unk: Option<&str>,
+) -> Result<Vocabulary> {
+    let scores: Vec<f64> = file.require("tokenizer.ggml.scores", "an array of floats", |v| {
+        v.as_array()?.iter().map(Value::as_f64).collect()
+    })?;
+    if scores.len() != tokens.len() {
+        return Err(file.error(format!(
+            "metadata `tokenizer.ggml.scores`: {} entries for {} tokens",
+            scores.len(),
+            tokens.len()
+        )));
+    }
+    let prefix = file
+        .optional("tokenizer.ggml.add_space_prefix", "a bool", Value::as_bool)?
+        .unwrap_or(true);
+    let replace = json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"});
+    let normalizer = match prefix {
+        true => {
+            json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u{2581}"}, replace]})
+        }
+        false => replace,
+    };
+    let mut decoders = vec![
+        json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "}),
+        json!({"type": "ByteFallback"}),
+        json!({"type": "Fuse"}),
+    ];
+    if prefix {
+        decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
+    }
+    Ok(Vocabulary {
+        model: json!({
+            "type": "BPE", "dropout": null, "unk_token": unk, "continuing_subword_prefix": null,
+            "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true,
+            "ignore_merges": false, "vocab": vocab, "merges": merges_from_scores(tokens, &scores),
+        }),
+        normalizer,
+        pre_tokenizer: Json::Null,
+        decoder: json!({"type": "Sequence", "decoders": decoders}),
+        keep_control: |_| true,
+        // llama.cpp adds BOS to a SentencePiece vocabulary that does not say otherwise.
+        add_bos_default: true,
+        tokenizer_class: "LlamaTokenizer",
+    })
+}
+
+/// BPE merges implied by a SentencePiece vocabulary (transformers' `generate_merges` with
+/// scores): every split of a token into two tokens is a merge ranked by the whole token's
+/// score, highest first, ties by the lengths of the two parts (longer first) and then in
+/// vocabulary order.
+fn merges_from_scores(tokens: &[&str], scores: &[f64]) -> Vec<[String; 2]> {
+    let ids: std::collections::HashMap<&str, usize> =
+        tokens.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+    let mut merges: Vec<(f64, usize, usize, &str, &str)> = Vec::new();
+    for (token, &score) in tokens.iter().zip(scores) {
+        let mut local: Vec<(usize, usize, &str, &str)> = token
+            .char_indices()
+            .skip(1)
+            .filter_map(|(at, _)| {
+                let (l, r) = token.split_at(at);
+                Some((*ids.get(l)?, *ids.get(r)?, l, r))
+            })
+            .collect();
+        local.sort_by_key(|&(il, ir, _, _)| (il, ir));
+        merges.extend(
+            local
+                .into_iter()
+                .map(|(_, _, l, r)| (score, l.chars().count(), r.chars().count(), l, r)),
+        );
+    }
+    // Python's stable `sorted(..., reverse=True)`: equal keys keep their order.
+    merges.sort_by(|a, b| {
+        (b.0, b.1, b.2)
+            .partial_cmp(&(a.0, a.1, a.2))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    merges
+        .into_iter()
+        .map(|(_, _, _, l, r)| [l.to_string(), r.to_string()])
+        .collect()
+}
+
+/// `tokenizer.json` and `tokenizer_config.json` for the file's tokenizer.
+pub fn tokenizer_files(file: &GgufFile) -> Result<(Json, Json)> {
+    let model = file.require("tokenizer.ggml.model", "a string", |v| {
+        v.as_str().map(str::to_string)
+    })?;
+    let tokens = file.strings("tokenizer.ggml.tokens")?;
     let types: Vec<i64> = match file.get("tokenizer.ggml.token_type") {
         None => vec![1; tokens.len()],
         Some(_) => file.require("tokenizer.ggml.token_type", "an array of integers", |v| {
@@ -117,22 +232,6 @@ pub fn tokenizer_files(file: &GgufFile) -> Result<(Json, Json)> {
         .iter()
         .enumerate()
         .map(|(id, t)| (t.to_string(), json!(id)))
-        .collect();
-    let added: Vec<Json> = tokens
-        .iter()
-        .zip(&types)
-        .enumerate()
-        // 3 = control (special), 4 = user-defined; a control token outside the byte alphabet
-        // is a llama.cpp mislabel that transformers skips too.
-        .filter(|(_, (t, ty))| match ty {
-            3 => t.chars().all(in_byte_alphabet),
-            4 => true,
-            _ => false,
-        })
-        .map(|(id, (t, ty))| {
-            json!({"id": id, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
-                   "normalized": false, "special": *ty == 3})
-        })
         .collect();
     let token_of = |key: &str| -> Result<Option<String>> {
         let id = file.optional(key, "a token id", Value::as_u64)?;
@@ -153,9 +252,33 @@ pub fn tokenizer_files(file: &GgufFile) -> Result<(Json, Json)> {
     let eos = token_of("tokenizer.ggml.eos_token_id")?;
     let pad = token_of("tokenizer.ggml.padding_token_id")?;
     let unk = token_of("tokenizer.ggml.unknown_token_id")?;
+    let v = match model.as_str() {
+        "gpt2" => byte_level_bpe(file, &vocab)?,
+        "llama" => sentencepiece_bpe(file, &tokens, &vocab, unk.as_deref())?,
+        _ => {
+            return Err(file.error(format!(
+                "metadata `tokenizer.ggml.model`: tokenizer model `{model}` is not supported (`gpt2`, byte-level BPE, and `llama`, SentencePiece BPE, are)"
+            )));
+        }
+    };
+    let added: Vec<Json> = tokens
+        .iter()
+        .zip(&types)
+        .enumerate()
+        // 3 = control (special), 4 = user-defined (plain added token).
+        .filter(|(_, (t, ty))| match ty {
+            3 => (v.keep_control)(t),
+            4 => true,
+            _ => false,
+        })
+        .map(|(id, (t, ty))| {
+            json!({"id": id, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
+                   "normalized": false, "special": *ty == 3})
+        })
+        .collect();
     let add_bos = file
         .optional("tokenizer.ggml.add_bos_token", "a bool", Value::as_bool)?
-        .unwrap_or(false);
+        .unwrap_or(v.add_bos_default);
     let add_eos = file
         .optional("tokenizer.ggml.add_eos_token", "a bool", Value::as_bool)?
         .unwrap_or(false);
@@ -170,55 +293,39 @@ pub fn tokenizer_files(file: &GgufFile) -> Result<(Json, Json)> {
     };
     let added_bos = required(add_bos, &bos, "tokenizer.ggml.bos_token_id")?;
     let added_eos = required(add_eos, &eos, "tokenizer.ggml.eos_token_id")?;
-    let post_processor = match (&added_bos, &added_eos) {
-        (None, None) => {
-            json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})
-        }
-        _ => {
-            // `<bos>? $A <eos>?`, and the same again for the second sequence of a pair.
-            let sequence = |id: &str, type_id: u32| {
-                let mut pieces = Vec::new();
-                if let Some(t) = &added_bos {
-                    pieces.push(json!({"SpecialToken": {"id": t, "type_id": type_id}}));
-                }
-                pieces.push(json!({"Sequence": {"id": id, "type_id": type_id}}));
-                if let Some(t) = &added_eos {
-                    pieces.push(json!({"SpecialToken": {"id": t, "type_id": type_id}}));
-                }
-                pieces
-            };
-            let special: serde_json::Map<String, Json> = [&added_bos, &added_eos]
-                .into_iter()
-                .flatten()
-                .map(|t| {
-                    (
-                        t.clone(),
-                        json!({"id": t, "ids": [vocab[t.as_str()]], "tokens": [t]}),
-                    )
-                })
-                .collect();
-            let mut pair = sequence("A", 0);
-            pair.extend(sequence("B", 1));
-            json!({"type": "TemplateProcessing", "single": sequence("A", 0), "pair": pair, "special_tokens": special})
-        }
+    // `<bos>? $A <eos>?`, and the same again for the second sequence of a pair (transformers'
+    // `update_post_processor`).
+    let sequence = |id: &str, type_id: u32| {
+        let special = |t: &String| json!({"SpecialToken": {"id": t, "type_id": type_id}});
+        let mut pieces: Vec<Json> = added_bos.iter().map(special).collect();
+        pieces.push(json!({"Sequence": {"id": id, "type_id": type_id}}));
+        pieces.extend(added_eos.iter().map(special));
+        pieces
     };
+    let special: serde_json::Map<String, Json> = [&added_bos, &added_eos]
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let ids = [&vocab[t.as_str()]];
+            (t.clone(), json!({"id": t, "ids": ids, "tokens": [t]}))
+        })
+        .collect();
+    let mut pair = sequence("A", 0);
+    pair.extend(sequence("B", 1));
+    let post_processor = json!({"type": "TemplateProcessing", "single": sequence("A", 0), "pair": pair, "special_tokens": special});
     let tokenizer = json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": null,
-        "pre_tokenizer": pre,
+        "normalizer": v.normalizer,
+        "pre_tokenizer": v.pre_tokenizer,
         "post_processor": post_processor,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": {
-            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-            "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
-            "ignore_merges": false, "vocab": vocab, "merges": merges,
-        },
+        "decoder": v.decoder,
+        "model": v.model,
     });
     let mut config = serde_json::Map::new();
-    config.insert("tokenizer_class".into(), json!("GPT2Tokenizer"));
+    config.insert("tokenizer_class".into(), json!(v.tokenizer_class));
     config.insert("add_bos_token".into(), json!(add_bos));
     config.insert("add_eos_token".into(), json!(add_eos));
     for (key, token) in [
