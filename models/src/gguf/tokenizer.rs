@@ -90,7 +90,6 @@ struct Vocabulary {
     keep_control: fn(&str) -> bool,
     /// `add_bos_token` when the file does not say.
     add_bos_default: bool,
-    tokenizer_class: &'static str,
 }
 
 /// `tokenizer.ggml.model` = `gpt2`.
@@ -118,7 +117,6 @@ fn byte_level_bpe(file: &GgufFile, vocab: &serde_json::Map<String, Json>) -> Res
         decoder: json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}),
         keep_control: |t| t.chars().all(in_byte_alphabet),
         add_bos_default: false,
-        tokenizer_class: "GPT2Tokenizer",
     })
 }
 
@@ -169,7 +167,6 @@ fn sentencepiece_bpe(
         keep_control: |_| true,
         // llama.cpp adds BOS to a SentencePiece vocabulary that does not say otherwise.
         add_bos_default: true,
-        tokenizer_class: "LlamaTokenizer",
     })
 }
 
@@ -325,7 +322,9 @@ pub fn tokenizer_files(file: &GgufFile) -> Result<(Json, Json)> {
         "model": v.model,
     });
     let mut config = serde_json::Map::new();
-    config.insert("tokenizer_class".into(), json!(v.tokenizer_class));
+    // transformers then takes tokenizer.json as it is; `LlamaTokenizer` would rebuild the
+    // pipeline and lose the leading "▁" sentencepiece puts before text starting with a space.
+    config.insert("tokenizer_class".into(), json!("PreTrainedTokenizerFast"));
     config.insert("add_bos_token".into(), json!(add_bos));
     config.insert("add_eos_token".into(), json!(add_eos));
     for (key, token) in [
