@@ -430,9 +430,9 @@ impl GgufFile {
             .ok_or_else(|| self.error(format!("metadata `{key}`: expected an array of strings")))
     }
 
-    /// Reads tensor `name` and de-quantises it to f32, row-major in PyTorch's order
-    /// ([`TensorInfo::shape`]).
-    pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+    /// The info and type of tensor `name`; a type this crate does not de-quantise is an error
+    /// naming it.
+    pub fn typed_tensor(&self, name: &str) -> Result<(&TensorInfo, GgmlType)> {
         let t = self
             .tensor(name)
             .ok_or_else(|| self.error(format!("tensor `{name}` is missing")))?;
@@ -443,6 +443,13 @@ impl GgufFile {
                 quants::SUPPORTED.map(GgmlType::name).join(", ")
             ))
         })?;
+        Ok((t, ty))
+    }
+
+    /// Reads tensor `name` and de-quantises it to f32, row-major in PyTorch's order
+    /// ([`TensorInfo::shape`]).
+    pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let (t, ty) = self.typed_tensor(name)?;
         let size = ty
             .bytes_for(t.numel())
             .ok_or_else(|| self.error(format!("tensor `{name}`: not whole blocks")))?;

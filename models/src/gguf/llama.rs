@@ -114,13 +114,16 @@ impl TensorSource for GgufLlama {
             };
             if &info.shape() != shape {
                 return Err(ModelError::ShapeMismatch {
-                    hint: "the GGUF metadata (`llama.*`) does not describe these tensors".into(),
+                    hint: "the GGUF metadata (`{arch}.*` keys) does not describe these tensors"
+                        .into(),
                     path: self.file.path().to_path_buf(),
                     name: m.name,
                     expected: shape.clone(),
                     found: info.shape(),
                 });
             }
+            // A quantisation this crate cannot read is refused before any tensor is loaded.
+            self.file.typed_tensor(&m.name)?;
         }
         match missing.is_empty() {
             true => Ok(()),

@@ -101,14 +101,29 @@ mod tests {
         );
     }
 
-    /// A copy of the fixture with `edit` applied to its bytes.
+    /// A copy of `quants.gguf` with `edit` applied to its bytes.
     fn edited(edit: impl Fn(&mut Vec<u8>)) -> (tempfile::TempDir, PathBuf) {
+        edited_fixture("quants.gguf", edit)
+    }
+
+    /// A copy of fixture `name` with `edit` applied to its bytes.
+    fn edited_fixture(name: &str, edit: impl Fn(&mut Vec<u8>)) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.gguf");
-        let mut bytes = std::fs::read(fixtures().join("quants.gguf")).unwrap();
+        let mut bytes = std::fs::read(fixtures().join(name)).unwrap();
         edit(&mut bytes);
         std::fs::write(&path, bytes).unwrap();
         (dir, path)
+    }
+
+    /// Sets the type id of 2-D tensor `name` in a GGUF's tensor table to `type_id`.
+    fn retag(bytes: &mut [u8], name: &str, type_id: u32) {
+        let mut key = (name.len() as u64).to_le_bytes().to_vec();
+        key.extend(name.as_bytes());
+        let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+        // n_dims (4) + 2 dims (16), then the type id.
+        let ty = at + 4 + 16;
+        bytes[ty..ty + 4].copy_from_slice(&type_id.to_le_bytes());
     }
 
     fn open_err(path: &Path) -> String {
@@ -147,15 +162,7 @@ mod tests {
 
     #[test]
     fn gguf_unsupported_quantisation_is_named() {
-        // Retag the F16 tensor (its type id follows its dims in the tensor table) as IQ2_XXS.
-        let (_d, path) = edited(|b| {
-            let name = b"\x03\0\0\0\0\0\0\0F16";
-            let at = b.windows(name.len()).position(|w| w == name).unwrap() + name.len();
-            // n_dims (4) + 2 dims (16), then the type id.
-            let ty = at + 4 + 16;
-            assert_eq!(b[ty..ty + 4], 1u32.to_le_bytes());
-            b[ty..ty + 4].copy_from_slice(&16u32.to_le_bytes());
-        });
+        let (_d, path) = edited(|b| retag(b, "F16", 16));
         let file = GgufFile::open(&path).unwrap();
         let msg = file.read_f32("F16").unwrap_err().to_string();
         assert!(msg.contains("tensor `F16` is stored as IQ2_XXS"), "{msg}");

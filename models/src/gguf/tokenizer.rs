@@ -25,51 +25,51 @@ use super::file::{GgufFile, Value};
 use crate::error::{ModelError, Result};
 use crate::weights::write_atomic;
 
-/// `tokenizer.ggml.pre` names and the regex llama.cpp splits with before byte-level BPE
-/// (`None`: the GPT-2 split of `ByteLevel` itself).
+/// How llama.cpp splits text before byte-level BPE (`llama-vocab.cpp`, the regexes of
+/// `llm_tokenizer_bpe`).
+enum Split {
+    /// The GPT-2 regex, which `ByteLevel` applies itself.
+    Gpt2,
+    /// Every `\p{N}` alone, then the GPT-2 regex: the `Digits` + `ByteLevel` pre-tokenizer of
+    /// SmolLM's and StarCoder's own tokenizer.json.
+    DigitsThenGpt2,
+    /// One regex, its matches kept as pieces.
+    Regex(&'static str),
+}
+
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// Pre-tokenizer names this module knows, for the error about the others.
-const KNOWN_PRE: [&str; 14] = [
-    "default",
-    "gpt-2",
-    "smollm",
-    "starcoder",
-    "refact",
-    "command-r",
-    "codeshell",
-    "llama3",
-    "llama-v3",
-    "llama-bpe",
-    "smaug-bpe",
-    "falcon3",
-    "qwen2",
-    "deepseek-r1-qwen",
+/// `tokenizer.ggml.pre` names this module knows, and their split.
+const PRE_TOKENIZERS: [(&[&str], Split); 4] = [
+    (&["default", "gpt-2"], Split::Gpt2),
+    (
+        &["smollm", "starcoder", "refact", "command-r", "codeshell"],
+        Split::DigitsThenGpt2,
+    ),
+    (
+        &["llama3", "llama-v3", "llama-bpe", "smaug-bpe", "falcon3"],
+        Split::Regex(LLAMA3_SPLIT),
+    ),
+    (&["qwen2", "deepseek-r1-qwen"], Split::Regex(QWEN2_SPLIT)),
 ];
 
 /// The `tokenizers` pre-tokenizer for llama.cpp's pre-tokenizer `pre`.
 fn pre_tokenizer(pre: &str) -> Option<Json> {
+    let (_, split) = PRE_TOKENIZERS
+        .iter()
+        .find(|(names, _)| names.contains(&pre))?;
     let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
-    let split = |regex: &str| {
-        json!({"type": "Sequence", "pretokenizers": [
+    Some(match split {
+        Split::Gpt2 => byte_level(true),
+        Split::DigitsThenGpt2 => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true},
+            byte_level(true),
+        ]}),
+        Split::Regex(regex) => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": false},
             byte_level(false),
-        ]})
-    };
-    Some(match pre {
-        "default" | "gpt-2" => byte_level(true),
-        // llama.cpp splits `\p{N}` off one by one, then applies the GPT-2 regex: what the
-        // `Digits` + `ByteLevel` pre-tokenizer of SmolLM's and StarCoder's tokenizer.json does.
-        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" => {
-            json!({"type": "Sequence", "pretokenizers": [
-                {"type": "Digits", "individual_digits": true},
-                byte_level(true),
-            ]})
-        }
-        "llama3" | "llama-v3" | "llama-bpe" | "smaug-bpe" | "falcon3" => split(LLAMA3_SPLIT),
-        "qwen2" | "deepseek-r1-qwen" => split(QWEN2_SPLIT),
-        _ => return None,
+        ]}),
     })
 }
 
@@ -102,7 +102,11 @@ fn byte_level_bpe(file: &GgufFile, vocab: &serde_json::Map<String, Json>) -> Res
     let pre = pre_tokenizer(&pre_name).ok_or_else(|| {
         file.error(format!(
             "metadata `tokenizer.ggml.pre`: pre-tokenizer `{pre_name}` is not supported\nhint: supported: {}",
-            KNOWN_PRE.join(", ")
+            PRE_TOKENIZERS
+                .iter()
+                .flat_map(|(names, _)| names.iter().copied())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     let merges = file.strings("tokenizer.ggml.merges")?;
