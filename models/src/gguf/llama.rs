@@ -177,11 +177,6 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
             "metadata `general.architecture`: architecture `{arch}` is not supported\nhint: tunebench loads GGUF files of the architectures {SUPPORTED_ARCHITECTURES:?} (Llama 2/3, SmolLM, Mistral, Qwen2/2.5)"
         )));
     }
-    if file.tensor("rope_freqs.weight").is_some() {
-        return Err(file.error(
-            "tensor `rope_freqs.weight`: Llama 3.1-style RoPE scaling stored as per-frequency factors is not supported\nhint: load the model's HF folder instead",
-        ));
-    }
     let int = |k: &str| file.require(&format!("{arch}.{k}"), "an unsigned integer", Value::as_u64);
     let opt_int =
         |k: &str| file.optional(&format!("{arch}.{k}"), "an unsigned integer", Value::as_u64);
@@ -206,11 +201,15 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
             "metadata `{arch}.rope.dimension_count`: {r} differs from the head width {effective_head_dim}; partial rotary embeddings are not supported"
         )));
     }
+    let theta = opt_float("rope.freq_base")?.unwrap_or(10000.0);
     let rope_scaling = match file.optional(
         &format!("{arch}.rope.scaling.type"),
         "a string",
         |v| v.as_str().map(str::to_string),
     )? {
+        None if file.tensor("rope_freqs.weight").is_some() => {
+            llama3_scaling(file, theta, effective_head_dim as usize)?
+        }
         None => None,
         Some(t) if t == "none" => None,
         Some(t) if t == "linear" => Some(serde_json::json!({
@@ -238,7 +237,7 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
         "head_dim": head_dim,
         "max_position_embeddings": opt_int("context_length")?.unwrap_or(2048),
         "rms_norm_eps": opt_float("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5),
-        "rope_theta": opt_float("rope.freq_base")?.unwrap_or(10000.0),
+        "rope_theta": theta,
         "rope_scaling": rope_scaling,
         "tie_word_embeddings": file.tensor("output.weight").is_none(),
         // Llama's optional biases (Qwen2's q/k/v biases come with its model_type).
@@ -254,6 +253,94 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
         .map_err(|e| file.error(format!("metadata does not make a config: {e}")))?;
     config.validate(file.path())?;
     Ok(config)
+}
+
+/// Llama 3.1's RoPE scaling from the per-frequency divisors that `convert_hf_to_gguf.py`
+/// (`LlamaModel.generate_extra_tensors`) stores as `rope_freqs.weight` instead of the
+/// `rope_scaling` parameters: 1 for short wavelengths, `factor` for long ones, and
+/// `1 / ((1 - s) / factor + s)` between, with `s = orig / λ · 1/(high - low) - low/(high - low)`.
+/// The divisors depend on `original_max_position_embeddings`, `low_freq_factor` and
+/// `high_freq_factor` only through `a = orig / (high - low)` and `b = low / (high - low)`, so
+/// `a` and `b` are fitted on the divisors between 1 and `factor`, the parameters are stated
+/// with `low_freq_factor` = 1 (Llama 3.1 and 3.2's value), and every divisor is checked against
+/// them. `None` when no divisor differs from 1.
+fn llama3_scaling(
+    file: &GgufFile,
+    theta: f64,
+    head_dim: usize,
+) -> Result<Option<serde_json::Value>> {
+    let name = "rope_freqs.weight";
+    let factors = file.read_f32(name)?;
+    if factors.len() != head_dim / 2 {
+        return Err(file.error(format!(
+            "tensor `{name}`: {} divisors for a head width of {head_dim}",
+            factors.len()
+        )));
+    }
+    let inv: Vec<f64> = (0..head_dim / 2)
+        .map(|i| 1.0 / theta.powf((2 * i) as f64 / head_dim as f64))
+        .collect();
+    let factor = factors.iter().copied().fold(1.0f32, f32::max) as f64;
+    if factor == 1.0 {
+        return Ok(None);
+    }
+    // Points (1/λ, s) of the band between the two wavelengths, where s = a/λ - b.
+    let band: Vec<(f64, f64)> = factors
+        .iter()
+        .zip(&inv)
+        .filter(|(f, _)| (**f as f64) > 1.0 + 1e-6 && (**f as f64) < factor * (1.0 - 1e-6))
+        .map(|(&f, &i)| {
+            let s = (1.0 / f as f64 - 1.0 / factor) / (1.0 - 1.0 / factor);
+            (i / (2.0 * std::f64::consts::PI), s)
+        })
+        .collect();
+    let unrecoverable = |why: &str| {
+        file.error(format!(
+            "tensor `{name}`: the RoPE divisors do not follow Llama 3.1's scaling ({why})\nhint: load the model's HF folder instead"
+        ))
+    };
+    if band.len() < 2 {
+        return Err(unrecoverable(
+            "fewer than two divisors between 1 and the factor",
+        ));
+    }
+    // Least squares of s on 1/λ.
+    let n = band.len() as f64;
+    let (mx, my) = band
+        .iter()
+        .fold((0.0, 0.0), |(x, y), (a, b)| (x + a / n, y + b / n));
+    let sxy: f64 = band.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = band.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    let a = sxy / sxx;
+    let b = a * mx - my;
+    if !(a > 0.0 && b > 0.0) {
+        return Err(unrecoverable("no positive fit"));
+    }
+    let high = ((1.0 + 1.0 / b) * 1e4).round() / 1e4;
+    let original = (a / b).round() as usize;
+    let scaling = crate::config::RopeScaling::Llama3 {
+        factor,
+        low_freq_factor: 1.0,
+        high_freq_factor: high,
+        original_max_position_embeddings: original,
+    };
+    let mut scaled = inv.clone();
+    scaling.apply(&mut scaled);
+    for ((f, i), s) in factors.iter().zip(&inv).zip(&scaled) {
+        if ((i / s) - *f as f64).abs() > 1e-4 * (*f as f64) {
+            return Err(unrecoverable(&format!(
+                "divisor {f} where factor {factor}, high_freq_factor {high}, original context {original} give {}",
+                i / s
+            )));
+        }
+    }
+    Ok(Some(serde_json::json!({
+        "rope_type": "llama3",
+        "factor": factor,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": high,
+        "original_max_position_embeddings": original,
+    })))
 }
 
 #[cfg(test)]
