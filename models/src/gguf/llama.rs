@@ -1,6 +1,6 @@
 //! A llama- or qwen2-architecture GGUF as the HF checkpoint it was converted from:
 //! `config.json` values from the `{arch}.*` metadata, HF tensor names from llama.cpp's, and
-//! (llama) the Q/K row permutation undone.
+//! (llama) the Q/K row permutation undone; Llama 3.1's RoPE divisors become `rope_scaling`.
 //!
 //! llama.cpp's `convert_hf_to_gguf.py` (`LlamaModel.modify_tensors` and `permute`) reorders the
 //! rows of `q_proj` (with `num_attention_heads`) and `k_proj` (with `num_key_value_heads`) so

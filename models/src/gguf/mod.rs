@@ -3,7 +3,8 @@
 //!
 //! - [`file`]: the container (header, metadata, tensor table) and tensor reads.
 //! - [`quants`]: GGML types and their de-quantisation to f32.
-//! - [`llama`]: the llama architecture through HF names: config, tensor names, Q/K rows.
+//! - [`llama`]: llama and qwen2 files through HF names: config (RoPE scaling included),
+//!   tensor names, Q/K rows.
 //! - [`tokenizer`]: `tokenizer.json` and `tokenizer_config.json` rebuilt from the metadata.
 //! - [`convert`]: the whole file written out as an HF folder.
 //!
