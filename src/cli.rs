@@ -402,21 +402,39 @@ pub enum ModelCommand {
     ///
     /// Example: tunebench model merge fixtures/tiny-llama/model --adapter fixtures/tiny-llama/adapter --out merged/
     Merge(MergeArgs),
+    /// Convert a GGUF file (llama.cpp, Ollama; llama architecture, byte-level BPE vocabulary)
+    /// into an HF model folder: model.safetensors (f32), config.json, tokenizer.json and
+    /// tokenizer_config.json with the chat template. Every command that takes a model folder
+    /// also takes the .gguf file itself; this writes the folder once for other tools.
+    ///
+    /// Example: tunebench model convert SmolLM2-135M-Instruct.Q4_1.gguf --out smollm2/
+    Convert(ConvertArgs),
+}
+
+/// `model convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The GGUF file.
+    pub file: PathBuf,
+    /// Output folder: new, or empty. Written whole or not at all.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `model info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Model directory (config.json, *.safetensors, tokenizer.json), or a Hugging Face id
-    /// (ORG/NAME[@REV], hf:ORG/NAME[@REV]) fetched once into the HF cache ($HF_HOME,
-    /// $HF_HUB_CACHE; HF_TOKEN for gated models, HF_HUB_OFFLINE=1 for the cache only).
+    /// Model directory (config.json, *.safetensors, tokenizer.json), a .gguf file, or a
+    /// Hugging Face id (ORG/NAME[@REV], hf:ORG/NAME[@REV]) fetched once into the HF cache
+    /// ($HF_HOME, $HF_HUB_CACHE; HF_TOKEN for gated models, HF_HUB_OFFLINE=1 for the cache
+    /// only).
     pub dir: PathBuf,
 }
 
 /// `model generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Model directory, or a Hugging Face id (see `model info --help`).
+    /// Model directory, a .gguf file, or a Hugging Face id (see `model info --help`).
     pub dir: PathBuf,
     /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
     #[arg(long)]
@@ -483,7 +501,7 @@ fn top_p(value: &str) -> Result<f32, String> {
 /// `model score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// Model directory, or a Hugging Face id (see `model info --help`).
+    /// Model directory, a .gguf file, or a Hugging Face id (see `model info --help`).
     pub dir: PathBuf,
     /// PEFT adapter directory.
     #[arg(long)]
@@ -506,7 +524,7 @@ pub struct ScoreArgs {
 /// `model merge`.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Base model directory, or a Hugging Face id (see `model info --help`).
+    /// Base model directory, a .gguf file, or a Hugging Face id (see `model info --help`).
     pub dir: PathBuf,
     /// PEFT adapter directory.
     #[arg(long)]

@@ -54,6 +54,7 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             cli::ModelCommand::Generate(a) => model::generate(&cli.global, a),
             cli::ModelCommand::Score(a) => model::score(&cli.global, a),
             cli::ModelCommand::Merge(a) => model::merge(&cli.global, a),
+            cli::ModelCommand::Convert(a) => model::convert(&cli.global, a),
         },
         cli::Command::Eval(a) => eval::run(&cli.global, a),
         cli::Command::Run(a) => run::run(&cli.global, a),

@@ -7,10 +7,10 @@ use anyhow::{Context, bail};
 use tunebench_core::refuse_overlap;
 use tunebench_models::generate::{self, GenerationConfig, Sampling};
 use tunebench_models::hub::local_model;
-use tunebench_models::{ChatMessage, LlamaConfig, TextTokenizer, device, lora, weights};
+use tunebench_models::{ChatMessage, TextTokenizer, device, lora, weights};
 use tunebench_pipeline::ConfigError;
 
-use crate::cli::{GenerateArgs, Global, InfoArgs, MergeArgs, ScoreArgs};
+use crate::cli::{ConvertArgs, GenerateArgs, Global, InfoArgs, MergeArgs, ScoreArgs};
 
 /// Loads the model in `dir` (with `adapter`) on `--device`, else `TUNEBENCH_DEVICE`, else
 /// the CPU.
@@ -33,7 +33,7 @@ fn load(
 
 pub fn info(global: &Global, args: &InfoArgs) -> anyhow::Result<()> {
     let dir = local_model(&args.dir)?;
-    let config = LlamaConfig::from_file(dir.join("config.json"))?;
+    let config = weights::load_config(&dir)?;
     let tokenizer = TextTokenizer::load(&dir)?;
     let tensors = weights::check_model_dir(&dir, &config)?;
     let shown = serde_json::json!({
@@ -223,6 +223,19 @@ pub fn merge(global: &Global, args: &MergeArgs) -> anyhow::Result<()> {
         println!(
             "merged {} into {}",
             args.adapter.display(),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn convert(global: &Global, args: &ConvertArgs) -> anyhow::Result<()> {
+    refuse_overlap(("--out", &args.out), &[("the GGUF file", &args.file)])?;
+    let tensors = tunebench_models::gguf::convert_to_hf(&args.file, &args.out)?;
+    if !global.quiet {
+        println!(
+            "converted {} into {} ({tensors} tensors, f32)",
+            args.file.display(),
             args.out.display()
         );
     }

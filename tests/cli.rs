@@ -1221,6 +1221,69 @@ fn model_merge_refuses_to_write_over_its_inputs() {
 }
 
 #[test]
+fn model_convert_writes_a_gguf_out_as_the_hf_folder_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = repo().join("fixtures/gguf/tiny-llama.gguf");
+    let out = dir.path().join("tiny");
+    let convert = |file: &Path, out: &Path| {
+        tunebench(
+            &[
+                "model",
+                "convert",
+                file.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &repo(),
+        )
+    };
+    let ok = convert(&gguf, &out);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("(21 tensors, f32)"),
+        "{}",
+        text(&ok.stdout)
+    );
+    // The GGUF, the folder written from it, and the original folder generate the same.
+    let generate = |model: &Path| {
+        let run = tunebench(
+            &[
+                "model",
+                "generate",
+                model.to_str().unwrap(),
+                "--prompt",
+                "Janet has 3 eggs",
+                "--max-new-tokens",
+                "8",
+            ],
+            &repo(),
+        );
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        text(&run.stdout)
+    };
+    let original = generate(&repo().join("fixtures/tiny-llama/model"));
+    assert_eq!(generate(&gguf), original);
+    assert_eq!(generate(&out), original);
+    // Written whole or not at all: not into a finished folder, not over its input.
+    for (file, out, code, says) in [
+        (&gguf, &out, 2, "exists and is not empty"),
+        (&gguf, &gguf, 2, "the GGUF file"),
+        (
+            &repo().join("fixtures/gguf/quants.gguf"),
+            &dir.path().join("quants"),
+            1,
+            "architecture `test` is not supported",
+        ),
+    ] {
+        let run = convert(file, out);
+        let err = text(&run.stderr);
+        assert_eq!(run.status.code(), Some(code), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    assert!(!dir.path().join("quants").exists());
+}
+
+#[test]
 fn model_info_refuses_truncated_weights() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");

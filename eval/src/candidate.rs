@@ -187,8 +187,8 @@ impl OpenAiSettings {
 pub struct LocalSettings {
     /// Candidate name.
     pub name: String,
-    /// HF model directory (`config.json`, safetensors, `tokenizer.json`), or a Hugging Face
-    /// id (`ORG/NAME[@REV]`, `hf:ORG/NAME[@REV]`) fetched into the HF cache.
+    /// HF model directory (`config.json`, safetensors, `tokenizer.json`), a `.gguf` file, or
+    /// a Hugging Face id (`ORG/NAME[@REV]`, `hf:ORG/NAME[@REV]`) fetched into the HF cache.
     pub model_dir: PathBuf,
     /// PEFT adapter directory applied on top.
     #[serde(default)]

@@ -472,8 +472,25 @@ fn cut_at_stop(mut text: String, stop: &[String]) -> String {
     text
 }
 
-/// `local:<sha256 of the model files>[+adapter:<sha256 of the adapter files>]`.
+/// `local:<sha256 of the model files>[+adapter:<sha256 of the adapter files>]`; a `.gguf`
+/// model is the one file.
 pub fn local_identity(model_dir: &Path, adapter: Option<&Path>) -> Result<String> {
+    let mut id = match tunebench_models::gguf::is_gguf(model_dir) {
+        true => {
+            let dir = model_dir.parent().unwrap_or(Path::new("."));
+            format!("local:{}", hash_files(dir, vec![model_dir.to_path_buf()])?)
+        }
+        false => format!("local:{}", hash_model_dir(model_dir)?),
+    };
+    if let Some(adapter) = adapter {
+        let files = ADAPTER_FILES.iter().map(|f| adapter.join(f)).collect();
+        id.push_str(&format!("+adapter:{}", hash_files(adapter, files)?));
+    }
+    Ok(id)
+}
+
+/// [`hash_files`] of an HF folder's config, tokenizer and weight files.
+fn hash_model_dir(model_dir: &Path) -> Result<String> {
     let mut files: Vec<PathBuf> = MODEL_FILES.iter().map(|f| model_dir.join(f)).collect();
     let entries = std::fs::read_dir(model_dir).map_err(|source| EvalError::Io {
         path: model_dir.to_path_buf(),
@@ -485,12 +502,7 @@ pub fn local_identity(model_dir: &Path, adapter: Option<&Path>) -> Result<String
             files.push(entry.path());
         }
     }
-    let mut id = format!("local:{}", hash_files(model_dir, files)?);
-    if let Some(adapter) = adapter {
-        let files = ADAPTER_FILES.iter().map(|f| adapter.join(f)).collect();
-        id.push_str(&format!("+adapter:{}", hash_files(adapter, files)?));
-    }
-    Ok(id)
+    hash_files(model_dir, files)
 }
 
 /// sha256 over `name \0 sha256(content) \n` of each existing file, sorted by name, so the
@@ -518,7 +530,7 @@ fn hash_files(dir: &Path, mut files: Vec<PathBuf>) -> Result<String> {
             inner.update(&buf[..n]);
         }
         let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy();
-        if name.ends_with(".safetensors") {
+        if name.ends_with(".safetensors") || tunebench_models::gguf::is_gguf(Path::new(&*name)) {
             weights += 1;
         }
         outer.update(name.as_bytes());
@@ -531,7 +543,7 @@ fn hash_files(dir: &Path, mut files: Vec<PathBuf>) -> Result<String> {
             path: dir.to_path_buf(),
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
-                "no *.safetensors file here\nhint: point model_dir (or adapter) at a Hugging Face / PEFT directory",
+                "no *.safetensors file here\nhint: point model_dir (or adapter) at a Hugging Face / PEFT directory, or model_dir at a .gguf file",
             ),
         });
     }

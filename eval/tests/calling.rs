@@ -1134,3 +1134,66 @@ fn responses_missing_ids_hint_names_the_real_allow_missing_option() {
     assert_eq!((summary.n, summary.missing, summary.errors), (1, 1, 0));
     assert_eq!(summary.score.value, 1.0);
 }
+
+/// A `.gguf` file as a local candidate's `model_dir`: SmolLM2-135M-Instruct's Q4_1 GGUF
+/// (fetched by scripts/test.sh, which sets `TUNEBENCH_TEST_SMOLLM2_GGUF`) answers a chat
+/// request with transformers' greedy reply (`fixtures/gguf/smollm2_expected.json`, chat 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_gguf_candidate_answers_like_transformers() {
+    let Some(gguf) = std::env::var_os("TUNEBENCH_TEST_SMOLLM2_GGUF").map(PathBuf::from) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "TUNEBENCH_TEST_SMOLLM2_GGUF is not set: scripts/test.sh must fetch the GGUF in CI"
+        );
+        eprintln!("skipped: TUNEBENCH_TEST_SMOLLM2_GGUF is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let expected: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gguf/smollm2_expected.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let chat = &expected["chat"][0];
+    let reply: Vec<u32> = serde_json::from_value(chat["reply"].clone()).unwrap();
+    let tok = tunebench_models::TextTokenizer::load(&gguf).unwrap();
+    let settings = LocalSettings {
+        name: "smollm2".into(),
+        model_dir: gguf.clone(),
+        adapter: None,
+        device: "cpu".into(),
+        batch_size: None,
+    };
+    let candidate = candidate::build(&CandidateSettings::Local(settings)).unwrap();
+    assert!(candidate.identity().starts_with("local:"));
+    let req = ExampleRequest {
+        id: "france".into(),
+        request: ChatRequest {
+            system: None,
+            messages: vec![Message {
+                role: Role::User,
+                content: chat["messages"][0]["content"].as_str().unwrap().into(),
+            }],
+            sampling: Sampling {
+                max_tokens: 8,
+                ..Sampling::default()
+            },
+            scoring: None,
+        },
+    };
+    let out = runner::run(
+        candidate,
+        std::slice::from_ref(&req),
+        None,
+        &RunnerOptions::default(),
+        &CandidatePrice::Hourly { usd_per_hour: 3.6 },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out[0].error, None);
+    assert_eq!(out[0].text, tok.decode(&reply).unwrap());
+    assert_eq!(out[0].output_tokens, reply.len() as u64);
+    assert_eq!(out[0].text, "The capital of France is Paris.");
+}

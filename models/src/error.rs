@@ -148,6 +148,16 @@ pub enum ModelError {
         reason: String,
     },
 
+    /// A GGUF file is malformed, or holds something this crate does not read (an
+    /// architecture, a quantisation type, a tokenizer model).
+    #[error("{}: {reason}", path.display())]
+    Gguf {
+        /// The GGUF file.
+        path: PathBuf,
+        /// What is wrong, naming the metadata key or tensor.
+        reason: String,
+    },
+
     /// A caller passed input the model cannot run on.
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -25,8 +25,8 @@ use crate::error::{ModelError, Result};
 /// Where a model comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
-    /// A folder with config.json, safetensors and tokenizer files.
-    Folder(PathBuf),
+    /// A folder with config.json, safetensors and tokenizer files, or a `.gguf` file.
+    Local(PathBuf),
     /// A model repository on the Hugging Face Hub.
     Hub {
         /// `ORG/NAME`.
@@ -53,7 +53,7 @@ impl ModelSource {
         }
         let folder = tunebench_core::paths::under(base, reference);
         if folder.exists() || !looks_like_repo_id(&text) {
-            return ModelSource::Folder(folder);
+            return ModelSource::Local(folder);
         }
         hub(&text)
     }
@@ -61,7 +61,7 @@ impl ModelSource {
     /// The reference as a setting: the folder, or `hf:ORG/NAME@REV`.
     pub fn to_setting(&self) -> PathBuf {
         match self {
-            ModelSource::Folder(p) => p.clone(),
+            ModelSource::Local(p) => p.clone(),
             ModelSource::Hub { repo, revision } => {
                 PathBuf::from(format!("{HUB_PREFIX}{repo}@{revision}"))
             }
@@ -84,7 +84,7 @@ impl ModelSource {
     /// As [`ModelSource::local`].
     pub fn local_with(&self, hub: &HubSettings) -> Result<PathBuf> {
         match self {
-            ModelSource::Folder(p) => Ok(p.clone()),
+            ModelSource::Local(p) => Ok(p.clone()),
             ModelSource::Hub { repo, revision } => {
                 let hub = Hub::new(hub)?;
                 // On a thread and runtime of its own: callers may be inside a runtime.
@@ -449,7 +449,7 @@ mod tests {
         let parse = |r: &str| ModelSource::parse(dir.path(), Path::new(r));
         assert_eq!(
             parse("org/local"),
-            ModelSource::Folder(dir.path().join("org/local"))
+            ModelSource::Local(dir.path().join("org/local"))
         );
         assert_eq!(
             parse("HuggingFaceTB/SmolLM2-135M"),
@@ -466,7 +466,7 @@ mod tests {
             }
         );
         for folder in ["./org/x", "../org/x", "models/a/b", "model", "/abs/x"] {
-            assert!(matches!(parse(folder), ModelSource::Folder(_)), "{folder}");
+            assert!(matches!(parse(folder), ModelSource::Local(_)), "{folder}");
         }
         assert_eq!(parse("hf:a/b@c").to_setting(), PathBuf::from("hf:a/b@c"));
     }

@@ -8,6 +8,8 @@
 //! - [`lora`]: LoRA layers and PEFT adapter load/save/merge.
 //! - [`generate`]: per-token log-probs, NLL, greedy and sampled generation.
 //! - [`device`]: run-time device names.
+//! - [`gguf`]: GGUF files (llama.cpp, Ollama): reader, de-quantisation, llama tensor names,
+//!   tokenizer and config rebuilt from the metadata.
 //! - [`hub`]: model references: folders and Hugging Face Hub ids, downloaded into the HF cache.
 //! - [`tokenizer`]: `tokenizer.json` plus the chat template of `tokenizer_config.json`.
 //!
@@ -34,6 +36,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod generate;
+pub mod gguf;
 pub mod hub;
 pub mod llama;
 pub mod lora;

@@ -25,7 +25,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
 use crate::lora::Linear;
-use crate::weights::SafetensorsReader;
+use crate::weights::TensorSource;
 
 /// Root-mean-square layer norm: `x / sqrt(mean(x²) + eps) · weight` over the last axis.
 ///
@@ -227,11 +227,11 @@ impl Llama {
         )
     }
 
-    /// Builds the model from the tensors of an HF checkpoint (names and shapes as in
-    /// PyTorch; linear weights are transposed into storage layout).
-    pub fn from_safetensors(
+    /// Builds the model from the tensors of an HF checkpoint or a GGUF file (names and shapes
+    /// as in PyTorch; linear weights are transposed into storage layout).
+    pub fn from_tensors(
         config: &LlamaConfig,
-        reader: &SafetensorsReader,
+        reader: &impl TensorSource,
         device: &Device,
     ) -> Result<Self> {
         Self::build(

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
-use crate::weights::{self, SafetensorsReader};
+use crate::weights::{self, SafetensorsReader, TensorSource};
 
 /// Name of PEFT's adapter config file.
 pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";

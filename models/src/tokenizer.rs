@@ -39,9 +39,26 @@ fn token_text(v: Option<&serde_json::Value>) -> Option<String> {
 }
 
 impl TextTokenizer {
-    /// Loads `dir/tokenizer.json` and, when present, `dir/tokenizer_config.json`.
+    /// Loads `dir/tokenizer.json` and, when present, `dir/tokenizer_config.json`; or, when
+    /// `dir` is a `.gguf` file, the tokenizer its metadata describes
+    /// ([`crate::gguf::tokenizer_files`]).
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
+        if crate::gguf::is_gguf(dir) {
+            let file = crate::gguf::GgufFile::open(dir)?;
+            let (tokenizer, config) = crate::gguf::tokenizer_files(&file)?;
+            let tokenizer: Tokenizer =
+                tokenizer
+                    .to_string()
+                    .parse()
+                    .map_err(|e| ModelError::Tokenizer {
+                        path: dir.to_path_buf(),
+                        reason: format!(
+                            "the tokenizer rebuilt from the metadata does not load: {e}"
+                        ),
+                    })?;
+            return Ok(Self::new(tokenizer, dir.to_path_buf(), &config, None));
+        }
         let path = dir.join("tokenizer.json");
         if !path.is_file() {
             return Err(ModelError::Tokenizer {
@@ -62,21 +79,31 @@ impl TextTokenizer {
             Err(_) => serde_json::Value::Null,
         };
         // A standalone chat_template.jinja (newer transformers) wins over the config's.
-        let chat_template = std::fs::read_to_string(dir.join("chat_template.jinja"))
-            .ok()
-            .or_else(|| {
-                config
-                    .get("chat_template")
-                    .and_then(|t| t.as_str())
-                    .map(str::to_string)
-            });
-        Ok(TextTokenizer {
+        let template = std::fs::read_to_string(dir.join("chat_template.jinja")).ok();
+        Ok(Self::new(tokenizer, path, &config, template))
+    }
+
+    /// A tokenizer with the chat template and special tokens of `config` (the contents of
+    /// `tokenizer_config.json`), unless `chat_template` overrides the template.
+    fn new(
+        tokenizer: Tokenizer,
+        path: PathBuf,
+        config: &serde_json::Value,
+        chat_template: Option<String>,
+    ) -> Self {
+        let chat_template = chat_template.or_else(|| {
+            config
+                .get("chat_template")
+                .and_then(|t| t.as_str())
+                .map(str::to_string)
+        });
+        TextTokenizer {
             tokenizer,
             path,
             chat_template,
             bos_token: token_text(config.get("bos_token")),
             eos_token: token_text(config.get("eos_token")),
-        })
+        }
     }
 
     fn err(&self, e: impl std::fmt::Display) -> ModelError {

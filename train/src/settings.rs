@@ -69,7 +69,8 @@ impl Default for LoraSettings {
 pub struct LocalTrainSettings {
     /// Name of this training run; outputs go to `<out_dir>`.
     pub name: String,
-    /// Hugging Face model directory to start from (config.json, safetensors, tokenizer.json).
+    /// Hugging Face model directory to start from (config.json, safetensors, tokenizer.json),
+    /// or a `.gguf` file (llama architecture; de-quantised to f32 at load).
     pub base_model: Option<PathBuf>,
     /// Full training from scratch: a config.json to initialise a model from (weights drawn
     /// as transformers initialises them); `tokenizer` must then name a tokenizer directory.

@@ -299,3 +299,44 @@ fn first_losses_match_recorded_values() {
         );
     }
 }
+
+/// A `.gguf` base model trains through the same code: SmolLM2-135M-Instruct's Q4_1 GGUF
+/// (fetched by scripts/test.sh, which sets `TUNEBENCH_TEST_SMOLLM2_GGUF`) takes two LoRA
+/// steps, and the merged folder is a complete HF model whose tokenizer and chat template were
+/// rebuilt from the GGUF's metadata.
+#[test]
+fn lora_training_starts_from_a_gguf_base_model() {
+    let Some(gguf) = std::env::var_os("TUNEBENCH_TEST_SMOLLM2_GGUF").map(PathBuf::from) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "TUNEBENCH_TEST_SMOLLM2_GGUF is not set: scripts/test.sh must fetch the GGUF in CI"
+        );
+        eprintln!("skipped: TUNEBENCH_TEST_SMOLLM2_GGUF is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = settings(tmp.path());
+    s.base_model = Some(gguf.clone());
+    s.validation_file = None;
+    (s.batch_size, s.max_steps, s.eval_every, s.checkpoint_every) = (2, Some(2), 2, 2);
+    s.merge = true;
+    let summary = run(&s, false, &NoProgress);
+    assert_eq!(summary.steps, 2);
+    let merged = tmp.path().join("merged");
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        assert!(merged.join(f).is_file(), "merged/{f}");
+    }
+    let tok = tunebench_models::TextTokenizer::load(&merged).unwrap();
+    assert!(tok.has_chat_template());
+    assert_eq!(
+        weights::load_config(&merged)
+            .unwrap()
+            .max_position_embeddings,
+        8192
+    );
+}
