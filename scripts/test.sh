@@ -68,6 +68,10 @@ for _ in $(seq 1 100); do
 done
 
 export TUNEBENCH_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+# No test reaches the Hugging Face Hub (the hub tests name their loopback stand-in), and the
+# digest cache of large files stays out of the user's ~/.cache.
+export HF_HUB_OFFLINE=1
+export TUNEBENCH_CACHE_DIR="$CARGO_TARGET_DIR/tunebench-test-cache"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL

@@ -1920,7 +1920,11 @@ fn a_hugging_face_id_is_fetched_into_the_hf_cache_then_works_offline() {
     let online = tunebench_env(
         &["--json", "model", "info", "tiny/llama"],
         dir.path(),
-        &[("HF_ENDPOINT", hub.endpoint()), ("HF_HUB_CACHE", cache)],
+        &[
+            ("HF_ENDPOINT", hub.endpoint()),
+            ("HF_HUB_CACHE", cache),
+            ("HF_HUB_OFFLINE", "0"),
+        ],
     );
     assert!(online.status.success(), "{}", text(&online.stderr));
     let info: serde_json::Value = serde_json::from_slice(&online.stdout).unwrap();

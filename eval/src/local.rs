@@ -43,7 +43,6 @@
 //! decoded text is also cut at the first stop string. Either way the stop string is not part
 //! of the answer (the OpenAI convention), and `output_tokens` counts the tokens generated.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -513,29 +512,22 @@ fn hash_files(dir: &Path, mut files: Vec<PathBuf>) -> Result<String> {
     let mut outer = Sha256::new();
     let mut weights = 0;
     for path in files {
-        let Ok(mut file) = std::fs::File::open(&path) else {
+        if !path.is_file() {
             continue; // optional file (chat template, tokenizer config)
-        };
-        let io = |source| EvalError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut inner = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            inner.update(&buf[..n]);
         }
+        // Weights are read once, then known by size and modification time.
+        let sha =
+            tunebench_core::hash_cache::sha256_cached(&path).map_err(|source| EvalError::Io {
+                path: path.clone(),
+                source,
+            })?;
         let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy();
         if name.ends_with(".safetensors") || tunebench_models::gguf::is_gguf(Path::new(&*name)) {
             weights += 1;
         }
         outer.update(name.as_bytes());
         outer.update([0]);
-        outer.update(hex::encode(inner.finalize()).as_bytes());
+        outer.update(sha.as_bytes());
         outer.update(b"\n");
     }
     if weights == 0 {

@@ -505,9 +505,11 @@ fn fingerprint(l: &Loaded, stage: Stage) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// [`tunebench_core::fs::sha256_file`], its error naming the file.
+/// sha256 of a file, its error naming the file; a large file (a model's weights) is read
+/// once and then known by its size and modification time
+/// ([`tunebench_core::hash_cache`]).
 fn sha256_file(path: &Path) -> Result<String> {
-    tunebench_core::fs::sha256_file(path).map_err(io(path))
+    tunebench_core::hash_cache::sha256_cached(path).map_err(io(path))
 }
 
 /// Every string in `v` that names an existing file or folder (relative to `base`), except
