@@ -1140,12 +1140,7 @@ fn responses_missing_ids_hint_names_the_real_allow_missing_option() {
 /// request with transformers' greedy reply (`fixtures/gguf/smollm2_expected.json`, chat 0).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_gguf_candidate_answers_like_transformers() {
-    let Some(gguf) = std::env::var_os("TUNEBENCH_TEST_SMOLLM2_GGUF").map(PathBuf::from) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TUNEBENCH_TEST_SMOLLM2_GGUF is not set: scripts/test.sh must fetch the GGUF in CI"
-        );
-        eprintln!("skipped: TUNEBENCH_TEST_SMOLLM2_GGUF is not set (scripts/test.sh sets it)");
+    let Some(gguf) = tunebench_standins::real_models::smollm2_gguf() else {
         return;
     };
     let expected: serde_json::Value = serde_json::from_slice(

@@ -795,22 +795,8 @@ mod smollm2_gguf {
     use tunebench_models::gguf::GgufLlama;
     use tunebench_models::{ChatMessage, TextTokenizer};
 
-    /// The GGUF, or `None` (with the reason printed) outside CI when it was not fetched.
     fn gguf() -> Option<PathBuf> {
-        match std::env::var_os("TUNEBENCH_TEST_SMOLLM2_GGUF") {
-            Some(p) => Some(PathBuf::from(p)),
-            None if std::env::var_os("CI").is_some() => {
-                panic!(
-                    "TUNEBENCH_TEST_SMOLLM2_GGUF is not set: scripts/test.sh must fetch the GGUF in CI"
-                )
-            }
-            None => {
-                eprintln!(
-                    "skipped: TUNEBENCH_TEST_SMOLLM2_GGUF is not set (scripts/test.sh fetches SmolLM2-135M-Instruct.Q4_1.gguf and sets it)"
-                );
-                None
-            }
-        }
+        tunebench_standins::real_models::smollm2_gguf()
     }
 
     #[derive(Deserialize)]

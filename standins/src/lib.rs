@@ -3,4 +3,5 @@
 pub mod bedrock;
 pub mod hub;
 pub mod openai;
+pub mod real_models;
 mod server;

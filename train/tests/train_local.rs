@@ -306,12 +306,7 @@ fn first_losses_match_recorded_values() {
 /// rebuilt from the GGUF's metadata.
 #[test]
 fn lora_training_starts_from_a_gguf_base_model() {
-    let Some(gguf) = std::env::var_os("TUNEBENCH_TEST_SMOLLM2_GGUF").map(PathBuf::from) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TUNEBENCH_TEST_SMOLLM2_GGUF is not set: scripts/test.sh must fetch the GGUF in CI"
-        );
-        eprintln!("skipped: TUNEBENCH_TEST_SMOLLM2_GGUF is not set (scripts/test.sh sets it)");
+    let Some(gguf) = tunebench_standins::real_models::smollm2_gguf() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
