@@ -29,6 +29,9 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     redact::from_environment();
     init_logging(cli.global.verbose, cli.global.quiet);
+    tunebench_models::hub::report_downloads_to(Box::new(progress::DownloadBar::new(
+        cli.global.quiet || cli.global.json,
+    )));
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

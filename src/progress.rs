@@ -131,3 +131,60 @@ pub fn bar(quiet: bool, step: &str, total: u64) -> ProgressBar {
     }
     bar
 }
+
+/// A byte bar per file fetched from the Hugging Face Hub.
+pub struct DownloadBar {
+    quiet: bool,
+    bar: RwLock<Option<ProgressBar>>,
+}
+
+impl DownloadBar {
+    pub fn new(quiet: bool) -> Self {
+        DownloadBar {
+            quiet,
+            bar: RwLock::new(None),
+        }
+    }
+}
+
+const BYTES: &str =
+    "{prefix:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}";
+
+impl tunebench_models::hub::DownloadProgress for DownloadBar {
+    fn start(&self, file: &str, total: Option<u64>, done: u64) {
+        if self.quiet {
+            return;
+        }
+        if !std::io::stderr().is_terminal() {
+            // CI logs: one line a file instead of a bar.
+            eprintln!("downloading {file}");
+            return;
+        }
+        let bar = ProgressBar::new(total.unwrap_or(0)).with_prefix("downloading");
+        if let Ok(style) = ProgressStyle::with_template(BYTES) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(file.to_owned());
+        bar.set_position(done);
+        bar.reset_eta();
+        if let Ok(mut slot) = self.bar.write() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(slot) = self.bar.read()
+            && let Some(b) = slot.as_ref()
+        {
+            b.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut slot) = self.bar.write()
+            && let Some(b) = slot.take()
+        {
+            b.finish_and_clear();
+        }
+    }
+}

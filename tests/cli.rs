@@ -1917,16 +1917,22 @@ fn a_hugging_face_id_is_fetched_into_the_hf_cache_then_works_offline() {
     .unwrap();
     let cache = dir.path().join("hf");
     let cache = cache.to_str().unwrap();
-    let online = tunebench_env(
-        &["--json", "model", "info", "tiny/llama"],
-        dir.path(),
-        &[
-            ("HF_ENDPOINT", hub.endpoint()),
-            ("HF_HUB_CACHE", cache),
-            ("HF_HUB_OFFLINE", "0"),
-        ],
+    let env = [
+        ("HF_ENDPOINT", hub.endpoint()),
+        ("HF_HUB_CACHE", cache),
+        ("HF_HUB_OFFLINE", "0"),
+    ];
+    let first = tunebench_env(&["model", "info", "tiny/llama"], dir.path(), &env);
+    let err = text(&first.stderr);
+    assert!(first.status.success(), "{err}");
+    assert!(
+        err.contains("downloading tiny/llama/model.safetensors"),
+        "{err}"
     );
+    // Fetched once: the second call reads the cache.
+    let online = tunebench_env(&["--json", "model", "info", "tiny/llama"], dir.path(), &env);
     assert!(online.status.success(), "{}", text(&online.stderr));
+    assert_eq!(hub.lfs_downloads(), 1);
     let info: serde_json::Value = serde_json::from_slice(&online.stdout).unwrap();
     assert!(
         info["dir"]

@@ -36,6 +36,26 @@ pub enum ModelSource {
     },
 }
 
+/// How a file download shows its progress (a model's weights can take minutes).
+pub trait DownloadProgress: Send + Sync {
+    /// A download of `file` (`ORG/NAME/FILE`) starts, `done` of `total` bytes already there
+    /// (a resumed download).
+    fn start(&self, file: &str, total: Option<u64>, done: u64);
+    /// `n` more bytes arrived.
+    fn advance(&self, n: u64);
+    /// The file is complete.
+    fn finish(&self);
+}
+
+static DOWNLOAD_PROGRESS: std::sync::OnceLock<Box<dyn DownloadProgress>> =
+    std::sync::OnceLock::new();
+
+/// Reports every later download of this process to `progress` (set once, by the program;
+/// without it downloads are silent).
+pub fn report_downloads_to(progress: Box<dyn DownloadProgress>) {
+    let _ = DOWNLOAD_PROGRESS.set(progress);
+}
+
 const USER_AGENT: &str = concat!("tunebench/", env!("CARGO_PKG_VERSION"));
 
 /// The explicit prefix of a Hub reference.
@@ -336,6 +356,14 @@ impl<'a> Hub<'a> {
         let have = std::fs::metadata(&partial).map_or(0, |m| m.len());
         let mut response = self.get(&url, (have > 0).then_some(have)).await?;
         let resumed = response.status() == reqwest::StatusCode::PARTIAL_CONTENT;
+        let progress = DOWNLOAD_PROGRESS.get();
+        if let Some(p) = progress {
+            p.start(
+                &format!("{repo}/{file}"),
+                size,
+                if resumed { have } else { 0 },
+            );
+        }
         let mut out = std::fs::OpenOptions::new()
             .create(true)
             .append(resumed)
@@ -350,6 +378,12 @@ impl<'a> Hub<'a> {
         {
             out.write_all(&chunk)
                 .map_err(|e| format!("{}: {e}", partial.display()))?;
+            if let Some(p) = progress {
+                p.advance(chunk.len() as u64);
+            }
+        }
+        if let Some(p) = progress {
+            p.finish();
         }
         out.sync_all()
             .map_err(|e| format!("{}: {e}", partial.display()))?;
