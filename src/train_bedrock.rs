@@ -177,7 +177,13 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
                     yes: a.yes,
                 }
             } else {
-                DeployKind::OnDemand
+                DeployKind::OnDemand {
+                    region: settings
+                        .region
+                        .clone()
+                        .or_else(|| loaded.aws().region)
+                        .or_else(|| std::env::var("AWS_REGION").ok()),
+                }
             };
             let mut line = StatusLine::new(quiet, "deploying");
             let served = bedrock::deploy(

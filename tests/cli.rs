@@ -991,6 +991,22 @@ epochCount = 1
     let metrics = std::fs::read_to_string(out_dir.join("metrics.csv")).unwrap();
     assert!(metrics.lines().count() > 1, "{metrics}");
 
+    // A Titan fine-tune is not served on demand: refused, naming the rule, nothing created.
+    let out = run(&["deploy", "--poll-interval", "0.01"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("only Amazon Nova") && err.contains("--provisioned"),
+        "{err}"
+    );
+    assert_eq!(standin.request_count("CreateCustomModelDeployment"), 0);
+    // The same job record as a Nova Micro fine-tune leaves it deploys on demand.
+    let record = out_dir.join("job.json");
+    let mut job: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    job["base_model"] = "amazon.nova-micro-v1:0:128k".into();
+    std::fs::write(&record, serde_json::to_vec_pretty(&job).unwrap()).unwrap();
+
     let out = run(&["deploy", "--poll-interval", "0.01", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let served: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

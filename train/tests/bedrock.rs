@@ -189,14 +189,39 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
         "some step has a val_loss:\n{metrics}"
     );
 
-    // On-demand deploy of the recorded model, provisioned throughput only with consent.
+    // A Titan fine-tune cannot be deployed on demand: refused before any call.
     let dir = s.out_dir.clone();
+    let on_demand = DeployKind::OnDemand {
+        region: Some("us-east-1".into()),
+    };
+    let err = tunebench_train::bedrock::deploy(
+        &c,
+        &dir,
+        "tb-ft-1-dep",
+        &on_demand,
+        &fast_wait(),
+        |_| {},
+        |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("only Amazon Nova") && err.contains("--provisioned"),
+        "{err}"
+    );
+    assert_eq!(standin.request_count("CreateCustomModelDeployment"), 0);
+
+    // On-demand deploy of a Nova fine-tune (the record as a Nova Micro job leaves it),
+    // provisioned throughput only with consent.
+    let mut rec = JobRecord::load(&dir).unwrap().unwrap();
+    rec.base_model = "amazon.nova-micro-v1:0:128k".into();
+    rec.save(&dir).unwrap();
     let mut statuses = Vec::new();
     let dep = tunebench_train::bedrock::deploy(
         &c,
         &dir,
         "tb-ft-1-dep",
-        &DeployKind::OnDemand,
+        &on_demand,
         &fast_wait(),
         |_| {},
         |s| statuses.push(s.to_string()),
@@ -212,7 +237,7 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
         &c,
         &dir,
         "another-name",
-        &DeployKind::OnDemand,
+        &on_demand,
         &fast_wait(),
         |_| {},
         |_| {},

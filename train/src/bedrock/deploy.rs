@@ -5,8 +5,13 @@ use super::*;
 /// How to serve a custom model.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeployKind {
-    /// On-demand custom model deployment (CreateCustomModelDeployment).
-    OnDemand,
+    /// On-demand custom model deployment (CreateCustomModelDeployment), in `region` (the
+    /// section's or `[aws]`'s; `None` when only the SDK's default chain knows it, and then
+    /// left to AWS to check).
+    OnDemand {
+        /// The region the deployment would be made in.
+        region: Option<String>,
+    },
     /// Provisioned throughput: billed by the hour whether used or not.
     Provisioned {
         /// Model units.
@@ -17,6 +22,39 @@ pub enum DeployKind {
         /// The caller's explicit consent; without it nothing is created.
         yes: bool,
     },
+}
+
+/// Regions with on-demand custom model deployment.
+const ON_DEMAND_REGIONS: &[&str] = &["us-east-1", "us-west-2"];
+
+/// On-demand deployment (CreateCustomModelDeployment) serves only Amazon Nova models
+/// customized on or after 2025-07-16, in us-east-1 and us-west-2 (Amazon Bedrock user guide,
+/// "Deploy a custom model for on-demand inference"); every other custom model (a Llama,
+/// Titan or Cohere fine-tune) is served through Provisioned Throughput. Jobs recorded by
+/// tunebench all postdate 2025-07-16, so the date part holds for them.
+///
+/// # Errors
+/// [`TrainError::Refused`] naming the rule and suggesting `--provisioned`.
+pub fn on_demand_rule(base_model: &str, region: Option<&str>) -> Result<()> {
+    let nova = base_model.contains("amazon.nova");
+    let region_ok = region.is_none_or(|r| ON_DEMAND_REGIONS.contains(&r));
+    if nova && region_ok {
+        return Ok(());
+    }
+    let why = if nova {
+        format!(
+            "on-demand deployment of custom models exists only in {} (this one is in {})",
+            ON_DEMAND_REGIONS.join(" and "),
+            region.unwrap_or_default()
+        )
+    } else {
+        format!(
+            "on-demand deployment serves only Amazon Nova models customized on or after 2025-07-16; `{base_model}` fine-tunes are served through Provisioned Throughput"
+        )
+    };
+    Err(TrainError::Refused(format!(
+        "{why}; nothing was created\nhint: `tunebench train bedrock deploy --provisioned --model-units 1 --yes` (billed by the hour whether used or not; see its cost line first without --yes)"
+    )))
 }
 
 /// What [`deploy`] made.
@@ -67,7 +105,8 @@ pub fn deploy(
     );
     let bedrock = &clients.bedrock;
     match kind {
-        DeployKind::OnDemand => {
+        DeployKind::OnDemand { region } => {
+            on_demand_rule(&rec.base_model, region.as_deref())?;
             // A recorded deployment is watched, not replaced: a second one would leave the
             // first running and unrecorded.
             let arn = match rec.deployment_arn.clone() {
@@ -196,4 +235,31 @@ pub fn undeploy(clients: &Clients, out_dir: &Path) -> Result<Vec<String>> {
         rec.save(out_dir)?;
     }
     Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_nova_is_deployed_on_demand_and_only_where_it_exists() {
+        assert!(on_demand_rule("amazon.nova-micro-v1:0:128k", Some("us-west-2")).is_ok());
+        assert!(on_demand_rule("amazon.nova-2-lite-v1:0:256k", None).is_ok());
+        let llama = on_demand_rule("meta.llama3-1-8b-instruct-v1:0:128k", Some("us-east-1"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            llama.contains("Provisioned Throughput") && llama.contains("--provisioned"),
+            "{llama}"
+        );
+        let region = on_demand_rule("amazon.nova-lite-v1:0:300k", Some("eu-west-1"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            region.contains("eu-west-1") && region.contains("us-east-1"),
+            "{region}"
+        );
+    }
 }
