@@ -1,11 +1,13 @@
 //! tunebench-pipeline: what a tunebench command does, below the command line. It owns the
 //! config file and how flags and `TUNEBENCH_*` variables lie over it ([`config`],
 //! [`overrides`]); each stage as a function of resolved settings ([`data`], [`train`],
-//! [`eval`], [`report`]); a whole run with its manifest, fingerprints, reuse and resume
-//! ([`run`]); its error, which knows its exit code ([`error`]); and the redaction of credentials from
-//! everything printed ([`redact`]). The `tunebench` binary parses, calls one function here,
-//! prints, and exits with [`PipelineError::exit_code`].
+//! [`eval`], [`report`]) and the response cache's pruning ([`cache`]); a whole run with its
+//! manifest, fingerprints, reuse and resume ([`run`]); its error, which knows its exit code
+//! ([`error`]); and the redaction of credentials from everything printed ([`redact`]). The
+//! `tunebench` binary parses, calls one function here, prints, and exits with
+//! [`PipelineError::exit_code`].
 
+pub mod cache;
 pub mod config;
 pub mod data;
 pub mod error;
