@@ -485,3 +485,59 @@ fn label_table(
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-record steps keep and drop the same records, for the same reasons, whether
+    /// the rows come in one chunk or in many: the de-duplications carry their state from
+    /// chunk to chunk, so a duplicate of a record in an earlier chunk is still found.
+    #[test]
+    fn record_steps_do_not_depend_on_the_chunk_size() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let raw: crate::RawDataConfig = toml::from_str(
+            "inputs = [\"data/banking77/train.csv\"]\nout_dir = \"unused\"\n\
+             [mapping]\nprompt = \"{text}\"\ncompletion = \"{category}\"\n\
+             [tokens]\ntokenizer = \"fixtures/tiny-llama/model/tokenizer.json\"\nmax_tokens = 24\n\
+             over_limit = \"truncate\"\n",
+        )
+        .unwrap();
+        let settings = raw.resolve(&root).unwrap();
+        let files = read::expand(&settings.inputs, &[]).unwrap();
+        let (inputs, rows, _) = read_inputs(&settings, &files, &NoProgress).unwrap();
+        let sources = Sources::new(&inputs);
+        let tok = TokenCounter::load(settings.tokens.tokenizer.as_deref().unwrap()).unwrap();
+        let run = |chunk: usize| {
+            let mut steps = RecordSteps::new(&settings, Some(&tok), &sources);
+            let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+            for c in rows.chunks(chunk) {
+                kept.extend(steps.run(c.to_vec(), &mut dropped).unwrap());
+            }
+            let kept: Vec<_> = kept.iter().map(|i| (i.row.line, i.key, i.tokens)).collect();
+            // The pipeline lists dropped records in input order; steps add them as they go.
+            let mut dropped: Vec<_> = dropped
+                .into_iter()
+                .map(|d| (d.line, d.category, d.reason))
+                .collect();
+            dropped.sort();
+            (kept, dropped, steps.truncated)
+        };
+        let whole = run(rows.len());
+        for category in ["exact_duplicate", "near_duplicate", "filtered"] {
+            assert!(whole.1.iter().any(|d| d.1 == category), "{category}");
+        }
+        assert!(whole.2 > 0, "some records are truncated");
+        let chunked = run(997);
+        // Compared piecewise: a failure prints the first difference, not 10,000 records.
+        assert_eq!(chunked.2, whole.2);
+        assert_eq!(chunked.0.len(), whole.0.len());
+        assert_eq!(chunked.1.len(), whole.1.len());
+        for (c, w) in chunked.0.iter().zip(&whole.0) {
+            assert_eq!(c, w);
+        }
+        for (c, w) in chunked.1.iter().zip(&whole.1) {
+            assert_eq!(c, w);
+        }
+    }
+}

@@ -968,3 +968,26 @@ fn outputs_match_the_golden_hashes_for_every_target() {
     }
     assert_eq!(got.lines().count(), want.lines().count());
 }
+
+/// The steps run in parallel inside each chunk; what they write must not depend on how many
+/// threads did it: one thread and three give the golden outputs.
+#[test]
+fn outputs_do_not_depend_on_the_number_of_threads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/golden.tsv");
+    let want = std::fs::read_to_string(&path).unwrap();
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for case in GOLDEN
+            .iter()
+            .filter(|c| ["banking77-local", "banking77-nova", "gsm8k-truncate"].contains(&c.0))
+        {
+            let (n, d, t, k, e) = *case;
+            let got = pool.install(|| golden_line(n, d, t, k, e));
+            let expected = want.lines().find(|l| l.starts_with(&format!("{n}\t")));
+            assert_eq!(Some(got.as_str()), expected, "{threads} thread(s)");
+        }
+    }
+}
