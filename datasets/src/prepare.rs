@@ -27,9 +27,6 @@ pub use publish::STAGING_PREFIX;
 use publish::{Staging, abort_point, listing, write_violations};
 use steps::{Dropped, ExactDedup, Item, NearDedup, Sources};
 
-/// Records per chunk of the per-record steps.
-const CHUNK_RECORDS: usize = 65_536;
-
 /// File names `prepare` writes into `out_dir`.
 pub(crate) fn output_names(format: OutputFormat) -> Vec<String> {
     let ext = publish::extension(format);
@@ -179,12 +176,13 @@ pub fn prepare(
 
     let started = std::time::Instant::now();
     let (inputs, rows, bad) = read_inputs(settings, &files, progress)?;
-    tracing::info!(files = files.len(), records = rows.len(), bad = bad.len(), elapsed = ?started.elapsed(), "read");
+    let records: usize = rows.iter().map(Vec::len).sum();
+    tracing::info!(files = files.len(), records, bad = bad.len(), elapsed = ?started.elapsed(), "read");
     let sources = Sources::new(&inputs);
     abort_point("read");
     refuse_unreadable(settings, &bad, &sources)?;
     let mut counts = Counts {
-        input: rows.len() + bad.len(),
+        input: records + bad.len(),
         ..Counts::default()
     };
     let mut dropped: Vec<Dropped> = bad.into_iter().map(Dropped::from).collect();
@@ -192,13 +190,8 @@ pub fn prepare(
     // The per-record steps, chunk by chunk.
     let mut record_steps = RecordSteps::new(settings, tokenizer.as_ref(), &sources);
     let mut items: Vec<Item> = Vec::new();
-    progress.start("prepare", rows.len() as u64);
-    let mut rows = rows.into_iter();
-    loop {
-        let chunk: Vec<Row> = rows.by_ref().take(CHUNK_RECORDS).collect();
-        if chunk.is_empty() {
-            break;
-        }
+    progress.start("prepare", records as u64);
+    for chunk in rows {
         let n = chunk.len() as u64;
         items.extend(record_steps.run(chunk, &mut dropped)?);
         progress.advance(n);
@@ -273,12 +266,13 @@ pub fn prepare(
 }
 
 /// Reads every input file (mapping and cleaning each row): the inputs' descriptions, the
-/// records read and the rows that could not become records.
+/// records read (in chunks, see [`read::CHUNK_ROWS`]) and the rows that could not become
+/// records.
 fn read_inputs(
     settings: &PrepareSettings,
     files: &[(String, PathBuf)],
     progress: &dyn Progress,
-) -> Result<(Vec<Input>, Vec<Row>, Vec<BadRow>)> {
+) -> Result<(Vec<Input>, Vec<Vec<Row>>, Vec<BadRow>)> {
     progress.start("read", files.len() as u64);
     let mut inputs = Vec::new();
     let mut rows = Vec::new();
@@ -372,9 +366,7 @@ impl<'a> RecordSteps<'a> {
         if let Some(exact) = &mut self.exact {
             items = exact.apply(items, self.sources).keep(dropped);
         }
-        if let Some(hasher) = &self.hasher {
-            steps::minhash(&mut items, hasher);
-        }
+        steps::minhash(&mut items, self.hasher.as_ref());
         if let Some(near) = &mut self.near {
             items = near.apply(items, self.sources).keep(dropped);
         }
@@ -505,7 +497,8 @@ mod tests {
         .unwrap();
         let settings = raw.resolve(&root).unwrap();
         let files = read::expand(&settings.inputs, &[]).unwrap();
-        let (inputs, rows, _) = read_inputs(&settings, &files, &NoProgress).unwrap();
+        let (inputs, chunks, _) = read_inputs(&settings, &files, &NoProgress).unwrap();
+        let rows = chunks.concat();
         let sources = Sources::new(&inputs);
         let tok = TokenCounter::load(settings.tokens.tokenizer.as_deref().unwrap()).unwrap();
         let run = |chunk: usize| {

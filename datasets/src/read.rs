@@ -137,12 +137,16 @@ pub struct BadRow {
     pub category: &'static str,
 }
 
+/// Records per chunk of [`FileRows::rows`]: the unit the preparation steps work on.
+pub const CHUNK_ROWS: usize = 8_192;
+
 /// What one file gave.
 pub struct FileRows {
     /// The file's description for the manifest.
     pub input: Input,
-    /// Records read.
-    pub rows: Vec<Row>,
+    /// Records read, in order, in chunks of at most [`CHUNK_ROWS`] (each its own
+    /// allocation, freed once the steps are done with it).
+    pub rows: Vec<Vec<Row>>,
     /// Records that could not be read or were empty.
     pub bad: Vec<BadRow>,
 }
@@ -252,7 +256,7 @@ pub fn read_file(
         format,
         sha256,
         bytes: size,
-        records: rows.len() + bad.len(),
+        records: rows.iter().map(Vec::len).sum::<usize>() + bad.len(),
     };
     Ok(FileRows { input, rows, bad })
 }
@@ -328,7 +332,7 @@ fn map_rows(
     label: Option<&str>,
     max_record_bytes: u64,
     bad: &mut Vec<BadRow>,
-) -> Result<Vec<Row>> {
+) -> Result<Vec<Vec<Row>>> {
     // Column name -> text values, each column checked and cast once.
     let mut columns: Vec<(String, StringChunked)> = Vec::new();
     for (c, _) in wanted_columns(mapping, label) {
@@ -361,7 +365,7 @@ fn map_rows(
         .into_iter()
         .map(|(c, _)| c)
         .collect();
-    let mut rows = Vec::with_capacity(df.height());
+    let mut rows: Vec<Vec<Row>> = Vec::with_capacity(df.height().div_ceil(CHUNK_ROWS));
     for (i, &line) in lines.iter().enumerate().take(df.height()) {
         let size: u64 = columns
             .iter()
@@ -433,7 +437,7 @@ fn map_rows(
             },
             Mapping::Text { text } => Record::Text { text: render(text) },
         };
-        rows.push(Row {
+        let row = Row {
             file: index,
             line: line as u32,
             record,
@@ -443,7 +447,15 @@ fn map_rows(
                 .map(|c| lookup(c).unwrap_or(""))
                 .collect::<Vec<_>>()
                 .join("\n"),
-        });
+        };
+        match rows.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK_ROWS => chunk.push(row),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK_ROWS.min(df.height() - i));
+                chunk.push(row);
+                rows.push(chunk);
+            }
+        }
     }
     Ok(rows)
 }

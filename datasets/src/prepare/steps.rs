@@ -203,10 +203,12 @@ impl ExactDedup {
     }
 }
 
-/// MinHash signatures of the records' content (for near de-dup and the leakage check).
-pub(super) fn minhash(items: &mut [Item], hasher: &MinHasher) {
+/// MinHash signatures of the records' content, when near de-dup or the leakage check needs
+/// them (`hasher`). The content is freed either way: no later step reads it.
+pub(super) fn minhash(items: &mut [Item], hasher: Option<&MinHasher>) {
     items.par_iter_mut().for_each(|it| {
-        it.signature = Some(hasher.signature(&it.row.content));
+        let content = std::mem::take(&mut it.row.content);
+        it.signature = hasher.map(|h| h.signature(&content));
     });
 }
 
