@@ -175,7 +175,7 @@ pub fn prepare(
     publish::remove_leftovers(&settings.out_dir)?;
 
     let started = std::time::Instant::now();
-    let (inputs, rows, bad) = read_inputs(settings, &files, progress)?;
+    let ReadAll { inputs, rows, bad } = read_inputs(settings, &files, progress)?;
     let records: usize = rows.iter().map(Vec::len).sum();
     tracing::info!(files = files.len(), records, bad = bad.len(), elapsed = ?started.elapsed(), "read");
     let sources = Sources::new(&inputs);
@@ -265,14 +265,22 @@ pub fn prepare(
     })
 }
 
-/// Reads every input file (mapping and cleaning each row): the inputs' descriptions, the
-/// records read (in chunks, see [`read::CHUNK_ROWS`]) and the rows that could not become
-/// records.
+/// What the read step gives.
+struct ReadAll {
+    /// The inputs' descriptions for the manifest.
+    inputs: Vec<Input>,
+    /// Records read, in chunks (see [`read::CHUNK_ROWS`]).
+    rows: Vec<Vec<Row>>,
+    /// Rows that could not become records.
+    bad: Vec<BadRow>,
+}
+
+/// Reads every input file, mapping and cleaning each row.
 fn read_inputs(
     settings: &PrepareSettings,
     files: &[(String, PathBuf)],
     progress: &dyn Progress,
-) -> Result<(Vec<Input>, Vec<Vec<Row>>, Vec<BadRow>)> {
+) -> Result<ReadAll> {
     progress.start("read", files.len() as u64);
     let mut inputs = Vec::new();
     let mut rows = Vec::new();
@@ -294,7 +302,7 @@ fn read_inputs(
         progress.advance(1);
     }
     progress.finish();
-    Ok((inputs, rows, bad))
+    Ok(ReadAll { inputs, rows, bad })
 }
 
 /// With `on_error = "fail"`, an unreadable row fails the run, listing every one.
@@ -497,8 +505,8 @@ mod tests {
         .unwrap();
         let settings = raw.resolve(&root).unwrap();
         let files = read::expand(&settings.inputs, &[]).unwrap();
-        let (inputs, chunks, _) = read_inputs(&settings, &files, &NoProgress).unwrap();
-        let rows = chunks.concat();
+        let read = read_inputs(&settings, &files, &NoProgress).unwrap();
+        let (inputs, rows) = (read.inputs, read.rows.concat());
         let sources = Sources::new(&inputs);
         let tok = TokenCounter::load(settings.tokens.tokenizer.as_deref().unwrap()).unwrap();
         let run = |chunk: usize| {
