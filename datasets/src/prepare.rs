@@ -174,30 +174,24 @@ pub fn prepare(
         .transpose()?;
     publish::remove_leftovers(&settings.out_dir)?;
 
+    // Read, each chunk of records going through the per-record steps as it is read.
     let started = std::time::Instant::now();
-    let ReadAll { inputs, rows, bad } = read_inputs(settings, &files, progress)?;
-    let records: usize = rows.iter().map(Vec::len).sum();
-    tracing::info!(files = files.len(), records, bad = bad.len(), elapsed = ?started.elapsed(), "read");
-    let sources = Sources::new(&inputs);
+    let sources = Sources::new(&files);
+    let mut record_steps = RecordSteps::new(settings, tokenizer.as_ref(), &sources);
+    let mut items: Vec<Item> = Vec::new();
+    let mut dropped: Vec<Dropped> = Vec::new();
+    let ReadAll { inputs, bad } = read_inputs(settings, &files, progress, &mut |chunk| {
+        items.extend(record_steps.run(chunk, &mut dropped)?);
+        Ok(())
+    })?;
     abort_point("read");
     refuse_unreadable(settings, &bad, &sources)?;
     let mut counts = Counts {
-        input: records + bad.len(),
+        input: inputs.iter().map(|i| i.records).sum(),
         ..Counts::default()
     };
-    let mut dropped: Vec<Dropped> = bad.into_iter().map(Dropped::from).collect();
-
-    // The per-record steps, chunk by chunk.
-    let mut record_steps = RecordSteps::new(settings, tokenizer.as_ref(), &sources);
-    let mut items: Vec<Item> = Vec::new();
-    progress.start("prepare", records as u64);
-    for chunk in rows {
-        let n = chunk.len() as u64;
-        items.extend(record_steps.run(chunk, &mut dropped)?);
-        progress.advance(n);
-    }
-    progress.finish();
-    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "per-record steps");
+    dropped.extend(bad.into_iter().map(Dropped::from));
+    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "read and per-record steps");
     let RecordSteps {
         pii,
         truncated,
@@ -265,25 +259,24 @@ pub fn prepare(
     })
 }
 
-/// What the read step gives.
+/// What the read step gives besides the records.
 struct ReadAll {
     /// The inputs' descriptions for the manifest.
     inputs: Vec<Input>,
-    /// Records read, in chunks (see [`read::CHUNK_ROWS`]).
-    rows: Vec<Vec<Row>>,
     /// Rows that could not become records.
     bad: Vec<BadRow>,
 }
 
-/// Reads every input file, mapping and cleaning each row.
+/// Reads every input file, mapping and cleaning each row, and hands the records to
+/// `on_rows` in input order, in chunks (see [`read::CHUNK_ROWS`]).
 fn read_inputs(
     settings: &PrepareSettings,
     files: &[(String, PathBuf)],
     progress: &dyn Progress,
+    on_rows: &mut dyn FnMut(Vec<Row>) -> Result<()>,
 ) -> Result<ReadAll> {
-    progress.start("read", files.len() as u64);
+    progress.start("prepare", files.len() as u64);
     let mut inputs = Vec::new();
-    let mut rows = Vec::new();
     let mut bad = Vec::new();
     for (i, (name, path)) in files.iter().enumerate() {
         let format = read::format_of(name, settings.format)?;
@@ -295,14 +288,14 @@ fn read_inputs(
             &settings.mapping,
             settings.split.stratify_by.as_deref(),
             settings.max_record_bytes,
+            on_rows,
         )?;
         inputs.push(got.input);
-        rows.extend(got.rows);
         bad.extend(got.bad);
         progress.advance(1);
     }
     progress.finish();
-    Ok(ReadAll { inputs, rows, bad })
+    Ok(ReadAll { inputs, bad })
 }
 
 /// With `on_error = "fail"`, an unreadable row fails the run, listing every one.
@@ -505,9 +498,13 @@ mod tests {
         .unwrap();
         let settings = raw.resolve(&root).unwrap();
         let files = read::expand(&settings.inputs, &[]).unwrap();
-        let read = read_inputs(&settings, &files, &NoProgress).unwrap();
-        let (inputs, rows) = (read.inputs, read.rows.concat());
-        let sources = Sources::new(&inputs);
+        let mut rows = Vec::new();
+        read_inputs(&settings, &files, &NoProgress, &mut |chunk| {
+            rows.extend(chunk);
+            Ok(())
+        })
+        .unwrap();
+        let sources = Sources::new(&files);
         let tok = TokenCounter::load(settings.tokens.tokenizer.as_deref().unwrap()).unwrap();
         let run = |chunk: usize| {
             let mut steps = RecordSteps::new(&settings, Some(&tok), &sources);

@@ -18,7 +18,7 @@ use crate::Result;
 use crate::manifest::Leakage;
 use crate::minhash::{LshIndex, MinHashParams, MinHasher, Signature};
 use crate::pii::{PiiCounts, PiiScanner};
-use crate::read::{BadRow, Input, Row};
+use crate::read::{BadRow, Row};
 use crate::record::Record;
 use crate::settings::{
     LeakageAction, OnError, OverLimit, PiiAction, PrepareSettings, TokenSettings,
@@ -92,9 +92,10 @@ pub(super) struct Sources {
 }
 
 impl Sources {
-    pub(super) fn new(inputs: &[Input]) -> Self {
+    /// From the input files as `(name, local path)`, in input order.
+    pub(super) fn new(files: &[(String, std::path::PathBuf)]) -> Self {
         Sources {
-            names: inputs.iter().map(|i| i.name.clone()).collect(),
+            names: files.iter().map(|(name, _)| name.clone()).collect(),
         }
     }
 
