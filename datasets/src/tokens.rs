@@ -9,12 +9,12 @@
 //! it repeats whole texts). That is what `encode` does up to its last stage, which only
 //! gathers the tokens, offsets and masks into an `Encoding` whose length is the same sum; a
 //! test checks the counts against `encode` on the shipped corpora. For the common byte-level
-//! BPE shape (GPT-2, Llama 3, the fixtures: no normalizer, the GPT-2 split pattern) the
-//! split and byte mapping are done here on the text itself, skipping the tokenizers crate's
-//! per-byte alignment bookkeeping, which is most of what is left of the cost; a text that
-//! holds an added token's content goes the general way. A `tokenizer.json`'s
-//! truncation and padding are turned off at load: they shape model inputs, and a count
-//! capped at a truncation length would let an over-limit record through.
+//! BPE shape (GPT-2's and the fixtures': no normalizer, a `ByteLevel` pre-tokenizer with the
+//! GPT-2 split pattern) the split and byte mapping are done here on the text itself, skipping
+//! the tokenizers crate's per-byte alignment bookkeeping, which is most of what is left of the
+//! cost; a text that holds an added token's content goes the general way. A
+//! `tokenizer.json`'s truncation and padding are turned off at load: they shape model inputs,
+//! and a count capped at a truncation length would let an over-limit record through.
 //!
 //! Memory: a pre-tokenized text costs far more than its text (alignments per byte), so each
 //! is dropped as soon as it is counted; what is alive at once is one per thread, each bounded
