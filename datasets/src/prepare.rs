@@ -192,12 +192,9 @@ pub fn prepare(
     };
     dropped.extend(bad.into_iter().map(Dropped::from));
     tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "read and per-record steps");
-    let RecordSteps {
-        pii,
-        truncated,
-        violations,
-        ..
-    } = record_steps;
+    // The de-duplication indexes go here (a near-dup index holds a copy of every kept
+    // record's signature): only the totals live on.
+    let (pii, truncated, violations) = record_steps.finish();
     if !violations.is_empty() {
         write_violations(&settings.out_dir, &violations)?;
         return Err(Error::TargetRules {
@@ -358,6 +355,12 @@ impl<'a> RecordSteps<'a> {
             truncated: 0,
             violations: Vec::new(),
         }
+    }
+
+    /// The totals: PII found, records truncated, target-rule violations. The rest (the
+    /// de-duplication indexes) is dropped.
+    fn finish(self) -> (PiiCounts, usize, Vec<String>) {
+        (self.pii, self.truncated, self.violations)
     }
 
     /// One chunk through every per-record step; returns the records kept, in input order.
