@@ -1,107 +1,35 @@
-//! `data prepare`: the whole preparation as one function, steps in order:
-//! read (and clean) → PII → exact and near de-duplication → token lengths → target rules →
-//! split → leakage check → write (atomically) → manifest.
+//! `data prepare` as a pipeline of steps (in [`steps`]):
+//! read (map, clean) → PII → exact de-dup → near de-dup → token lengths → target rules, chunk
+//! by chunk in input order; then over the kept records: split → leakage check → write
+//! (atomically, in [`publish`]) → manifest.
 //!
 //! Every record that does not reach a split is counted and written to `rejected.jsonl` with
-//! its source `file:line`, category and reason; the manifest's counts must balance.
-//!
-//! The outputs are published as a set: everything is written into a staging folder inside
-//! `out_dir` first, then renamed into place, `manifest.json` last. The manifest is the commit
-//! record: until it is replaced, the previous manifest still lists the previous files' hashes,
-//! so a reader that checks them (as `train local` does) sees a half-published set as a
-//! mismatch instead of silently mixing two runs. A killed run's staging folder is removed by
-//! the next run. No output may land on an input: that is refused before any work.
+//! its source `file:line`, category and reason; the manifest's counts must balance. No output
+//! may land on an input: that is refused before any work.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod publish;
+mod steps;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{Counts, InputFile, Leakage, Manifest, OutputFile};
-use crate::minhash::{LshIndex, MinHashParams, MinHasher, Signature};
+use crate::manifest::{Counts, InputFile, Manifest};
+use crate::minhash::MinHasher;
 use crate::pii::{PiiCounts, PiiKind, PiiScanner};
 use crate::read::{self, BadRow, Input, Row};
-use crate::record::Record;
-use crate::settings::{
-    LeakageAction, OnError, OutputFormat, OverLimit, PiiAction, PrepareSettings,
-};
+use crate::settings::{OnError, OutputFormat, PrepareSettings};
 use crate::targets::{Split, Target};
 use crate::tokens::{LengthStats, TokenCounter};
-use crate::write::{AtomicFile, write_atomic};
 use crate::{Error, Result};
-
-/// Test hook, in debug builds only: with `TUNEBENCH_TEST_ABORT_AT=<point>` the process aborts
-/// at that point (no destructors run, as after SIGKILL), so tests can check what a killed run
-/// leaves behind. Points: `read` (nothing written yet), `staging` (one file staged),
-/// `publishing` (one file renamed into place), `committing` (all but the manifest in place).
-fn abort_point(point: &str) {
-    #[cfg(debug_assertions)]
-    if std::env::var_os("TUNEBENCH_TEST_ABORT_AT").is_some_and(|v| v == point) {
-        eprintln!("TUNEBENCH_TEST_ABORT_AT={point}: aborting");
-        std::process::abort();
-    }
-    #[cfg(not(debug_assertions))]
-    let _ = point;
-}
-
-/// Prefix of the staging folder inside `out_dir`; the writer's process id follows. While one
-/// exists, a `prepare` is writing the folder or was killed doing so.
-pub const STAGING_PREFIX: &str = ".staging-";
-
-/// A folder inside `out_dir` where a run's outputs are written before they are published.
-/// Dropped unpublished (an error), it is removed; left by a killed run, the next run removes it.
-struct Staging {
-    dir: PathBuf,
-    out_dir: PathBuf,
-}
-
-impl Staging {
-    fn create(out_dir: &Path) -> Result<Self> {
-        let dir = out_dir.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(Staging {
-            dir,
-            out_dir: out_dir.into(),
-        })
-    }
-
-    /// Renames `files` from the staging folder into `out_dir`, then `manifest.json`: the set
-    /// is committed when the manifest lands.
-    fn publish(self, files: &[String]) -> Result<()> {
-        let manifest = "manifest.json".to_string();
-        for (i, name) in files.iter().chain([&manifest]).enumerate() {
-            if *name == manifest {
-                abort_point("committing");
-            }
-            let (from, to) = (self.dir.join(name), self.out_dir.join(name));
-            std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
-            if i == 0 {
-                abort_point("publishing");
-            }
-        }
-        // The renames are durable once the folder's entries are (best effort: not every
-        // platform can sync a folder).
-        if let Ok(d) = std::fs::File::open(&self.out_dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+pub use publish::STAGING_PREFIX;
+use publish::{Staging, abort_point, listing, write_violations};
+use steps::{Dropped, ExactDedup, Item, NearDedup, Sources};
 
 /// File names `prepare` writes into `out_dir`.
 pub(crate) fn output_names(format: OutputFormat) -> Vec<String> {
-    let ext = match format {
-        OutputFormat::Jsonl => "jsonl",
-        OutputFormat::Parquet => "parquet",
-    };
+    let ext = publish::extension(format);
     let mut names: Vec<String> = [Split::Train, Split::Validation, Split::Test]
         .iter()
         .map(|s| format!("{}.{ext}", s.name()))
@@ -180,44 +108,6 @@ pub struct Prepared {
     pub reused: bool,
 }
 
-/// A record that leaves the pipeline, with why.
-struct Dropped {
-    file: u32,
-    line: u32,
-    category: &'static str,
-    reason: String,
-    record: Option<Record>,
-}
-
-/// A record still in the pipeline.
-struct Item {
-    row: Row,
-    key: [u8; 16],
-    tokens: Option<usize>,
-    /// MinHash of the content, when near-duplicate search or the leakage check needs it.
-    signature: Option<Signature>,
-}
-
-const SEP: u8 = 0x1f;
-
-/// Hash of a cleaned record: equal records, equal keys.
-fn record_key(r: &Record) -> [u8; 16] {
-    let mut h = Sha256::new();
-    h.update(match r {
-        Record::Completion { .. } => b"c",
-        Record::Chat { .. } => b"m",
-        Record::Text { .. } => b"t",
-    });
-    for t in r.texts() {
-        h.update([SEP]);
-        h.update(t.as_bytes());
-    }
-    let d = h.finalize();
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&d[..16]);
-    k
-}
-
 fn tool_version() -> String {
     format!("tunebench-datasets {}", env!("CARGO_PKG_VERSION"))
 }
@@ -282,15 +172,109 @@ pub fn prepare(
         .as_deref()
         .map(TokenCounter::load)
         .transpose()?;
+    publish::remove_leftovers(&settings.out_dir)?;
 
-    remove_leftovers(&settings.out_dir)?;
-
-    // Read.
+    // Read, each chunk of records going through the per-record steps as it is read.
     let started = std::time::Instant::now();
-    progress.start("read", files.len() as u64);
-    let mut inputs: Vec<Input> = Vec::new();
-    let mut rows: Vec<Row> = Vec::new();
-    let mut bad: Vec<BadRow> = Vec::new();
+    let sources = Sources::new(&files);
+    let mut record_steps = RecordSteps::new(settings, tokenizer.as_ref(), &sources);
+    let mut items: Vec<Item> = Vec::new();
+    let mut dropped: Vec<Dropped> = Vec::new();
+    let ReadAll { inputs, bad } = read_inputs(settings, &files, progress, &mut |chunk| {
+        items.extend(record_steps.run(chunk, &mut dropped)?);
+        Ok(())
+    })?;
+    abort_point("read");
+    refuse_unreadable(settings, &bad, &sources)?;
+    let mut counts = Counts {
+        input: inputs.iter().map(|i| i.records).sum(),
+        ..Counts::default()
+    };
+    dropped.extend(bad.into_iter().map(Dropped::from));
+    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "read and per-record steps");
+    // The de-duplication indexes go here (a near-dup index holds a copy of every kept
+    // record's signature): only the totals live on.
+    let (pii, truncated, violations) = record_steps.finish();
+    if !violations.is_empty() {
+        write_violations(&settings.out_dir, &violations)?;
+        return Err(Error::TargetRules {
+            target: settings.target.to_string(),
+            count: violations.len(),
+            listing: listing(violations.into_iter()),
+        });
+    }
+    counts.truncated = truncated;
+
+    // Over the kept records.
+    let mut splits = steps::split(&items, settings);
+    let leakage = steps::check_leakage(settings, &items, &mut splits, &sources);
+    dropped.sort_by_key(|d| (d.file, d.line));
+    if !splits.contains(&Split::Train) {
+        return Err(no_train_records(
+            settings, &counts, &items, &splits, &dropped, &sources,
+        ));
+    }
+
+    // Write: render each split and check the target's file rules, stage every file, then
+    // publish them with the manifest last.
+    let bodies = publish::render_splits(settings, &items, &splits, progress)?;
+    let staging = Staging::create(&settings.out_dir)?;
+    let mut staged = Vec::new();
+    let split_files = publish::stage_splits(&staging, bodies, settings.output_format, &mut staged)?;
+    count_dropped(&mut counts, &dropped);
+    counts.kept = items.len();
+    let rejected = publish::write_rejected(&staging.dir, &dropped, &sources)?;
+    staged.push(rejected.file.clone());
+    let manifest = Manifest {
+        tool: tool_version(),
+        config_hash: hash,
+        target: settings.target.to_string(),
+        inputs: inputs.iter().map(InputFile::from).collect(),
+        counts,
+        pii: PiiKind::ALL
+            .iter()
+            .map(|&k| (k.name().to_string(), pii.get(k)))
+            .collect(),
+        tokens: tokenizer.as_ref().map(|_| {
+            let lens: Vec<usize> = items.iter().filter_map(|i| i.tokens).collect();
+            LengthStats::of(&lens)
+        }),
+        splits: split_files,
+        labels: label_table(settings, &items, &splits),
+        rejected,
+        leakage,
+        uploaded: Vec::new(),
+    };
+    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "written");
+    debug_assert!(manifest.counts.balanced(), "{:?}", manifest.counts);
+    crate::write_manifest(&staging.dir, &manifest)?;
+    staging.publish(&staged)?;
+    Ok(Prepared {
+        manifest,
+        out_dir: settings.out_dir.clone(),
+        reused: false,
+    })
+}
+
+/// What the read step gives besides the records.
+struct ReadAll {
+    /// The inputs' descriptions for the manifest.
+    inputs: Vec<Input>,
+    /// Rows that could not become records.
+    bad: Vec<BadRow>,
+}
+
+/// Reads every input file, mapping and cleaning each row, and hands the records to
+/// `on_rows` in input order, in chunks (see [`read::CHUNK_ROWS`]).
+fn read_inputs(
+    settings: &PrepareSettings,
+    files: &[(String, PathBuf)],
+    progress: &dyn Progress,
+    on_rows: &mut dyn FnMut(Vec<Row>) -> Result<()>,
+) -> Result<ReadAll> {
+    progress.start("prepare", files.len() as u64);
+    let mut inputs = Vec::new();
+    let mut bad = Vec::new();
     for (i, (name, path)) in files.iter().enumerate() {
         let format = read::format_of(name, settings.format)?;
         let got = read::read_file(
@@ -301,390 +285,164 @@ pub fn prepare(
             &settings.mapping,
             settings.split.stratify_by.as_deref(),
             settings.max_record_bytes,
+            on_rows,
         )?;
         inputs.push(got.input);
-        rows.extend(got.rows);
         bad.extend(got.bad);
         progress.advance(1);
     }
     progress.finish();
-    tracing::info!(files = files.len(), records = rows.len(), bad = bad.len(), elapsed = ?started.elapsed(), "read");
-    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-    let at = |file: u32, line: u32| format!("{}:{line}", names[file as usize]);
-    abort_point("read");
-    let unreadable: Vec<&BadRow> = bad.iter().filter(|b| b.category == "unreadable").collect();
-    if settings.on_error == OnError::Fail && !unreadable.is_empty() {
-        let lines: Vec<String> = unreadable
-            .iter()
-            .map(|b| format!("{}: {}", at(b.file, b.line), b.reason))
-            .collect();
-        write_violations(&settings.out_dir, &lines)?;
-        return Err(Error::BadRecords {
-            count: lines.len(),
-            listing: listing(lines.into_iter()),
-        });
+    Ok(ReadAll { inputs, bad })
+}
+
+/// With `on_error = "fail"`, an unreadable row fails the run, listing every one.
+fn refuse_unreadable(settings: &PrepareSettings, bad: &[BadRow], sources: &Sources) -> Result<()> {
+    if settings.on_error != OnError::Fail {
+        return Ok(());
     }
-    let mut counts = Counts {
-        input: rows.len() + bad.len(),
-        ..Counts::default()
-    };
-    let mut dropped: Vec<Dropped> = bad
-        .into_iter()
-        .map(|b| Dropped {
-            file: b.file,
-            line: b.line,
-            category: b.category,
-            reason: b.reason,
-            record: None,
-        })
-        .collect();
-
-    // Scan for PII, in parallel (values were cleaned when read).
-    progress.start("PII", rows.len() as u64);
-    let scanner = PiiScanner::new();
-    let pii_action = settings.pii;
-    let scanned: Vec<(Row, PiiCounts)> = rows
-        .into_par_iter()
-        .map(|mut row| {
-            let mut found = PiiCounts::default();
-            for t in row.record.texts_mut() {
-                let (redacted, c) = scanner.redact(t);
-                if !c.is_empty() {
-                    found.add(&c);
-                    if pii_action != PiiAction::Off {
-                        *t = redacted.into_owned();
-                    }
-                }
-            }
-            progress.advance(1);
-            (row, found)
-        })
-        .collect();
-    progress.finish();
-    let mut pii_total = PiiCounts::default();
-    let mut items: Vec<Item> = Vec::with_capacity(scanned.len());
-    for (row, found) in scanned {
-        pii_total.add(&found);
-        if pii_action == PiiAction::Reject && !found.is_empty() {
-            let kinds: Vec<&str> = found
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(k, _)| k.name())
-                .collect();
-            dropped.push(Dropped {
-                file: row.file,
-                line: row.line,
-                category: "pii",
-                reason: format!("contains PII: {} (redacted here)", kinds.join(", ")),
-                record: Some(row.record),
-            });
-        } else {
-            items.push(Item {
-                key: record_key(&row.record),
-                row,
-                tokens: None,
-                signature: None,
-            });
-        }
-    }
-
-    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "PII scan");
-
-    // Exact duplicates: the first occurrence stays.
-    if settings.dedup.exact {
-        let mut seen: HashMap<[u8; 16], (u32, u32)> = HashMap::with_capacity(items.len());
-        let mut kept = Vec::with_capacity(items.len());
-        for it in items {
-            match seen.get(&it.key) {
-                Some(&(f, l)) => dropped.push(Dropped {
-                    file: it.row.file,
-                    line: it.row.line,
-                    category: "exact_duplicate",
-                    reason: format!("exact duplicate of {}", at(f, l)),
-                    record: Some(it.row.record),
-                }),
-                None => {
-                    seen.insert(it.key, (it.row.file, it.row.line));
-                    kept.push(it);
-                }
-            }
-        }
-        items = kept;
-    }
-
-    // Near duplicates: signatures in parallel, the index in input order.
-    let needs_signatures = settings.dedup.near || settings.split.leakage_threshold < 1.0;
-    let hasher = MinHasher::new(settings.dedup.minhash, settings.split.seed);
-    if needs_signatures {
-        progress.start("MinHash", items.len() as u64);
-        items.par_iter_mut().for_each(|it| {
-            it.signature = Some(hasher.signature(&it.row.content));
-            progress.advance(1);
-        });
-        progress.finish();
-    }
-    if settings.dedup.near {
-        let mut index = LshIndex::new(settings.dedup.minhash);
-        let mut kept = Vec::with_capacity(items.len());
-        let mut origin: Vec<(u32, u32)> = Vec::new();
-        for it in items {
-            let Some(sig) = &it.signature else {
-                kept.push(it);
-                continue;
-            };
-            match index.query(sig) {
-                Some((id, j)) => {
-                    let (f, l) = origin[id];
-                    dropped.push(Dropped {
-                        file: it.row.file,
-                        line: it.row.line,
-                        category: "near_duplicate",
-                        reason: format!("near duplicate (Jaccard ≈ {j:.2}) of {}", at(f, l)),
-                        record: Some(it.row.record),
-                    })
-                }
-                None => {
-                    index.insert(origin.len(), sig);
-                    origin.push((it.row.file, it.row.line));
-                    kept.push(it);
-                }
-            }
-        }
-        items = kept;
-    }
-
-    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "de-duplication");
-
-    // Token lengths: filter or truncate over the limit.
-    if let Some(tok) = &tokenizer {
-        progress.start("tokens", items.len() as u64);
-        let mut all = Vec::with_capacity(items.len());
-        for chunk in items.chunks(8192) {
-            let refs: Vec<&Record> = chunk.iter().map(|i| &i.row.record).collect();
-            all.extend(tok.count(&refs)?);
-            progress.advance(chunk.len() as u64);
-        }
-        progress.finish();
-        let mut kept = Vec::with_capacity(items.len());
-        for (mut it, n) in items.into_iter().zip(all) {
-            let mut n = Some(n);
-            if let (Some(max), Some(len)) = (settings.tokens.max_tokens, n)
-                && len > max
-            {
-                n = match settings.tokens.over_limit {
-                    OverLimit::Filter => None,
-                    OverLimit::Truncate => tok.truncate(&mut it.row.record, len, max)?,
-                };
-                match n {
-                    None => {
-                        dropped.push(Dropped {
-                            file: it.row.file,
-                            line: it.row.line,
-                            category: "filtered",
-                            reason: format!("{len} tokens, over the limit of {max}"),
-                            record: Some(it.row.record),
-                        });
-                        continue;
-                    }
-                    Some(_) => {
-                        counts.truncated += 1;
-                        it.key = record_key(&it.row.record);
-                    }
-                }
-            }
-            it.tokens = n;
-            kept.push(it);
-        }
-        items = kept;
-    }
-
-    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "token lengths");
-
-    // Target rules per record.
-    let target = settings.target;
-    let violations: Vec<(usize, Vec<crate::targets::Violation>)> = items
-        .par_iter()
-        .enumerate()
-        .map(|(i, it)| (i, target.check_record(&it.row.record, it.tokens)))
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    if !violations.is_empty() {
-        let lines: Vec<String> = violations
-            .iter()
-            .flat_map(|(i, vs)| {
-                let loc = at(items[*i].row.file, items[*i].row.line);
-                vs.iter()
-                    .map(move |v| format!("{loc}: {}: {}", v.rule, v.message))
-            })
-            .collect();
-        if settings.on_error == OnError::Fail {
-            write_violations(&settings.out_dir, &lines)?;
-            return Err(Error::TargetRules {
-                target: target.to_string(),
-                count: lines.len(),
-                listing: listing(lines.iter().cloned()),
-            });
-        }
-        let mut reasons: Vec<Option<String>> = vec![None; items.len()];
-        for (i, vs) in violations {
-            let text: Vec<String> = vs
-                .iter()
-                .map(|v| format!("{}: {}", v.rule, v.message))
-                .collect();
-            reasons[i] = Some(text.join("; "));
-        }
-        let mut kept = Vec::with_capacity(items.len());
-        for (it, reason) in items.into_iter().zip(reasons) {
-            match reason {
-                Some(reason) => dropped.push(Dropped {
-                    file: it.row.file,
-                    line: it.row.line,
-                    category: "invalid_for_target",
-                    reason,
-                    record: Some(it.row.record),
-                }),
-                None => kept.push(it),
-            }
-        }
-        items = kept;
-    }
-
-    // Split by a seeded hash of the content.
-    let split_keys: Vec<u64> = items
-        .par_iter()
-        .map(|it| {
-            let mut h = Sha256::new();
-            h.update(settings.split.seed.to_le_bytes());
-            h.update(it.key);
-            let d = h.finalize();
-            u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
-        })
-        .collect();
-    let mut splits: Vec<Split> = match &settings.split.stratify_by {
-        Some(_) => {
-            let labelled: Vec<(Option<&str>, u64)> = items
-                .iter()
-                .zip(&split_keys)
-                .map(|(it, &k)| (it.row.label.as_deref(), k))
-                .collect();
-            crate::split::assign_stratified(
-                &labelled,
-                settings.split.validation,
-                settings.split.test,
-            )
-        }
-        None => split_keys
-            .iter()
-            .map(|&k| crate::split::assign(k, settings.split.validation, settings.split.test))
-            .collect(),
-    };
-
-    // Leakage: no validation/test record may repeat a train record.
-    let leakage = check_leakage(settings, &items, &mut splits, &at);
-
-    // An empty train split is a failed run, not a success with nothing in it.
-    if !splits.contains(&Split::Train) {
-        dropped.sort_by_key(|d| (d.file, d.line));
-        let lines: Vec<String> = dropped
-            .iter()
-            .map(|d| format!("{}: {}: {}", at(d.file, d.line), d.category, d.reason))
-            .collect();
-        write_violations(&settings.out_dir, &lines)?;
-        let in_split = |s: Split| splits.iter().filter(|x| **x == s).count();
-        let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
-        for d in &dropped {
-            *by_category.entry(d.category).or_default() += 1;
-        }
-        let dropped_text: Vec<String> = by_category
-            .iter()
-            .map(|(c, n)| format!("{n} {c}"))
-            .collect();
-        let summary = format!(
-            "{} record(s) in, {} kept (validation {}, test {}), dropped: {}",
-            counts.input,
-            items.len(),
-            in_split(Split::Validation),
-            in_split(Split::Test),
-            if dropped_text.is_empty() {
-                "none".to_string()
-            } else {
-                dropped_text.join(", ")
-            }
-        );
-        return Err(Error::NoTrainRecords {
-            summary,
-            listing: if lines.is_empty() {
-                String::new()
-            } else {
-                format!("\n{}", listing(lines.into_iter()))
-            },
-        });
-    }
-
-    // Render each split into memory, check the target's file rules, then write.
-    progress.start("write", items.len() as u64);
-    let mut rendered: BTreeMap<Split, Vec<&Item>> = BTreeMap::new();
-    for s in [Split::Train, Split::Validation, Split::Test] {
-        rendered.insert(s, Vec::new());
-    }
-    for (it, s) in items.iter().zip(&splits) {
-        rendered.entry(*s).or_default().push(it);
-    }
-    let mut file_bodies: Vec<(Split, Vec<u8>, usize)> = Vec::new();
-    for (s, members) in &rendered {
-        let body = match settings.output_format {
-            OutputFormat::Jsonl => render_jsonl(target, members)?,
-            OutputFormat::Parquet => {
-                crate::parquet::records_to_parquet(members.iter().map(|i| &i.row.record))?
-            }
-        };
-        progress.advance(members.len() as u64);
-        file_bodies.push((*s, body, members.len()));
-    }
-    progress.finish();
-    let split_violations: Vec<String> = file_bodies
+    let lines: Vec<String> = bad
         .iter()
-        .flat_map(|(s, body, n)| {
-            target
-                .check_split(*s, *n, body.len() as u64)
-                .into_iter()
-                .map(move |v| format!("{}: {}: {}", s.name(), v.rule, v.message))
-        })
+        .filter(|b| b.category == "unreadable")
+        .map(|b| format!("{}: {}", sources.at(b.file, b.line), b.reason))
         .collect();
-    if !split_violations.is_empty() {
-        write_violations(&settings.out_dir, &split_violations)?;
-        return Err(Error::TargetRules {
-            target: target.to_string(),
-            count: split_violations.len(),
-            listing: listing(split_violations.into_iter()),
-        });
+    if lines.is_empty() {
+        return Ok(());
     }
-    let ext = match settings.output_format {
-        OutputFormat::Jsonl => "jsonl",
-        OutputFormat::Parquet => "parquet",
-    };
-    let staging = Staging::create(&settings.out_dir)?;
-    let mut split_files = BTreeMap::new();
-    let mut staged = Vec::new();
-    for (s, body, n) in file_bodies {
-        let name = format!("{}.{ext}", s.name());
-        let w = write_atomic(&staging.dir.join(&name), &body)?;
-        abort_point("staging");
-        staged.push(name.clone());
-        split_files.insert(
-            s.name().to_string(),
-            OutputFile {
-                file: name,
-                records: n,
-                bytes: w.bytes,
-                sha256: w.sha256,
-            },
-        );
+    write_violations(&settings.out_dir, &lines)?;
+    Err(Error::BadRecords {
+        count: lines.len(),
+        listing: listing(lines.into_iter()),
+    })
+}
+
+/// The per-record steps in order, with what they carry from chunk to chunk: the
+/// de-duplication indexes, and the PII found, records truncated and target-rule violations
+/// so far.
+struct RecordSteps<'a> {
+    settings: &'a PrepareSettings,
+    tokenizer: Option<&'a TokenCounter>,
+    sources: &'a Sources,
+    scanner: PiiScanner,
+    /// Set when near de-dup or the leakage check needs signatures.
+    hasher: Option<MinHasher>,
+    exact: Option<ExactDedup>,
+    near: Option<NearDedup>,
+    pii: PiiCounts,
+    truncated: usize,
+    violations: Vec<String>,
+}
+
+impl<'a> RecordSteps<'a> {
+    fn new(
+        settings: &'a PrepareSettings,
+        tokenizer: Option<&'a TokenCounter>,
+        sources: &'a Sources,
+    ) -> Self {
+        let needs_signatures = settings.dedup.near || settings.split.leakage_threshold < 1.0;
+        RecordSteps {
+            settings,
+            tokenizer,
+            sources,
+            scanner: PiiScanner::new(),
+            hasher: needs_signatures
+                .then(|| MinHasher::new(settings.dedup.minhash, settings.split.seed)),
+            exact: settings.dedup.exact.then(ExactDedup::default),
+            near: settings
+                .dedup
+                .near
+                .then(|| NearDedup::new(settings.dedup.minhash)),
+            pii: PiiCounts::default(),
+            truncated: 0,
+            violations: Vec::new(),
+        }
     }
 
-    // Account for every dropped record and write rejected.jsonl.
-    dropped.sort_by_key(|d| (d.file, d.line));
-    for d in &dropped {
+    /// The totals: PII found, records truncated, target-rule violations. The rest (the
+    /// de-duplication indexes) is dropped.
+    fn finish(self) -> (PiiCounts, usize, Vec<String>) {
+        (self.pii, self.truncated, self.violations)
+    }
+
+    /// One chunk through every per-record step; returns the records kept, in input order.
+    fn run(&mut self, chunk: Vec<Row>, dropped: &mut Vec<Dropped>) -> Result<Vec<Item>> {
+        let s = self.settings;
+        let mut items = steps::redact_pii(chunk, &self.scanner, s.pii, &mut self.pii).keep(dropped);
+        if let Some(exact) = &mut self.exact {
+            items = exact.apply(items, self.sources).keep(dropped);
+        }
+        steps::minhash(&mut items, self.hasher.as_ref());
+        if let Some(near) = &mut self.near {
+            items = near.apply(items, self.sources).keep(dropped);
+        }
+        if let Some(tok) = self.tokenizer {
+            let (stepped, truncated) = steps::count_tokens(items, tok, &s.tokens)?;
+            self.truncated += truncated;
+            items = stepped.keep(dropped);
+        }
+        let (stepped, violations) = steps::check_target(items, s.target, s.on_error, self.sources);
+        self.violations.extend(violations);
+        Ok(stepped.keep(dropped))
+    }
+}
+
+/// The error for a run that leaves no record in train (a failed run, not a success with
+/// nothing in it), with every dropped record listed in `violations.jsonl`.
+fn no_train_records(
+    settings: &PrepareSettings,
+    counts: &Counts,
+    items: &[Item],
+    splits: &[Split],
+    dropped: &[Dropped],
+    sources: &Sources,
+) -> Error {
+    let lines: Vec<String> = dropped
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}: {}",
+                sources.at(d.file, d.line),
+                d.category,
+                d.reason
+            )
+        })
+        .collect();
+    if let Err(e) = write_violations(&settings.out_dir, &lines) {
+        return e;
+    }
+    let in_split = |s: Split| splits.iter().filter(|x| **x == s).count();
+    let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in dropped {
+        *by_category.entry(d.category).or_default() += 1;
+    }
+    let dropped_text: Vec<String> = by_category
+        .iter()
+        .map(|(c, n)| format!("{n} {c}"))
+        .collect();
+    let summary = format!(
+        "{} record(s) in, {} kept (validation {}, test {}), dropped: {}",
+        counts.input,
+        items.len(),
+        in_split(Split::Validation),
+        in_split(Split::Test),
+        if dropped_text.is_empty() {
+            "none".to_string()
+        } else {
+            dropped_text.join(", ")
+        }
+    );
+    Error::NoTrainRecords {
+        summary,
+        listing: if lines.is_empty() {
+            String::new()
+        } else {
+            format!("\n{}", listing(lines.into_iter()))
+        },
+    }
+}
+
+/// Adds each dropped record to its category's count, and the sums.
+fn count_dropped(counts: &mut Counts, dropped: &[Dropped]) {
+    for d in dropped {
         match d.category {
             "unreadable" => counts.unreadable += 1,
             "empty" => counts.empty += 1,
@@ -703,202 +461,84 @@ pub fn prepare(
         + counts.pii_rejected
         + counts.invalid_for_target;
     counts.duplicates = counts.exact_duplicates + counts.near_duplicates;
-    counts.kept = items.len();
-    let rejected = write_rejected(&staging.dir, &dropped, &at)?;
-    staged.push(rejected.file.clone());
-
-    let labels = match &settings.split.stratify_by {
-        Some(_) => {
-            let mut t: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-            for (it, s) in items.iter().zip(&splits) {
-                let l = it.row.label.clone().unwrap_or_default();
-                *t.entry(l)
-                    .or_default()
-                    .entry(s.name().to_string())
-                    .or_default() += 1;
-            }
-            t
-        }
-        None => BTreeMap::new(),
-    };
-    let tokens = tokenizer.as_ref().map(|_| {
-        let lens: Vec<usize> = items.iter().filter_map(|i| i.tokens).collect();
-        LengthStats::of(&lens)
-    });
-    let manifest = Manifest {
-        tool: tool_version(),
-        config_hash: hash,
-        target: target.to_string(),
-        inputs: inputs.iter().map(InputFile::from).collect(),
-        counts,
-        pii: PiiKind::ALL
-            .iter()
-            .map(|&k| (k.name().to_string(), pii_total.get(k)))
-            .collect(),
-        tokens,
-        splits: split_files,
-        labels,
-        rejected,
-        leakage,
-        uploaded: Vec::new(),
-    };
-    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "written");
-    debug_assert!(manifest.counts.balanced(), "{:?}", manifest.counts);
-    crate::write_manifest(&staging.dir, &manifest)?;
-    staging.publish(&staged)?;
-    Ok(Prepared {
-        manifest,
-        out_dir: settings.out_dir.clone(),
-        reused: false,
-    })
 }
 
-/// Removes what an earlier run may have left: the staging folder and temporary files of a
-/// killed run, and the violation list of a failed one. A staging folder whose process still
-/// runs (another `prepare` on the same folder) is left alone.
-fn remove_leftovers(dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        if let Some(pid) = name.strip_prefix(STAGING_PREFIX) {
-            let running =
-                pid != std::process::id().to_string() && Path::new("/proc").join(pid).exists();
-            if !running {
-                std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-            }
-        } else if tunebench_core::fs::is_temp_name(&name)
-            // the temporary files of versions before tunebench-core: `.<name>.<pid>.tmp`
-            || (name.starts_with('.') && name.ends_with(".tmp"))
-            || name == "violations.jsonl"
-        {
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    Ok(())
-}
-
-fn check_leakage(
+/// Records per label and split, when the split is stratified.
+fn label_table(
     settings: &PrepareSettings,
     items: &[Item],
-    splits: &mut [Split],
-    at: &dyn Fn(u32, u32) -> String,
-) -> Leakage {
-    let threshold = settings.split.leakage_threshold;
-    let train_keys: HashSet<[u8; 16]> = items
-        .iter()
-        .zip(splits.iter())
-        .filter(|(_, s)| **s == Split::Train)
-        .map(|(i, _)| i.key)
-        .collect();
-    let params = MinHashParams {
-        threshold,
-        ..settings.dedup.minhash
-    };
-    let mut index = LshIndex::new(params);
-    // Threshold 0 would match everything: only exact copies count then.
-    let near = |i: usize| items[i].signature.as_ref().filter(|_| threshold > 0.0);
-    for (i, s) in splits.iter().enumerate() {
-        if let (Split::Train, Some(sig)) = (s, near(i)) {
-            index.insert(i, sig);
+    splits: &[Split],
+) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut t: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    if settings.split.stratify_by.is_some() {
+        for (it, s) in items.iter().zip(splits) {
+            let l = it.row.label.clone().unwrap_or_default();
+            *t.entry(l)
+                .or_default()
+                .entry(s.name().to_string())
+                .or_default() += 1;
         }
     }
-    let mut leak = Leakage {
-        threshold,
-        ..Leakage::default()
-    };
-    for i in 0..items.len() {
-        if splits[i] == Split::Train {
-            continue;
-        }
-        let leaked = train_keys.contains(&items[i].key)
-            || near(i).is_some_and(|sig| index.query(sig).is_some());
-        if leaked {
-            match settings.split.leakage {
-                LeakageAction::Move => {
-                    splits[i] = Split::Train;
-                    leak.moved += 1;
-                }
-                LeakageAction::Report => {
-                    leak.reported.push(at(items[i].row.file, items[i].row.line))
-                }
-            }
-        }
-    }
-    leak
+    t
 }
 
-fn render_jsonl(target: Target, members: &[&Item]) -> Result<Vec<u8>> {
-    let lines: Vec<Result<Vec<u8>>> = members
-        .par_iter()
-        .map(|it| {
-            let v = target
-                .render(&it.row.record)
-                .map_err(|v| Error::TargetRules {
-                    target: target.to_string(),
-                    count: 1,
-                    listing: format!("{}: {}", v.rule, v.message),
-                })?;
-            let mut b = serde_json::to_vec(&v)?;
-            b.push(b'\n');
-            Ok(b)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-record steps keep and drop the same records, for the same reasons, whether
+    /// the rows come in one chunk or in many: the de-duplications carry their state from
+    /// chunk to chunk, so a duplicate of a record in an earlier chunk is still found.
+    #[test]
+    fn record_steps_do_not_depend_on_the_chunk_size() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let raw: crate::RawDataConfig = toml::from_str(
+            "inputs = [\"data/banking77/train.csv\"]\nout_dir = \"unused\"\n\
+             [mapping]\nprompt = \"{text}\"\ncompletion = \"{category}\"\n\
+             [tokens]\ntokenizer = \"fixtures/tiny-llama/model/tokenizer.json\"\nmax_tokens = 24\n\
+             over_limit = \"truncate\"\n",
+        )
+        .unwrap();
+        let settings = raw.resolve(&root).unwrap();
+        let files = read::expand(&settings.inputs, &[]).unwrap();
+        let mut rows = Vec::new();
+        read_inputs(&settings, &files, &NoProgress, &mut |chunk| {
+            rows.extend(chunk);
+            Ok(())
         })
-        .collect();
-    let mut out = Vec::new();
-    for l in lines {
-        out.extend(l?);
+        .unwrap();
+        let sources = Sources::new(&files);
+        let tok = TokenCounter::load(settings.tokens.tokenizer.as_deref().unwrap()).unwrap();
+        let run = |chunk: usize| {
+            let mut steps = RecordSteps::new(&settings, Some(&tok), &sources);
+            let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+            for c in rows.chunks(chunk) {
+                kept.extend(steps.run(c.to_vec(), &mut dropped).unwrap());
+            }
+            let kept: Vec<_> = kept.iter().map(|i| (i.row.line, i.key, i.tokens)).collect();
+            // The pipeline lists dropped records in input order; steps add them as they go.
+            let mut dropped: Vec<_> = dropped
+                .into_iter()
+                .map(|d| (d.line, d.category, d.reason))
+                .collect();
+            dropped.sort();
+            (kept, dropped, steps.truncated)
+        };
+        let whole = run(rows.len());
+        for category in ["exact_duplicate", "near_duplicate", "filtered"] {
+            assert!(whole.1.iter().any(|d| d.1 == category), "{category}");
+        }
+        assert!(whole.2 > 0, "some records are truncated");
+        let chunked = run(997);
+        // Compared piecewise: a failure prints the first difference, not 10,000 records.
+        assert_eq!(chunked.2, whole.2);
+        assert_eq!(chunked.0.len(), whole.0.len());
+        assert_eq!(chunked.1.len(), whole.1.len());
+        for (c, w) in chunked.0.iter().zip(&whole.0) {
+            assert_eq!(c, w);
+        }
+        for (c, w) in chunked.1.iter().zip(&whole.1) {
+            assert_eq!(c, w);
+        }
     }
-    Ok(out)
-}
-
-fn write_rejected(
-    dir: &Path,
-    dropped: &[Dropped],
-    at: &dyn Fn(u32, u32) -> String,
-) -> Result<OutputFile> {
-    let mut f = AtomicFile::create(&dir.join("rejected.jsonl"))?;
-    for d in dropped {
-        let v: Value = json!({
-            "source": at(d.file, d.line),
-            "category": d.category,
-            "reason": d.reason,
-            "record": d.record,
-        });
-        let mut b = serde_json::to_vec(&v)?;
-        b.push(b'\n');
-        f.write(&b)?;
-    }
-    let w = f.commit()?;
-    Ok(OutputFile {
-        file: "rejected.jsonl".into(),
-        records: dropped.len(),
-        bytes: w.bytes,
-        sha256: w.sha256,
-    })
-}
-
-fn write_violations(dir: &Path, lines: &[String]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut body = String::new();
-    for l in lines {
-        body.push_str(&serde_json::to_string(&json!({ "violation": l }))?);
-        body.push('\n');
-    }
-    write_atomic(&dir.join("violations.jsonl"), body.as_bytes())?;
-    Ok(())
-}
-
-/// The first 20 lines of a listing, and how many more there are.
-fn listing(lines: impl Iterator<Item = String>) -> String {
-    let all: Vec<String> = lines.collect();
-    let mut out: Vec<String> = all.iter().take(20).map(|l| format!("  {l}")).collect();
-    if all.len() > 20 {
-        out.push(format!(
-            "  … and {} more (all in violations.jsonl)",
-            all.len() - 20
-        ));
-    }
-    out.join("\n")
 }

@@ -137,17 +137,21 @@ pub struct BadRow {
     pub category: &'static str,
 }
 
-/// What one file gave.
+/// Records per chunk that [`read_file`] hands on: the unit the preparation steps work on.
+pub const CHUNK_ROWS: usize = 8_192;
+
+/// What one file gave, besides the records handed on.
 pub struct FileRows {
     /// The file's description for the manifest.
     pub input: Input,
-    /// Records read.
-    pub rows: Vec<Row>,
     /// Records that could not be read or were empty.
     pub bad: Vec<BadRow>,
 }
 
-/// Reads one file and maps its rows.
+/// Reads one file and maps its rows, handing the records to `on_rows` in order, in chunks
+/// of at most [`CHUNK_ROWS`], as they are made: the file's records are never all held at
+/// once.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 pub fn read_file(
     index: u32,
     name: &str,
@@ -156,6 +160,7 @@ pub fn read_file(
     mapping: &Mapping,
     label: Option<&str>,
     max_record_bytes: u64,
+    on_rows: &mut dyn FnMut(Vec<Row>) -> Result<()>,
 ) -> Result<FileRows> {
     let wanted = wanted_columns(mapping, label);
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -243,8 +248,9 @@ pub fn read_file(
             label,
             max_record_bytes,
             &mut bad,
+            on_rows,
         )?,
-        None => Vec::new(),
+        None => 0,
     };
     let input = Input {
         name: name.into(),
@@ -252,9 +258,9 @@ pub fn read_file(
         format,
         sha256,
         bytes: size,
-        records: rows.len() + bad.len(),
+        records: rows + bad.len(),
     };
-    Ok(FileRows { input, rows, bad })
+    Ok(FileRows { input, bad })
 }
 
 /// The columns the mapping and the stratification read, each with what needs it.
@@ -317,7 +323,8 @@ fn text_scan(buffer: Vec<u8>, format: InputFormat) -> PolarsResult<LazyFrame> {
 
 /// Turns the frame's rows into records, checking column types first. A row whose mapped
 /// columns hold more than `max_record_bytes` is rejected here, before it is cleaned, so no
-/// later step (PII scan, MinHash, tokenizer) ever works on it.
+/// later step (PII scan, MinHash, tokenizer) ever works on it. Records go to `on_rows` in
+/// chunks of [`CHUNK_ROWS`]; returns how many there were.
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 fn map_rows(
     index: u32,
@@ -328,7 +335,8 @@ fn map_rows(
     label: Option<&str>,
     max_record_bytes: u64,
     bad: &mut Vec<BadRow>,
-) -> Result<Vec<Row>> {
+    on_rows: &mut dyn FnMut(Vec<Row>) -> Result<()>,
+) -> Result<usize> {
     // Column name -> text values, each column checked and cast once.
     let mut columns: Vec<(String, StringChunked)> = Vec::new();
     for (c, _) in wanted_columns(mapping, label) {
@@ -361,7 +369,8 @@ fn map_rows(
         .into_iter()
         .map(|(c, _)| c)
         .collect();
-    let mut rows = Vec::with_capacity(df.height());
+    let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK_ROWS.min(df.height()));
+    let mut count = 0;
     for (i, &line) in lines.iter().enumerate().take(df.height()) {
         let size: u64 = columns
             .iter()
@@ -433,7 +442,7 @@ fn map_rows(
             },
             Mapping::Text { text } => Record::Text { text: render(text) },
         };
-        rows.push(Row {
+        let row = Row {
             file: index,
             line: line as u32,
             record,
@@ -443,9 +452,18 @@ fn map_rows(
                 .map(|c| lookup(c).unwrap_or(""))
                 .collect::<Vec<_>>()
                 .join("\n"),
-        });
+        };
+        chunk.push(row);
+        count += 1;
+        if chunk.len() == CHUNK_ROWS {
+            let next = Vec::with_capacity(CHUNK_ROWS.min(df.height() - i - 1));
+            on_rows(std::mem::replace(&mut chunk, next))?;
+        }
     }
-    Ok(rows)
+    if !chunk.is_empty() {
+        on_rows(chunk)?;
+    }
+    Ok(count)
 }
 
 /// Result of the pre-pass over a text file.

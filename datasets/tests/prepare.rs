@@ -770,3 +770,224 @@ fn an_input_that_is_an_output_path_is_refused_and_left_untouched() {
     assert!(text.contains("raw/*") && text.contains("raw/"), "{text}");
     assert!(!dir.path().join("raw/train.jsonl").exists());
 }
+
+/// The cases whose outputs are pinned byte for byte in `tests/expected/golden.tsv`: both
+/// shipped data sets with every target (chat for the targets that take conversations), and
+/// the options that change which records survive (PII rejection, truncation, leakage report,
+/// Parquet out). `(name, data set, target, mapping kind, extra [data] settings)`.
+const GOLDEN: &[(&str, &str, &str, &str, &str)] = &[
+    ("banking77-local", "banking77", "local", "completion", ""),
+    ("banking77-local-chat", "banking77", "local", "chat", ""),
+    (
+        "banking77-local-parquet",
+        "banking77",
+        "local",
+        "completion",
+        "output_format = \"parquet\"\n",
+    ),
+    (
+        "banking77-titan",
+        "banking77",
+        "bedrock:titan",
+        "completion",
+        "",
+    ),
+    (
+        "banking77-llama3.1",
+        "banking77",
+        "bedrock:llama3.1",
+        "completion",
+        "",
+    ),
+    (
+        "banking77-llama3.2",
+        "banking77",
+        "bedrock:llama3.2",
+        "completion",
+        "",
+    ),
+    (
+        "banking77-cohere",
+        "banking77",
+        "bedrock:cohere",
+        "completion",
+        "",
+    ),
+    ("banking77-nova", "banking77", "bedrock:nova", "chat", ""),
+    (
+        "banking77-claude",
+        "banking77",
+        "bedrock:claude-3-haiku",
+        "chat",
+        "",
+    ),
+    (
+        "banking77-pii-reject",
+        "banking77",
+        "local",
+        "completion",
+        "pii = \"reject\"\n",
+    ),
+    ("gsm8k-local", "gsm8k", "local", "completion", ""),
+    ("gsm8k-local-chat", "gsm8k", "local", "chat", ""),
+    ("gsm8k-titan", "gsm8k", "bedrock:titan", "completion", ""),
+    (
+        "gsm8k-llama3.1",
+        "gsm8k",
+        "bedrock:llama3.1",
+        "completion",
+        "",
+    ),
+    (
+        "gsm8k-llama3.2",
+        "gsm8k",
+        "bedrock:llama3.2",
+        "completion",
+        "",
+    ),
+    ("gsm8k-cohere", "gsm8k", "bedrock:cohere", "completion", ""),
+    ("gsm8k-nova", "gsm8k", "bedrock:nova", "chat", ""),
+    (
+        "gsm8k-claude",
+        "gsm8k",
+        "bedrock:claude-3-haiku",
+        "chat",
+        "",
+    ),
+    (
+        "gsm8k-truncate",
+        "gsm8k",
+        "local",
+        "completion",
+        "tokens.max_tokens = 128\ntokens.over_limit = \"truncate\"\n",
+    ),
+    (
+        "gsm8k-filter",
+        "gsm8k",
+        "local",
+        "completion",
+        "tokens.max_tokens = 160\n",
+    ),
+    (
+        "gsm8k-leakage-report",
+        "gsm8k",
+        "local",
+        "completion",
+        "split.leakage = \"report\"\nsplit.leakage_threshold = 0.5\n",
+    ),
+];
+
+/// One golden case's outputs as a line: the sha256 of each output file, and of the manifest
+/// less what depends on where the run happened (paths, the settings' hash).
+fn golden_line(name: &str, dataset: &str, target: &str, kind: &str, extra: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, mapping, split) = match (dataset, kind) {
+        ("banking77", "chat") => (
+            "data/banking77/train.csv",
+            "kind = \"chat\"\nsystem = \"Label the banking request.\"\nuser = \"{text}\"\nassistant = \"{category}\"",
+            "stratify_by = \"category\"\nseed = 3",
+        ),
+        ("banking77", _) => (
+            "data/banking77/train.csv",
+            "prompt = \"Request: {text}\\nIntent:\"\ncompletion = \" {category}\"",
+            "stratify_by = \"category\"\nseed = 3",
+        ),
+        (_, "chat") => (
+            "data/gsm8k/train.jsonl",
+            "kind = \"chat\"\nsystem = \"Solve it.\"\nuser = \"{question}\"\nassistant = \"{answer}\"",
+            "validation = 0.05\ntest = 0.05",
+        ),
+        _ => (
+            "data/gsm8k/train.jsonl",
+            "prompt = \"{question}\"\ncompletion = \"{answer}\"",
+            "validation = 0.05\ntest = 0.05",
+        ),
+    };
+    // Dotted keys of `extra` go into their tables.
+    let (mut top, mut tokens, mut split_extra) = (String::new(), String::new(), String::new());
+    for line in extra.lines() {
+        if let Some(l) = line.strip_prefix("tokens.") {
+            tokens.push_str(l);
+            tokens.push('\n');
+        } else if let Some(l) = line.strip_prefix("split.") {
+            split_extra.push_str(l);
+            split_extra.push('\n');
+        } else {
+            top.push_str(line);
+            top.push('\n');
+        }
+    }
+    let s = settings(
+        &repo(),
+        &format!(
+            "inputs = [\"{input}\"]\ntarget = \"{target}\"\nout_dir = \"{}\"\non_error = \"reject\"\n{top}\
+             [mapping]\n{mapping}\n[tokens]\ntokenizer = \"fixtures/tiny-llama/model/tokenizer.json\"\n{tokens}\
+             [split]\n{split}\n{split_extra}",
+            dir.path().display()
+        ),
+    );
+    let mut fields = vec![name.to_string()];
+    match prepare(&s, &[], false, &NoProgress) {
+        Ok(p) => {
+            let m = p.manifest;
+            for out in m.splits.values().chain([&m.rejected]) {
+                let bytes = std::fs::read(dir.path().join(&out.file)).unwrap();
+                fields.push(format!("{}={}", out.file, &sha256_hex(&bytes)[..16]));
+            }
+            let mut v = serde_json::to_value(&m).unwrap();
+            let obj = v.as_object_mut().unwrap();
+            obj.remove("config_hash");
+            obj.remove("inputs");
+            let text = serde_json::to_string(&v).unwrap();
+            fields.push(format!("manifest={}", &sha256_hex(text.as_bytes())[..16]));
+        }
+        Err(e) => fields.push(format!("error={}", e.to_string().lines().next().unwrap())),
+    }
+    fields.join("\t")
+}
+
+/// Outputs stay byte-identical to those of the one-pass `prepare` that the step pipeline
+/// replaced: `tests/expected/golden.tsv` was written by that code (commit "datasets: golden
+/// outputs of today's prepare"). `TUNEBENCH_BLESS_GOLDEN=1` rewrites it, for a deliberate
+/// change of output.
+#[test]
+fn outputs_match_the_golden_hashes_for_every_target() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/golden.tsv");
+    let got: Vec<String> = GOLDEN
+        .iter()
+        .map(|(n, d, t, k, e)| golden_line(n, d, t, k, e))
+        .collect();
+    let got = got.join("\n") + "\n";
+    if std::env::var_os("TUNEBENCH_BLESS_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    for (g, w) in got.lines().zip(want.lines()) {
+        assert_eq!(g, w);
+    }
+    assert_eq!(got.lines().count(), want.lines().count());
+}
+
+/// The steps run in parallel inside each chunk; what they write must not depend on how many
+/// threads did it: one thread and three give the golden outputs.
+#[test]
+fn outputs_do_not_depend_on_the_number_of_threads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/golden.tsv");
+    let want = std::fs::read_to_string(&path).unwrap();
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for case in GOLDEN
+            .iter()
+            .filter(|c| ["banking77-local", "banking77-nova", "gsm8k-truncate"].contains(&c.0))
+        {
+            let (n, d, t, k, e) = *case;
+            let got = pool.install(|| golden_line(n, d, t, k, e));
+            let expected = want.lines().find(|l| l.starts_with(&format!("{n}\t")));
+            assert_eq!(Some(got.as_str()), expected, "{threads} thread(s)");
+        }
+    }
+}
