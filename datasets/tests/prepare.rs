@@ -878,7 +878,8 @@ const GOLDEN: &[(&str, &str, &str, &str, &str)] = &[
 ];
 
 /// One golden case's outputs as a line: the sha256 of each output file, and of the manifest
-/// less what depends on where the run happened (paths, the settings' hash).
+/// less what depends on where the run happened (paths, the settings' hash). Rejected
+/// records name their input file, so the checkout's path is replaced by `<repo>` first.
 fn golden_line(name: &str, dataset: &str, target: &str, kind: &str, extra: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let (input, mapping, split) = match (dataset, kind) {
@@ -926,20 +927,32 @@ fn golden_line(name: &str, dataset: &str, target: &str, kind: &str, extra: &str)
             dir.path().display()
         ),
     );
+    let checkout = std::fs::canonicalize(repo()).unwrap().display().to_string();
+    let placed = |bytes: Vec<u8>| {
+        String::from_utf8(bytes)
+            .map(|t| t.replace(&checkout, "<repo>").into_bytes())
+            .unwrap_or_else(|e| e.into_bytes())
+    };
     let mut fields = vec![name.to_string()];
     match prepare(&s, &[], false, &NoProgress) {
         Ok(p) => {
             let m = p.manifest;
             for out in m.splits.values().chain([&m.rejected]) {
-                let bytes = std::fs::read(dir.path().join(&out.file)).unwrap();
+                let bytes = placed(std::fs::read(dir.path().join(&out.file)).unwrap());
                 fields.push(format!("{}={}", out.file, &sha256_hex(&bytes)[..16]));
             }
             let mut v = serde_json::to_value(&m).unwrap();
             let obj = v.as_object_mut().unwrap();
             obj.remove("config_hash");
             obj.remove("inputs");
-            let text = serde_json::to_string(&v).unwrap();
-            fields.push(format!("manifest={}", &sha256_hex(text.as_bytes())[..16]));
+            // rejected.jsonl's size and sha256 depend on the checkout's path; its content is
+            // checked above, placed.
+            if let Some(rejected) = obj.get_mut("rejected").and_then(|r| r.as_object_mut()) {
+                rejected.remove("sha256");
+                rejected.remove("bytes");
+            }
+            let text = placed(serde_json::to_string(&v).unwrap().into_bytes());
+            fields.push(format!("manifest={}", &sha256_hex(&text)[..16]));
         }
         Err(e) => fields.push(format!("error={}", e.to_string().lines().next().unwrap())),
     }
