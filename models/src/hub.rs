@@ -64,15 +64,16 @@ const HUB_PREFIX: &str = "hf:";
 impl ModelSource {
     /// Reads a model reference as written in a config (relative to its folder `base`) or on
     /// the command line (`base` = the working directory): `hf:ORG/NAME[@REV]` is the Hub;
-    /// an existing folder is that folder; `ORG/NAME[@REV]` that names no folder is the Hub;
-    /// anything else is a folder (reported missing when it is loaded).
+    /// an existing path is that path; `ORG/NAME[@REV]` that names nothing here (and is no
+    /// `.gguf` file) is the Hub; anything else is a local path (reported missing when it is
+    /// loaded).
     pub fn parse(base: &Path, reference: &Path) -> ModelSource {
         let text = reference.to_string_lossy();
         if let Some(id) = text.strip_prefix(HUB_PREFIX) {
             return hub(id);
         }
         let folder = tunebench_core::paths::under(base, reference);
-        if folder.exists() || !looks_like_repo_id(&text) {
+        if folder.exists() || !looks_like_repo_id(&text) || text.ends_with(".gguf") {
             return ModelSource::Local(folder);
         }
         hub(&text)
@@ -269,11 +270,7 @@ impl<'a> Hub<'a> {
             message,
         };
         if settings.offline {
-            let commit = std::fs::read_to_string(dir.join("refs").join(revision))
-                .map(|c| c.trim().to_owned())
-                .unwrap_or_else(|_| revision.to_owned());
-            let snap = dir.join("snapshots").join(&commit);
-            if snap.join("config.json").is_file() {
+            if let Some(snap) = cached(&dir, revision) {
                 return Ok(snap);
             }
             return Err(err(format!(
@@ -285,10 +282,19 @@ impl<'a> Hub<'a> {
             "{}/api/models/{repo}/revision/{revision}",
             settings.endpoint
         );
-        let info: RepoInfo = self
-            .get(&url, None)
-            .await
-            .map_err(&err)?
+        let answer = match self.get(&url, None).await {
+            Ok(answer) => answer,
+            // No network (or no hub): a snapshot already cached serves, as in huggingface_hub.
+            Err(Failure::Unreachable(e)) => {
+                return cached(&dir, revision).ok_or_else(|| {
+                    err(format!(
+                        "{e}\nhint: check the network and HF_ENDPOINT; a model fetched once is then used offline"
+                    ))
+                });
+            }
+            Err(Failure::Status(e)) => return Err(err(e)),
+        };
+        let info: RepoInfo = answer
             .json()
             .await
             .map_err(|e| err(format!("{url}: unreadable answer: {e}")))?;
@@ -332,7 +338,10 @@ impl<'a> Hub<'a> {
     ) -> std::result::Result<PathBuf, String> {
         let url = format!("{}/{repo}/resolve/{commit}/{file}", self.settings.endpoint);
         // Not followed: an LFS file's redirect carries its sha256 and size.
-        let head = self.send(self.no_redirects.head(&url)).await?;
+        let head = self
+            .send(self.no_redirects.head(&url))
+            .await
+            .map_err(Failure::message)?;
         let header = |name: &str| {
             head.headers()
                 .get(name)
@@ -354,7 +363,10 @@ impl<'a> Hub<'a> {
         std::fs::create_dir_all(&blobs).map_err(|e| format!("{}: {e}", blobs.display()))?;
         let partial = blobs.join(format!("{etag}.incomplete"));
         let have = std::fs::metadata(&partial).map_or(0, |m| m.len());
-        let mut response = self.get(&url, (have > 0).then_some(have)).await?;
+        let mut response = self
+            .get(&url, (have > 0).then_some(have))
+            .await
+            .map_err(Failure::message)?;
         let resumed = response.status() == reqwest::StatusCode::PARTIAL_CONTENT;
         let progress = DOWNLOAD_PROGRESS.get();
         if let Some(p) = progress {
@@ -414,7 +426,7 @@ impl<'a> Hub<'a> {
         &self,
         url: &str,
         from: Option<u64>,
-    ) -> std::result::Result<reqwest::Response, String> {
+    ) -> std::result::Result<reqwest::Response, Failure> {
         let mut req = self.client.get(url);
         if let Some(offset) = from {
             req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
@@ -426,24 +438,53 @@ impl<'a> Hub<'a> {
     async fn send(
         &self,
         mut req: reqwest::RequestBuilder,
-    ) -> std::result::Result<reqwest::Response, String> {
+    ) -> std::result::Result<reqwest::Response, Failure> {
         if let Some(t) = &self.settings.token {
             req = req.bearer_auth(t);
         }
-        let response = req.send().await.map_err(|e| e.to_string())?;
+        let response = req
+            .send()
+            .await
+            .map_err(|e| Failure::Unreachable(e.to_string()))?;
         let status = response.status();
         let url = response.url().to_string();
         match status.as_u16() {
             200..=399 => Ok(response),
-            401 | 403 => Err(format!(
+            401 | 403 => Err(Failure::Status(format!(
                 "{url}: HTTP {status}: the model is gated or private\nhint: accept its license on the hub and set HF_TOKEN to a token with read access"
-            )),
-            404 => Err(format!(
+            ))),
+            404 => Err(Failure::Status(format!(
                 "{url}: HTTP 404: no such model, revision or file\nhint: check the id (ORG/NAME) and @REVISION"
-            )),
-            _ => Err(format!("{url}: HTTP {status}")),
+            ))),
+            _ => Err(Failure::Status(format!("{url}: HTTP {status}"))),
         }
     }
+}
+
+/// Why a hub request failed.
+enum Failure {
+    /// No answer: the network or the endpoint is down.
+    Unreachable(String),
+    /// The hub answered with an error status.
+    Status(String),
+}
+
+impl Failure {
+    fn message(self) -> String {
+        match self {
+            Failure::Unreachable(m) | Failure::Status(m) => m,
+        }
+    }
+}
+
+/// The cached snapshot `revision` (a branch or tag through `refs/`, or a commit) points at,
+/// when it holds a model.
+fn cached(dir: &Path, revision: &str) -> Option<PathBuf> {
+    let commit = std::fs::read_to_string(dir.join("refs").join(revision))
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_else(|_| revision.to_owned());
+    let snap = dir.join("snapshots").join(commit);
+    snap.join("config.json").is_file().then_some(snap)
 }
 
 /// Links `target` to `blob` (relative, as huggingface_hub does), or copies it where links
@@ -499,7 +540,14 @@ mod tests {
                 revision: "v1.0".into()
             }
         );
-        for folder in ["./org/x", "../org/x", "models/a/b", "model", "/abs/x"] {
+        for folder in [
+            "./org/x",
+            "../org/x",
+            "models/a/b",
+            "model",
+            "/abs/x",
+            "models/x.gguf",
+        ] {
             assert!(matches!(parse(folder), ModelSource::Local(_)), "{folder}");
         }
         assert_eq!(parse("hf:a/b@c").to_setting(), PathBuf::from("hf:a/b@c"));

@@ -96,6 +96,12 @@ fn a_hub_model_lands_in_the_cache_layout_and_loads() {
         ..settings(&hub, &cache, None)
     };
     assert_eq!(source().local_with(&offline).unwrap(), snap);
+    // No network (and no HF_HUB_OFFLINE): the cached snapshot serves, as in huggingface_hub.
+    let unreachable = HubSettings {
+        endpoint: "http://127.0.0.1:9".into(),
+        ..settings(&hub, &cache, None)
+    };
+    assert_eq!(source().local_with(&unreachable).unwrap(), snap);
     let missing = ModelSource::parse(Path::new("."), Path::new("hf:other/model"));
     let err = missing.local_with(&offline).unwrap_err().to_string();
     assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
