@@ -11,47 +11,63 @@ use tunebench_eval::runner::RunProgress;
 const TEMPLATE: &str =
     "{prefix:>12.cyan.bold} [{bar:30}] {human_pos}/{human_len} ({per_sec}, eta {eta}) {msg}";
 
-/// One bar per step, drawn on stderr.
-pub struct Bars {
-    enabled: bool,
-    bar: RwLock<Option<ProgressBar>>,
-}
+/// The bar being drawn, if any, shared by the threads that advance it.
+#[derive(Default)]
+struct Slot(RwLock<Option<ProgressBar>>);
 
-impl Bars {
-    pub fn new(quiet: bool) -> Self {
-        Bars {
-            enabled: !quiet && std::io::stderr().is_terminal(),
-            bar: RwLock::new(None),
-        }
-    }
-}
-
-impl Progress for Bars {
-    fn start(&self, step: &str, total: u64) {
-        if !self.enabled {
-            return;
-        }
-        let bar = bar(false, step, total);
-        if let Ok(mut slot) = self.bar.write() {
+impl Slot {
+    fn set(&self, bar: ProgressBar) {
+        if let Ok(mut slot) = self.0.write() {
             *slot = Some(bar);
         }
     }
 
-    fn advance(&self, n: u64) {
+    fn inc(&self, n: u64) {
         // A read lock: rayon workers advance the bar concurrently without contending.
-        if let Ok(slot) = self.bar.read()
+        if let Ok(slot) = self.0.read()
             && let Some(b) = slot.as_ref()
         {
             b.inc(n);
         }
     }
 
-    fn finish(&self) {
-        if let Ok(mut slot) = self.bar.write()
+    fn clear(&self) {
+        if let Ok(mut slot) = self.0.write()
             && let Some(b) = slot.take()
         {
             b.finish_and_clear();
         }
+    }
+}
+
+/// One bar per step, drawn on stderr.
+pub struct Bars {
+    enabled: bool,
+    slot: Slot,
+}
+
+impl Bars {
+    pub fn new(quiet: bool) -> Self {
+        Bars {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            slot: Slot::default(),
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, step: &str, total: u64) {
+        if self.enabled {
+            self.slot.set(bar(false, step, total));
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        self.slot.inc(n);
+    }
+
+    fn finish(&self) {
+        self.slot.clear();
     }
 }
 
@@ -135,14 +151,14 @@ pub fn bar(quiet: bool, step: &str, total: u64) -> ProgressBar {
 /// A byte bar per file fetched from the Hugging Face Hub.
 pub struct DownloadBar {
     quiet: bool,
-    bar: RwLock<Option<ProgressBar>>,
+    slot: Slot,
 }
 
 impl DownloadBar {
     pub fn new(quiet: bool) -> Self {
         DownloadBar {
             quiet,
-            bar: RwLock::new(None),
+            slot: Slot::default(),
         }
     }
 }
@@ -167,24 +183,14 @@ impl tunebench_models::hub::DownloadProgress for DownloadBar {
         bar.set_message(file.to_owned());
         bar.set_position(done);
         bar.reset_eta();
-        if let Ok(mut slot) = self.bar.write() {
-            *slot = Some(bar);
-        }
+        self.slot.set(bar);
     }
 
     fn advance(&self, n: u64) {
-        if let Ok(slot) = self.bar.read()
-            && let Some(b) = slot.as_ref()
-        {
-            b.inc(n);
-        }
+        self.slot.inc(n);
     }
 
     fn finish(&self) {
-        if let Ok(mut slot) = self.bar.write()
-            && let Some(b) = slot.take()
-        {
-            b.finish_and_clear();
-        }
+        self.slot.clear();
     }
 }
