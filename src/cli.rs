@@ -54,6 +54,13 @@ pub struct Global {
     pub run_id: Option<String>,
 }
 
+impl Global {
+    /// No progress bars and no human summary: `--quiet`, or `--json` (stdout is the answer).
+    pub fn silent(&self) -> bool {
+        self.quiet || self.json
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Prepare data sets for fine-tuning and evaluation.

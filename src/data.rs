@@ -31,7 +31,7 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&job.shown())?);
         return Ok(());
     }
-    let bars = Bars::new(global.quiet || global.json);
+    let bars = Bars::new(global.silent());
     let prepared = data::prepare(&job, args.force, &bars)?;
     Ok(crate::print::prepared(global, &prepared)?)
 }

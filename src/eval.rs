@@ -31,7 +31,7 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
         },
         dry_run: args.dry_run,
     };
-    let bar = Bars::new(global.quiet || global.json);
+    let bar = Bars::new(global.silent());
     let report = eval::evaluate(&loaded, &settings, mode, Scope::Command, &bar)?;
     // Printed and written first; a candidate that answered nothing then fails the command.
     crate::print::evaluated(global, &report)?;

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     redact::from_environment();
     init_logging(cli.global.verbose, cli.global.quiet);
     tunebench_models::hub::report_downloads_to(Box::new(progress::DownloadBar::new(
-        cli.global.quiet || cli.global.json,
+        cli.global.silent(),
     )));
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -172,7 +172,7 @@ pub fn score(global: &Global, args: &ScoreArgs) -> anyhow::Result<()> {
         };
         lines.push((n + 1, v, text));
     }
-    let bar = crate::progress::bar(global.quiet || global.json, "score", lines.len() as u64);
+    let bar = crate::progress::bar(global.silent(), "score", lines.len() as u64);
     let mut out = Vec::new();
     for (line, v, text) in &lines {
         let ids = tokenizer.encode(text, true)?;

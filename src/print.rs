@@ -159,11 +159,10 @@ pub fn evaluated(global: &Global, report: &EvalReport) -> std::io::Result<()> {
 }
 
 /// The report's Markdown as written (it fits a terminal and a PR comment).
-pub fn report(global: &Global, written: &Written) -> std::io::Result<()> {
-    if !global.quiet && !global.json {
-        println!("{}", std::fs::read_to_string(&written.markdown)?);
+pub fn report(global: &Global, written: &Written) {
+    if !global.silent() {
+        println!("{}", written.markdown_text);
     }
-    Ok(())
 }
 
 /// The gate's explanation; printed even with `--quiet` when it failed.

@@ -57,7 +57,7 @@ pub fn report(global: &Global, args: &ReportArgs) -> anyhow::Result<()> {
     if global.json {
         println!("{}", serde_json::to_string_pretty(&written)?);
     } else {
-        crate::print::report(global, &written)?;
+        crate::print::report(global, &written);
         if !global.quiet {
             println!("report: {}", written.html.display());
         }

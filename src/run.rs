@@ -22,7 +22,7 @@ pub fn run(global: &Global, args: &RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let stop = crate::train::ctrl_c()?;
-    let quiet = global.quiet || global.json;
+    let quiet = global.silent();
     let ui = Terminal {
         global,
         bars: Bars::new(quiet),
@@ -42,15 +42,9 @@ struct Terminal<'a> {
     train: TrainBar,
 }
 
-impl Terminal<'_> {
-    fn quiet(&self) -> bool {
-        self.global.quiet || self.global.json
-    }
-}
-
 impl RunUi for Terminal<'_> {
     fn say(&self, line: &str) {
-        if !self.quiet() {
+        if !self.global.silent() {
             eprintln!("{line}");
         }
     }
@@ -68,7 +62,7 @@ impl RunUi for Terminal<'_> {
     }
 
     fn bedrock_status(&self, job: &CustomizationJob) {
-        if !self.quiet() {
+        if !self.global.silent() {
             eprintln!("{}: {}", job.job_name, job.status);
         }
     }
@@ -78,7 +72,10 @@ impl RunUi for Terminal<'_> {
             Finished::Data(prepared) => print::prepared(self.global, prepared),
             Finished::Train(summary, out_dir) => print::trained(self.global, summary, out_dir),
             Finished::Eval(report) => print::evaluated(self.global, report),
-            Finished::Report(written) => print::report(self.global, written),
+            Finished::Report(written) => {
+                print::report(self.global, written);
+                Ok(())
+            }
             Finished::Gate(report) => {
                 print::gate(self.global, report);
                 Ok(())

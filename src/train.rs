@@ -31,7 +31,7 @@ pub fn local(global: &Global, args: &TrainLocalArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let stop = ctrl_c()?;
-    let bar = TrainBar::new(global.quiet || global.json);
+    let bar = TrainBar::new(global.silent());
     let summary = train::local(&settings, args.resume, &stop, &bar)?;
     Ok(crate::print::trained(global, &summary, &settings.out_dir)?)
 }

@@ -46,7 +46,7 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
             &settings.out_dir,
             Scope::Command,
         )?;
-        let mut line = StatusLine::new(global.quiet || global.json, "importing");
+        let mut line = StatusLine::new(global.silent(), "importing");
         let done = import::import(&clients, &settings, &wait_settings(&a.poll)?, |status| {
             line.set(format!("{}: {status}", settings.name))
         })?;
@@ -101,7 +101,7 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
     };
     let print = |value: serde_json::Value, line: String| either(global, &value, &line);
     // Progress goes to stderr; --json keeps stdout to the one JSON answer.
-    let quiet = global.quiet || global.json;
+    let quiet = global.silent();
     match cmd {
         BedrockCommand::Submit(_) => {
             let s = bedrock::submit(&settings, &clients, false)?;

@@ -108,13 +108,7 @@ pub fn read_output(
         }
         let mut record = ResponseRecord {
             id: requests[i].id.clone(),
-            text: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0.0,
-            cost_usd: 0.0,
-            cached: false,
-            error: None,
+            ..ResponseRecord::default()
         };
         let output = &v["modelOutput"];
         if output.is_object() {

@@ -436,12 +436,7 @@ pub fn evaluate(
                             answers.push(ResponseRecord {
                                 id: r.id.clone(),
                                 text: cached.map_or_else(|| placeholder.clone(), |h| h.text),
-                                input_tokens: 0,
-                                output_tokens: 0,
-                                latency_ms: 0.0,
-                                cost_usd: 0.0,
-                                cached: false,
-                                error: None,
+                                ..ResponseRecord::default()
                             });
                         }
                         answers

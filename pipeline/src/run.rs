@@ -138,7 +138,7 @@ pub trait RunUi {
     /// A stage finished.
     ///
     /// # Errors
-    /// What was made cannot be shown (a report file that cannot be read back).
+    /// What was made cannot be shown (it does not serialise for `--json`).
     fn finished(&self, what: Finished<'_>) -> std::io::Result<()>;
 }
 

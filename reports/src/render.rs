@@ -121,6 +121,9 @@ pub struct Written {
     pub results: PathBuf,
     /// `junit.xml`.
     pub junit: PathBuf,
+    /// What `report.md` holds, for printing without reading it back.
+    #[serde(skip)]
+    pub markdown_text: String,
 }
 
 /// Writes the report's files into `dir` (created if needed).
@@ -136,11 +139,12 @@ pub fn write(report: &Report, dir: &Path) -> Result<Written> {
         summary: dir.join("summary.json"),
         results: dir.join("results.csv"),
         junit: dir.join("junit.xml"),
+        markdown_text: markdown::render(report),
     };
     let mut json = serde_json::to_string_pretty(&report.summary)
         .map_err(|e| ReportError::io(&written.summary, e.into()))?;
     json.push('\n');
-    write_atomic(&written.markdown, markdown::render(report).as_bytes())?;
+    write_atomic(&written.markdown, written.markdown_text.as_bytes())?;
     write_atomic(&written.html, html::render(report)?.as_bytes())?;
     write_atomic(&written.summary, json.as_bytes())?;
     write_atomic(&written.results, results_csv(&report.summary).as_bytes())?;

@@ -140,7 +140,7 @@ pub struct ExampleRequest {
 
 /// What one candidate answered for one example: one line of `responses.jsonl`. Every
 /// example of a run gets one, with `error` set when no answer could be had.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResponseRecord {
     /// The example's id.
     pub id: String,
@@ -172,13 +172,8 @@ impl ResponseRecord {
     pub fn failed(id: impl Into<String>, error: impl Into<String>) -> Self {
         ResponseRecord {
             id: id.into(),
-            text: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            latency_ms: 0.0,
-            cost_usd: 0.0,
-            cached: false,
             error: Some(error.into()),
+            ..ResponseRecord::default()
         }
     }
 }
