@@ -67,7 +67,8 @@ pub enum Command {
     #[command(subcommand)]
     Data(DataCommand),
     /// Run a local Llama-family model (Llama 2/3, SmolLM, Mistral, Qwen2) from a Hugging
-    /// Face directory, with or without a PEFT LoRA adapter.
+    /// Face directory, with or without a PEFT LoRA adapter; and keep model versions in the
+    /// registry: register, list, show, promote to an alias, roll back.
     #[command(subcommand)]
     Model(ModelCommand),
     /// Fine-tune a model.
@@ -416,6 +417,127 @@ pub enum ModelCommand {
     ///
     /// Example: tunebench model convert SmolLM2-135M-Instruct.Q4_1.gguf --out smollm2/
     Convert(ConvertArgs),
+    /// Add a version of a named model to the registry (kept in the run history file): a
+    /// local adapter (with --base) or model folder, a Bedrock model ARN, or any eval
+    /// candidate. Its lineage comes from --run. Registering the same thing again gives back
+    /// its version. `tunebench run` registers what it trains under [registry] model.
+    ///
+    /// Example: tunebench model register support-bot runs/quickstart/train/banking77-lora --base assets/quickstart-base --run runs/quickstart --history runs/history.sqlite
+    Register(RegisterArgs),
+    /// The registry's models (versions, aliases), or with a name, that model's versions
+    /// (what each is, its aliases, its gate verdict).
+    ///
+    /// Example: tunebench model list support-bot --history runs/history.sqlite
+    List(ListArgs),
+    /// One version: what it is, its lineage (run, config and data hashes, training), its
+    /// results in the runs that evaluated it, and the model's audit trail. NAME@3 is version
+    /// 3, NAME@prod what the alias prod points at, NAME (or NAME@latest) the newest.
+    ///
+    /// Example: tunebench model show support-bot@prod --history runs/history.sqlite
+    Show(ShowArgs),
+    /// Point an alias (prod, staging, ...) at a version. Refused unless the newest gate that
+    /// checked the version passed; --force --reason "..." promotes anyway and the audit
+    /// keeps the reason. Eval candidates with model = "registry:NAME@ALIAS" follow it.
+    ///
+    /// Example: tunebench model promote support-bot 3 --to prod --history runs/history.sqlite
+    Promote(PromoteArgs),
+    /// Point an alias back at the version that held it before the current one.
+    ///
+    /// Example: tunebench model rollback support-bot --alias prod --reason "tickets misrouted" --history runs/history.sqlite
+    Rollback(RollbackArgs),
+}
+
+/// Where the registry is: `--history`, else the config's [report] history.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The run history file (SQLite) that holds the registry.
+    #[arg(long, env = "TUNEBENCH_HISTORY")]
+    pub history: Option<PathBuf>,
+    /// A config whose [report] history holds the registry.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+}
+
+/// `model register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Model name (letters, digits, '-', '_', '.').
+    pub name: String,
+    /// A local PEFT adapter folder (give --base) or full model folder / .gguf file.
+    #[arg(required_unless_present_any = ["bedrock", "candidate"], conflicts_with_all = ["bedrock", "candidate"])]
+    pub path: Option<PathBuf>,
+    /// The base model an adapter applies to (folder, .gguf file or Hugging Face id).
+    #[arg(long, requires = "path")]
+    pub base: Option<String>,
+    /// A Bedrock model ARN: on-demand deployment, provisioned throughput, imported model, or
+    /// a custom model (evaluated once deployed and registered by its deployment ARN).
+    #[arg(long, conflicts_with = "candidate")]
+    pub bedrock: Option<String>,
+    /// A TOML file with one eval candidate table (kind = "openai", "bedrock", "responses", ...).
+    #[arg(long)]
+    pub candidate: Option<PathBuf>,
+    /// The run folder that made it: run id, config and data hashes, training summary.
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Free text kept with the version.
+    #[arg(long)]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `model list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// A model: list its versions instead of the models.
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `model show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// NAME, NAME@VERSION, NAME@ALIAS or NAME@latest.
+    pub reference: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `model promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// Model name.
+    pub name: String,
+    /// Version number.
+    #[arg(value_name = "VERSION")]
+    pub number: u32,
+    /// The alias to point at it.
+    #[arg(long)]
+    pub to: String,
+    /// Promote even though no passing gate checked the version (needs --reason).
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why, recorded in the audit trail.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `model rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Model name.
+    pub name: String,
+    /// The alias to move back.
+    #[arg(long)]
+    pub alias: String,
+    /// Why, recorded in the audit trail.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `model convert`.

@@ -14,6 +14,7 @@ mod eval;
 mod model;
 mod print;
 mod progress;
+mod registry;
 mod report;
 mod run;
 mod train;
@@ -58,6 +59,11 @@ fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             cli::ModelCommand::Score(a) => model::score(&cli.global, a),
             cli::ModelCommand::Merge(a) => model::merge(&cli.global, a),
             cli::ModelCommand::Convert(a) => model::convert(&cli.global, a),
+            cli::ModelCommand::Register(a) => registry::register(&cli.global, a),
+            cli::ModelCommand::List(a) => registry::list(&cli.global, a),
+            cli::ModelCommand::Show(a) => registry::show(&cli.global, a),
+            cli::ModelCommand::Promote(a) => registry::promote(&cli.global, a),
+            cli::ModelCommand::Rollback(a) => registry::rollback(&cli.global, a),
         },
         cli::Command::Eval(a) => eval::run(&cli.global, a),
         cli::Command::Run(a) => run::run(&cli.global, a),
@@ -115,6 +121,7 @@ fn user_fault(cause: &(dyn StdError + 'static)) -> Option<bool> {
         return Some(true);
     }
     ask::<tunebench_reports::ReportError>(cause)
+        .or_else(|| ask::<tunebench_pipeline::registry::RegistryError>(cause))
         .or_else(|| ask::<tunebench_models::ModelError>(cause))
         .or_else(|| ask::<tunebench_eval::error::EvalError>(cause))
         .or_else(|| ask::<tunebench_eval::error::ScoreError>(cause))

@@ -6,8 +6,11 @@ use std::path::Path;
 use tunebench_datasets::Prepared;
 use tunebench_eval::evaluate::EvalReport;
 use tunebench_eval::output;
+use tunebench_pipeline::lifecycle::Recorded;
+use tunebench_pipeline::registry::{AliasMove, AuditEntry, ModelEntry, Registered, Version};
 use tunebench_reports::gate::GateReport;
 use tunebench_reports::render::Written;
+use tunebench_reports::table::Table;
 use tunebench_train::{Status, Summary};
 
 use crate::cli::Global;
@@ -170,4 +173,212 @@ pub fn gate(global: &Global, report: &GateReport) {
     if !global.quiet || !report.passed {
         print!("{}", report.explain());
     }
+}
+
+/// Versions the train stage registered.
+pub fn registered(global: &Global, versions: &[Registered]) -> std::io::Result<()> {
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(versions)?);
+    } else if !global.quiet {
+        for r in versions {
+            match r.created {
+                true => println!("registered {}@{}", r.model, r.version),
+                false => println!("already registered as {}@{}", r.model, r.version),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The registry's record of a run; printed even with `--quiet` when a gate failure kept
+/// an alias where it was.
+pub fn recorded(global: &Global, recorded: &Recorded) -> std::io::Result<()> {
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(recorded)?);
+        return Ok(());
+    }
+    if !global.quiet && !recorded.evaluated.is_empty() {
+        println!(
+            "registry: results recorded for {}",
+            recorded.evaluated.join(", ")
+        );
+    }
+    if let Some(m) = &recorded.promoted
+        && !global.quiet
+    {
+        println!("registry: {}", moved_line(m, "promoted"));
+    }
+    if let Some(kept) = &recorded.kept {
+        println!("registry: {kept}");
+    }
+    Ok(())
+}
+
+fn moved_line(m: &AliasMove, verb: &str) -> String {
+    match m.previous {
+        Some(p) if p == m.version => format!("{}@{} already points at {}", m.model, m.alias, p),
+        Some(p) => format!(
+            "{verb} {}@{} → version {} (was {p})",
+            m.model, m.alias, m.version
+        ),
+        None => format!("{verb} {}@{} → version {}", m.model, m.alias, m.version),
+    }
+}
+
+/// An alias moved by `model promote` or `model rollback`.
+pub fn alias_move(global: &Global, m: &AliasMove, verb: &str) -> anyhow::Result<()> {
+    either(global, &serde_json::to_value(m)?, &moved_line(m, verb));
+    Ok(())
+}
+
+/// The registry's models.
+pub fn models(global: &Global, models: &[ModelEntry]) -> anyhow::Result<()> {
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(models)?);
+        return Ok(());
+    }
+    if global.quiet {
+        return Ok(());
+    }
+    if models.is_empty() {
+        println!("the registry is empty: `tunebench model register` adds a version");
+        return Ok(());
+    }
+    let mut table = Table::new(&[("model", false), ("versions", true), ("aliases", false)]);
+    for m in models {
+        let aliases: Vec<String> = m
+            .aliases
+            .iter()
+            .map(|(a, v)| format!("{a} → {v}"))
+            .collect();
+        table.push(vec![
+            m.name.clone(),
+            m.versions.to_string(),
+            aliases.join(", "),
+        ]);
+    }
+    print!("{}", table.to_markdown());
+    Ok(())
+}
+
+/// A model's versions, oldest first.
+pub fn versions(global: &Global, versions: &[Version]) -> anyhow::Result<()> {
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(versions)?);
+        return Ok(());
+    }
+    if global.quiet {
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        ("version", true),
+        ("registered", false),
+        ("aliases", false),
+        ("gate", false),
+        ("run", false),
+        ("what", false),
+    ]);
+    for v in versions {
+        table.push(vec![
+            v.version.to_string(),
+            v.created.clone(),
+            v.aliases.join(", "),
+            v.gate.clone().unwrap_or_else(|| "-".into()),
+            v.lineage.run_id.clone().unwrap_or_else(|| "-".into()),
+            v.artifact.describe(),
+        ]);
+    }
+    print!("{}", table.to_markdown());
+    Ok(())
+}
+
+/// One version in full, and the model's audit trail.
+pub fn version(global: &Global, v: &Version, audit: &[AuditEntry]) -> anyhow::Result<()> {
+    if global.json {
+        let shown = serde_json::json!({"version": v, "audit": audit});
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(());
+    }
+    if global.quiet {
+        return Ok(());
+    }
+    let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    println!("{}@{}: {}", v.model, v.version, v.artifact.describe());
+    println!("  registered: {}", v.created);
+    println!(
+        "  aliases:    {}",
+        if v.aliases.is_empty() {
+            "-".into()
+        } else {
+            v.aliases.join(", ")
+        }
+    );
+    println!("  gate:       {}", dash(&v.gate));
+    if let Some(note) = &v.note {
+        println!("  note:       {note}");
+    }
+    let l = &v.lineage;
+    println!("  run:        {}", dash(&l.run_id));
+    println!("  base model: {}", dash(&l.base_model));
+    println!("  config:     {}", dash(&l.config_sha256));
+    println!("  data:       {}", dash(&l.data_manifest_sha256));
+    if let Some(t) = &l.training {
+        let loss = t.get("final_train_loss").or_else(|| t.get("training_loss"));
+        let steps = t.get("steps");
+        println!(
+            "  training:   {} steps, final train loss {}",
+            steps.map_or_else(|| "-".into(), ToString::to_string),
+            loss.map_or_else(|| "-".into(), ToString::to_string)
+        );
+    }
+    if !v.evaluations.is_empty() {
+        let mut table = Table::new(&[
+            ("run", false),
+            ("suite", false),
+            ("as", false),
+            ("score", true),
+            ("95% CI", true),
+            ("cost $", true),
+            ("gate", false),
+        ]);
+        for e in &v.evaluations {
+            table.push(vec![
+                e.run_id.clone(),
+                e.suite.clone(),
+                e.candidate.clone(),
+                format!("{:.4}", e.score),
+                format!("{:.4}–{:.4}", e.lower, e.upper),
+                format!("{:.4}", e.cost_usd),
+                dash(&e.gate),
+            ]);
+        }
+        println!("\nevaluations:\n{}", table.to_markdown());
+    }
+    let mut table = Table::new(&[
+        ("at", false),
+        ("who", false),
+        ("action", false),
+        ("version", true),
+        ("alias", false),
+        ("was", true),
+        ("reason", false),
+    ]);
+    let num = |n: Option<u32>| n.map_or_else(|| "-".into(), |n| n.to_string());
+    for a in audit {
+        table.push(vec![
+            a.at.clone(),
+            a.who.clone(),
+            if a.forced {
+                format!("{} (forced)", a.action)
+            } else {
+                a.action.clone()
+            },
+            num(a.version),
+            dash(&a.alias),
+            num(a.previous),
+            dash(&a.reason),
+        ]);
+    }
+    println!("\naudit of {}:\n{}", v.model, table.to_markdown());
+    Ok(())
 }

@@ -94,5 +94,10 @@ pub fn gate(global: &Global, args: &GateArgs) -> anyhow::Result<()> {
     } else {
         crate::print::gate(global, &report);
     }
+    let recorded =
+        tunebench_pipeline::lifecycle::record_run_dir(&loaded, run.root(), Some(&report))?;
+    if !global.json {
+        crate::print::recorded(global, &recorded)?;
+    }
     Ok(verdict(&report)?)
 }

@@ -80,6 +80,8 @@ impl RunUi for Terminal<'_> {
                 print::gate(self.global, report);
                 Ok(())
             }
+            Finished::Registered(versions) => print::registered(self.global, versions),
+            Finished::Recorded(recorded) => print::recorded(self.global, recorded),
         }
     }
 }

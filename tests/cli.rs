@@ -1039,7 +1039,11 @@ epochCount = 1
 
     // eval's Bedrock candidate calls the deployment ARN (the stand-in answers only ARNs it
     // made, echoing the prompt).
-    eval_answers_through_bedrock(dir.path(), &arn, &standin, &env);
+    let bedrock = format!(
+        "kind = \"bedrock\"\nmodel_id = \"{arn}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"",
+        standin.endpoint_url()
+    );
+    eval_answers_through_bedrock(dir.path(), &bedrock, &standin, &env);
 
     let out = run(&["undeploy"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -1057,9 +1061,11 @@ epochCount = 1
 
 /// `tunebench eval` with one Bedrock candidate calling `model_id` through the stand-in
 /// (which answers only model ARNs it made, echoing the prompt): 3 examples, all answered.
+/// `tunebench eval` of one candidate named `custom` (`candidate`: its TOML lines after the
+/// name) on three echo examples answered by the Bedrock stand-in.
 fn eval_answers_through_bedrock(
     dir: &Path,
-    model_id: &str,
+    candidate: &str,
     standin: &tunebench_standins::bedrock::BedrockStandin,
     env: &[(&str, &str)],
 ) {
@@ -1077,8 +1083,7 @@ fn eval_answers_through_bedrock(
     std::fs::write(
         dir.join("eval.toml"),
         format!(
-            "# Run: tunebench eval --config eval.toml\n[eval]\nsuites = [\"suite.toml\"]\nout_dir = \"eval\"\n[[eval.candidates]]\nkind = \"bedrock\"\nname = \"custom\"\nmodel_id = \"{model_id}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
-            standin.endpoint_url()
+            "# Run: tunebench eval --config eval.toml\n[eval]\nsuites = [\"suite.toml\"]\nout_dir = \"eval\"\n[[eval.candidates]]\nname = \"custom\"\n{candidate}\n[report]\nhistory = \"history.sqlite\"\n"
         ),
     )
     .unwrap();
@@ -1157,7 +1162,43 @@ out_dir = "import/tb-cli-import"
     .unwrap();
     let arn = rec["imported_model_arn"].as_str().unwrap().to_string();
     assert!(arn.contains(":imported-model/"), "{rec}");
-    eval_answers_through_bedrock(dir.path(), &arn, &standin, &env);
+    let bedrock = |model_id: &str| {
+        format!(
+            "kind = \"bedrock\"\nmodel_id = \"{model_id}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"",
+            standin.endpoint_url()
+        )
+    };
+    eval_answers_through_bedrock(dir.path(), &bedrock(&arn), &standin, &env);
+    // Registered, the imported model is called through a `registry:` candidate.
+    let out = tunebench_env(
+        &[
+            "model",
+            "register",
+            "imp",
+            "--bedrock",
+            &arn,
+            "--history",
+            "history.sqlite",
+        ],
+        dir.path(),
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("registered imp@1: Bedrock imported model"),
+        "{}",
+        text(&out.stdout)
+    );
+    let registry = format!(
+        "kind = \"registry\"\nmodel = \"registry:imp@1\"\nendpoint_url = \"{}\"",
+        standin.endpoint_url()
+    );
+    eval_answers_through_bedrock(dir.path(), &registry, &standin, &env);
+    let resolved = std::fs::read_to_string(dir.path().join("eval/registry.json")).unwrap();
+    assert!(
+        resolved.contains(&arn) && resolved.contains("\"version\": 1"),
+        "{resolved}"
+    );
 
     let out = tunebench_env(&args, dir.path(), &env);
     assert!(out.status.success(), "{}", text(&out.stderr));

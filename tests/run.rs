@@ -480,3 +480,364 @@ fn run_trains_on_the_device_tunebench_device_names() {
     assert_eq!(status(&m, "data"), "done");
     assert_eq!(status(&m, "train"), "failed");
 }
+
+/// `tunebench` with the registry's actor pinned, so the audit trail is checkable.
+fn tunebench_as(args: &[&str], cwd: &Path) -> Output {
+    command(args, cwd)
+        .env("TUNEBENCH_ACTOR", "ci:nightly#42")
+        .output()
+        .expect("run the tunebench binary")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
+}
+
+/// Recorded answers to the 20 questions of [`write_qa_suite`]: the first `right` correct.
+fn write_responses(dir: &Path, name: &str, right: usize) {
+    let lines: String = (1..=20)
+        .map(|i| {
+            let answer = if i <= right {
+                format!("a{i}")
+            } else {
+                "?".into()
+            };
+            format!(
+                "{{\"id\":\"L{i}\",\"text\":\"{answer}\",\"input_tokens\":0,\"output_tokens\":0}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(dir.join(format!("{name}.jsonl")), lines).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.toml")),
+        format!("kind = \"responses\"\nname = \"{name}\"\npath = \"{name}.jsonl\"\n"),
+    )
+    .unwrap();
+}
+
+/// A 20-question exact-match suite (`qa.toml` over `qa.jsonl`, ids L1…L20).
+fn write_qa_suite(dir: &Path) {
+    let lines: String = (1..=20)
+        .map(|i| format!("{{\"q\":\"q{i}\",\"a\":\"a{i}\"}}\n"))
+        .collect();
+    std::fs::write(dir.join("qa.jsonl"), lines).unwrap();
+    std::fs::write(
+        dir.join("qa.toml"),
+        "name = \"qa\"\nversion = \"1\"\ndata = \"qa.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[[metrics]]\nkind = \"exact_match\"\n",
+    )
+    .unwrap();
+}
+
+/// The model lifecycle from the command line: versions registered, the first promoted to
+/// prod by hand (forced, with a reason), then the nightly run compares `@prod` with
+/// `@latest`, promotes the latest to staging when the gate passes, and keeps staging (and
+/// prod) when the next version regresses; promotion of the regressed version is refused,
+/// rollback restores the previous holder, and the audit names who did what.
+#[test]
+fn nightly_promotes_on_pass_and_keeps_prod_on_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_qa_suite(d);
+    write_responses(d, "v1", 14);
+    write_responses(d, "v2", 20);
+    write_responses(d, "v3", 4);
+    let history = ["--history", "runs/history.sqlite"];
+    let register = |name: &str| {
+        let args = [
+            &[
+                "model",
+                "register",
+                "support-bot",
+                "--candidate",
+                name,
+                "--json",
+            ][..],
+            &history[..],
+        ]
+        .concat();
+        json(&tunebench_as(&args, d))
+    };
+    assert_eq!(register("v1.toml")["version"], 1);
+    assert_eq!(register("v2.toml")["version"], 2);
+    // The same definition again is the same version.
+    let again = register("v2.toml");
+    assert_eq!(
+        (again["version"].as_u64(), again["created"].as_bool()),
+        (Some(2), Some(false))
+    );
+
+    // Never gated: refused (exit 2), then forced with a reason.
+    let promote = |v: &str, extra: &[&str]| {
+        let args = [
+            &["model", "promote", "support-bot", v, "--to", "prod"][..],
+            extra,
+            &history[..],
+        ]
+        .concat();
+        tunebench_as(&args, d)
+    };
+    let refused = promote("1", &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("--force --reason"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let forced = promote("1", &["--force", "--reason", "first production model"]);
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert!(
+        text(&forced.stdout).contains("promoted support-bot@prod → version 1"),
+        "{}",
+        text(&forced.stdout)
+    );
+
+    std::fs::write(
+        d.join("nightly.toml"),
+        r#"# Run: tunebench run nightly.toml --run-id nightly-1
+[run]
+runs_dir = "runs"
+[registry]
+model = "support-bot"
+promote_on_pass = "staging"
+[eval]
+suites = ["qa.toml"]
+out_dir = "{run_dir}/eval"
+[[eval.candidates]]
+kind = "registry"
+name = "prod"
+model = "registry:support-bot@prod"
+[[eval.candidates]]
+kind = "registry"
+name = "latest"
+model = "registry:support-bot@latest"
+[report]
+baseline = "prod"
+history = "runs/history.sqlite"
+[gate]
+history = "runs/history.sqlite"
+[[gate.rules]]
+candidate = "latest"
+metric = "exact_match"
+against = "prod"
+max_drop = 0.0
+require_significant = false
+"#,
+    )
+    .unwrap();
+    let night = |id: &str| tunebench_as(&["run", "nightly.toml", "--run-id", id], d);
+    let n1 = night("nightly-1");
+    assert!(
+        n1.status.success(),
+        "{}{}",
+        text(&n1.stdout),
+        text(&n1.stderr)
+    );
+    let stdout = text(&n1.stdout);
+    assert!(
+        stdout.contains("promoted support-bot@staging → version 2"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(d.join("runs/nightly-1/report/report.md")).unwrap();
+    let row = |cells: &[&str]| {
+        report
+            .lines()
+            .any(|l| cells.iter().all(|c| l.contains(&format!("| {c} "))))
+    };
+    assert!(report.contains("## Models from the registry"), "{report}");
+    assert!(
+        row(&["prod", "support-bot@prod", "support-bot@1"]),
+        "{report}"
+    );
+    assert!(
+        row(&["latest", "support-bot@latest", "support-bot@2"]),
+        "{report}"
+    );
+
+    register("v3.toml");
+    let n2 = night("nightly-2");
+    assert_eq!(
+        n2.status.code(),
+        Some(3),
+        "{}{}",
+        text(&n2.stdout),
+        text(&n2.stderr)
+    );
+    let stdout = text(&n2.stdout);
+    assert!(
+        stdout.contains(
+            "the gate failed: support-bot@3 is not promoted; `staging` stays at support-bot@2"
+        ),
+        "{stdout}"
+    );
+    let list = json(&tunebench_as(
+        &[&["model", "list", "--json"][..], &history[..]].concat(),
+        d,
+    ));
+    assert_eq!(
+        list[0]["aliases"],
+        serde_json::json!([["prod", 1], ["staging", 2]]),
+        "{list}"
+    );
+
+    // The regressed version cannot be promoted; the one that passed can.
+    let refused = promote("3", &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("says `regression`"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(promote("2", &[]).status.success());
+    let rollback = tunebench_as(
+        &[
+            &[
+                "model",
+                "rollback",
+                "support-bot",
+                "--alias",
+                "prod",
+                "--reason",
+                "tickets misrouted",
+            ][..],
+            &history[..],
+        ]
+        .concat(),
+        d,
+    );
+    assert!(rollback.status.success(), "{}", text(&rollback.stderr));
+    assert!(
+        text(&rollback.stdout).contains("rolled back support-bot@prod → version 1 (was 2)"),
+        "{}",
+        text(&rollback.stdout)
+    );
+
+    let shown = json(&tunebench_as(
+        &[
+            &["model", "show", "support-bot@2", "--json"][..],
+            &history[..],
+        ]
+        .concat(),
+        d,
+    ));
+    let v = &shown["version"];
+    assert_eq!(v["gate"], "pass", "{shown}");
+    assert_eq!(v["aliases"], serde_json::json!(["staging"]));
+    let evals = v["evaluations"].as_array().unwrap();
+    // Night 1 as `latest` (checked, passed); night 2 as `prod`'s rival is not v2.
+    assert_eq!(evals.len(), 1, "{shown}");
+    assert_eq!(
+        (evals[0]["run_id"].as_str(), evals[0]["score"].as_f64()),
+        (Some("nightly-1"), Some(1.0))
+    );
+    let audit: Vec<String> = shown["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {} {}",
+                a["who"].as_str().unwrap(),
+                a["action"].as_str().unwrap(),
+                a["alias"],
+                a["version"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        audit,
+        [
+            "ci:nightly#42 register null 1",
+            "ci:nightly#42 register null 2",
+            "ci:nightly#42 promote \"prod\" 1",
+            "ci:nightly#42 promote \"staging\" 2",
+            "ci:nightly#42 register null 3",
+            "ci:nightly#42 promote \"prod\" 2",
+            "ci:nightly#42 rollback \"prod\" 1",
+        ]
+    );
+    assert_eq!(shown["audit"][2]["reason"], "first production model");
+    assert_eq!(shown["audit"][2]["forced"], true);
+}
+
+/// `tunebench run` with `[registry] model` registers the adapter it trains, with its
+/// lineage; the eval's local candidate that is that adapter gets its results recorded; a
+/// `registry:` candidate calls the version; a rerun registers nothing new.
+#[test]
+fn run_registers_what_it_trains_with_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let standin = OpenAiStandin::start(OpenAiConfig::default()).unwrap();
+    let config = setup(dir.path(), standin.base_url());
+    let mut text_cfg = std::fs::read_to_string(&config).unwrap();
+    text_cfg.push_str("\n[registry]\nmodel = \"b77\"\n");
+    std::fs::write(&config, &text_cfg).unwrap();
+    let cfg = config.to_str().unwrap();
+    let out = tunebench_as(&["run", cfg], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("registered b77@1"), "{stdout}");
+    assert!(
+        stdout.contains("registry: results recorded for b77@1"),
+        "{stdout}"
+    );
+    let history = ["--history", "runs/history.sqlite"];
+    let shown = json(&tunebench_as(
+        &[&["model", "show", "b77", "--json"][..], &history[..]].concat(),
+        dir.path(),
+    ));
+    let v = &shown["version"];
+    let l = &v["lineage"];
+    assert_eq!(l["run_id"], "pipeline", "{shown}");
+    assert_eq!(l["training"]["steps"], 3, "{shown}");
+    let manifest = manifest(dir.path());
+    assert_eq!(l["config_sha256"], manifest["config_sha256"], "{shown}");
+    assert_eq!(
+        l["data_manifest_sha256"].as_str().map(str::len),
+        Some(64),
+        "{shown}"
+    );
+    assert!(
+        l["base_model"]
+            .as_str()
+            .unwrap()
+            .ends_with("fixtures/tiny-llama/model"),
+        "{shown}"
+    );
+    assert_eq!(v["artifact"]["kind"], "local");
+    let evals = v["evaluations"].as_array().unwrap();
+    assert_eq!(evals.len(), 1, "{shown}");
+    assert_eq!(evals[0]["candidate"], "tuned");
+    // The gate checked only `api`: no verdict on the adapter.
+    assert!(v["gate"].is_null(), "{shown}");
+
+    // The registered adapter as a `registry:` candidate, in a second eval-only run.
+    std::fs::write(
+        dir.path().join("again.toml"),
+        "# Run: tunebench run again.toml\n[run]\nruns_dir = \"runs\"\n[eval]\nsuites = [\"suite.toml\"]\nout_dir = \"{run_dir}/eval\"\ncache = \"runs/response-cache.sqlite\"\n[[eval.candidates]]\nkind = \"registry\"\nname = \"v1\"\nmodel = \"registry:b77@1\"\n[report]\nhistory = \"runs/history.sqlite\"\n"
+    )
+    .unwrap();
+    let out = tunebench_as(&["run", "again.toml"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // Answers come from the cache the first run filled: the same model, the same identity.
+    assert!(stdout.contains("v1: 0 answered, 32 from cache"), "{stdout}");
+    let registry_json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("runs/again/eval/registry.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(registry_json[0]["version"], 1, "{registry_json}");
+
+    // Unchanged inputs: train is reused and nothing is registered again.
+    let out = tunebench_as(&["run", cfg], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("registered b77"),
+        "{}",
+        text(&out.stdout)
+    );
+    let list = json(&tunebench_as(
+        &[&["model", "list", "b77", "--json"][..], &history[..]].concat(),
+        dir.path(),
+    ));
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}

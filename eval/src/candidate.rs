@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,9 +115,29 @@ pub enum CandidateSettings {
     /// An Amazon Bedrock model (foundation, custom or provisioned) through the Converse API.
     /// Called through [`crate::bedrock::BedrockCandidate`].
     Bedrock(BedrockSettings),
+    /// A version in the model registry (`model = "registry:support-bot@prod"`). The pipeline
+    /// replaces it with the candidate that version is before the eval runs; [`build`] and
+    /// [`identity`] refuse it.
+    Registry(RegistrySettings),
 }
 
 impl CandidateSettings {
+    /// Its paths (model, adapter, responses) with `f` applied; a Hugging Face id is kept.
+    pub fn map_paths(&mut self, f: &dyn Fn(&Path) -> PathBuf) {
+        match self {
+            CandidateSettings::Local(l) => {
+                if !tunebench_models::hub::is_hub_setting(&l.model_dir) {
+                    l.model_dir = f(&l.model_dir);
+                }
+                l.adapter = l.adapter.as_deref().map(f);
+            }
+            CandidateSettings::Responses(r) => r.path = f(&r.path),
+            CandidateSettings::Openai(_)
+            | CandidateSettings::Bedrock(_)
+            | CandidateSettings::Registry(_) => {}
+        }
+    }
+
     /// The candidate's name.
     pub fn name(&self) -> &str {
         match self {
@@ -125,6 +145,7 @@ impl CandidateSettings {
             CandidateSettings::Local(s) => &s.name,
             CandidateSettings::Responses(s) => &s.name,
             CandidateSettings::Bedrock(s) => &s.name,
+            CandidateSettings::Registry(s) => &s.name,
         }
     }
 }
@@ -238,6 +259,46 @@ pub struct BedrockSettings {
     pub concurrency: usize,
 }
 
+/// Settings of a registry candidate: which version, and how to call it once resolved (each
+/// setting applies only to the kind of version it fits; the rest keep their defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Candidate name.
+    pub name: String,
+    /// `registry:NAME@ALIAS`, `registry:NAME@VERSION` or `registry:NAME@latest` (the newest
+    /// version); the `registry:` prefix may be left out.
+    pub model: String,
+    /// Device of a local version (`cpu`, `cuda[:N]`, ...).
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Batch size of a local version.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// Region of a Bedrock version (default: the one in its ARN).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override of a Bedrock version (local stand-ins in tests).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Per-call timeout in seconds of a Bedrock version.
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    /// Calls in flight at most, for a Bedrock version.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+}
+
+fn unresolved(s: &RegistrySettings) -> EvalError {
+    EvalError::Candidate {
+        name: s.name.clone(),
+        reason: format!(
+            "`{}` is a registry version, which the pipeline resolves before the eval\nhint: run it through `tunebench eval` or `tunebench run`",
+            s.model
+        ),
+    }
+}
+
 /// The identity ([`Candidate::identity`]) of the candidate `settings` build, without building
 /// it (no model is loaded, no client made): what `tunebench cache prune --candidate` matches.
 /// Local models hash their files, which reads them once.
@@ -253,6 +314,7 @@ pub fn identity(settings: &CandidateSettings) -> Result<String> {
             name: s.name.clone(),
             reason: "recorded responses are read from their file, never cached".into(),
         }),
+        CandidateSettings::Registry(s) => Err(unresolved(s)),
     }
 }
 
@@ -289,6 +351,7 @@ pub fn build_audited(
         CandidateSettings::Bedrock(s) => Ok(Arc::new(
             crate::bedrock::BedrockCandidate::new(s).with_audit_log(audit_log),
         )),
+        CandidateSettings::Registry(s) => Err(unresolved(s)),
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tunebench_models::hub::{ModelSource, is_hub_setting};
+use tunebench_models::hub::ModelSource;
 
 use crate::cache::{Cache, CacheMode};
 use crate::candidate::{self, Candidate, CandidateSettings};
@@ -107,16 +107,7 @@ impl EvalSettings {
         self.cache = self.cache.as_deref().map(&f);
         self.pricing = self.pricing.as_deref().map(&f);
         for c in self.candidates.iter_mut().chain(&mut self.judges) {
-            match c {
-                CandidateSettings::Local(l) => {
-                    if !is_hub_setting(&l.model_dir) {
-                        l.model_dir = f(&l.model_dir);
-                    }
-                    l.adapter = l.adapter.as_deref().map(&f);
-                }
-                CandidateSettings::Responses(r) => r.path = f(&r.path),
-                CandidateSettings::Openai(_) | CandidateSettings::Bedrock(_) => {}
-            }
+            c.map_paths(&f);
         }
         self
     }
@@ -285,7 +276,9 @@ fn refuse_outputs_over_inputs(settings: &EvalSettings, suites: &[Suite]) -> Resu
             CandidateSettings::Responses(r) => {
                 inputs.push((format!("the responses of `{}`", r.name), &r.path));
             }
-            CandidateSettings::Openai(_) | CandidateSettings::Bedrock(_) => {}
+            CandidateSettings::Openai(_)
+            | CandidateSettings::Bedrock(_)
+            | CandidateSettings::Registry(_) => {}
         }
     }
     if let Some(p) = &settings.pricing {

@@ -221,7 +221,7 @@ impl Pricing {
             CandidateSettings::Local(_) => Some(CandidatePrice::Hourly {
                 usd_per_hour: self.local.usd_per_hour,
             }),
-            CandidateSettings::Responses(_) => None,
+            CandidateSettings::Responses(_) | CandidateSettings::Registry(_) => None,
         };
         found.unwrap_or_default()
     }

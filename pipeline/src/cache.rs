@@ -39,7 +39,8 @@ pub struct Pruned {
 /// No filter, a bad age, a candidate that is neither configured nor an identity
 /// ([`ConfigError`]); the cache cannot be read or written.
 pub fn prune(loaded: &Loaded, request: &PruneRequest) -> Result<Pruned> {
-    let settings = crate::eval::settings(loaded)?;
+    // `registry:` candidates are known by the identity of the version they mean now.
+    let (settings, _) = crate::lifecycle::resolve(loaded, crate::eval::settings(loaded)?)?;
     if !request.all && request.older_than.is_none() && request.candidate.is_none() {
         return Err(ConfigError(
             "cache prune: no filter given, so this would delete every cached answer\nhint: add --older-than AGE and/or --candidate NAME, or --all".into(),

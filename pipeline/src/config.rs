@@ -43,6 +43,8 @@ pub struct RawConfig {
     pub report: Option<ReportSettings>,
     /// `[gate]`: regression rules against a baseline run.
     pub gate: Option<GateSettings>,
+    /// `[registry]`: the model what the run trains is registered under, and promotion.
+    pub registry: Option<crate::lifecycle::RegistryConfig>,
 }
 
 /// `[run]`.

@@ -34,6 +34,9 @@ pub enum PipelineError {
     /// The report, history or gate.
     #[error(transparent)]
     Report(#[from] tunebench_reports::ReportError),
+    /// The model registry.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     /// What was being done when `source` happened.
     #[error("{context}")]
     In {
@@ -128,6 +131,7 @@ impl UserFault for PipelineError {
             PipelineError::Eval(e) => e.is_user_fault(),
             PipelineError::Scoring(e) => e.is_user_fault(),
             PipelineError::Report(e) => e.is_user_fault(),
+            PipelineError::Registry(e) => e.is_user_fault(),
             PipelineError::In { source, .. } => source.is_user_fault(),
             _ => false,
         }

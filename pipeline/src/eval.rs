@@ -1,5 +1,5 @@
-//! The eval stage: `[eval]` resolved, the endpoints' API keys kept out of every message, the
-//! candidates run on the suites.
+//! The eval stage: `[eval]` resolved, `registry:` candidates turned into the versions they
+//! mean, the endpoints' API keys kept out of every message, the candidates run on the suites.
 
 use std::path::Path;
 
@@ -46,11 +46,12 @@ impl Default for EvalMode {
     }
 }
 
-/// Runs the eval. The candidates' and judges' API keys are registered with
-/// [`crate::redact`] first.
+/// Runs the eval. `registry:` candidates are resolved first (the versions they were go to
+/// `<out_dir>/registry.json`, unless it is a dry run), and the candidates' and judges' API
+/// keys are registered with [`crate::redact`].
 ///
 /// # Errors
-/// As [`tunebench_eval::evaluate::evaluate`].
+/// As [`crate::lifecycle::resolve`] and [`tunebench_eval::evaluate::evaluate`].
 pub fn evaluate(
     loaded: &Loaded,
     settings: &EvalSettings,
@@ -58,6 +59,11 @@ pub fn evaluate(
     scope: Scope,
     progress: &dyn RunProgress,
 ) -> Result<EvalReport> {
+    let (settings, models) = crate::lifecycle::resolve(loaded, settings.clone())?;
+    let settings = &settings;
+    if !mode.dry_run {
+        crate::lifecycle::write_resolved(&settings.out_dir, &models)?;
+    }
     for c in settings.candidates.iter().chain(&settings.judges) {
         if let CandidateSettings::Openai(o) = c
             && let Some(var) = &o.api_key_env

@@ -7,6 +7,11 @@
 //! every file and folder those settings name is the one recorded after they last finished.
 //! A killed training resumes from its newest checkpoint; a killed eval resends nothing its
 //! response cache already holds; a Bedrock job is re-attached through its `job.json`.
+//!
+//! With the model registry ([`crate::lifecycle`]): what the train stage made is registered,
+//! `registry:` candidates are resolved when the eval starts, and after the gate (or the
+//! report, without one) the versions evaluated get their results and verdicts, and
+//! `promote_on_pass` promotes the version under test.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,7 +35,7 @@ use crate::config::{ConfigError, Loaded, RUN_DIR, Scope};
 use crate::error::{PipelineError, Result, io};
 use crate::eval::EvalMode;
 use crate::report::{check_run, gate_settings, report_settings, verdict, write_report};
-use crate::{data, eval, train};
+use crate::{data, eval, lifecycle, train};
 
 /// A pipeline stage.
 #[derive(
@@ -121,6 +126,10 @@ pub enum Finished<'a> {
     Report(&'a Written),
     /// The gate's verdict.
     Gate(&'a GateReport),
+    /// Versions registered by the train stage.
+    Registered(&'a [crate::registry::Registered]),
+    /// The registry's record of the run: versions evaluated, promoted or kept.
+    Recorded(&'a lifecycle::Recorded),
 }
 
 /// How a run shows itself: progress bars per stage and what each stage made.
@@ -183,6 +192,7 @@ pub fn plan(loaded: &Loaded) -> Result<Vec<Stage>> {
     check_layout(loaded)?;
     // Before any stage (and any paid call): a gate rule the eval can never satisfy.
     check_gate(loaded)?;
+    lifecycle::check(loaded)?;
     Ok(stages)
 }
 
@@ -415,11 +425,18 @@ fn run_stage(
                 ui.finished(Finished::Train(&summary, &settings.out_dir))
                     .map_err(PipelineError::Show)?;
             }
-            if let Some(b) = train.and_then(|t| t.bedrock.clone()) {
-                let cost = train::bedrock_job(l, b, Scope::Run, &mut |j| ui.bedrock_status(j))?;
-                return Ok(Some(cost));
+            let cost = match train.and_then(|t| t.bedrock.clone()) {
+                Some(b) => Some(train::bedrock_job(l, b, Scope::Run, &mut |j| {
+                    ui.bedrock_status(j)
+                })?),
+                None => None,
+            };
+            let registered = lifecycle::register_trained(l)?;
+            if !registered.is_empty() {
+                ui.finished(Finished::Registered(&registered))
+                    .map_err(PipelineError::Show)?;
             }
-            Ok(None)
+            Ok(cost)
         }
         Stage::Eval => {
             let settings = eval::settings(l)?;
@@ -446,6 +463,9 @@ fn run_stage(
             let written = write_report(l.run.root(), &[], &report_settings(l), &l.run.report())?;
             ui.finished(Finished::Report(&written))
                 .map_err(PipelineError::Show)?;
+            if l.raw.gate.is_none() {
+                record_registry(l, None, ui)?;
+            }
             Ok(None)
         }
         Stage::Gate => {
@@ -453,14 +473,25 @@ fn run_stage(
             let report = check_run(l.run.root(), &settings, &l.run.gate_junit())?;
             ui.finished(Finished::Gate(&report))
                 .map_err(PipelineError::Show)?;
+            record_registry(l, Some(&report), ui)?;
             verdict(&report).map(|()| None)
         }
     }
 }
 
+/// The registry's record of the run (after the gate, or the report when there is none).
+fn record_registry(l: &Loaded, gate: Option<&GateReport>, ui: &dyn RunUi) -> Result<()> {
+    if !lifecycle::used(l) {
+        return Ok(());
+    }
+    let recorded = lifecycle::record_run_dir(l, l.run.root(), gate)?;
+    ui.finished(Finished::Recorded(&recorded))
+        .map_err(PipelineError::Show)
+}
+
 /// Fingerprint of a stage: its settings as written (overrides applied) plus the content of
 /// every existing file or folder they name (folders: their top-level files), and, for
-/// eval, the suites' data.
+/// eval, the suites' data and the registry versions its `registry:` candidates mean now.
 fn fingerprint(l: &Loaded, stage: Stage) -> Result<String> {
     let settings = match stage {
         Stage::Data => serde_json::to_value(&l.raw.data)?,
@@ -474,6 +505,8 @@ fn fingerprint(l: &Loaded, stage: Stage) -> Result<String> {
     let mut paths = Vec::new();
     collect_paths(&settings, &l.base, &mut paths);
     if stage == Stage::Eval {
+        let (_, models) = lifecycle::resolve(l, eval::settings(l)?)?;
+        h.update(serde_json::to_string(&models)?.as_bytes());
         let suites: Vec<PathBuf> = paths
             .iter()
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
@@ -508,7 +541,7 @@ fn fingerprint(l: &Loaded, stage: Stage) -> Result<String> {
 /// sha256 of a file, its error naming the file; a large file (a model's weights) is read
 /// once and then known by its size and modification time
 /// ([`tunebench_core::hash_cache`]).
-fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     tunebench_core::hash_cache::sha256_cached(path).map_err(io(path))
 }
 

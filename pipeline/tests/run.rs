@@ -44,6 +44,8 @@ impl RunUi for Seen {
                 "report".to_owned()
             }
             Finished::Gate(g) => format!("gate passed={}", g.passed),
+            Finished::Registered(r) => format!("registered {}", r.len()),
+            Finished::Recorded(r) => format!("recorded {}", r.evaluated.join(",")),
         };
         self.finished.lock().unwrap().push(name);
         Ok(())

@@ -1,5 +1,6 @@
 //! The regression gate: a run against a baseline run (pinned, or the last passing one in the
-//! history) under per-metric rules. A rule can set an absolute floor (`min`), a largest
+//! history), or a candidate against another candidate of the same run (`against`, e.g. the
+//! newest model version against the one in production), under per-metric rules. A rule can set an absolute floor (`min`), a largest
 //! allowed drop from the baseline (`max_drop`), and whether a drop must also be significant
 //! in a paired test on the same examples before it fails (`require_significant`, default
 //! true: exact McNemar for pass/fail metrics, paired bootstrap otherwise).
@@ -51,6 +52,9 @@ pub struct Rule {
     pub min: Option<f64>,
     /// Fails when the value dropped more than this below the baseline's.
     pub max_drop: Option<f64>,
+    /// Compare with this candidate of the same run, on the same examples, instead of the
+    /// same candidate in the baseline run.
+    pub against: Option<String>,
     /// Fails a drop over `max_drop` only when a paired test finds it significant (p < 0.05).
     #[serde(default = "yes")]
     pub require_significant: bool,
@@ -214,6 +218,24 @@ pub fn validate(
                 list(candidates.iter())
             )));
         }
+        if let Some(a) = &rule.against {
+            if !candidates.contains(a) {
+                return Err(ReportError::Gate(format!(
+                    "rule {n} compares against candidate `{a}`, which the eval does not have\nhint: the candidates are {}",
+                    list(candidates.iter())
+                )));
+            }
+            if rule.candidate.as_ref() == Some(a) {
+                return Err(ReportError::Gate(format!(
+                    "rule {n} compares candidate `{a}` against itself\nhint: `against` names the other candidate, e.g. the one in production"
+                )));
+            }
+            if rule.max_drop.is_none() {
+                return Err(ReportError::Gate(format!(
+                    "rule {n} sets `against = \"{a}\"` but no max_drop, so nothing is compared\nhint: add max_drop = 0.0 to fail on any significant drop"
+                )));
+            }
+        }
         let applies: Vec<&(String, Vec<String>)> = suites
             .iter()
             .filter(|(name, _)| rule.suite.as_ref().is_none_or(|s| s == name))
@@ -256,16 +278,21 @@ pub fn check(
                 rule.candidate
                     .as_ref()
                     .is_none_or(|n| *n == c.summary.candidate)
+                    && rule.against.as_ref() != Some(&c.summary.candidate)
             }) {
                 let Some(value) = metric_value(cand, &rule.metric) else {
                     continue;
                 };
-                let base = baseline.and_then(|b| {
-                    b.suites
-                        .iter()
-                        .find(|s| s.comparison.suite == suite.comparison.suite)
-                        .and_then(|s| s.candidate(&cand.summary.candidate))
-                });
+                let base = match &rule.against {
+                    Some(other) => suite.candidate(other).map(|b| (other.as_str(), b)),
+                    None => baseline.and_then(|b| {
+                        b.suites
+                            .iter()
+                            .find(|s| s.comparison.suite == suite.comparison.suite)
+                            .and_then(|s| s.candidate(&cand.summary.candidate))
+                            .map(|c| ("baseline", c))
+                    }),
+                };
                 checks.push(check_one(rule, cand, value, base, threshold));
             }
         }
@@ -307,13 +334,16 @@ fn example_value(e: &ExampleScore, metric: &str) -> f64 {
     }
 }
 
+/// One rule on one candidate; `base` is what it is compared with: the same candidate in the
+/// baseline run, or the rule's `against` candidate, with the word the reason calls it by.
 fn check_one(
     rule: &Rule,
     cand: &CandidateResults,
     value: f64,
-    base: Option<&CandidateResults>,
+    base: Option<(&str, &CandidateResults)>,
     threshold: f64,
 ) -> Check {
+    let (label, base) = base.map_or(("baseline", None), |(l, b)| (l, Some(b)));
     let name = &cand.summary.candidate;
     let mut check = Check {
         suite: cand.summary.suite.clone(),
@@ -328,7 +358,13 @@ fn check_one(
         broken_count: 0,
     };
     if let Some(b) = base {
-        let f = flips(name, &b.examples, name, &cand.examples, threshold);
+        let f = flips(
+            &b.summary.candidate,
+            &b.examples,
+            name,
+            &cand.examples,
+            threshold,
+        );
         check.broken_count = f.broken.len();
         check.broken = f.broken.into_iter().take(MAX_LISTED).collect();
     }
@@ -350,22 +386,22 @@ fn check_one(
                 let p_text = p.map_or_else(|| "no paired test".to_owned(), |p| format!("p={p:.3}"));
                 if drop <= max_drop {
                     reasons.push(format!(
-                        "change {:+.4} from baseline {base_value:.4} is within max_drop {max_drop}",
+                        "change {:+.4} from {label} {base_value:.4} is within max_drop {max_drop}",
                         // `+ 0.0` turns -0.0 into 0.0.
                         -drop + 0.0
                     ));
                 } else if rule.require_significant && p.is_none_or(|p| p >= ALPHA) {
                     reasons.push(format!(
-                        "dropped {drop:.4} from baseline {base_value:.4} (max_drop {max_drop}) but not significantly ({p_text}): within noise"
+                        "dropped {drop:.4} from {label} {base_value:.4} (max_drop {max_drop}) but not significantly ({p_text}): within noise"
                     ));
                 } else {
                     check.passed = false;
                     reasons.push(format!(
-                        "dropped {drop:.4} from baseline {base_value:.4}, more than max_drop {max_drop} ({p_text})"
+                        "dropped {drop:.4} from {label} {base_value:.4}, more than max_drop {max_drop} ({p_text})"
                     ));
                 }
             }
-            _ => reasons.push("no baseline for this candidate: drop not checked".into()),
+            _ => reasons.push(format!("no {label} for this candidate: drop not checked")),
         }
     }
     check.reason = reasons.join("; ");

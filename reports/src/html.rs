@@ -41,6 +41,11 @@ pub fn render(report: &Report) -> Result<String> {
         s.suites.len(),
         s.training.len()
     );
+    if !s.models.is_empty() {
+        out.push_str("<section>\n<h2>Models from the registry</h2>\n");
+        out.push_str(&sections::models(&s.models).to_html());
+        out.push_str("</section>\n");
+    }
     for suite in &s.suites {
         let _ = writeln!(
             out,

@@ -1,10 +1,12 @@
 //! Reading one run's results: `<run>/eval/<suite>/comparison.json`, each candidate's
-//! `summary.json` and `scores.jsonl` beside it, and `<run>/train/<job>/metrics.csv` of local
+//! `summary.json` and `scores.jsonl` beside it, `<run>/eval/registry.json` (which registry
+//! version each `registry:` candidate was), and `<run>/train/<job>/metrics.csv` of local
 //! and Bedrock training (both write the same columns).
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tunebench_scoring::compare::Comparison;
 use tunebench_scoring::score::{ExampleScore, Summary};
 
@@ -21,6 +23,27 @@ pub struct RunResults {
     pub suites: Vec<SuiteResults>,
     /// One curve per training job, by job name.
     pub training: Vec<TrainingCurve>,
+    /// The registry versions the eval's `registry:` candidates were.
+    pub models: Vec<RegistryModel>,
+}
+
+/// The file in a run's eval folder that names the registry version behind each
+/// `registry:` candidate, written when the eval resolves them.
+pub const REGISTRY_FILE: &str = "registry.json";
+
+/// One `registry:` candidate of a run and the version it was when the run evaluated it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryModel {
+    /// The candidate's name in the eval.
+    pub candidate: String,
+    /// What the config asked for, e.g. `support-bot@prod`.
+    pub reference: String,
+    /// The model.
+    pub model: String,
+    /// The version it resolved to.
+    pub version: u32,
+    /// What that version is (a local adapter, a Bedrock ARN, ...).
+    pub artifact: String,
 }
 
 /// Every candidate on one suite.
@@ -77,6 +100,12 @@ pub fn load_run(dir: &Path, run_id: Option<&str>) -> Result<RunResults> {
     let layout = tunebench_core::RunDir::new(dir);
     let suites = load_eval(&layout.eval())?;
     let training = load_training(&layout.train())?;
+    let registry_file = layout.eval().join(REGISTRY_FILE);
+    let models = if registry_file.is_file() {
+        read_json(&registry_file)?
+    } else {
+        Vec::new()
+    };
     if suites.is_empty() && training.is_empty() {
         return Err(ReportError::input(
             dir,
@@ -96,6 +125,7 @@ pub fn load_run(dir: &Path, run_id: Option<&str>) -> Result<RunResults> {
         dir: dir.to_path_buf(),
         suites,
         training,
+        models,
     })
 }
 

@@ -22,6 +22,11 @@ pub fn render(report: &Report) -> String {
         s.training.len(),
         plural(s.training.len())
     );
+    if !s.models.is_empty() {
+        out.push_str("## Models from the registry\n\n");
+        out.push_str(&sections::models(&s.models).to_markdown());
+        out.push('\n');
+    }
     for suite in &s.suites {
         let _ = writeln!(
             out,

@@ -1,9 +1,11 @@
-//! The report's tables, built from summaries: the leaderboard of a suite, each candidate
-//! against the baseline, training jobs, and trends across runs. Markdown and HTML render the
+//! The report's tables, built from summaries: the registry versions evaluated, the
+//! leaderboard of a suite, each candidate against the baseline, training jobs, and trends
+//! across runs. Markdown and HTML render the
 //! same tables.
 
 use tunebench_scoring::compare::TestKind;
 
+use crate::load::RegistryModel;
 use crate::summary::{RunSummary, SuiteSummary, TrainingSummary};
 use crate::table::Table;
 
@@ -179,6 +181,25 @@ pub fn versus_baseline(suite: &SuiteSummary, baseline: &str) -> Table {
                 verdict.to_owned(),
             ]);
         }
+    }
+    table
+}
+
+/// The registry versions behind the run's `registry:` candidates.
+pub fn models(models: &[RegistryModel]) -> Table {
+    let mut table = Table::new(&[
+        ("candidate", false),
+        ("asked for", false),
+        ("version", false),
+        ("what", false),
+    ]);
+    for m in models {
+        table.push(vec![
+            m.candidate.clone(),
+            m.reference.clone(),
+            format!("{}@{}", m.model, m.version),
+            m.artifact.clone(),
+        ]);
     }
     table
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tunebench_scoring::compare::PairTest;
 use tunebench_scoring::score::Estimate;
 
-use crate::load::{RunResults, TrainingCurve};
+use crate::load::{RegistryModel, RunResults, TrainingCurve};
 
 /// One run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +19,9 @@ pub struct RunSummary {
     pub suites: Vec<SuiteSummary>,
     /// Per training job.
     pub training: Vec<TrainingSummary>,
+    /// The registry versions its `registry:` candidates were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<RegistryModel>,
 }
 
 /// One suite of a run.
@@ -176,6 +179,7 @@ pub fn summarize(run: &RunResults, created: &str) -> RunSummary {
         created: created.to_owned(),
         suites,
         training: run.training.iter().map(training_summary).collect(),
+        models: run.models.clone(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tunebench_reports::gate::{GateSettings, Rule, check};
+use tunebench_reports::gate::{GateSettings, Rule, check, validate};
 use tunebench_reports::history::{GateOutcome, History};
 use tunebench_reports::load::load_run;
 use tunebench_reports::render::{ReportSettings, build, write};
@@ -194,8 +194,68 @@ fn rule(metric: &str, min: Option<f64>, max_drop: Option<f64>) -> Rule {
         metric: metric.into(),
         min,
         max_drop,
+        against: None,
         require_significant: true,
     }
+}
+
+#[test]
+fn gate_against_another_candidate_of_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // `latest` breaks 14 examples `prod` answers: a significant drop, with no baseline run.
+    let worse = make_run(
+        dir.path(),
+        "worse",
+        &[("prod", all_but(2), 0.0), ("latest", all_but(16), 0.0)],
+    );
+    let settings = GateSettings {
+        rules: vec![Rule {
+            against: Some("prod".into()),
+            ..rule("accuracy", None, Some(0.0))
+        }],
+        ..GateSettings::default()
+    };
+    let report = check(&load_run(&worse, None).unwrap(), None, &settings).unwrap();
+    assert!(!report.passed, "{}", report.explain());
+    // One check: `prod` is not compared with itself.
+    assert_eq!(report.checks.len(), 1, "{:?}", report.checks);
+    let c = &report.checks[0];
+    assert_eq!(c.candidate, "latest");
+    assert!(c.reason.contains("from prod"), "{}", c.reason);
+    assert_eq!(c.broken_count, 14);
+    // One more example right than prod: passes.
+    let better = make_run(
+        dir.path(),
+        "better",
+        &[("prod", all_but(2), 0.0), ("latest", all_but(1), 0.0)],
+    );
+    let report = check(&load_run(&better, None).unwrap(), None, &settings).unwrap();
+    assert!(report.passed, "{}", report.explain());
+    // `against` must name a candidate, not the rule's own, and needs a max_drop.
+    let suites = vec![("intents".to_owned(), vec!["accuracy".to_owned()])];
+    let candidates = vec!["prod".to_owned(), "latest".to_owned()];
+    let typo = GateSettings {
+        rules: vec![Rule {
+            against: Some("prd".into()),
+            ..rule("accuracy", None, Some(0.0))
+        }],
+        ..GateSettings::default()
+    };
+    let msg = validate(&typo, &suites, &candidates)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("against candidate `prd`"), "{msg}");
+    let no_drop = GateSettings {
+        rules: vec![Rule {
+            against: Some("prod".into()),
+            ..rule("accuracy", Some(0.5), None)
+        }],
+        ..GateSettings::default()
+    };
+    let msg = validate(&no_drop, &suites, &candidates)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("no max_drop"), "{msg}");
 }
 
 #[test]
@@ -351,7 +411,6 @@ fn failed_candidate_is_marked_and_never_ranked_or_best() {
 /// a typo in a metric is found before the (paid) eval, naming the rule and the known metrics.
 #[test]
 fn gate_rules_are_validated_against_suites_and_candidates_before_the_eval() {
-    use tunebench_reports::gate::validate;
     let suites = vec![("intents".to_string(), vec!["accuracy".to_string()])];
     let candidates = vec!["base".to_string(), "tuned".to_string()];
     let ok = GateSettings {
