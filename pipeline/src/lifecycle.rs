@@ -301,7 +301,8 @@ pub struct Recorded {
     pub kept: Option<String>,
 }
 
-/// [`record_run`] for the run in `run_dir`, its summary read from its results.
+/// [`record_run`] for the run in `run_dir`, its summary read from its results (nothing
+/// when the config does not use the registry).
 ///
 /// # Errors
 /// As [`record_run`]; the run's results cannot be read.
@@ -328,14 +329,11 @@ pub fn record_run_dir(
 ///
 /// # Errors
 /// The store cannot be opened or written; the promotion is refused.
-pub fn record_run(
+fn record_run(
     loaded: &Loaded,
     summary: &RunSummary,
     gate: Option<&GateReport>,
 ) -> Result<Recorded> {
-    if !used(loaded) {
-        return Ok(Recorded::default());
-    }
     let mut registry = Registry::open(&store(loaded)?)?;
     let config = loaded.raw.registry.clone().unwrap_or_default();
     // Candidate name → (model, version).
