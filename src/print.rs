@@ -6,6 +6,7 @@ use std::path::Path;
 use tunebench_datasets::Prepared;
 use tunebench_eval::evaluate::EvalReport;
 use tunebench_eval::output;
+use tunebench_pipeline::cloudwatch::Published;
 use tunebench_reports::gate::GateReport;
 use tunebench_reports::render::Written;
 use tunebench_train::{Status, Summary};
@@ -170,4 +171,24 @@ pub fn gate(global: &Global, report: &GateReport) {
     if !global.quiet || !report.passed {
         print!("{}", report.explain());
     }
+}
+
+/// What went to CloudWatch; a dry run's payload is printed as JSON whatever the flags, being
+/// what was asked for.
+pub fn published(global: &Global, published: &Published) -> std::io::Result<()> {
+    match published {
+        Published::DryRun(batches) => println!("{}", serde_json::to_string_pretty(batches)?),
+        Published::Sent {
+            namespace,
+            datums,
+            calls,
+        } => either(
+            global,
+            &serde_json::to_value(published)?,
+            &format!(
+                "cloudwatch: {datums} datums sent to namespace {namespace} in {calls} PutMetricData call(s)"
+            ),
+        ),
+    }
+    Ok(())
 }
