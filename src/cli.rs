@@ -16,9 +16,9 @@ pub use tunebench_pipeline::Stage;
 /// 2 usage or config error, 3 regression found by the gate, 130 training stopped by Ctrl-C
 /// (a checkpoint was written; --resume continues).
 ///
-/// Every AWS call (S3, Bedrock, Bedrock Runtime) is logged to aws-audit.jsonl in the run
-/// folder (`run`) or the command's output folder, or to the config's `[aws] audit_log`: one
-/// JSON line per call, never a credential or record content.
+/// Every AWS call (S3, Bedrock, Bedrock Runtime, CloudWatch) is logged to aws-audit.jsonl in
+/// the run folder (`run`) or the command's output folder, or to the config's `[aws]
+/// audit_log`: one JSON line per call, never a credential, record content or metric value.
 #[derive(Debug, Parser)]
 #[command(
     name = "tunebench",
@@ -95,11 +95,18 @@ pub enum Command {
     /// stage runs. Exit code 3 when the gate finds a regression; 1 when a candidate answered
     /// nothing (the report, marking it failed, is written first).
     ///
+    /// With `[report] cloudwatch = { namespace = "tunebench", region = "us-east-1" }` the
+    /// run's score, suite metrics, cost, latency and errors per suite and candidate, and the
+    /// gate's verdict, are sent to Amazon CloudWatch after the report and the gate, a
+    /// regression included (configs/cloudwatch-gate-alarm.json is an alarm on it).
+    ///
     /// Example: tunebench run configs/quickstart.toml
     Run(RunArgs),
     /// Write a run's report: report.md (fits a PR comment), report.html (one file, charts
     /// inline), summary.json, results.csv and junit.xml, in <run>/report/. With a history
-    /// file, the run is appended to it and trends across runs are shown.
+    /// file, the run is appended to it and trends across runs are shown. With --config and
+    /// its `[report] cloudwatch`, the run's metrics are sent to CloudWatch (the gate's
+    /// verdict is sent by `tunebench run`).
     ///
     /// Example: tunebench report runs/quickstart --history runs/history.sqlite
     Report(ReportArgs),
@@ -125,6 +132,12 @@ pub struct RunArgs {
     /// Run only this stage (again).
     #[arg(long, value_enum)]
     pub only: Option<Stage>,
+    /// Print the CloudWatch payload of `[report] cloudwatch` instead of sending it: JSON, one
+    /// PutMetricData input per call, which `aws cloudwatch put-metric-data --cli-input-json`
+    /// takes. Only CloudWatch is skipped: every stage runs as without it (`tunebench eval
+    /// --dry-run` estimates an eval without calling the candidates).
+    #[arg(long)]
+    pub cloudwatch_dry_run: bool,
 }
 
 /// Flags of `report`.
@@ -145,6 +158,12 @@ pub struct ReportArgs {
     /// Candidate the others are compared with (default: each suite's first).
     #[arg(long)]
     pub baseline: Option<String>,
+    /// Print the CloudWatch payload of `[report] cloudwatch` instead of sending it: JSON, one
+    /// PutMetricData input per call, which `aws cloudwatch put-metric-data --cli-input-json`
+    /// takes. Only CloudWatch is skipped: the report is written and the history appended as
+    /// without it.
+    #[arg(long)]
+    pub cloudwatch_dry_run: bool,
 }
 
 /// Flags of `gate`.

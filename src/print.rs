@@ -6,6 +6,7 @@ use std::path::Path;
 use tunebench_datasets::Prepared;
 use tunebench_eval::evaluate::EvalReport;
 use tunebench_eval::output;
+use tunebench_pipeline::cloudwatch::Published;
 use tunebench_pipeline::lifecycle::Recorded;
 use tunebench_pipeline::registry::{AliasMove, AuditEntry, ModelEntry, Registered, Version};
 use tunebench_reports::gate::GateReport;
@@ -380,5 +381,25 @@ pub fn version(global: &Global, v: &Version, audit: &[AuditEntry]) -> anyhow::Re
         ]);
     }
     println!("\naudit of {}:\n{}", v.model, table.to_markdown());
+    Ok(())
+}
+
+/// What went to CloudWatch; a dry run's payload is printed as JSON whatever the flags, being
+/// what was asked for.
+pub fn published(global: &Global, published: &Published) -> std::io::Result<()> {
+    match published {
+        Published::DryRun(batches) => println!("{}", serde_json::to_string_pretty(batches)?),
+        Published::Sent {
+            namespace,
+            datums,
+            calls,
+        } => either(
+            global,
+            &serde_json::to_value(published)?,
+            &format!(
+                "cloudwatch: {datums} datums sent to namespace {namespace} in {calls} PutMetricData call(s)"
+            ),
+        ),
+    }
     Ok(())
 }

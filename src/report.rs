@@ -1,31 +1,28 @@
 //! `tunebench report` and `tunebench gate`: flags over the config's `[report]` / `[gate]`,
-//! then the library's report or gate, and what it found.
+//! then the library's report (and its CloudWatch metrics) or gate, and what it found.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tunebench_pipeline::ConfigError;
+use tunebench_pipeline::cloudwatch::{Mode, publish_run};
 use tunebench_pipeline::report::{
     check_run, gate_settings, report_settings, verdict, write_report,
 };
+use tunebench_pipeline::{ConfigError, Loaded, Scope};
 use tunebench_reports::gate::GateSettings;
 use tunebench_reports::render::ReportSettings;
 
 use crate::cli::{GateArgs, Global, ReportArgs};
 
-/// Resolved report settings: the config's `[report]` with flags on top, and the config's
-/// run folder.
+/// Resolved report settings: the config's `[report]` with flags on top, and the config.
 fn settings(
     global: &Global,
     args: &ReportArgs,
-) -> anyhow::Result<(ReportSettings, Option<PathBuf>)> {
-    let (mut settings, run_dir) = match &args.config {
+) -> anyhow::Result<(ReportSettings, Option<Loaded>)> {
+    let (mut settings, loaded) = match &args.config {
         Some(path) => {
             let loaded = crate::load(global, path)?;
-            (
-                report_settings(&loaded),
-                Some(loaded.run.root().to_path_buf()),
-            )
+            (report_settings(&loaded), Some(loaded))
         }
         None => (ReportSettings::default(), None),
     };
@@ -35,15 +32,27 @@ fn settings(
     if let Some(b) = &args.baseline {
         settings.baseline = Some(b.clone());
     }
-    Ok((settings, run_dir))
+    Ok((settings, loaded))
 }
 
 pub fn report(global: &Global, args: &ReportArgs) -> anyhow::Result<()> {
-    let (settings, config_run) = settings(global, args)?;
+    let (settings, loaded) = settings(global, args)?;
+    if args.cloudwatch_dry_run && loaded.is_none() {
+        return Err(ConfigError(
+            "--cloudwatch-dry-run needs --config, whose [report] cloudwatch says where the metrics go"
+                .into(),
+        )
+        .into());
+    }
     let runs: Vec<PathBuf> = if args.runs.is_empty() {
-        vec![config_run.ok_or_else(|| {
-            ConfigError("give a run folder (e.g. runs/quickstart) or --config".into())
-        })?]
+        vec![
+            loaded
+                .as_ref()
+                .map(|l| l.run.root().to_path_buf())
+                .ok_or_else(|| {
+                    ConfigError("give a run folder (e.g. runs/quickstart) or --config".into())
+                })?,
+        ]
     } else {
         args.runs.clone()
     };
@@ -60,6 +69,20 @@ pub fn report(global: &Global, args: &ReportArgs) -> anyhow::Result<()> {
         crate::print::report(global, &written);
         if !global.quiet {
             println!("report: {}", written.html.display());
+        }
+    }
+    if let Some(loaded) = &loaded {
+        let mode = Mode::dry_run_if(args.cloudwatch_dry_run);
+        let published = publish_run(
+            loaded,
+            Scope::Command,
+            subject,
+            &written.summary,
+            None,
+            mode,
+        )?;
+        if let Some(p) = published {
+            crate::print::published(global, &p)?;
         }
     }
     Ok(())

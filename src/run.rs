@@ -2,6 +2,7 @@
 //! showing each stage's progress and result as the single commands do.
 
 use tunebench_aws::CustomizationJob;
+use tunebench_pipeline::cloudwatch::Mode;
 use tunebench_pipeline::overrides::Overrides;
 use tunebench_pipeline::run::{self, Finished, RunUi, Selection};
 
@@ -32,7 +33,8 @@ pub fn run(global: &Global, args: &RunArgs) -> anyhow::Result<()> {
         only: args.only,
         from: args.from,
     };
-    Ok(run::run(&loaded, selection, &stop, &ui)?)
+    let metrics = Mode::dry_run_if(args.cloudwatch_dry_run);
+    Ok(run::run(&loaded, selection, metrics, &stop, &ui)?)
 }
 
 /// Progress bars on stderr, each stage's result on stdout.
@@ -82,6 +84,7 @@ impl RunUi for Terminal<'_> {
             }
             Finished::Registered(versions) => print::registered(self.global, versions),
             Finished::Recorded(recorded) => print::recorded(self.global, recorded),
+            Finished::CloudWatch(published) => print::published(self.global, published),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `tunebench run`, `report` and `gate` end to end: a small banking77 pipeline (data → LoRA
 //! on the tiny fixture model → eval of base, tuned and an OpenAI-compatible endpoint →
-//! report → gate), stage reuse, and a run killed mid-eval that resumes without sending an
-//! answered request again.
+//! report → gate), stage reuse, a run killed mid-eval that resumes without sending an
+//! answered request again, and a run's metrics in the loopback CloudWatch.
 
 // Helpers here panic on anything unexpected: a panic is how a test reports failure.
 #![allow(clippy::unwrap_used)]
@@ -481,10 +481,14 @@ fn run_trains_on_the_device_tunebench_device_names() {
     assert_eq!(status(&m, "train"), "failed");
 }
 
-/// `tunebench` with the registry's actor pinned, so the audit trail is checkable.
+/// `tunebench` with test credentials (for the loopback CloudWatch) and the registry's actor
+/// pinned, so the audit trail is checkable.
 fn tunebench_as(args: &[&str], cwd: &Path) -> Output {
     command(args, cwd)
         .env("TUNEBENCH_ACTOR", "ci:nightly#42")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .expect("run the tunebench binary")
 }
@@ -532,8 +536,9 @@ fn write_qa_suite(dir: &Path) {
 /// The model lifecycle from the command line: versions registered, the first promoted to
 /// prod by hand (forced, with a reason), then the nightly run compares `@prod` with
 /// `@latest`, promotes the latest to staging when the gate passes, and keeps staging (and
-/// prod) when the next version regresses; promotion of the regressed version is refused,
-/// rollback restores the previous holder, and the audit names who did what.
+/// prod) when the next version regresses, each night's verdict and scores arriving in the
+/// loopback CloudWatch; promotion of the regressed version is refused, rollback restores
+/// the previous holder, and the audit names who did what.
 #[test]
 fn nightly_promotes_on_pass_and_keeps_prod_on_a_regression() {
     let dir = tempfile::tempdir().unwrap();
@@ -592,9 +597,11 @@ fn nightly_promotes_on_pass_and_keeps_prod_on_a_regression() {
         text(&forced.stdout)
     );
 
+    let namespace = fresh_namespace("lifecycle");
     std::fs::write(
         d.join("nightly.toml"),
-        r#"# Run: tunebench run nightly.toml --run-id nightly-1
+        format!(
+            r#"# Run: tunebench run nightly.toml --run-id nightly-1
 [run]
 runs_dir = "runs"
 [registry]
@@ -602,7 +609,7 @@ model = "support-bot"
 promote_on_pass = "staging"
 [eval]
 suites = ["qa.toml"]
-out_dir = "{run_dir}/eval"
+out_dir = "{{run_dir}}/eval"
 [[eval.candidates]]
 kind = "registry"
 name = "prod"
@@ -614,6 +621,7 @@ model = "registry:support-bot@latest"
 [report]
 baseline = "prod"
 history = "runs/history.sqlite"
+cloudwatch = {{ namespace = "{namespace}", region = "us-east-1", endpoint_url = "{endpoint}" }}
 [gate]
 history = "runs/history.sqlite"
 [[gate.rules]]
@@ -623,8 +631,17 @@ against = "prod"
 max_drop = 0.0
 require_significant = false
 "#,
+            endpoint = cloudwatch_endpoint(),
+        ),
     )
     .unwrap();
+    let cw = cloudwatch_reader();
+    let pipeline = [("pipeline", "nightly")];
+    let latest = [
+        ("pipeline", "nightly"),
+        ("suite", "qa"),
+        ("candidate", "latest"),
+    ];
     let night = |id: &str| tunebench_as(&["run", "nightly.toml", "--run-id", id], d);
     let n1 = night("nightly-1");
     assert!(
@@ -653,6 +670,14 @@ require_significant = false
         row(&["latest", "support-bot@latest", "support-bot@2"]),
         "{report}"
     );
+    assert_eq!(
+        read_back(&cw, &namespace, &["gate_passed", "score"], &pipeline)[0],
+        Some(vec![1.0])
+    );
+    assert_eq!(
+        read_back(&cw, &namespace, &["score"], &latest)[0],
+        Some(vec![1.0])
+    );
 
     register("v3.toml");
     let n2 = night("nightly-2");
@@ -670,6 +695,13 @@ require_significant = false
         ),
         "{stdout}"
     );
+    // Night 2 in CloudWatch: one failed check (both nights fall in one minute, whose
+    // maximum of `gate_failed_checks` is night 2's).
+    assert_eq!(
+        read_back(&cw, &namespace, &["gate_failed_checks"], &pipeline)[0],
+        Some(vec![1.0])
+    );
+    assert_eq!(cloudwatch().invalid_requests(), Vec::<String>::new());
     let list = json(&tunebench_as(
         &[&["model", "list", "--json"][..], &history[..]].concat(),
         d,
@@ -840,4 +872,354 @@ fn run_registers_what_it_trains_with_lineage() {
         dir.path(),
     ));
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
+
+/// The loopback CloudWatch stand-in every test of this binary shares (each uses its own
+/// namespace); it validates what it is sent against botocore's CloudWatch model.
+fn cloudwatch() -> &'static tunebench_standins::cloudwatch::CloudWatchStandin {
+    static STANDIN: std::sync::OnceLock<tunebench_standins::cloudwatch::CloudWatchStandin> =
+        std::sync::OnceLock::new();
+    STANDIN.get_or_init(|| tunebench_standins::cloudwatch::CloudWatchStandin::start().unwrap())
+}
+
+fn cloudwatch_endpoint() -> String {
+    cloudwatch().endpoint_url().to_owned()
+}
+
+/// A namespace no other test (or earlier test run on the same server) uses.
+fn fresh_namespace(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("tunebench-test/{test}/{}-{nanos}", std::process::id())
+}
+
+/// A client of the loopback CloudWatch, to read back what tunebench sent.
+fn cloudwatch_reader() -> tunebench_aws::CloudWatch {
+    let settings = tunebench_aws::AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(cloudwatch_endpoint()),
+        ..tunebench_aws::AwsSettings::default()
+    };
+    tunebench_aws::CloudWatch::connect(&settings, &tunebench_aws::BedrockOptions::default())
+        .unwrap()
+}
+
+/// An eval-only run of recorded responses on the two-example math suite, with
+/// `[report] cloudwatch` in `namespace` on the loopback server: `good` answers both (100 and
+/// 300 ms, a cent each), `bad` answers one wrongly and errors on the other (no latency). The
+/// gate wants `good`'s exact match to be at least `min`.
+fn cloudwatch_run_config(dir: &Path, namespace: &str, min: f64) -> PathBuf {
+    common::write_math_suite(dir);
+    std::fs::write(
+        dir.join("good.jsonl"),
+        "{\"id\":\"L1\",\"text\":\"4\",\"latency_ms\":100,\"cost_usd\":0.01}\n{\"id\":\"L2\",\"text\":\"6\",\"latency_ms\":300,\"cost_usd\":0.01}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad.jsonl"),
+        "{\"id\":\"L1\",\"text\":\"5\"}\n{\"id\":\"L2\",\"error\":\"timeout\"}\n",
+    )
+    .unwrap();
+    let config = dir.join("metrics.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"# Run: tunebench run metrics.toml
+[run]
+runs_dir = "runs"
+[eval]
+suites = ["s.toml"]
+out_dir = "{{run_dir}}/eval"
+[[eval.candidates]]
+kind = "responses"
+name = "good"
+path = "good.jsonl"
+[[eval.candidates]]
+kind = "responses"
+name = "bad"
+path = "bad.jsonl"
+[report]
+cloudwatch = {{ namespace = "{namespace}", region = "us-east-1", endpoint_url = "{endpoint}" }}
+[gate]
+[[gate.rules]]
+candidate = "good"
+metric = "exact_match"
+min = {min:?}
+"#,
+            endpoint = cloudwatch_endpoint(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The value of each metric of `namespace` with exactly `dims`, read with GetMetricData (the
+/// maximum per minute around now); `None` for a metric without data.
+fn read_back(
+    cw: &tunebench_aws::CloudWatch,
+    namespace: &str,
+    metrics: &[&str],
+    dims: &[(&str, &str)],
+) -> Vec<Option<Vec<f64>>> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut call = cw
+        .sdk()
+        .get_metric_data()
+        .start_time(DateTime::from_secs(now - 3600))
+        .end_time(DateTime::from_secs(now + 3600));
+    for (i, name) in metrics.iter().enumerate() {
+        let metric = Metric::builder()
+            .namespace(namespace)
+            .metric_name(*name)
+            .set_dimensions(Some(
+                dims.iter()
+                    .map(|(n, v)| Dimension::builder().name(*n).value(*v).build())
+                    .collect(),
+            ))
+            .build();
+        call = call.metric_data_queries(
+            MetricDataQuery::builder()
+                .id(format!("m{i}"))
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(metric)
+                        .period(60)
+                        .stat("Maximum")
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    let out = cw.block_on(call.send()).unwrap();
+    (0..metrics.len())
+        .map(|i| {
+            let id = format!("m{i}");
+            out.metric_data_results()
+                .iter()
+                .find(|r| r.id() == Some(id.as_str()))
+                .map(|r| r.values().to_vec())
+                .filter(|v| !v.is_empty())
+        })
+        .collect()
+}
+
+/// Metric names in `namespace` (ListMetrics).
+fn listed(cw: &tunebench_aws::CloudWatch, namespace: &str) -> Vec<String> {
+    let out = cw
+        .block_on(cw.sdk().list_metrics().namespace(namespace).send())
+        .unwrap();
+    out.metrics()
+        .iter()
+        .filter_map(|m| m.metric_name().map(str::to_owned))
+        .collect()
+}
+
+/// `tunebench run` with `[report] cloudwatch`: after the report and a gate that finds a
+/// regression, the run's metrics and the verdict arrive in the loopback CloudWatch (read back
+/// with GetMetricData, equal to summary.json), one audit line says so, and the run still
+/// exits 3.
+#[test]
+fn run_publishes_its_metrics_and_a_failed_gate_to_cloudwatch_then_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let namespace = fresh_namespace("run");
+    let config = cloudwatch_run_config(dir.path(), &namespace, 2.0);
+    let out = run_with_test_credentials(&["run", config.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "cloudwatch: 12 datums sent to namespace {namespace} in 1 PutMetricData call(s)"
+        )),
+        "{stdout}"
+    );
+
+    let run = dir.path().join("runs/metrics");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report/summary.json")).unwrap()).unwrap();
+    let cw = cloudwatch_reader();
+    let suite = &summary["suites"][0];
+    assert_eq!(suite["suite"], "math");
+    for c in suite["candidates"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let got = read_back(
+            &cw,
+            &namespace,
+            &[
+                "score",
+                "exact_match",
+                "cost_usd",
+                "latency_p50_ms",
+                "latency_p95_ms",
+                "errors",
+            ],
+            &[
+                ("pipeline", "metrics"),
+                ("suite", "math"),
+                ("candidate", name),
+            ],
+        );
+        let one = |v: &serde_json::Value| v.as_f64().map(|x| vec![x]);
+        let exact_match = c["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "exact_match")
+            .unwrap();
+        let want = vec![
+            one(&c["score"]["value"]),
+            one(&exact_match["value"]),
+            one(&c["cost_usd"]),
+            one(&c["latency_p50_ms"]),
+            one(&c["latency_p95_ms"]),
+            one(&c["errors"]),
+        ];
+        assert_eq!(got, want, "{name}: {c:#}");
+    }
+    // The values this test is about, in case summary.json itself went wrong.
+    let good = &suite["candidates"][0];
+    assert_eq!(
+        (good["name"].as_str(), good["score"]["value"].as_f64()),
+        (Some("good"), Some(1.0))
+    );
+    assert!(good["latency_p50_ms"].as_f64().is_some());
+    assert_eq!(suite["candidates"][1]["errors"], 1);
+    assert!(suite["candidates"][1]["latency_p50_ms"].is_null());
+    let gate = read_back(
+        &cw,
+        &namespace,
+        &["gate_passed", "gate_failed_checks"],
+        &[("pipeline", "metrics")],
+    );
+    assert_eq!(gate, vec![Some(vec![0.0]), Some(vec![1.0])]);
+
+    // One audit line for the one call: namespace and datum count, no value.
+    let audit = std::fs::read_to_string(run.join("aws-audit.jsonl")).unwrap();
+    let calls: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["service"] == "cloudwatch")
+        .collect();
+    assert_eq!(calls.len(), 1, "{audit}");
+    assert_eq!(calls[0]["operation"], "PutMetricData");
+    assert_eq!(calls[0]["outcome"], "ok");
+    assert_eq!(
+        calls[0]["resources"],
+        serde_json::json!({ "namespace": namespace, "datums": "12" })
+    );
+}
+
+/// `--cloudwatch-dry-run` prints the exact payload (the run's time, the verdict) and sends
+/// nothing: ListMetrics finds nothing in the namespace, until `tunebench report` sends the
+/// run's metrics (without the gate's, which only `run` has).
+#[test]
+fn cloudwatch_dry_run_prints_the_payload_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let namespace = fresh_namespace("dry-run");
+    let config = cloudwatch_run_config(dir.path(), &namespace, 0.5);
+    let cfg = config.to_str().unwrap();
+    let out =
+        run_with_test_credentials(&["run", cfg, "--quiet", "--cloudwatch-dry-run"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let payload: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let calls = payload.as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{payload:#}");
+    assert_eq!(calls[0]["Namespace"], namespace.as_str());
+    let data = calls[0]["MetricData"].as_array().unwrap();
+    assert_eq!(data.len(), 12, "{payload:#}");
+    let started: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("runs/metrics/run.json")).unwrap())
+            .unwrap();
+    assert!(
+        data.iter().all(|d| d["Timestamp"] == started["started"]),
+        "{payload:#}"
+    );
+    let passed = data
+        .iter()
+        .find(|d| d["MetricName"] == "gate_passed")
+        .unwrap();
+    assert_eq!(
+        passed,
+        &serde_json::json!({
+            "MetricName": "gate_passed",
+            "Dimensions": [{ "Name": "pipeline", "Value": "metrics" }],
+            "Value": 1.0,
+            "Unit": "None",
+            "Timestamp": started["started"],
+        })
+    );
+    let cw = cloudwatch_reader();
+    assert_eq!(listed(&cw, &namespace), Vec::<String>::new());
+    let audit = std::fs::read_to_string(dir.path().join("runs/metrics/aws-audit.jsonl"))
+        .unwrap_or_default();
+    assert!(!audit.contains("cloudwatch"), "{audit}");
+
+    // `report --cloudwatch-dry-run` shows the run's metrics without a verdict; `report` sends
+    // them.
+    let report = ["report", "--config", cfg, "--quiet"];
+    let dry = run_with_test_credentials(
+        &[&report[..], &["--cloudwatch-dry-run"][..]].concat(),
+        dir.path(),
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let payload: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let names: Vec<&str> = payload[0]["MetricData"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["MetricName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("gate_")), "{names:?}");
+    assert_eq!(listed(&cw, &namespace), Vec::<String>::new());
+    let sent = run_with_test_credentials(&report, dir.path());
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let mut names = listed(&cw, &namespace);
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names,
+        [
+            "cost_usd",
+            "errors",
+            "exact_match",
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "score"
+        ]
+    );
+    // Its audit line is beside the report it sent.
+    let audit =
+        std::fs::read_to_string(dir.path().join("runs/metrics/report/aws-audit.jsonl")).unwrap();
+    assert!(audit.contains("\"PutMetricData\""), "{audit}");
+
+    // A dry run without [report] cloudwatch has nothing to show: a config error.
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(
+        &plain,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("cloudwatch ="))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let refused = run_with_test_credentials(
+        &["run", plain.to_str().unwrap(), "--cloudwatch-dry-run"],
+        dir.path(),
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("no [report] cloudwatch"),
+        "{}",
+        text(&refused.stderr)
+    );
 }

@@ -1,9 +1,9 @@
-//! Append-only audit log of the AWS calls tunebench makes (S3, Bedrock, Bedrock Runtime): one
-//! JSON object per line with the time, service, operation, the resource names and ARNs
-//! involved (bucket and key for S3), the service's request id, the outcome, the duration and,
-//! for a failure, the error *code* and HTTP status. It never holds credentials, prompts,
-//! responses or record contents, and no error *messages* either (a ValidationException
-//! message may quote the offending value, which can be a prompt).
+//! Append-only audit log of the AWS calls tunebench makes (S3, Bedrock, Bedrock Runtime,
+//! CloudWatch): one JSON object per line with the time, service, operation, the resource names
+//! and ARNs involved (bucket and key for S3), the service's request id, the outcome, the
+//! duration and, for a failure, the error *code* and HTTP status. It never holds credentials,
+//! prompts, responses, record contents or metric values, and no error *messages* either (a
+//! ValidationException message may quote the offending value, which can be a prompt).
 //!
 //! Each entry is written with one `write` on a file opened with `O_APPEND`, so concurrent
 //! writers (eval's parallel Converse calls, two tunebench processes) never interleave lines.
@@ -32,11 +32,12 @@ pub enum Outcome {
 pub struct AuditEntry {
     /// RFC 3339 UTC time the call ended.
     pub time: String,
-    /// `s3`, `bedrock` or `bedrock-runtime`.
+    /// `s3`, `bedrock`, `bedrock-runtime` or `cloudwatch`.
     pub service: String,
     /// API operation, e.g. `CreateModelCustomizationJob`.
     pub operation: String,
-    /// Names and ARNs involved, e.g. `jobName`, `jobArn`, `modelId`; `bucket` and `key` for S3.
+    /// Names and ARNs involved, e.g. `jobName`, `jobArn`, `modelId`; `bucket` and `key` for S3;
+    /// `namespace` and `datums` (their count) for CloudWatch.
     pub resources: BTreeMap<String, String>,
     /// The service's request id (absent when no response arrived).
     pub request_id: Option<String>,

@@ -25,7 +25,7 @@ use aws_sdk_bedrock::types;
 use tokio::runtime::Runtime;
 
 use crate::audit::{AuditLog, note};
-use crate::error::bedrock_hint;
+use crate::error::{bedrock_hint, sdk_failure};
 use crate::{AwsSettings, Error, Result};
 
 /// Client settings beyond [`AwsSettings`].
@@ -100,23 +100,7 @@ pub(crate) fn bedrock_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let code = err.code().map(str::to_string);
-    let message = match &code {
-        Some(c) => match err.request_id() {
-            Some(r) => format!("{c}: {} (request id {r})", err.message().unwrap_or("")),
-            None => format!("{c}: {}", err.message().unwrap_or("")),
-        },
-        None => {
-            let mut msg = err.to_string();
-            let mut src = std::error::Error::source(err);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
-            msg
-        }
-    };
+    let (code, message) = sdk_failure(err);
     let hint = match &code {
         None => Some(
             "check the network and the endpoint (AWS_ENDPOINT_URL, aws.endpoint_url) and the region"

@@ -70,6 +70,30 @@ pub enum Error {
         /// What is wrong, naming the field or entry.
         reason: String,
     },
+    /// A CloudWatch call failed (after the retries the client is set up for).
+    #[error("CloudWatch {operation} to namespace {namespace:?}: {message}{}",
+        hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    CloudWatch {
+        /// The API operation, e.g. `PutMetricData`.
+        operation: &'static str,
+        /// The metrics' namespace.
+        namespace: String,
+        /// The service's error code, e.g. `InvalidParameterValue`; `None` for transport errors.
+        code: Option<String>,
+        /// The service's error code and message and its request id, or the transport error
+        /// chain.
+        message: String,
+        /// A likely fix.
+        hint: Option<String>,
+    },
+    /// Metric data the service would refuse; nothing was sent.
+    #[error("CloudWatch metrics for namespace {namespace:?}: {reason}")]
+    InvalidMetricData {
+        /// The namespace.
+        namespace: String,
+        /// Which datum and what is wrong with it (with a hint where the fix is known).
+        reason: String,
+    },
     /// The async runtime could not start.
     #[error("starting the AWS client runtime: {0}")]
     Runtime(std::io::Error),
@@ -119,6 +143,35 @@ impl Error {
             hint,
         }
     }
+}
+
+/// An SDK error's code (`None` for transport errors) and message: the service's code and
+/// message with its request id, or the whole chain of a transport error, which names the
+/// cause.
+pub(crate) fn sdk_failure<E>(err: &aws_sdk_s3::error::SdkError<E>) -> (Option<String>, String)
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    use aws_sdk_s3::operation::RequestId;
+    let code = err.code().map(str::to_string);
+    let message = match &code {
+        Some(c) => match err.request_id() {
+            Some(r) => format!("{c}: {} (request id {r})", err.message().unwrap_or("")),
+            None => format!("{c}: {}", err.message().unwrap_or("")),
+        },
+        None => {
+            let mut msg = err.to_string();
+            let mut src = std::error::Error::source(err);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            msg
+        }
+    };
+    (code, message)
 }
 
 /// The hint for a Bedrock error code: what to change, or which permission is missing.

@@ -1,4 +1,4 @@
-//! tunebench's AWS access (S3, Bedrock, Bedrock Runtime): clients built from the default credential chain (profile and
+//! tunebench's AWS access (S3, Bedrock, Bedrock Runtime, CloudWatch): clients built from the default credential chain (profile and
 //! region as configured), each with an endpoint override so tests and users of S3-compatible
 //! stores can point them at another server. The rest of tunebench is synchronous batch code,
 //! so each client owns a small tokio runtime and offers blocking calls; the exception is
@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod bedrock;
+pub mod cloudwatch;
 mod error;
 pub mod pricing;
 pub mod runtime;
@@ -18,6 +19,7 @@ pub use bedrock::{
     CustomizationJobSummary, CustomizationKind, Deployment, InvocationJob, InvocationJobSpec,
     JobFilter, ModelImportJob, ProvisionedThroughput, VpcConfig, WaitOptions,
 };
+pub use cloudwatch::{CloudWatch, Dimension, MetricBatch, MetricDatum, Unit};
 pub use error::{Error, Result};
 pub use runtime::{BedrockRuntime, ConverseReply, ConverseRequest, Role, Turn};
 pub use s3::{S3, S3Uri, UploadOptions, UploadOutcome};
@@ -34,7 +36,7 @@ pub struct AwsSettings {
     pub profile: Option<String>,
     /// Endpoint override, e.g. `http://127.0.0.1:5000` for a local S3-compatible server.
     pub endpoint_url: Option<String>,
-    /// Append one JSON line per S3, Bedrock and Bedrock Runtime call to this file (see
+    /// Append one JSON line per S3, Bedrock, Bedrock Runtime and CloudWatch call to this file (see
     /// [`audit`]). The CLI sets it by default: `aws-audit.jsonl` in the run folder under
     /// `tunebench run`, else in the command's output folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]

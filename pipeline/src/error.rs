@@ -132,6 +132,8 @@ impl UserFault for PipelineError {
             PipelineError::Scoring(e) => e.is_user_fault(),
             PipelineError::Report(e) => e.is_user_fault(),
             PipelineError::Registry(e) => e.is_user_fault(),
+            // Names CloudWatch refuses come from the config (suites, candidates).
+            PipelineError::Aws(tunebench_aws::Error::InvalidMetricData { .. }) => true,
             PipelineError::In { source, .. } => source.is_user_fault(),
             _ => false,
         }

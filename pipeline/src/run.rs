@@ -1,6 +1,8 @@
 //! `tunebench run CONFIG`: data → train (local and/or Bedrock) → eval → report (→ gate) into
 //! the run folder ([`RunDir`]), with `run.json`: the config's hash, the tool version, each
-//! stage's input and output hashes, status, time and cost.
+//! stage's input and output hashes, status, time and cost; then, with `[report] cloudwatch`,
+//! the run's metrics and gate verdict to CloudWatch ([`crate::cloudwatch`]), a regression
+//! included.
 //!
 //! Reuse and resume: `data prepare` reuses its outputs when its config and inputs are
 //! unchanged; training and eval are skipped when the fingerprint of their settings and of
@@ -25,12 +27,13 @@ use tunebench_core::paths::under;
 use tunebench_core::time::now_rfc3339;
 use tunebench_core::write_atomic;
 use tunebench_datasets::Prepared;
-use tunebench_eval::evaluate::EvalReport;
+use tunebench_eval::evaluate::{EvalReport, EvalSettings};
 use tunebench_eval::runner::RunProgress;
 use tunebench_eval::suite::Suite;
 use tunebench_reports::gate::GateReport;
 use tunebench_reports::render::Written;
 
+use crate::cloudwatch::{self, Published};
 use crate::config::{ConfigError, Loaded, RUN_DIR, Scope};
 use crate::error::{PipelineError, Result, io};
 use crate::eval::EvalMode;
@@ -130,6 +133,8 @@ pub enum Finished<'a> {
     Registered(&'a [crate::registry::Registered]),
     /// The registry's record of the run: versions evaluated, promoted or kept.
     Recorded(&'a lifecycle::Recorded),
+    /// The metrics sent to CloudWatch, or the payload of a dry run.
+    CloudWatch(&'a Published),
 }
 
 /// How a run shows itself: progress bars per stage and what each stage made.
@@ -190,9 +195,11 @@ pub fn plan(loaded: &Loaded) -> Result<Vec<Stage>> {
         .into());
     }
     check_layout(loaded)?;
-    // Before any stage (and any paid call): a gate rule the eval can never satisfy.
+    // Before any stage (and any paid call): a gate rule the eval can never satisfy, and
+    // metrics CloudWatch would refuse.
     check_gate(loaded)?;
     lifecycle::check(loaded)?;
+    check_cloudwatch(loaded)?;
     Ok(stages)
 }
 
@@ -200,12 +207,23 @@ pub fn plan(loaded: &Loaded) -> Result<Vec<Stage>> {
 /// `run.json`. `stop` is the Ctrl-C flag local training checkpoints on.
 ///
 /// Candidates that answered nothing do not stop the run: the report (which marks them
-/// failed) and the gate run, then the run fails with that error.
+/// failed) and the gate run, then the run fails with that error. When the report or the
+/// gate ran, the run's metrics go to `[report] cloudwatch` (if set; `metrics` says whether
+/// to send them or show the payload), a regression's verdict too.
 ///
 /// # Errors
-/// The first stage that fails; [`PipelineError::Regression`] when the gate finds one.
-pub fn run(loaded: &Loaded, selection: Selection, stop: &AtomicBool, ui: &dyn RunUi) -> Result<()> {
+/// The first stage that fails; [`PipelineError::Regression`] when the gate finds one (also
+/// when the metrics could not be sent: the error is said, the regression wins); the
+/// CloudWatch error.
+pub fn run(
+    loaded: &Loaded,
+    selection: Selection,
+    metrics: cloudwatch::Mode,
+    stop: &AtomicBool,
+    ui: &dyn RunUi,
+) -> Result<()> {
     let stages = plan(loaded)?;
+    cloudwatch::check_mode(loaded, metrics)?;
     let run = &loaded.run;
     std::fs::create_dir_all(run.root()).map_err(io(run.root()))?;
     let manifest_path = run.manifest();
@@ -232,6 +250,9 @@ pub fn run(loaded: &Loaded, selection: Selection, stop: &AtomicBool, ui: &dyn Ru
         names.join(" → ")
     ));
     let mut failed_eval: Option<PipelineError> = None;
+    let mut regression: Option<PipelineError> = None;
+    let mut gate: Option<GateReport> = None;
+    let mut reported = false;
     for &stage in stages.iter().filter(|s| selection.selects(**s)) {
         let forced = selection.forces(stage);
         let fingerprint = fingerprint(loaded, stage)?;
@@ -262,7 +283,15 @@ pub fn run(loaded: &Loaded, selection: Selection, stop: &AtomicBool, ui: &dyn Ru
         });
         save(&manifest_path, &mut manifest)?;
         let started = Instant::now();
-        let outcome = run_stage(loaded, stage, forced || changed, forced, stop, ui);
+        let outcome = run_stage(
+            loaded,
+            stage,
+            forced || changed,
+            forced,
+            stop,
+            ui,
+            &mut gate,
+        );
         let seconds = started.elapsed().as_secs_f64();
         let (status, cost) = match &outcome {
             Ok(cost) => ("done", *cost),
@@ -278,8 +307,14 @@ pub fn run(loaded: &Loaded, selection: Selection, stop: &AtomicBool, ui: &dyn Ru
                 failed_eval = Some(e);
                 Ok(None)
             }
+            // The metrics still go out (their alarm is for this), then the run exits 3.
+            Err(e @ PipelineError::Regression(_)) => {
+                regression = Some(e);
+                Ok(None)
+            }
             other => other,
         };
+        reported |= matches!(stage, Stage::Report | Stage::Gate);
         let outputs = output_hashes(run, stage)?;
         record(&mut manifest, stage, |r| {
             r.status = status.into();
@@ -298,7 +333,57 @@ pub fn run(loaded: &Loaded, selection: Selection, stop: &AtomicBool, ui: &dyn Ru
             report.display()
         ));
     }
+    let published = if reported {
+        publish(loaded, gate.as_ref(), metrics, ui)
+    } else {
+        Ok(())
+    };
+    if let Some(regression) = regression {
+        if let Err(e) = published {
+            ui.say(&crate::redact::redact(&format!("error: {e}")));
+        }
+        return Err(regression);
+    }
+    published?;
     failed_eval.map_or(Ok(()), Err)
+}
+
+/// Sends the run's metrics (its report's `summary.json`, and `gate`'s verdict) to
+/// `[report] cloudwatch`, if the config has it.
+fn publish(
+    l: &Loaded,
+    gate: Option<&GateReport>,
+    mode: cloudwatch::Mode,
+    ui: &dyn RunUi,
+) -> Result<()> {
+    let summary = l.run.report().join("summary.json");
+    if let Some(published) =
+        cloudwatch::publish_run(l, Scope::Run, l.run.root(), &summary, gate, mode)?
+    {
+        ui.finished(Finished::CloudWatch(&published))
+            .map_err(PipelineError::Show)?;
+    }
+    Ok(())
+}
+
+/// Checks `[report] cloudwatch`: a namespace CloudWatch takes, and no suite metric named
+/// like one of tunebench's metrics (found only after the whole eval otherwise).
+fn check_cloudwatch(l: &Loaded) -> Result<()> {
+    if cloudwatch::target(l, Scope::Run, l.run.root())?.is_none() || l.raw.eval.is_none() {
+        return Ok(());
+    }
+    cloudwatch::check_metric_names(&suite_metrics(&eval::settings(l)?)?)
+        .map_err(|e| e.context(l.path.display().to_string()))
+}
+
+/// Each suite of `eval` with its metric names, read without the suites' data (which an
+/// earlier stage may still have to prepare).
+fn suite_metrics(eval: &EvalSettings) -> Result<Vec<(String, Vec<String>)>> {
+    Ok(eval
+        .suites
+        .iter()
+        .map(|s| Suite::outline(s).map(|o| (o.name, o.metrics)))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Checks `[gate]` against `[eval]`: every rule's suite, candidate and metric must exist,
@@ -309,11 +394,7 @@ fn check_gate(l: &Loaded) -> Result<()> {
         return Ok(());
     };
     let eval = eval::settings(l)?;
-    let suites = eval
-        .suites
-        .iter()
-        .map(|s| Suite::outline(s).map(|o| (o.name, o.metrics)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let suites = suite_metrics(&eval)?;
     let candidates: Vec<String> = eval
         .candidates
         .iter()
@@ -397,7 +478,9 @@ fn check_layout(l: &Loaded) -> Result<()> {
 }
 
 /// Runs one stage; returns the dollars it spent where known. `fresh`: the stage's inputs
-/// changed (or it was forced), so local training starts over instead of resuming.
+/// changed (or it was forced), so local training starts over instead of resuming. The gate
+/// stage leaves its report in `gate`.
+#[allow(clippy::too_many_arguments)]
 fn run_stage(
     l: &Loaded,
     stage: Stage,
@@ -405,6 +488,7 @@ fn run_stage(
     forced: bool,
     stop: &AtomicBool,
     ui: &dyn RunUi,
+    gate: &mut Option<GateReport>,
 ) -> Result<Option<f64>> {
     match stage {
         Stage::Data => {
@@ -474,7 +558,9 @@ fn run_stage(
             ui.finished(Finished::Gate(&report))
                 .map_err(PipelineError::Show)?;
             record_registry(l, Some(&report), ui)?;
-            verdict(&report).map(|()| None)
+            let outcome = verdict(&report).map(|()| None);
+            *gate = Some(report);
+            outcome
         }
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
+use tunebench_pipeline::cloudwatch::Mode;
 use tunebench_pipeline::load;
 use tunebench_pipeline::overrides::{Overrides, TrainOverrides};
 use tunebench_pipeline::run::{self, Finished, RunUi, Selection};
@@ -46,6 +47,7 @@ impl RunUi for Seen {
             Finished::Gate(g) => format!("gate passed={}", g.passed),
             Finished::Registered(r) => format!("registered {}", r.len()),
             Finished::Recorded(r) => format!("recorded {}", r.evaluated.join(",")),
+            Finished::CloudWatch(sent) => format!("cloudwatch {sent:?}"),
         };
         self.finished.lock().unwrap().push(name);
         Ok(())
@@ -106,7 +108,7 @@ fn a_run_goes_through_its_stages_in_process_then_reuses_its_eval() {
     );
     let stop = AtomicBool::new(false);
     let seen = Seen::default();
-    run::run(&loaded, Selection::default(), &stop, &seen).unwrap();
+    run::run(&loaded, Selection::default(), Mode::Send, &stop, &seen).unwrap();
     assert_eq!(
         *seen.finished.lock().unwrap(),
         ["eval", "report", "gate passed=true"]
@@ -126,7 +128,7 @@ fn a_run_goes_through_its_stages_in_process_then_reuses_its_eval() {
 
     // Nothing changed: the eval is reused, the report and gate run again.
     let again = Seen::default();
-    run::run(&loaded, Selection::default(), &stop, &again).unwrap();
+    run::run(&loaded, Selection::default(), Mode::Send, &stop, &again).unwrap();
     assert_eq!(
         *again.finished.lock().unwrap(),
         ["report", "gate passed=true"]
@@ -153,6 +155,7 @@ fn a_failing_gate_is_a_regression_with_exit_code_3() {
     let err = run::run(
         &loaded,
         Selection::default(),
+        Mode::Send,
         &AtomicBool::new(false),
         &seen,
     )

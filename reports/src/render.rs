@@ -25,6 +25,24 @@ pub struct ReportSettings {
     pub history_runs: Option<usize>,
     /// Score at or above which an example passes, for flips (default 0.5).
     pub pass_threshold: Option<f64>,
+    /// Publish the run's metrics and gate verdict to Amazon CloudWatch after the report.
+    pub cloudwatch: Option<CloudWatchSettings>,
+}
+
+/// `[report] cloudwatch`: where `tunebench run` and `tunebench report` send a run's metrics
+/// (PutMetricData). Plain settings: this crate calls no AWS service; credentials and profile
+/// come from the default chain and `[aws]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchSettings {
+    /// Namespace of the metrics (default `tunebench`).
+    pub namespace: Option<String>,
+    /// Region, e.g. `us-east-1` (default: `[aws] region`, else the default chain's).
+    pub region: Option<String>,
+    /// Endpoint override, e.g. `http://127.0.0.1:5000` for a local server (default: the
+    /// SDK's, which reads `AWS_ENDPOINT_URL_CLOUDWATCH`; `[aws] endpoint_url` is not used, as
+    /// it usually names an S3-compatible store).
+    pub endpoint_url: Option<String>,
 }
 
 /// At most this many example ids are listed per flip direction.

@@ -26,7 +26,7 @@
 //! [`BedrockStandin::set_latency`]. [`BedrockStandin::request_count`] counts requests per
 //! operation, faulted ones included. Signatures are not checked.
 
-mod model;
+pub(crate) mod model;
 mod service;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,5 @@
-//! The botocore service models (rest-json) of Bedrock and Bedrock Runtime, read at start-up,
+//! The botocore service models (rest-json) of Bedrock and Bedrock Runtime, read at start-up
+//! (and CloudWatch's, whose stand-in validates its inputs with the same rules),
 //! used to route a request to its operation and to validate its input (and our own output)
 //! the way the service's front door does: required members, types, lengths, ranges, enums,
 //! patterns, unions, nested shapes.
@@ -139,7 +140,7 @@ pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 impl ServiceModel {
-    fn parse(text: &str) -> ServiceModel {
+    pub(crate) fn parse(text: &str) -> ServiceModel {
         // The models are compiled in and checked by the tests; a parse failure is a build bug.
         let json: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         let shapes = json
@@ -313,6 +314,14 @@ impl ServiceModel {
         } else {
             Err(errors)
         }
+    }
+
+    /// Validates a decoded input against its shape `name` (for services routed by operation
+    /// name rather than by HTTP binding: CloudWatch's RPC v2 CBOR).
+    pub(crate) fn check_input(&self, name: &str, body: &Value) -> Vec<String> {
+        let mut errors = Vec::new();
+        self.validate(body, name, "", false, &mut errors);
+        errors
     }
 
     /// Validates an output body against the operation's output shape.
