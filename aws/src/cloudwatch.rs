@@ -364,7 +364,6 @@ where
     Error::CloudWatch {
         operation,
         namespace: namespace.to_owned(),
-        code,
         message,
         hint,
     }

@@ -78,8 +78,6 @@ pub enum Error {
         operation: &'static str,
         /// The metrics' namespace.
         namespace: String,
-        /// The service's error code, e.g. `InvalidParameterValue`; `None` for transport errors.
-        code: Option<String>,
         /// The service's error code and message and its request id, or the transport error
         /// chain.
         message: String,

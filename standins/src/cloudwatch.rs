@@ -363,7 +363,9 @@ fn get_metric_data(shared: &Shared, input: &Value) -> Vec<u8> {
 
 fn list_metrics(shared: &Shared, input: &Value) -> Vec<u8> {
     let data = lock(&shared.data);
-    let mut metrics: Vec<(&str, &str, &[(String, String)])> = data
+    /// Namespace, metric name, dimensions.
+    type Metric<'a> = (&'a str, &'a str, &'a [(String, String)]);
+    let mut metrics: Vec<Metric<'_>> = data
         .iter()
         .filter(|d| input["Namespace"].as_str().is_none_or(|n| n == d.namespace))
         .filter(|d| {
