@@ -511,8 +511,9 @@ fn cloudwatch_reader() -> tunebench_aws::CloudWatch {
 
 /// An eval-only run of recorded responses on the two-example math suite, with
 /// `[report] cloudwatch` in `namespace` on the loopback server: `good` answers both (100 and
-/// 300 ms, a cent each), `bad` answers one wrongly and errors on the other (no latency). The
-/// gate wants `good`'s exact match to be at least `min`.
+/// 300 ms, a cent each), `bad` answers one wrongly and errors on the other (no latency
+/// recorded, which the summary counts as 0 ms). Two candidates × 6 datums, and the gate's 2.
+/// The gate wants `good`'s exact match to be at least `min`.
 fn cloudwatch_run_config(dir: &Path, namespace: &str, min: f64) -> PathBuf {
     common::write_math_suite(dir);
     std::fs::write(
@@ -638,7 +639,7 @@ fn run_publishes_its_metrics_and_a_failed_gate_to_cloudwatch_then_exits_3() {
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains(&format!(
-            "cloudwatch: 12 datums sent to namespace {namespace} in 1 PutMetricData call(s)"
+            "cloudwatch: 14 datums sent to namespace {namespace} in 1 PutMetricData call(s)"
         )),
         "{stdout}"
     );
@@ -693,7 +694,6 @@ fn run_publishes_its_metrics_and_a_failed_gate_to_cloudwatch_then_exits_3() {
     );
     assert!(good["latency_p50_ms"].as_f64().is_some());
     assert_eq!(suite["candidates"][1]["errors"], 1);
-    assert!(suite["candidates"][1]["latency_p50_ms"].is_null());
     let gate = read_back(
         &cw,
         &namespace,
@@ -714,7 +714,7 @@ fn run_publishes_its_metrics_and_a_failed_gate_to_cloudwatch_then_exits_3() {
     assert_eq!(calls[0]["outcome"], "ok");
     assert_eq!(
         calls[0]["resources"],
-        serde_json::json!({ "namespace": namespace, "datums": "12" })
+        serde_json::json!({ "namespace": namespace, "datums": "14" })
     );
 }
 
@@ -736,7 +736,7 @@ fn cloudwatch_dry_run_prints_the_payload_and_sends_nothing() {
     assert_eq!(calls.len(), 1, "{payload:#}");
     assert_eq!(calls[0]["Namespace"], namespace.as_str());
     let data = calls[0]["MetricData"].as_array().unwrap();
-    assert_eq!(data.len(), 12, "{payload:#}");
+    assert_eq!(data.len(), 14, "{payload:#}");
     let started: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("runs/metrics/run.json")).unwrap())
             .unwrap();
@@ -779,7 +779,7 @@ fn cloudwatch_dry_run_prints_the_payload_and_sends_nothing() {
         .iter()
         .map(|d| d["MetricName"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names.len(), 12, "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("gate_")), "{names:?}");
     assert_eq!(listed(&cw, &namespace), Vec::<String>::new());
     let sent = run_with_test_credentials(&report, dir.path());
