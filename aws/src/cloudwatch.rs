@@ -314,17 +314,12 @@ impl CloudWatch {
         );
         result
             .map(|_| ())
-            .map_err(|e| cloudwatch_error("PutMetricData", &batch.namespace, self.max_attempts, &e))
+            .map_err(|e| cloudwatch_error(&batch.namespace, self.max_attempts, &e))
     }
 }
 
 /// Turns an SDK error into [`Error::CloudWatch`] with a hint for the usual causes.
-fn cloudwatch_error<E>(
-    operation: &'static str,
-    namespace: &str,
-    max_attempts: u32,
-    err: &SdkError<E>,
-) -> Error
+fn cloudwatch_error<E>(namespace: &str, max_attempts: u32, err: &SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -362,7 +357,6 @@ where
         Some(_) => None,
     };
     Error::CloudWatch {
-        operation,
         namespace: namespace.to_owned(),
         message,
         hint,

@@ -71,15 +71,14 @@ pub enum Error {
         reason: String,
     },
     /// A CloudWatch call failed (after the retries the client is set up for).
-    #[error("CloudWatch {operation} to namespace {namespace:?}: {message}{}",
+    #[error("CloudWatch PutMetricData to namespace {namespace:?}: {message}{}",
         hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
     CloudWatch {
-        /// The API operation, e.g. `PutMetricData`.
-        operation: &'static str,
         /// The metrics' namespace.
         namespace: String,
         /// The service's error code and message and its request id, or the transport error
-        /// chain.
+        /// chain. (Few fields: a variant as large as [`Error::Bedrock`] would make every
+        /// error that holds this one larger.)
         message: String,
         /// A likely fix.
         hint: Option<String>,

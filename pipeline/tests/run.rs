@@ -1,6 +1,7 @@
 //! `tunebench run` in-process: a run of recorded responses through eval → report → gate,
-//! seen through the [`RunUi`] a caller gives it, then run again with its eval reused; and
-//! `TUNEBENCH_*` overrides acting on a run's stages as on the single commands.
+//! seen through the [`RunUi`] a caller gives it, then run again with its eval reused; its
+//! CloudWatch payload after a regression; and `TUNEBENCH_*` overrides acting on a run's
+//! stages as on the single commands.
 
 // Helpers here panic on anything unexpected: a panic is how a test reports failure.
 #![allow(clippy::unwrap_used)]
@@ -9,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
-use tunebench_pipeline::cloudwatch::Mode;
+use tunebench_pipeline::cloudwatch::{Mode, Published};
 use tunebench_pipeline::load;
 use tunebench_pipeline::overrides::{Overrides, TrainOverrides};
 use tunebench_pipeline::run::{self, Finished, RunUi, Selection};
@@ -47,6 +48,19 @@ impl RunUi for Seen {
             Finished::Gate(g) => format!("gate passed={}", g.passed),
             Finished::Registered(r) => format!("registered {}", r.len()),
             Finished::Recorded(r) => format!("recorded {}", r.evaluated.join(",")),
+            Finished::CloudWatch(Published::DryRun(calls)) => {
+                let data: Vec<_> = calls.iter().flat_map(|c| &c.metric_data).collect();
+                let gate: Vec<String> = data
+                    .iter()
+                    .filter(|d| d.metric_name.starts_with("gate_"))
+                    .map(|d| format!("{}={}", d.metric_name, d.value))
+                    .collect();
+                format!(
+                    "cloudwatch dry run: {} datums, {}",
+                    data.len(),
+                    gate.join(" ")
+                )
+            }
             Finished::CloudWatch(sent) => format!("cloudwatch {sent:?}"),
         };
         self.finished.lock().unwrap().push(name);
@@ -164,6 +178,45 @@ fn a_failing_gate_is_a_regression_with_exit_code_3() {
     assert_eq!(
         seen.finished.lock().unwrap().last().map(String::as_str),
         Some("gate passed=false")
+    );
+}
+
+/// With `[report] cloudwatch`, a regression does not stop the metrics: they follow the gate
+/// (here as a dry run's payload, the verdict in it), then the run fails with exit code 3.
+#[test]
+fn a_regression_still_publishes_its_metrics_then_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), 1.5);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "baseline = \"bad\"\n",
+            "baseline = \"bad\"\ncloudwatch = { namespace = \"tunebench\" }\n",
+        ),
+    )
+    .unwrap();
+    let loaded = load(&config, None).unwrap();
+    let seen = Seen::default();
+    let err = run::run(
+        &loaded,
+        Selection::default(),
+        Mode::DryRun,
+        &AtomicBool::new(false),
+        &seen,
+    )
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    // Two candidates × (score, accuracy, cost_usd, latency p50 and p95 (0: none recorded),
+    // errors) + the verdict.
+    assert_eq!(
+        *seen.finished.lock().unwrap(),
+        [
+            "eval",
+            "report",
+            "gate passed=false",
+            "cloudwatch dry run: 14 datums, gate_passed=0 gate_failed_checks=1"
+        ]
     );
 }
 
