@@ -6,7 +6,7 @@
 //! - [`markdown`]: `report.md` (fits a PR comment).
 //! - [`charts`]: SVG charts drawn with plotters.
 //! - [`html`]: `report.html`, one self-contained file with the charts inline.
-//! - [`table`]: tables rendered as Markdown or HTML; [`sections`]: the report's tables.
+//! - [`sections`]: the report's tables (rendered by [`table`], scoring's renderer).
 //! - [`exports`]: `results.csv` and `junit.xml`.
 //! - [`history`]: run summaries in SQLite, for trends across nightly runs.
 //! - [`gate`]: per-metric rules against a baseline run; pass or regression.
@@ -26,6 +26,6 @@ pub mod markdown;
 pub mod render;
 pub mod sections;
 pub mod summary;
-pub mod table;
+pub use tunebench_scoring::table;
 
 pub use error::{ReportError, Result};

@@ -7,7 +7,7 @@ use tunebench_scoring::compare::TestKind;
 
 use crate::load::RegistryModel;
 use crate::summary::{RunSummary, SuiteSummary, TrainingSummary};
-use crate::table::Table;
+use crate::table::{Table, number};
 
 /// Candidates of `suite`, best score first: score with its interval, each metric, cost,
 /// score per dollar, latency, errors, and the rank by score per dollar. Candidates that
@@ -59,7 +59,7 @@ pub fn leaderboard(suite: &SuiteSummary) -> Table {
                 .map(|m| c.metric(m).map_or_else(dash, |e| format!("{:.3}", e.value))),
         );
         row.push(format!("{:.4}", c.cost_usd));
-        row.push(opt(c.quality_per_dollar, 1));
+        row.push(number(c.quality_per_dollar, 1));
         row.push(
             suite
                 .rank_quality_per_dollar
@@ -67,8 +67,8 @@ pub fn leaderboard(suite: &SuiteSummary) -> Table {
                 .position(|n| n == name)
                 .map_or_else(dash, |i| (i + 1).to_string()),
         );
-        row.push(opt(c.latency_p50_ms, 0));
-        row.push(opt(c.latency_p95_ms, 0));
+        row.push(number(c.latency_p50_ms, 0));
+        row.push(number(c.latency_p95_ms, 0));
         row.push(if c.missing > 0 {
             format!("{} (+{} missing)", c.errors, c.missing)
         } else {
@@ -216,8 +216,8 @@ pub fn training(jobs: &[TrainingSummary]) -> Table {
         table.push(vec![
             j.name.clone(),
             j.steps.to_string(),
-            opt(j.final_train_loss, 4),
-            opt(j.best_val_loss, 4),
+            number(j.final_train_loss, 4),
+            number(j.best_val_loss, 4),
         ]);
     }
     table
@@ -265,10 +265,6 @@ pub fn format_p(p: f64) -> String {
     } else {
         format!("{p:.3}")
     }
-}
-
-fn opt(v: Option<f64>, decimals: usize) -> String {
-    v.map_or_else(dash, |x| format!("{x:.decimals$}"))
 }
 
 fn dash() -> String {

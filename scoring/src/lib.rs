@@ -10,6 +10,8 @@
 //! - [`stats`]: seeded bootstrap intervals, paired bootstrap and exact McNemar tests, Pareto frontiers.
 //! - [`compare`]: paired tests between candidates, Pareto frontiers, ranks.
 //! - [`output`]: atomic result files and the Markdown comparison table.
+//! - [`table`]: a table rendered as Markdown or HTML, the one renderer of every table the
+//!   comparison and the reports show.
 //! - [`error`]: the crate's error type and [`error::Location`].
 
 #![warn(missing_docs)]
@@ -22,4 +24,5 @@ pub mod output;
 pub mod score;
 pub mod stats;
 pub mod suite;
+pub mod table;
 pub mod types;

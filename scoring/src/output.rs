@@ -14,6 +14,7 @@ use crate::compare::{Comparison, TestKind};
 use crate::error::{Location, Result, ScoreError};
 use crate::score::CandidateScores;
 use crate::suite::safe_name;
+use crate::table::{Table, number};
 use crate::types::ResponseRecord;
 
 /// Writes a candidate's `responses.jsonl`, `scores.jsonl` and `summary.json` under
@@ -90,20 +91,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// A candidate that answered nothing reads `failed` instead of a score and is not ranked.
 /// Columns are padded so the table also reads as plain text.
 pub fn markdown(c: &Comparison) -> String {
-    let mut header: Vec<String> = vec!["candidate".into(), "score (95% CI)".into()];
     let metric_names: Vec<&str> = c
         .candidates
         .first()
         .map(|r| r.metrics.iter().map(|(n, _)| n.as_str()).collect())
         .unwrap_or_default();
-    header.extend(metric_names.iter().map(|n| n.to_string()));
-    header.extend(
-        ["cost $", "score/$", "p50 ms", "p95 ms", "errors", "vs best"]
-            .iter()
-            .map(|s| s.to_string()),
-    );
+    // Text columns (the first and last) left-aligned, numbers right-aligned.
+    let mut columns: Vec<(&str, bool)> = vec![("candidate", false), ("score (95% CI)", true)];
+    columns.extend(metric_names.iter().map(|n| (*n, true)));
+    columns.extend([
+        ("cost $", true),
+        ("score/$", true),
+        ("p50 ms", true),
+        ("p95 ms", true),
+        ("errors", true),
+        ("vs best", false),
+    ]);
+    let mut table = Table::new(&columns);
     let best = c.best.as_deref();
-    let mut rows: Vec<Vec<String>> = Vec::with_capacity(c.candidates.len());
     for r in &c.candidates {
         let mut row = vec![
             if Some(r.name.as_str()) == best {
@@ -125,9 +130,9 @@ pub fn markdown(c: &Comparison) -> String {
             }
         }));
         row.push(format!("{:.4}", r.cost_usd));
-        row.push(opt(r.quality_per_dollar, 1));
-        row.push(opt(r.latency_p50_ms, 0));
-        row.push(opt(r.latency_p95_ms, 0));
+        row.push(number(r.quality_per_dollar, 1));
+        row.push(number(r.latency_p50_ms, 0));
+        row.push(number(r.latency_p95_ms, 0));
         row.push(if r.missing > 0 {
             format!("{} (+{} missing)", r.errors, r.missing)
         } else {
@@ -149,34 +154,8 @@ pub fn markdown(c: &Comparison) -> String {
             },
             None => "–".into(),
         });
-        rows.push(row);
+        table.push(row);
     }
-
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].chars().count(), 3])
-                .max()
-                .unwrap_or(3)
-        })
-        .collect();
-    // Text columns (the first and last) left-aligned, numbers right-aligned, in the text
-    // as in the rendered table.
-    let right = |i: usize| i > 0 && i + 1 < widths.len();
-    let line = |cells: &[String]| {
-        let mut s = String::from("|");
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            let pad = " ".repeat(w - cell.chars().count());
-            let _ = if right(i) {
-                write!(s, " {pad}{cell} |")
-            } else {
-                write!(s, " {cell}{pad} |")
-            };
-        }
-        s.push('\n');
-        s
-    };
 
     let mut out = String::new();
     let _ = writeln!(
@@ -189,25 +168,7 @@ pub fn markdown(c: &Comparison) -> String {
         c.suite_examples,
         plural(c.suite_examples)
     );
-    out.push_str(&line(&header));
-    let mut rule = String::from("|");
-    for (i, w) in widths.iter().enumerate() {
-        let dashes = "-".repeat(*w);
-        let _ = write!(
-            rule,
-            " {} |",
-            if right(i) {
-                format!("{}:", &dashes[1..])
-            } else {
-                dashes
-            }
-        );
-    }
-    out.push_str(&rule);
-    out.push('\n');
-    for row in &rows {
-        out.push_str(&line(row));
-    }
+    out.push_str(&table.to_markdown());
     out.push('\n');
     if let Some(b) = best {
         let _ = writeln!(
@@ -248,13 +209,6 @@ pub fn markdown(c: &Comparison) -> String {
         list(&c.rank_quality_per_dollar)
     );
     out
-}
-
-fn opt(v: Option<f64>, decimals: usize) -> String {
-    match v {
-        Some(x) => format!("{x:.decimals$}"),
-        None => "–".into(),
-    }
 }
 
 fn plural(n: usize) -> &'static str {

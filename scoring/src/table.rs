@@ -94,6 +94,11 @@ impl Table {
     }
 }
 
+/// A number cell with `decimals` decimals, or `–` when there is none.
+pub fn number(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "–".into(), |x| format!("{x:.decimals$}"))
+}
+
 fn class(numeric: bool) -> &'static str {
     if numeric { " class=\"num\"" } else { "" }
 }
