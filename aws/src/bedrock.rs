@@ -90,6 +90,31 @@ pub(crate) fn open_audit(
         .transpose()
 }
 
+/// What a blocking client is built on: its own small runtime, the shared SDK config, and
+/// the audit log.
+pub(crate) struct Blocking {
+    /// The runtime its calls run on.
+    pub rt: Runtime,
+    /// Credentials, region, endpoint, retries.
+    pub config: aws_config::SdkConfig,
+    /// Where each call is logged.
+    pub audit: Option<Arc<AuditLog>>,
+}
+
+impl Blocking {
+    /// Starts the runtime, loads the config and opens the audit log.
+    pub(crate) fn start(settings: &AwsSettings, opts: &BedrockOptions) -> Result<Blocking> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let audit = open_audit(settings, opts)?;
+        let config = rt.block_on(sdk_config(settings, opts));
+        Ok(Blocking { rt, config, audit })
+    }
+}
+
 /// Turns an SDK error into [`Error::Bedrock`].
 pub(crate) fn bedrock_error<E>(
     operation: &'static str,
@@ -455,15 +480,9 @@ pub struct Bedrock {
 impl Bedrock {
     /// Builds a client from the default credential chain, `settings` and `opts`.
     pub fn connect(settings: &AwsSettings, opts: &BedrockOptions) -> Result<Bedrock> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
-        let audit = open_audit(settings, opts)?;
-        let shared = rt.block_on(sdk_config(settings, opts));
+        let Blocking { rt, config, audit } = Blocking::start(settings, opts)?;
         Ok(Bedrock {
-            client: Client::new(&shared),
+            client: Client::new(&config),
             rt,
             audit,
             max_attempts: opts.max_attempts.max(1),

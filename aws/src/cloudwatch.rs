@@ -25,7 +25,7 @@ use aws_smithy_types::date_time::{DateTime, Format};
 use tokio::runtime::Runtime;
 
 use crate::audit::{AuditLog, note};
-use crate::bedrock::{BedrockOptions, open_audit, sdk_config};
+use crate::bedrock::{BedrockOptions, Blocking};
 use crate::error::sdk_failure;
 use crate::{AwsSettings, Error, Result};
 
@@ -215,15 +215,9 @@ impl CloudWatch {
     /// # Errors
     /// [`Error::Runtime`], or [`Error::Io`] when the audit log cannot be opened.
     pub fn connect(settings: &AwsSettings, opts: &BedrockOptions) -> Result<CloudWatch> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
-        let audit = open_audit(settings, opts)?;
-        let shared = rt.block_on(sdk_config(settings, opts));
+        let Blocking { rt, config, audit } = Blocking::start(settings, opts)?;
         Ok(CloudWatch {
-            client: Client::new(&shared),
+            client: Client::new(&config),
             rt,
             audit,
             max_attempts: opts.max_attempts.max(1),

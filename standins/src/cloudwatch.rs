@@ -34,7 +34,7 @@ const PATH_PREFIX: &str = "/service/GraniteServiceVersion20100801/operation/";
 
 /// One datum as kept.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Datum {
+struct Datum {
     /// Namespace.
     pub namespace: String,
     /// Metric name.
@@ -86,11 +86,6 @@ impl CloudWatchStandin {
     /// `http://127.0.0.1:<port>`, the endpoint URL to give the SDK.
     pub fn endpoint_url(&self) -> &str {
         &self.url
-    }
-
-    /// Every datum received, in arrival order.
-    pub fn data(&self) -> Vec<Datum> {
-        lock(&self.shared.data).clone()
     }
 
     /// Why each refused request was refused (operation: errors).
