@@ -139,6 +139,16 @@ fn gsm8k_recorded_responses_score_to_exact_numbers() {
     // Latencies of the four answered calls: 100, 200, 300, 400 ms (linear interpolation).
     assert_eq!(s.latency_p50_ms, Some(250.0));
     assert_eq!(s.latency_p95_ms, Some(385.0));
+    // Recorded answers without `latency_ms` have no latency: none is reported (not 0 ms,
+    // which would rank them fastest), and one unmeasured answer does not pull the median.
+    let mut unmeasured = recorded.clone();
+    unmeasured.iter_mut().for_each(|r| r.latency_ms = 0.0);
+    let s0 = score(&suite, &unmeasured, &options).unwrap().summary;
+    assert_eq!((s0.latency_p50_ms, s0.latency_p95_ms), (None, None));
+    unmeasured = recorded.clone();
+    unmeasured[0].latency_ms = 0.0;
+    let s1 = score(&suite, &unmeasured, &options).unwrap().summary;
+    assert_eq!(s1.latency_p50_ms, Some(300.0), "200, 300, 400 ms");
     assert!((s.cost_usd - 0.004).abs() < 1e-15);
     assert!((s.quality_per_dollar.unwrap() - 150.0).abs() < 1e-9);
 

@@ -207,15 +207,15 @@ fn a_regression_still_publishes_its_metrics_then_exits_3() {
     )
     .unwrap_err();
     assert_eq!(err.exit_code(), 3, "{err}");
-    // Two candidates × (score, accuracy, cost_usd, latency p50 and p95 (0: none recorded),
-    // errors) + the verdict.
+    // Two candidates × (score, accuracy, cost_usd, errors; no latency: none was recorded)
+    // + the verdict.
     assert_eq!(
         *seen.finished.lock().unwrap(),
         [
             "eval",
             "report",
             "gate passed=false",
-            "cloudwatch dry run: 14 datums, gate_passed=0 gate_failed_checks=1"
+            "cloudwatch dry run: 10 datums, gate_passed=0 gate_failed_checks=1"
         ]
     );
 }

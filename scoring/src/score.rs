@@ -167,7 +167,7 @@ pub struct Summary {
     pub output_tokens: u64,
     /// Answers served from the response cache.
     pub cached: usize,
-    /// Median latency of the answered calls (ms).
+    /// Median latency of the answered calls that have one (ms); `None` when none has.
     pub latency_p50_ms: Option<f64>,
     /// 95th percentile latency of the answered calls (ms).
     pub latency_p95_ms: Option<f64>,
@@ -373,10 +373,12 @@ pub fn score(
         );
     }
 
+    // A latency of 0 is none measured (recorded responses without `latency_ms`): counting it
+    // would make such a candidate the fastest.
     let mut latencies: Vec<f64> = answered
         .iter()
         .map(|r| r.latency_ms)
-        .filter(|l| l.is_finite())
+        .filter(|l| l.is_finite() && *l > 0.0)
         .collect();
     latencies.sort_by(f64::total_cmp);
     let percentile = |q: f64| (!latencies.is_empty()).then(|| quantile_sorted(&latencies, q));

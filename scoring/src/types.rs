@@ -153,7 +153,8 @@ pub struct ResponseRecord {
     /// Output tokens.
     #[serde(default)]
     pub output_tokens: u64,
-    /// Wall time of the call in milliseconds (that of the original call for cached answers).
+    /// Wall time of the call in milliseconds (that of the original call for cached answers);
+    /// 0 when unknown (recorded responses without it), which the latency statistics skip.
     #[serde(default)]
     pub latency_ms: f64,
     /// Dollars this answer cost (0 for a cache hit in this run's spend; see `cached`).
