@@ -105,6 +105,53 @@ impl AuditLog {
     }
 }
 
+/// Awaits one SDK call and appends its audit line: the resources plus what `found` reads
+/// off the answer, the request id, and for a failure its error code and HTTP status. The
+/// SDK's own result is returned for the caller's error mapping.
+pub(crate) async fn audited<T, E, F>(
+    log: Option<&AuditLog>,
+    service: &str,
+    operation: &str,
+    mut resources: BTreeMap<String, String>,
+    fut: F,
+    found: impl FnOnce(&T) -> Vec<(&'static str, String)>,
+) -> std::result::Result<T, aws_sdk_s3::error::SdkError<E>>
+where
+    F: std::future::Future<Output = std::result::Result<T, aws_sdk_s3::error::SdkError<E>>>,
+    T: aws_sdk_s3::operation::RequestId,
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata as _;
+    use aws_sdk_s3::operation::RequestId as _;
+    let started = std::time::Instant::now();
+    let result = fut.await;
+    let (request_id, error_code, http_status) = match &result {
+        Ok(out) => {
+            for (k, v) in found(out) {
+                resources.insert(k.to_string(), v);
+            }
+            (out.request_id().map(str::to_string), None, None)
+        }
+        Err(e) => (
+            e.request_id().map(str::to_string),
+            Some(e.code().map(str::to_string)),
+            e.raw_response().map(|r| r.status().as_u16()),
+        ),
+    };
+    note(
+        log,
+        service,
+        operation,
+        resources,
+        request_id,
+        error_code,
+        http_status,
+        started.elapsed(),
+        BTreeMap::new(),
+    );
+    result
+}
+
 /// Builds and writes an entry; a write failure becomes a warning.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn note(

@@ -24,7 +24,7 @@ use aws_sdk_bedrock::operation::RequestId;
 use aws_sdk_bedrock::types;
 use tokio::runtime::Runtime;
 
-use crate::audit::{AuditLog, note};
+use crate::audit::{AuditLog, audited};
 use crate::error::{bedrock_hint, sdk_failure};
 use crate::{AwsSettings, Error, Result};
 
@@ -151,7 +151,7 @@ pub(crate) async fn call<T, E, F>(
     operation: &'static str,
     target: &str,
     max_attempts: u32,
-    mut resources: BTreeMap<String, String>,
+    resources: BTreeMap<String, String>,
     fut: F,
     found: impl FnOnce(&T) -> Vec<(&'static str, String)>,
 ) -> Result<T>
@@ -160,50 +160,14 @@ where
     T: RequestId,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let started = Instant::now();
     let audit_service = if service == "Bedrock" {
         "bedrock"
     } else {
         "bedrock-runtime"
     };
-    match fut.await {
-        Ok(out) => {
-            for (k, v) in found(&out) {
-                resources.insert(k.to_string(), v);
-            }
-            note(
-                audit,
-                audit_service,
-                operation,
-                resources,
-                out.request_id().map(str::to_string),
-                None,
-                None,
-                started.elapsed(),
-                BTreeMap::new(),
-            );
-            Ok(out)
-        }
-        Err(e) => {
-            note(
-                audit,
-                audit_service,
-                operation,
-                resources,
-                e.request_id().map(str::to_string),
-                Some(e.code().map(str::to_string)),
-                e.raw_response().map(|r| r.status().as_u16()),
-                started.elapsed(),
-                BTreeMap::new(),
-            );
-            Err(bedrock_error(
-                operation,
-                target.to_string(),
-                max_attempts,
-                &e,
-            ))
-        }
-    }
+    audited(audit, audit_service, operation, resources, fut, found)
+        .await
+        .map_err(|e| bedrock_error(operation, target.to_string(), max_attempts, &e))
 }
 
 fn res(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -15,16 +15,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_cloudwatch::operation::RequestId;
 use aws_sdk_cloudwatch::types::{self, StandardUnit};
 use aws_smithy_types::date_time::{DateTime, Format};
 use tokio::runtime::Runtime;
 
-use crate::audit::{AuditLog, note};
+use crate::audit::{AuditLog, audited};
 use crate::bedrock::{BedrockOptions, Blocking};
 use crate::error::sdk_failure;
 use crate::{AwsSettings, Error, Result};
@@ -275,38 +273,25 @@ impl CloudWatch {
                     .build()
             })
             .collect();
-        let started = Instant::now();
-        let result = self.rt.block_on(
-            self.client
-                .put_metric_data()
-                .namespace(&batch.namespace)
-                .set_metric_data(Some(data))
-                .send(),
-        );
         let resources = BTreeMap::from([
             ("namespace".to_owned(), batch.namespace.clone()),
             ("datums".to_owned(), batch.metric_data.len().to_string()),
         ]);
-        let (request_id, error_code, http_status) = match &result {
-            Ok(o) => (o.request_id().map(str::to_owned), None, None),
-            Err(e) => (
-                e.request_id().map(str::to_owned),
-                Some(e.code().map(str::to_owned)),
-                e.raw_response().map(|r| r.status().as_u16()),
-            ),
-        };
-        note(
-            self.audit.as_deref(),
-            "cloudwatch",
-            "PutMetricData",
-            resources,
-            request_id,
-            error_code,
-            http_status,
-            started.elapsed(),
-            BTreeMap::new(),
-        );
-        result
+        let call = self
+            .client
+            .put_metric_data()
+            .namespace(&batch.namespace)
+            .set_metric_data(Some(data))
+            .send();
+        self.rt
+            .block_on(audited(
+                self.audit.as_deref(),
+                "cloudwatch",
+                "PutMetricData",
+                resources,
+                call,
+                |_| Vec::new(),
+            ))
             .map(|_| ())
             .map_err(|e| cloudwatch_error(&batch.namespace, self.max_attempts, &e))
     }

@@ -40,12 +40,11 @@ use std::path::Path;
 
 use tunebench_aws::cloudwatch::{self, MetricBatch};
 use tunebench_aws::{BedrockOptions, CloudWatch, Dimension, MetricDatum, Unit};
-use tunebench_reports::ReportError;
 use tunebench_reports::gate::GateReport;
 use tunebench_reports::summary::RunSummary;
 
 use crate::config::{ConfigError, Loaded, Scope};
-use crate::error::{PipelineError, Result, io};
+use crate::error::Result;
 use crate::run::RunManifest;
 
 /// The namespace when `[report] cloudwatch` names none.
@@ -308,34 +307,13 @@ pub fn publish_run(
     let Some(target) = target(loaded, scope, out_dir)? else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(summary).map_err(io(summary))?;
-    let summary: RunSummary = serde_json::from_str(&text).map_err(|e| {
-        PipelineError::from(ReportError::Input {
-            path: summary.to_path_buf(),
-            line: Some(e.line()),
-            message: format!(
-                "not a report summary: {e}\nhint: write it again with `tunebench report`"
-            ),
-        })
-    })?;
-    let time = run_time(run_dir)?.unwrap_or_else(|| summary.created.clone());
+    let summary = crate::report::read_summary(summary)?;
+    let time = RunManifest::load(&tunebench_core::RunDir::new(run_dir))?
+        .map_or_else(|| summary.created.clone(), |m| m.started);
     let datums = datums(&summary, gate, &target.pipeline, &time)?;
     publish(&target, &datums, mode)
         .map(Some)
         .map_err(|e| e.context(format!("publishing run {} to CloudWatch", summary.run_id)))
-}
-
-/// When `tunebench run` started the run in `run_dir` (its `run.json`), if it did.
-fn run_time(run_dir: &Path) -> Result<Option<String>> {
-    let path = tunebench_core::RunDir::new(run_dir).manifest();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(path)(e)),
-    };
-    let manifest: RunManifest =
-        serde_json::from_str(&text).map_err(|source| PipelineError::Manifest { path, source })?;
-    Ok(Some(manifest.started))
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ pub fn check(loaded: &Loaded) -> Result<()> {
 /// # Errors
 /// A file of the run exists but cannot be read.
 pub fn lineage_of_run(run: &RunDir, job_dir: Option<&Path>) -> Result<Lineage> {
-    let manifest: Option<RunManifest> = read_json(&run.manifest())?;
+    let manifest = RunManifest::load(run)?;
     let data_manifest = run.data().join("manifest.json");
     let training = match job_dir {
         Some(dir) => match read_json(&dir.join("summary.json"))? {
@@ -301,8 +301,8 @@ pub struct Recorded {
     pub kept: Option<String>,
 }
 
-/// [`record_run`] for the run in `run_dir`, its summary read from its results (nothing
-/// when the config does not use the registry).
+/// [`record_run`] for the run in `run_dir`, with its summary
+/// ([`crate::report::run_summary`]); nothing when the config does not use the registry.
 ///
 /// # Errors
 /// As [`record_run`]; the run's results cannot be read.
@@ -314,9 +314,7 @@ pub fn record_run_dir(
     if !used(loaded) {
         return Ok(Recorded::default());
     }
-    let run = tunebench_reports::load::load_run(run_dir, None)?;
-    let summary = tunebench_reports::summary::summarize(&run, &tunebench_core::time::now_rfc3339());
-    record_run(loaded, &summary, gate)
+    record_run(loaded, &crate::report::run_summary(run_dir)?, gate)
 }
 
 /// After the run's report (and gate): records each registered version the run evaluated

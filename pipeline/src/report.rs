@@ -77,6 +77,39 @@ pub fn write_report(
     Ok(render::write(&report, out)?)
 }
 
+/// A report's `summary.json`.
+///
+/// # Errors
+/// It cannot be read, or is not a summary (the error names the file and line).
+pub fn read_summary(path: &Path) -> Result<RunSummary> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| {
+        tunebench_reports::ReportError::Input {
+            path: path.to_path_buf(),
+            line: Some(e.line()),
+            message: format!(
+                "not a report summary: {e}\nhint: write it again with `tunebench report`"
+            ),
+        }
+        .into()
+    })
+}
+
+/// The summary of the run in `run_dir`: its report's `summary.json`, else (no report was
+/// written for it) summarised from its results now.
+///
+/// # Errors
+/// As [`read_summary`] and [`load_run`].
+pub fn run_summary(run_dir: &Path) -> Result<RunSummary> {
+    let written = tunebench_core::RunDir::new(run_dir)
+        .report()
+        .join("summary.json");
+    if written.is_file() {
+        return read_summary(&written);
+    }
+    Ok(summarize(&load_run(run_dir, None)?, &now_rfc3339()))
+}
+
 /// Checks the run in `run_dir` under `settings`, writes `junit_path`, and records the
 /// verdict in the history (when there is one and it holds the run).
 ///

@@ -98,6 +98,25 @@ pub struct RunManifest {
     pub stages: Vec<StageRecord>,
 }
 
+impl RunManifest {
+    /// The `run.json` of `run`; `None` when there is none (a folder `tunebench run` did not
+    /// make, or has not started).
+    ///
+    /// # Errors
+    /// [`PipelineError::Manifest`] when it does not parse; [`PipelineError::Io`] when it
+    /// cannot be read.
+    pub fn load(run: &RunDir) -> Result<Option<RunManifest>> {
+        let path = run.manifest();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|source| PipelineError::Manifest { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(path)(e)),
+        }
+    }
+}
+
 /// One stage of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageRecord {
@@ -227,17 +246,11 @@ pub fn run(
     let run = &loaded.run;
     std::fs::create_dir_all(run.root()).map_err(io(run.root()))?;
     let manifest_path = run.manifest();
-    let mut manifest: RunManifest = match std::fs::read_to_string(&manifest_path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|source| PipelineError::Manifest {
-            path: manifest_path.clone(),
-            source,
-        })?,
-        Err(_) => RunManifest {
-            run_id: loaded.run_id.clone(),
-            started: now_rfc3339(),
-            ..RunManifest::default()
-        },
-    };
+    let mut manifest = RunManifest::load(run)?.unwrap_or_else(|| RunManifest {
+        run_id: loaded.run_id.clone(),
+        started: now_rfc3339(),
+        ..RunManifest::default()
+    });
     manifest.config = loaded.path.display().to_string();
     manifest.config_sha256 = sha256_file(&loaded.path)?;
     manifest.tool_version = env!("CARGO_PKG_VERSION").to_owned();
