@@ -222,9 +222,15 @@ pub struct EvalArgs {
     /// Output folder [env: TUNEBENCH_EVAL_OUT_DIR].
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// Estimate tokens and dollars per candidate and suite; call nothing.
+    /// Estimate tokens and dollars per candidate and suite; call nothing. A batch
+    /// candidate also shows its job's records and S3 objects.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: count Bedrock candidates' input tokens with the model's own
+    /// CountTokens (one call per request; nothing is generated or billed) instead of the
+    /// characters / 4 rule.
+    #[arg(long, requires = "dry_run")]
+    pub count_tokens: bool,
     /// Neither read nor write the response cache.
     #[arg(long, conflicts_with = "refresh")]
     pub no_cache: bool,

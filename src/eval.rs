@@ -30,6 +30,7 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
             _ => CacheMode::ReadWrite,
         },
         dry_run: args.dry_run,
+        count_tokens: args.count_tokens,
     };
     let bar = Bars::new(global.silent());
     let report = eval::evaluate(&loaded, &settings, mode, Scope::Command, &bar)?;

@@ -135,25 +135,52 @@ pub fn evaluated(global: &Global, report: &EvalReport) -> std::io::Result<()> {
                     .estimate
                     .max_cost_usd
                     .map_or_else(|| "unpriced".to_string(), |c| format!("≤ ${c:.4}"));
+                let approx = if p.estimate.counter == "chars/4" {
+                    "~"
+                } else {
+                    ""
+                };
                 println!(
-                    "{} / {}: {} requests to send ({} cached), ~{} input tokens, ≤ {} output tokens, {cost}",
+                    "{} / {}: {} requests to send ({} cached), {approx}{} input tokens ({}), ≤ {} output tokens, {cost}",
                     p.suite,
                     p.candidate,
                     p.estimate.requests,
                     p.cached,
                     p.estimate.input_tokens,
+                    p.estimate.counter,
                     p.estimate.max_output_tokens
                 );
+                if let Some(b) = &p.batch {
+                    match &b.on_demand {
+                        Some(why) => println!("  batch: {why}"),
+                        None if b.records == 0 => println!("  batch: nothing to send"),
+                        None => println!(
+                            "  batch: one job of {} records, input {}, output under {}",
+                            b.records, b.input_uri, b.output_uri
+                        ),
+                    }
+                }
+                for w in &p.warnings {
+                    println!("  warning: {w}");
+                }
             }
         }
         EvalReport::Results(results) => {
             for r in results {
                 println!("{}", output::markdown(&r.comparison));
                 for (name, s) in &r.stats {
+                    let jobs = match s.batch_jobs {
+                        0 => String::new(),
+                        1 => ", 1 batch job".to_string(),
+                        n => format!(", {n} batch jobs"),
+                    };
                     println!(
-                        "{name}: {} answered, {} from cache, {} failed, {} not sent, {} retries, ${:.4} spent",
+                        "{name}: {} answered, {} from cache, {} failed, {} not sent, {} retries{jobs}, ${:.4} spent",
                         s.answered, s.cache_hits, s.failed, s.not_sent, s.retries, s.cost_usd
                     );
+                    for note in &s.notes {
+                        println!("  {note}");
+                    }
                 }
                 println!("results in {}\n", r.dir.display());
             }

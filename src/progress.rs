@@ -31,6 +31,16 @@ impl Slot {
         }
     }
 
+    fn message(&self, msg: &str) -> bool {
+        if let Ok(slot) = self.0.read()
+            && let Some(b) = slot.as_ref()
+        {
+            b.set_message(msg.to_string());
+            return true;
+        }
+        false
+    }
+
     fn clear(&self) {
         if let Ok(mut slot) = self.0.write()
             && let Some(b) = slot.take()
@@ -43,14 +53,18 @@ impl Slot {
 /// One bar per step, drawn on stderr.
 pub struct Bars {
     enabled: bool,
+    quiet: bool,
     slot: Slot,
+    last_note: std::sync::Mutex<String>,
 }
 
 impl Bars {
     pub fn new(quiet: bool) -> Self {
         Bars {
             enabled: !quiet && std::io::stderr().is_terminal(),
+            quiet,
             slot: Slot::default(),
+            last_note: std::sync::Mutex::new(String::new()),
         }
     }
 }
@@ -83,6 +97,19 @@ impl RunProgress for Bars {
 
     fn finish(&self) {
         Progress::finish(self);
+    }
+
+    /// Beside the bar; without one (not a terminal: CI logs), each changed note is a line,
+    /// as [`StatusLine`] prints a job's statuses.
+    fn note(&self, message: &str) {
+        if self.slot.message(message) || self.quiet {
+            return;
+        }
+        let mut last = self.last_note.lock().unwrap_or_else(|p| p.into_inner());
+        if *last != message {
+            eprintln!("{message}");
+            *last = message.to_string();
+        }
     }
 }
 

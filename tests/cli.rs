@@ -2009,3 +2009,152 @@ fn a_hugging_face_id_is_fetched_into_the_hf_cache_then_works_offline() {
     );
     assert!(offline.status.success(), "{}", text(&offline.stderr));
 }
+
+/// A Bedrock candidate with `mode = "batch"` from `tunebench eval`, killed while it waits
+/// for its job: the rerun watches the same job (nothing is submitted twice) and scores
+/// every example; `tunebench run` runs the same suite through a job of its own.
+#[test]
+fn eval_batch_resumes_the_same_job_after_a_kill_and_runs_under_run() {
+    use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+    let s3 = s3_endpoint();
+    let bucket = format!("tb-cli-batch-{}", std::process::id());
+    create_bucket(&s3, &bucket);
+    let standin = BedrockStandin::start(StandinConfig {
+        s3_endpoint: Some(s3.clone()),
+        polls_to_complete: 40,
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data: String = (0..120)
+        .map(|i| format!("{{\"q\":\"w{i}\",\"a\":\"w{i}\"}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("d.jsonl"), data).unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "name = \"echo\"\nversion = \"1\"\ndata = \"d.jsonl\"\nprompt = \"{{ q }}\"\nreference = \"{{ a }}\"\n[[metrics]]\nkind = \"exact_match\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("batch.toml"),
+        format!(
+            r#"# Run: tunebench eval --config batch.toml
+[run]
+runs_dir = "runs"
+[eval]
+suites = ["s.toml"]
+out_dir = "out"
+[[eval.candidates]]
+kind = "bedrock"
+name = "nova"
+model_id = "amazon.nova-micro-v1:0"
+region = "us-east-1"
+endpoint_url = "{}"
+mode = "batch"
+[eval.batch]
+s3_prefix = "s3://{bucket}/batch/"
+role_arn = "arn:aws:iam::123456789012:role/tunebench-batch"
+poll_s = 0.05
+max_poll_s = 0.05
+"#,
+            standin.endpoint_url()
+        ),
+    )
+    .unwrap();
+    let env = [("AWS_ENDPOINT_URL_S3", s3.as_str())];
+    let args = ["eval", "--config", "batch.toml"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tunebench"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the job is submitted and being watched.
+    for _ in 0..400 {
+        if standin.request_count("GetModelInvocationJob") >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(standin.request_count("GetModelInvocationJob") >= 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(standin.request_count("CreateModelInvocationJob"), 1);
+    let state_dir = dir.path().join("out/echo/nova/batch");
+    let state = std::fs::read_dir(&state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let before: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(
+        before["job_arn"]
+            .as_str()
+            .unwrap()
+            .contains(":model-invocation-job/"),
+        "{before}"
+    );
+    assert_eq!(before["joined"], false);
+
+    let out = tunebench_env(&args, dir.path(), &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        standin.request_count("CreateModelInvocationJob"),
+        1,
+        "submitted twice"
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "nova: 120 answered, 0 from cache, 0 failed, 0 not sent, 0 retries, 1 batch job"
+        ),
+        "{stdout}"
+    );
+    let after: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(
+        (&after["job_arn"], &after["joined"]),
+        (&before["job_arn"], &serde_json::json!(true))
+    );
+    // The dry run of a cached suite has nothing left to send.
+    let out = tunebench_env(
+        &["eval", "--config", "batch.toml", "--dry-run"],
+        dir.path(),
+        &env,
+    );
+    assert!(
+        text(&out.stdout).contains("0 requests to send (120 cached)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Under `run`, the eval stage's batch job writes its state in the run folder.
+    let config = std::fs::read_to_string(dir.path().join("batch.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("nightly.toml"),
+        config.replace("out_dir = \"out\"", "out_dir = \"{run_dir}/eval\""),
+    )
+    .unwrap();
+    let out = tunebench_env(&["run", "nightly.toml"], dir.path(), &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(standin.request_count("CreateModelInvocationJob"), 2);
+    let eval = dir.path().join("runs/nightly/eval/echo/nova");
+    assert!(eval.join("batch").is_dir());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(eval.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        (summary["n"].as_u64(), summary["errors"].as_u64()),
+        (Some(120), Some(0))
+    );
+    assert!(
+        standin.invalid_requests().is_empty(),
+        "{:?}",
+        standin.invalid_requests()
+    );
+}

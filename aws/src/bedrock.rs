@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 mod batch;
 
@@ -413,24 +413,6 @@ pub struct ModelImportJob {
     pub failure_message: Option<String>,
 }
 
-/// How [`Bedrock::wait_customization_job`] polls.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitOptions {
-    /// Time between polls (default 60 s; jobs take tens of minutes).
-    pub poll_interval: Duration,
-    /// Give up after this long (`None`: never).
-    pub timeout: Option<Duration>,
-}
-
-impl Default for WaitOptions {
-    fn default() -> Self {
-        WaitOptions {
-            poll_interval: Duration::from_secs(60),
-            timeout: None,
-        }
-    }
-}
-
 const SERVICE: &str = "Bedrock";
 
 /// A blocking Bedrock control-plane client.
@@ -652,35 +634,6 @@ impl Bedrock {
                 .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
         })
-    }
-
-    /// Polls until the job is `Completed`, `Failed` or `Stopped` and returns it (a failed job
-    /// is returned, not an error: its `failure_message` says why). `on_poll` sees every
-    /// status, for progress output.
-    pub fn wait_customization_job(
-        &self,
-        job: &str,
-        wait: &WaitOptions,
-        mut on_poll: impl FnMut(&CustomizationJob),
-    ) -> Result<CustomizationJob> {
-        let started = Instant::now();
-        loop {
-            let j = self.get_customization_job(job)?;
-            on_poll(&j);
-            if j.is_terminal() {
-                return Ok(j);
-            }
-            if let Some(t) = wait.timeout
-                && started.elapsed() + wait.poll_interval > t
-            {
-                return Err(Error::WaitTimeout {
-                    target: job.to_string(),
-                    status: j.status,
-                    waited: started.elapsed(),
-                });
-            }
-            std::thread::sleep(wait.poll_interval);
-        }
     }
 
     /// All customization jobs matching `filter`, newest first, every page read.

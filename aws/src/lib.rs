@@ -12,17 +12,21 @@ mod error;
 pub mod pricing;
 pub mod runtime;
 mod s3;
+pub mod wait;
 
 pub use audit::{AuditEntry, AuditLog, Outcome};
 pub use bedrock::{
     Bedrock, BedrockOptions, CustomModel, CustomizationJob, CustomizationJobSpec,
     CustomizationJobSummary, CustomizationKind, Deployment, InvocationJob, InvocationJobSpec,
-    JobFilter, ModelImportJob, ProvisionedThroughput, VpcConfig, WaitOptions,
+    JobFilter, ModelImportJob, ProvisionedThroughput, VpcConfig,
 };
 pub use cloudwatch::{CloudWatch, Dimension, MetricBatch, MetricDatum, Unit};
 pub use error::{Error, Result};
-pub use runtime::{BedrockRuntime, ConverseReply, ConverseRequest, Role, Turn};
+pub use runtime::{
+    BedrockRuntime, ConverseReply, ConverseRequest, LatencyProfile, Role, ServiceTier, Turn,
+};
 pub use s3::{S3, S3Uri, UploadOptions, UploadOutcome};
+pub use wait::WaitSettings;
 
 /// Where and as whom to reach AWS. Every field is optional: the SDK's default chain
 /// (environment, `~/.aws/config`, instance metadata) fills the gaps, including

@@ -4,6 +4,12 @@
 //!
 //! Retries are the SDK's standard strategy (exponential backoff, full jitter); the audit line
 //! of a call holds the model id, the token counts and the outcome, never the text.
+//!
+//! A request may name a service tier (`serviceTier`: priority, default, flex, reserved) and a
+//! latency profile (`performanceConfig.latency`), and may mark its prompt prefix for prompt
+//! caching: one `cachePoint` block after the system prompt and the few-shot turns (every turn
+//! before the last), so that requests sharing that prefix read it from the cache. The
+//! answer's usage then counts cache reads and writes apart from `inputTokens`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,8 +19,9 @@ use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::operation::RequestId;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message,
-    SystemContentBlock,
+    CachePointBlock, CachePointType, ContentBlock, ConversationRole, ConverseOutput,
+    ConverseTokensRequest, CountTokensInput, InferenceConfiguration, Message,
+    PerformanceConfigLatency, PerformanceConfiguration, ServiceTierType, SystemContentBlock,
 };
 
 use crate::audit::{AuditLog, note};
@@ -40,6 +47,53 @@ pub struct Turn {
     pub text: String,
 }
 
+/// Bedrock's processing tiers (`serviceTier.type` of Converse): what a request is billed at
+/// and how it is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceTier {
+    /// Served first, at a premium.
+    Priority,
+    /// Standard on-demand.
+    Default,
+    /// Discounted, served when capacity allows (suits evaluations).
+    Flex,
+    /// Reserved capacity.
+    Reserved,
+}
+
+impl ServiceTier {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceTier::Priority => "priority",
+            ServiceTier::Default => "default",
+            ServiceTier::Flex => "flex",
+            ServiceTier::Reserved => "reserved",
+        }
+    }
+}
+
+/// Bedrock's latency profiles (`performanceConfig.latency` of Converse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyProfile {
+    /// The standard model.
+    Standard,
+    /// The latency-optimized version of the model, where one exists.
+    Optimized,
+}
+
+impl LatencyProfile {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LatencyProfile::Standard => "standard",
+            LatencyProfile::Optimized => "optimized",
+        }
+    }
+}
+
 /// A Converse request.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConverseRequest {
@@ -57,6 +111,12 @@ pub struct ConverseRequest {
     pub top_p: Option<f32>,
     /// Stop sequences.
     pub stop_sequences: Vec<String>,
+    /// Service tier (`None`: the service's default).
+    pub service_tier: Option<ServiceTier>,
+    /// Latency profile (`None`: the service's default).
+    pub latency: Option<LatencyProfile>,
+    /// Mark the prompt prefix (system prompt and few-shot turns) with a `cachePoint`.
+    pub cache_prompt: bool,
 }
 
 /// A Converse answer.
@@ -68,6 +128,14 @@ pub struct ConverseReply {
     pub input_tokens: u64,
     /// Output tokens billed.
     pub output_tokens: u64,
+    /// Input tokens read from the prompt cache (billed at the cache-read rate, not counted
+    /// in `input_tokens`).
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the prompt cache (billed at the cache-write rate, not counted
+    /// in `input_tokens`).
+    pub cache_write_tokens: u64,
+    /// The tier that served the request, as the service reports it.
+    pub service_tier: Option<String>,
     /// `end_turn`, `max_tokens`, `stop_sequence`, ...
     pub stop_reason: String,
     /// The service's own latency figure.
@@ -106,34 +174,19 @@ impl BedrockRuntime {
 
     /// Sends one conversation and returns the answer with its usage and latency.
     pub async fn converse(&self, req: &ConverseRequest) -> Result<ConverseReply> {
-        let messages = req
-            .messages
-            .iter()
-            .map(|t| {
-                Message::builder()
-                    .role(match t.role {
-                        Role::User => ConversationRole::User,
-                        Role::Assistant => ConversationRole::Assistant,
-                    })
-                    .content(ContentBlock::Text(t.text.clone()))
-                    .build()
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Bedrock {
-                operation: "Converse",
-                target: req.model_id.clone(),
-                code: None,
-                message: format!("building the request: {e}"),
-                hint: None,
-            })?;
+        let (system, messages) = conversation(req).map_err(|message| Error::Bedrock {
+            operation: "Converse",
+            target: req.model_id.clone(),
+            code: None,
+            message,
+            hint: None,
+        })?;
         let mut call = self
             .client
             .converse()
             .model_id(&req.model_id)
-            .set_messages(Some(messages));
-        if let Some(s) = &req.system {
-            call = call.system(SystemContentBlock::Text(s.clone()));
-        }
+            .set_messages(Some(messages))
+            .set_system(Some(system).filter(|s| !s.is_empty()));
         if req.max_tokens.is_some()
             || req.temperature.is_some()
             || req.top_p.is_some()
@@ -152,6 +205,26 @@ impl BedrockRuntime {
                     .build(),
             );
         }
+        if let Some(tier) = req.service_tier {
+            let tier = aws_sdk_bedrockruntime::types::ServiceTier::builder()
+                .r#type(ServiceTierType::from(tier.as_str()))
+                .build()
+                .map_err(|e| Error::Bedrock {
+                    operation: "Converse",
+                    target: req.model_id.clone(),
+                    code: None,
+                    message: format!("building the request: {e}"),
+                    hint: None,
+                })?;
+            call = call.service_tier(tier);
+        }
+        if let Some(latency) = req.latency {
+            call = call.performance_config(
+                PerformanceConfiguration::builder()
+                    .latency(PerformanceConfigLatency::from(latency.as_str()))
+                    .build(),
+            );
+        }
         let started = Instant::now();
         let result = call.send().await;
         let wall_time = started.elapsed();
@@ -161,6 +234,12 @@ impl BedrockRuntime {
                 let usage = o.usage();
                 let input_tokens = usage.map_or(0, |u| u.input_tokens().max(0) as u64);
                 let output_tokens = usage.map_or(0, |u| u.output_tokens().max(0) as u64);
+                let cache_read_tokens = usage
+                    .and_then(|u| u.cache_read_input_tokens())
+                    .map_or(0, |n| n.max(0) as u64);
+                let cache_write_tokens = usage
+                    .and_then(|u| u.cache_write_input_tokens())
+                    .map_or(0, |n| n.max(0) as u64);
                 note(
                     self.audit.as_deref(),
                     "bedrock-runtime",
@@ -173,6 +252,8 @@ impl BedrockRuntime {
                     BTreeMap::from([
                         ("input_tokens".to_string(), input_tokens),
                         ("output_tokens".to_string(), output_tokens),
+                        ("cache_read_tokens".to_string(), cache_read_tokens),
+                        ("cache_write_tokens".to_string(), cache_write_tokens),
                     ]),
                 );
                 let text = match o.output() {
@@ -191,6 +272,9 @@ impl BedrockRuntime {
                     text,
                     input_tokens,
                     output_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
+                    service_tier: o.service_tier().map(|t| t.r#type().as_str().to_string()),
                     stop_reason: o.stop_reason().as_str().to_string(),
                     service_latency: Duration::from_millis(
                         o.metrics().map_or(0, |m| m.latency_ms().max(0) as u64),
@@ -220,4 +304,107 @@ impl BedrockRuntime {
             }
         }
     }
+
+    /// The input tokens `req` would be billed for, as the model counts them (`CountTokens`;
+    /// not every model supports it: the error then says so). Nothing is generated or billed.
+    pub async fn count_tokens(&self, req: &ConverseRequest) -> Result<u64> {
+        let err = |message: String| Error::Bedrock {
+            operation: "CountTokens",
+            target: req.model_id.clone(),
+            code: None,
+            message,
+            hint: None,
+        };
+        let (system, messages) = conversation(req).map_err(err)?;
+        let input = ConverseTokensRequest::builder()
+            .set_messages(Some(messages))
+            .set_system(Some(system).filter(|s| !s.is_empty()))
+            .build();
+        let started = Instant::now();
+        let result = self
+            .client
+            .count_tokens()
+            .model_id(&req.model_id)
+            .input(CountTokensInput::Converse(input))
+            .send()
+            .await;
+        let wall_time = started.elapsed();
+        let resources = BTreeMap::from([("modelId".to_string(), req.model_id.clone())]);
+        match result {
+            Ok(o) => {
+                let tokens = o.input_tokens().max(0) as u64;
+                note(
+                    self.audit.as_deref(),
+                    "bedrock-runtime",
+                    "CountTokens",
+                    resources,
+                    o.request_id().map(str::to_string),
+                    None,
+                    None,
+                    wall_time,
+                    BTreeMap::from([("input_tokens".to_string(), tokens)]),
+                );
+                Ok(tokens)
+            }
+            Err(e) => {
+                note(
+                    self.audit.as_deref(),
+                    "bedrock-runtime",
+                    "CountTokens",
+                    resources,
+                    e.request_id().map(str::to_string),
+                    Some(e.code().map(str::to_string)),
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    wall_time,
+                    BTreeMap::new(),
+                );
+                Err(bedrock_error(
+                    "CountTokens",
+                    req.model_id.clone(),
+                    self.max_attempts,
+                    &e,
+                ))
+            }
+        }
+    }
+}
+
+/// The system blocks and messages of `req`, with its `cachePoint` when it asks for one:
+/// after the last few-shot turn when there are turns before the final one, else after the
+/// system prompt (a cache point caches everything before it).
+fn conversation(
+    req: &ConverseRequest,
+) -> std::result::Result<(Vec<SystemContentBlock>, Vec<Message>), String> {
+    let cache_point = || {
+        CachePointBlock::builder()
+            .r#type(CachePointType::Default)
+            .build()
+            .map_err(|e| format!("building the request: {e}"))
+    };
+    let prefix_turns = req.messages.len().saturating_sub(1);
+    let mut system: Vec<SystemContentBlock> = req
+        .system
+        .iter()
+        .map(|s| SystemContentBlock::Text(s.clone()))
+        .collect();
+    if req.cache_prompt && prefix_turns == 0 && !system.is_empty() {
+        system.push(SystemContentBlock::CachePoint(cache_point()?));
+    }
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for (i, t) in req.messages.iter().enumerate() {
+        let mut m = Message::builder()
+            .role(match t.role {
+                Role::User => ConversationRole::User,
+                Role::Assistant => ConversationRole::Assistant,
+            })
+            .content(ContentBlock::Text(t.text.clone()));
+        if req.cache_prompt && prefix_turns > 0 && i + 1 == prefix_turns {
+            m = m.content(ContentBlock::CachePoint(cache_point()?));
+        }
+        messages.push(
+            m.build()
+                .map_err(|e| format!("building the request: {e}"))?,
+        );
+    }
+    Ok((system, messages))
 }

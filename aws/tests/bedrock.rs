@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tunebench_aws::{
     AuditEntry, AwsSettings, Bedrock, BedrockOptions, BedrockRuntime, ConverseRequest,
-    CustomizationJobSpec, Error, JobFilter, Outcome, Role, S3, S3Uri, Turn, WaitOptions,
+    CustomizationJobSpec, Error, JobFilter, Outcome, Role, S3, S3Uri, Turn, WaitSettings,
 };
 use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
 
@@ -125,16 +125,22 @@ fn submit_wait_collect_deploy_and_provision() {
     assert!(err.to_string().contains("hint:"), "{err}");
 
     let mut statuses = Vec::new();
-    let job = bedrock
-        .wait_customization_job(
-            &arn,
-            &WaitOptions {
-                poll_interval: Duration::from_millis(10),
-                timeout: Some(Duration::from_secs(30)),
-            },
-            |j| statuses.push((j.status.clone(), j.training_status.clone())),
-        )
-        .unwrap();
+    let job: tunebench_aws::CustomizationJob = tunebench_aws::wait::poll(
+        &WaitSettings {
+            initial_interval: Duration::from_millis(10),
+            max_interval: Duration::from_millis(10),
+            timeout: Some(Duration::from_secs(30)),
+            max_consecutive_errors: 0,
+        },
+        &arn,
+        || bedrock.get_customization_job(&arn),
+        |j| {
+            statuses.push((j.status.clone(), j.training_status.clone()));
+            Ok::<_, Error>(j.is_terminal())
+        },
+        |j| j.status.clone(),
+    )
+    .unwrap();
     assert_eq!(job.status, "Completed");
     assert_eq!(statuses.first().unwrap().0, "InProgress");
     assert_eq!(statuses.len(), 3);

@@ -57,10 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let dir = tempfile::tempdir()?;
     let cache = Cache::open(dir.path().join("cache.sqlite"))?;
-    let price = CandidatePrice::Tokens {
-        input_per_1k: 0.00015,
-        output_per_1k: 0.0006,
-    };
+    let price = CandidatePrice::tokens(0.00015, 0.0006);
     let opts = RunnerOptions::default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

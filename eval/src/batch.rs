@@ -6,15 +6,14 @@
 //!
 //! Record ids are `R` + the request's 10-digit index (11 alphanumeric characters, as the
 //! guide's examples use), not example ids, which may hold characters the service refuses; the
-//! output is joined back by record id because its order is not guaranteed. Every request
-//! ends with a record: one the job did not answer gets an error.
+//! output is joined back by record id because its order is not guaranteed. The id *is* the
+//! index, so the join needs no table: its memory is one slot per request.
 //!
-//! Partial: nothing calls these yet. Submitting the job ([`tunebench_aws::Bedrock`]'s
-//! `create_invocation_job`), uploading and downloading the files, and a `batch` switch on
-//! Bedrock candidates in `[eval]` are the missing steps; pricing at batch rates is
-//! [`crate::pricing::Pricing::lookup`] with [`crate::pricing::Mode::Batch`].
+//! Running a suite through jobs (`mode = "batch"` on a Bedrock candidate) is [`job`].
 
-use std::collections::HashMap;
+pub mod job;
+
+use std::io::BufRead;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -69,30 +68,40 @@ pub fn input_jsonl(requests: &[ExampleRequest]) -> String {
     out
 }
 
-/// One [`ResponseRecord`] per request, in request order, from a job's output file `text`
-/// (read from `path`, which names it in errors); tokens from each record's `usage`, dollars
-/// at `price` (the batch rate).
+/// The index of the request a record id names, if it is one of `n` requests.
+fn record_index(rid: &str, n: usize) -> Option<usize> {
+    let digits = rid.strip_prefix('R')?;
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<usize>().ok().filter(|&i| i < n)
+}
+
+/// Per request, in request order, its record from a job's output (`reader`, the
+/// `.jsonl.out` read from `path`, which names it in errors): answered (text, tokens from the
+/// record's `usage`, dollars at `price`, the batch rate) or failed with the record's error;
+/// `None` for a request the job wrote nothing for (unprocessed).
 ///
 /// # Errors
 /// [`EvalError::Input`] naming the line for a line that is not a JSON record, a record id
-/// this job did not send, or a record answered twice.
+/// this job did not send, or a record answered twice; [`EvalError::Io`] when reading fails.
 pub fn read_output(
-    text: &str,
+    reader: impl BufRead,
     path: &Path,
     requests: &[ExampleRequest],
     price: &CandidatePrice,
-) -> Result<Vec<ResponseRecord>> {
-    let index: HashMap<String, usize> = (0..requests.len()).map(|i| (record_id(i), i)).collect();
+) -> Result<Vec<Option<ResponseRecord>>> {
     let mut records: Vec<Option<ResponseRecord>> = vec![None; requests.len()];
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| EvalError::io(path, e))?;
         if line.trim().is_empty() {
             continue;
         }
         let at = || Location::line(path, n + 1);
-        let v: Value = serde_json::from_str(line)
+        let v: Value = serde_json::from_str(&line)
             .map_err(|e| EvalError::input(at(), format!("not JSON: {e}")))?;
         let rid = v["recordId"].as_str().unwrap_or_default();
-        let Some(&i) = index.get(rid) else {
+        let Some(i) = record_index(rid, requests.len()) else {
             return Err(EvalError::input(
                 at().field("recordId"),
                 format!(
@@ -112,14 +121,19 @@ pub fn read_output(
         };
         let output = &v["modelOutput"];
         if output.is_object() {
+            let usage = &output["usage"];
+            let count = |k: &str| usage[k].as_u64().unwrap_or(0);
             record.text = output["output"]["message"]["content"]
                 .as_array()
                 .map(|parts| parts.iter().filter_map(|p| p["text"].as_str()).collect())
                 .unwrap_or_default();
-            record.input_tokens = output["usage"]["inputTokens"].as_u64().unwrap_or(0);
-            record.output_tokens = output["usage"]["outputTokens"].as_u64().unwrap_or(0);
+            record.input_tokens = count("inputTokens");
+            record.output_tokens = count("outputTokens");
+            record.cache_read_tokens = count("cacheReadInputTokens");
+            record.cache_write_tokens = count("cacheWriteInputTokens");
             record.latency_ms = output["metrics"]["latencyMs"].as_f64().unwrap_or(0.0);
-            record.cost_usd = price.token_cost(record.input_tokens, record.output_tokens);
+            record.cost_usd = price.token_cost(record.input_tokens, record.output_tokens)
+                + price.cache_cost(record.cache_read_tokens, record.cache_write_tokens);
         } else {
             let e = &v["error"];
             record.error = Some(format!(
@@ -130,18 +144,7 @@ pub fn read_output(
         }
         records[i] = Some(record);
     }
-    Ok(records
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            r.unwrap_or_else(|| {
-                ResponseRecord::failed(
-                    requests[i].id.clone(),
-                    format!("the batch job wrote no output for record {}", record_id(i)),
-                )
-            })
-        })
-        .collect())
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -202,13 +205,15 @@ mod tests {
             r#"{"recordId":"R0000000000","modelInput":{},"modelOutput":{"output":{"message":{"role":"assistant","content":[{"text":"4"}]}},"stopReason":"end_turn","usage":{"inputTokens":10,"outputTokens":2,"totalTokens":12},"metrics":{"latencyMs":120}}}"#,
             "\n",
         );
-        let price = CandidatePrice::Tokens {
-            input_per_1k: 1.0,
-            output_per_1k: 2.0,
-        };
-        let records = read_output(out, Path::new("x.jsonl.out"), &reqs, &price).unwrap();
+        let price = CandidatePrice::tokens(1.0, 2.0);
+        let records = read_output(out.as_bytes(), Path::new("x.jsonl.out"), &reqs, &price).unwrap();
+        assert!(
+            records[2].is_none(),
+            "an unprocessed record stays open for a retry"
+        );
+        let records: Vec<ResponseRecord> = records.into_iter().flatten().collect();
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(ids, ["a", "b"]);
         assert_eq!(records[0].text, "4");
         assert_eq!((records[0].input_tokens, records[0].output_tokens), (10, 2));
         assert!((records[0].cost_usd - 0.014).abs() < 1e-12);
@@ -217,12 +222,22 @@ mod tests {
             records[1].error.as_deref(),
             Some("batch record failed: 400 bad input")
         );
-        assert!(records[2].error.as_deref().unwrap().contains("R0000000002"));
 
-        let foreign = r#"{"recordId":"R0000000009","modelInput":{}}"#;
-        let err = read_output(foreign, Path::new("x.jsonl.out"), &reqs, &price)
+        for foreign in ["R0000000009", "R12", "x0000000001"] {
+            let line = format!(r#"{{"recordId":"{foreign}","modelInput":{{}}}}"#);
+            let err = read_output(line.as_bytes(), Path::new("x.jsonl.out"), &reqs, &price)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("x.jsonl.out:1: field `recordId`"), "{err}");
+        }
+        let twice = format!(
+            "{}\n{}",
+            out.lines().next().unwrap(),
+            out.lines().next().unwrap()
+        );
+        let err = read_output(twice.as_bytes(), Path::new("x.jsonl.out"), &reqs, &price)
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("x.jsonl.out:1: field `recordId`"), "{err}");
+        assert!(err.contains("answered twice"), "{err}");
     }
 }

@@ -23,6 +23,9 @@ pub struct BedrockCandidate {
     name: String,
     identity: String,
     model_id: String,
+    service_tier: Option<tunebench_aws::ServiceTier>,
+    latency: Option<tunebench_aws::LatencyProfile>,
+    cache_prompt: bool,
     aws: AwsSettings,
     timeout: Duration,
     concurrency: usize,
@@ -37,6 +40,9 @@ impl BedrockCandidate {
             name: s.name.clone(),
             identity: s.identity(),
             model_id: s.model_id.clone(),
+            service_tier: s.service_tier,
+            latency: s.latency,
+            cache_prompt: s.cache_prompt,
             aws: AwsSettings {
                 region: s.region.clone(),
                 endpoint_url: s.endpoint_url.clone(),
@@ -55,9 +61,8 @@ impl BedrockCandidate {
         self
     }
 
-    async fn call(&self, req: &ChatRequest) -> Result<Completion, CallError> {
-        let client = self
-            .client
+    async fn client(&self) -> Result<&BedrockRuntime, AwsError> {
+        self.client
             .get_or_try_init(|| async {
                 let opts = BedrockOptions {
                     max_attempts: 1,
@@ -67,8 +72,11 @@ impl BedrockCandidate {
                 BedrockRuntime::connect(&self.aws, &opts).await
             })
             .await
-            .map_err(classify)?;
-        let request = ConverseRequest {
+    }
+
+    /// The Converse request of `req` as this candidate sends it.
+    fn request(&self, req: &ChatRequest) -> ConverseRequest {
+        ConverseRequest {
             model_id: self.model_id.clone(),
             system: req.system.clone(),
             messages: req
@@ -86,12 +94,65 @@ impl BedrockCandidate {
             temperature: Some(req.sampling.temperature),
             top_p: req.sampling.top_p,
             stop_sequences: req.sampling.stop.clone(),
-        };
-        let reply = client.converse(&request).await.map_err(classify)?;
+            service_tier: self.service_tier,
+            latency: self.latency,
+            cache_prompt: self.cache_prompt,
+        }
+    }
+
+    async fn call(&self, req: &ChatRequest) -> Result<Completion, CallError> {
+        let client = self.client().await.map_err(classify)?;
+        let reply = client
+            .converse(&self.request(req))
+            .await
+            .map_err(classify)?;
         Ok(Completion {
             text: reply.text,
             input_tokens: reply.input_tokens,
             output_tokens: reply.output_tokens,
+            cache_read_tokens: reply.cache_read_tokens,
+            cache_write_tokens: reply.cache_write_tokens,
+        })
+    }
+
+    /// The input tokens of each of `requests` as the model counts them (Bedrock
+    /// `CountTokens`, one call per request, `concurrency` at a time). Nothing is generated
+    /// or billed.
+    ///
+    /// # Errors
+    /// The first failed call (a model without `CountTokens` support says so here).
+    pub fn count_tokens(&self, requests: &[&ChatRequest]) -> crate::error::Result<Vec<u64>> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                crate::error::EvalError::Runner(format!("cannot start the async runtime: {e}"))
+            })?;
+        let fail = |e: AwsError| crate::error::EvalError::Candidate {
+            name: self.name.clone(),
+            reason: format!("counting tokens: {e}"),
+        };
+        rt.block_on(async {
+            let client = self.client().await.map_err(fail)?;
+            let mut counts = Vec::with_capacity(requests.len());
+            for chunk in requests.chunks(self.concurrency.max(1)) {
+                let calls = chunk.iter().map(|r| {
+                    let request = self.request(r);
+                    let client = client.clone();
+                    tokio::spawn(async move { client.count_tokens(&request).await })
+                });
+                let handles: Vec<_> = calls.collect();
+                for h in handles {
+                    let n = h
+                        .await
+                        .map_err(|e| {
+                            crate::error::EvalError::Runner(format!("token count task failed: {e}"))
+                        })?
+                        .map_err(fail)?;
+                    counts.push(n);
+                }
+            }
+            Ok(counts)
         })
     }
 }

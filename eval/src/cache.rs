@@ -214,25 +214,36 @@ impl Cache {
 
     /// Stores (or replaces) an answer; committed when this returns.
     pub fn put(&self, key: &str, identity: &str, response: &CachedResponse) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT OR REPLACE INTO responses
-                 (key, candidate, text, input_tokens, output_tokens, latency_ms, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut stmt| {
+        self.put_many(identity, &[(key, response.clone())])
+    }
+
+    /// Stores (or replaces) many answers of `identity` in one transaction (a batch job's
+    /// output); committed when this returns.
+    pub fn put_many(&self, identity: &str, entries: &[(&str, CachedResponse)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO responses
+                     (key, candidate, text, input_tokens, output_tokens, latency_ms, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(|e| self.err(e))?;
+            for (key, r) in entries {
                 stmt.execute(params![
                     key,
                     identity,
-                    response.text,
-                    response.input_tokens as i64,
-                    response.output_tokens as i64,
-                    response.latency_ms,
-                    response.created_at,
+                    r.text,
+                    r.input_tokens as i64,
+                    r.output_tokens as i64,
+                    r.latency_ms,
+                    r.created_at,
                 ])
-            })
-            .map_err(|e| self.err(e))?;
-        Ok(())
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Number of cached answers.

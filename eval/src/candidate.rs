@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use tunebench_aws::{LatencyProfile, ServiceTier};
+
 use crate::error::{EvalError, Result};
 use crate::types::ChatRequest;
 
@@ -25,7 +27,7 @@ use crate::types::ChatRequest;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One answer of a candidate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Completion {
     /// The generated text (stop sequence excluded).
     pub text: String,
@@ -33,6 +35,10 @@ pub struct Completion {
     pub input_tokens: u64,
     /// Generated tokens.
     pub output_tokens: u64,
+    /// Prompt tokens read from the service's prompt cache (apart from `input_tokens`).
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the service's prompt cache (apart from `input_tokens`).
+    pub cache_write_tokens: u64,
 }
 
 /// Why one call failed, classified by what the caller should do about it.
@@ -257,6 +263,62 @@ pub struct BedrockSettings {
     /// Calls in flight at most.
     #[serde(default = "default_bedrock_concurrency")]
     pub concurrency: usize,
+    /// `on_demand` (one Converse call per example, the default) or `batch` (the uncached
+    /// examples go to AWS as one batch inference job, at the batch rate; see
+    /// [`crate::batch`] and `[eval.batch]`).
+    #[serde(default, skip_serializing_if = "BedrockMode::is_on_demand")]
+    pub mode: BedrockMode,
+    /// Service tier sent with each call (`priority`, `default`, `flex`, `reserved`) and
+    /// priced from the pricing table's tier prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<ServiceTier>,
+    /// Latency profile sent with each call (`standard`, `optimized`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyProfile>,
+    /// Place a prompt-cache point after the system prompt and few-shot turns, so calls
+    /// sharing them read that prefix from Bedrock's prompt cache (priced at the table's
+    /// `cache_read_per_1k` / `cache_write_per_1k`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache_prompt: bool,
+}
+
+/// How a Bedrock candidate is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BedrockMode {
+    /// One Converse call per example.
+    #[default]
+    OnDemand,
+    /// One batch inference job for the examples the cache does not answer.
+    Batch,
+}
+
+impl BedrockMode {
+    fn is_on_demand(&self) -> bool {
+        *self == BedrockMode::OnDemand
+    }
+}
+
+impl BedrockSettings {
+    /// What cannot go together in these settings (batch jobs carry neither a service tier,
+    /// a latency profile nor cache points: they are billed at the batch rate).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.mode == BedrockMode::Batch {
+            for (set, what) in [
+                (self.service_tier.is_some(), "service_tier"),
+                (self.latency.is_some(), "latency"),
+                (self.cache_prompt, "cache_prompt"),
+            ] {
+                if set {
+                    return Err(format!(
+                        "candidate `{}`: {what} applies to on-demand calls, and mode = \"batch\" sends a batch job billed at the batch rate\nhint: drop {what}, or evaluate the other way with a second candidate",
+                        self.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Settings of a registry candidate: which version, and how to call it once resolved (each

@@ -69,6 +69,15 @@ pub enum EvalError {
     /// The local model could not be loaded or run.
     #[error(transparent)]
     Model(#[from] tunebench_models::ModelError),
+    /// An AWS call of a batch job (S3 upload or download, job submission or status) failed.
+    #[error(transparent)]
+    Aws(Box<tunebench_aws::Error>),
+}
+
+impl From<tunebench_aws::Error> for EvalError {
+    fn from(e: tunebench_aws::Error) -> Self {
+        EvalError::Aws(Box::new(e))
+    }
 }
 
 impl EvalError {

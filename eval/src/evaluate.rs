@@ -13,13 +13,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tunebench_models::hub::ModelSource;
 
+use crate::batch::job::{BatchPlan, BatchRun, BatchSettings};
+use crate::bedrock::BedrockCandidate;
 use crate::cache::{Cache, CacheMode};
-use crate::candidate::{self, Candidate, CandidateSettings};
+use crate::candidate::{self, BedrockMode, BedrockSettings, Candidate, CandidateSettings};
 use crate::compare::{self, Comparison};
 use crate::error::{EvalError, Location, Result};
 use crate::judge::Judged;
 use crate::output;
-use crate::pricing::{self, CostEstimate, Pricing};
+use crate::pricing::{self, CandidatePrice, CostEstimate, Counted, Pricing};
 use crate::responses;
 use crate::runner::{self, CostGuard, RunProgress, RunStats, RunnerOptions};
 use crate::score::{self, ScoreOptions};
@@ -58,6 +60,9 @@ pub struct EvalSettings {
     /// responses to the examples left out are then ignored.
     #[serde(default)]
     pub limit: Option<usize>,
+    /// How Bedrock candidates with `mode = "batch"` run (`[eval.batch]`).
+    #[serde(default, skip_serializing_if = "BatchSettings::is_default")]
+    pub batch: BatchSettings,
 }
 
 impl EvalSettings {
@@ -87,6 +92,14 @@ impl EvalSettings {
         }
         if this.candidates.is_empty() {
             return Err(bad("[eval] has no [[eval.candidates]]".into()));
+        }
+        for c in this.candidates.iter().chain(&this.judges) {
+            if let CandidateSettings::Bedrock(b) = c {
+                b.check().map_err(bad)?;
+                if b.mode == BedrockMode::Batch {
+                    this.batch.check_for(&b.name, base)?;
+                }
+            }
         }
         for (list, what) in [(&this.candidates, "candidates"), (&this.judges, "judges")] {
             let mut names: Vec<&str> = list.iter().map(CandidateSettings::name).collect();
@@ -130,6 +143,9 @@ pub struct EvalOptions {
     /// The AWS audit log Bedrock candidates append one line per call to (see
     /// `tunebench_aws::audit`); `None`: no audit.
     pub aws_audit_log: Option<PathBuf>,
+    /// In a dry run, count Bedrock candidates' input tokens with `CountTokens` (one call per
+    /// request, nothing generated or billed) instead of characters / 4.
+    pub count_tokens: bool,
 }
 
 /// What a candidate would cost on a suite (dry run).
@@ -143,6 +159,12 @@ pub struct Planned {
     pub cached: u64,
     /// The estimate for the rest.
     pub estimate: CostEstimate,
+    /// For a batch candidate: the job's records and S3 objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchPlan>,
+    /// What the pricing table cannot price of this candidate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The result of one suite.
@@ -292,6 +314,36 @@ fn refuse_outputs_over_inputs(settings: &EvalSettings, suites: &[Suite]) -> Resu
     Ok(())
 }
 
+/// The batch run of `c` if it is a Bedrock candidate with `mode = "batch"`, its state in
+/// `dir`.
+fn batch_run<'a>(
+    c: &'a CandidateSettings,
+    settings: &'a EvalSettings,
+    opts: &'a EvalOptions,
+    pricing: Option<&Pricing>,
+    dir: PathBuf,
+) -> Option<BatchRun<'a>> {
+    let CandidateSettings::Bedrock(b) = c else {
+        return None;
+    };
+    if b.mode != BedrockMode::Batch {
+        return None;
+    }
+    let price = |c: &CandidateSettings| pricing.map(|p| p.for_candidate(c)).unwrap_or_default();
+    let on_demand = CandidateSettings::Bedrock(BedrockSettings {
+        mode: BedrockMode::OnDemand,
+        ..b.clone()
+    });
+    Some(BatchRun {
+        settings: b,
+        batch: &settings.batch,
+        dir,
+        batch_price: price(c),
+        on_demand_price: price(&on_demand),
+        audit_log: opts.aws_audit_log.as_deref(),
+    })
+}
+
 /// Runs the evaluation `settings` describe.
 pub fn evaluate(
     settings: &EvalSettings,
@@ -302,12 +354,16 @@ pub fn evaluate(
         Some(p) => Some(Pricing::load(p)?),
         None => None,
     };
-    let price = |c: &CandidateSettings| {
-        pricing
-            .as_ref()
-            .map(|p| p.for_candidate(c))
-            .unwrap_or_default()
+    let quote = |c: &CandidateSettings| {
+        pricing.as_ref().map_or_else(
+            || pricing::Quote {
+                price: CandidatePrice::Unpriced,
+                warnings: Vec::new(),
+            },
+            |p| p.quote(c),
+        )
     };
+    let price = |c: &CandidateSettings| quote(c).price;
     let mut suites: Vec<Suite> = settings
         .suites
         .iter()
@@ -325,6 +381,33 @@ pub fn evaluate(
             std::fs::create_dir_all(&settings.out_dir)
                 .map_err(|e| EvalError::io(&settings.out_dir, e))?;
             Some(Cache::open(settings.cache_path())?)
+        }
+    };
+
+    // A candidate's calls: a batch candidate through its jobs (state in `batch_dir`), any
+    // other through the runner.
+    let call = |c: &CandidateSettings,
+                model: &Arc<dyn Candidate>,
+                requests: &[ExampleRequest],
+                batch_dir: PathBuf,
+                runner_opts: &RunnerOptions|
+     -> Result<runner::RunOutcome> {
+        match batch_run(c, settings, opts, pricing.as_ref(), batch_dir) {
+            Some(b) => b.run(
+                Arc::clone(model),
+                requests,
+                cache.as_ref(),
+                runner_opts,
+                progress,
+            ),
+            None => runner::run_blocking(
+                Arc::clone(model),
+                requests,
+                cache.as_ref(),
+                runner_opts,
+                &price(c),
+                progress,
+            ),
         }
     };
 
@@ -394,11 +477,39 @@ pub fn evaluate(
                     todo.push(r.clone());
                 }
             }
+            let quote = quote(c);
+            let batch = batch_run(c, settings, opts, pricing.as_ref(), PathBuf::new())
+                .map(|b| {
+                    b.plan(model.identity(), &todo)
+                        .map(|p| (p, b.on_demand_price))
+                })
+                .transpose()?;
+            let price = match &batch {
+                Some((plan, on_demand)) if plan.on_demand.is_some() => *on_demand,
+                _ => quote.price,
+            };
+            let counts = match c {
+                CandidateSettings::Bedrock(b) if opts.count_tokens => {
+                    let counter =
+                        BedrockCandidate::new(b).with_audit_log(opts.aws_audit_log.as_deref());
+                    Some(
+                        counter
+                            .count_tokens(&todo.iter().map(|r| &r.request).collect::<Vec<_>>())?,
+                    )
+                }
+                _ => None,
+            };
+            let counted = counts.as_deref().map(|input_tokens| Counted {
+                counter: "Bedrock CountTokens",
+                input_tokens,
+            });
             Ok(Planned {
                 suite: suite.name.clone(),
                 candidate: name,
                 cached: (requests.len() - todo.len()) as u64,
-                estimate: pricing::estimate(&todo, &price(c), None),
+                estimate: pricing::estimate(&todo, &price, counted),
+                batch: batch.map(|(plan, _)| plan),
+                warnings: quote.warnings,
             })
         };
         let mut plan = Vec::new();
@@ -462,6 +573,11 @@ pub fn evaluate(
         return Ok(EvalReport::DryRun(plan));
     }
 
+    for c in settings.candidates.iter().chain(&settings.judges) {
+        for w in quote(c).warnings {
+            tracing::warn!("{w}");
+        }
+    }
     let runner_opts = RunnerOptions {
         cache_mode: opts.cache_mode,
         cost_guard: Some(CostGuard::new(settings.max_cost_usd)),
@@ -486,14 +602,12 @@ pub fn evaluate(
                     recorded
                 }
                 (c, Some(model)) => {
-                    let outcome = runner::run_blocking(
-                        Arc::clone(model),
-                        &requests,
-                        cache.as_ref(),
-                        &runner_opts,
-                        &price(c),
-                        progress,
-                    )?;
+                    let batch_dir = settings
+                        .out_dir
+                        .join(&suite.name)
+                        .join(c.name())
+                        .join("batch");
+                    let outcome = call(c, model, &requests, batch_dir, &runner_opts)?;
                     stats.push((c.name().to_string(), outcome.stats));
                     outcome.records
                 }
@@ -521,14 +635,12 @@ pub fn evaluate(
                 let verdicts = match built {
                     None => recorded_verdicts(judge, &requests)?,
                     Some(model) => {
-                        let outcome = runner::run_blocking(
-                            Arc::clone(model),
-                            &requests,
-                            cache.as_ref(),
-                            &runner_opts,
-                            &price(judge),
-                            progress,
-                        )?;
+                        let batch_dir = settings
+                            .out_dir
+                            .join(&suite.name)
+                            .join(settings_c.name())
+                            .join(format!("batch-judge-{}", judge.name()));
+                        let outcome = call(judge, model, &requests, batch_dir, &runner_opts)?;
                         stats.push((
                             format!(
                                 "{} (judge `{}` of {})",

@@ -393,7 +393,7 @@ impl Worker {
         Ok(Completion {
             text,
             input_tokens,
-            output_tokens: 0,
+            ..Completion::default()
         })
     }
 
@@ -417,6 +417,7 @@ impl Worker {
                             text: cut_at_stop(text, stop),
                             input_tokens: p.ids.len() as u64,
                             output_tokens: out.tokens.len() as u64,
+                            ..Completion::default()
                         })
                         .map_err(|e| CallError::Fatal(e.to_string()));
                     let _ = p.reply.send(answer);

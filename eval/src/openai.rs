@@ -245,6 +245,7 @@ fn parse_completion(body: &Value) -> Result<Completion, String> {
         text,
         input_tokens: count("prompt_tokens"),
         output_tokens: count("completion_tokens"),
+        ..Completion::default()
     })
 }
 

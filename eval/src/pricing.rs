@@ -2,7 +2,11 @@
 //! candidate, the cost of one response, the `--dry-run` estimate, and latency percentiles.
 //!
 //! Token prices are per 1,000 tokens, as the AWS and OpenAI pricing pages list them (OpenAI
-//! lists per 1M: divide by 1,000). Local models and provisioned throughput cost by the hour;
+//! lists per 1M: divide by 1,000). A Bedrock candidate is priced by how it is bought: batch
+//! inference, a service tier (flex, priority), the latency-optimized profile, or standard
+//! on-demand; prompt-cache reads and writes have their own rates. A way of buying the table
+//! has no price for leaves the candidate unpriced, with a warning ([`Quote::warnings`]) that
+//! `--dry-run` and the eval print, never a silent 0. Local models and provisioned throughput cost by the hour;
 //! the runner charges each answer the wall time since the previous answer, so a run's answers
 //! add up to its wall time × the hourly rate.
 
@@ -11,7 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tunebench_aws::pricing::{CustomizationPrice, for_region};
 
-use crate::candidate::CandidateSettings;
+use tunebench_aws::{LatencyProfile, ServiceTier};
+
+use crate::candidate::{BedrockMode, BedrockSettings, CandidateSettings};
 use crate::error::{EvalError, Result};
 use crate::types::{ExampleRequest, ResponseRecord};
 
@@ -60,6 +66,31 @@ pub struct ModelPrice {
     /// Provisioned throughput, dollars per model unit per hour (no commitment).
     #[serde(default)]
     pub provisioned_per_hour: Option<f64>,
+    /// Flex service tier (Bedrock `serviceTier = flex`).
+    #[serde(default)]
+    pub flex: Option<TokenPrice>,
+    /// Priority service tier (Bedrock `serviceTier = priority`).
+    #[serde(default)]
+    pub priority: Option<TokenPrice>,
+    /// Latency-optimized inference (Bedrock `performanceConfig.latency = optimized`).
+    #[serde(default)]
+    pub optimized: Option<TokenPrice>,
+    /// Dollars per 1,000 input tokens read from the prompt cache.
+    #[serde(default)]
+    pub cache_read_per_1k: Option<f64>,
+    /// Dollars per 1,000 input tokens written to the prompt cache.
+    #[serde(default)]
+    pub cache_write_per_1k: Option<f64>,
+}
+
+/// Per-token prices of one way of buying a model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPrice {
+    /// Dollars per 1,000 input tokens.
+    pub input_per_1k: f64,
+    /// Dollars per 1,000 output tokens.
+    pub output_per_1k: f64,
 }
 
 /// What local inference costs.
@@ -79,6 +110,12 @@ pub enum Mode {
     OnDemand,
     /// Per token, at batch inference rates.
     Batch,
+    /// Per token, in the flex service tier.
+    Flex,
+    /// Per token, in the priority service tier.
+    Priority,
+    /// Per token, latency-optimized.
+    Optimized,
     /// By the hour (provisioned throughput, one model unit).
     Provisioned,
 }
@@ -93,6 +130,13 @@ pub enum CandidatePrice {
         input_per_1k: f64,
         /// Dollars per 1,000 output tokens.
         output_per_1k: f64,
+        /// Dollars per 1,000 input tokens read from the prompt cache (`None`: not in the
+        /// table; such tokens count 0 and the quote warns).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_read_per_1k: Option<f64>,
+        /// Dollars per 1,000 input tokens written to the prompt cache.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache_write_per_1k: Option<f64>,
     },
     /// By wall time.
     Hourly {
@@ -112,8 +156,36 @@ impl CandidatePrice {
             CandidatePrice::Tokens {
                 input_per_1k,
                 output_per_1k,
+                ..
             } => {
                 (input_tokens as f64 * input_per_1k + output_tokens as f64 * output_per_1k) / 1000.0
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Per-token prices, without prompt-cache rates.
+    pub const fn tokens(input_per_1k: f64, output_per_1k: f64) -> CandidatePrice {
+        CandidatePrice::Tokens {
+            input_per_1k,
+            output_per_1k,
+            cache_read_per_1k: None,
+            cache_write_per_1k: None,
+        }
+    }
+
+    /// Dollars for prompt-cache reads and writes (0 where the rate is unknown: the quote
+    /// warned about it).
+    pub fn cache_cost(&self, read_tokens: u64, write_tokens: u64) -> f64 {
+        match *self {
+            CandidatePrice::Tokens {
+                cache_read_per_1k,
+                cache_write_per_1k,
+                ..
+            } => {
+                (read_tokens as f64 * cache_read_per_1k.unwrap_or(0.0)
+                    + write_tokens as f64 * cache_write_per_1k.unwrap_or(0.0))
+                    / 1000.0
             }
             _ => 0.0,
         }
@@ -153,18 +225,24 @@ impl Pricing {
             )));
         }
         for m in &pricing.models {
+            let tiers = [m.flex, m.priority, m.optimized];
             let prices = [
                 Some(m.input_per_1k),
                 Some(m.output_per_1k),
                 m.batch_input_per_1k,
                 m.batch_output_per_1k,
                 m.provisioned_per_hour,
-            ];
-            if prices
-                .into_iter()
-                .flatten()
-                .any(|p| !(p.is_finite() && p >= 0.0))
-            {
+                m.cache_read_per_1k,
+                m.cache_write_per_1k,
+            ]
+            .into_iter()
+            .chain(
+                tiers
+                    .iter()
+                    .flatten()
+                    .flat_map(|t| [Some(t.input_per_1k), Some(t.output_per_1k)]),
+            );
+            if prices.flatten().any(|p| !(p.is_finite() && p >= 0.0)) {
                 return Err(bad(format!("model `{}`: prices must be ≥ 0", m.id)));
             }
         }
@@ -187,7 +265,8 @@ impl Pricing {
         )
     }
 
-    /// The price of `model_id` bought in `mode`, if the table has it.
+    /// The price of `model_id` bought in `mode`, if the table has it (token prices carry
+    /// the model's prompt-cache rates).
     pub fn lookup(
         &self,
         model_id: &str,
@@ -195,35 +274,144 @@ impl Pricing {
         mode: Mode,
     ) -> Option<CandidatePrice> {
         let m = self.find(model_id, region)?;
+        let tokens = |p: TokenPrice| CandidatePrice::Tokens {
+            input_per_1k: p.input_per_1k,
+            output_per_1k: p.output_per_1k,
+            cache_read_per_1k: m.cache_read_per_1k,
+            cache_write_per_1k: m.cache_write_per_1k,
+        };
         match mode {
-            Mode::OnDemand => Some(CandidatePrice::Tokens {
+            Mode::OnDemand => Some(tokens(TokenPrice {
                 input_per_1k: m.input_per_1k,
                 output_per_1k: m.output_per_1k,
-            }),
-            Mode::Batch => Some(CandidatePrice::Tokens {
+            })),
+            Mode::Batch => Some(tokens(TokenPrice {
                 input_per_1k: m.batch_input_per_1k?,
                 output_per_1k: m.batch_output_per_1k?,
-            }),
+            })),
+            Mode::Flex => m.flex.map(tokens),
+            Mode::Priority => m.priority.map(tokens),
+            Mode::Optimized => m.optimized.map(tokens),
             Mode::Provisioned => Some(CandidatePrice::Hourly {
                 usd_per_hour: m.provisioned_per_hour?,
             }),
         }
     }
 
-    /// The on-demand price of a configured candidate (`Unpriced` when the table lacks it;
-    /// the caller decides whether that is a warning or an error).
+    /// The price of a configured candidate (`Unpriced` when the table lacks it; see
+    /// [`Pricing::quote`] for why).
     pub fn for_candidate(&self, settings: &CandidateSettings) -> CandidatePrice {
-        let found = match settings {
-            CandidateSettings::Openai(s) => self.lookup(&s.model, None, Mode::OnDemand),
-            CandidateSettings::Bedrock(s) => {
-                self.lookup(&s.model_id, s.region.as_deref(), Mode::OnDemand)
+        self.quote(settings).price
+    }
+
+    /// The price of a configured candidate bought as its settings say, and what the table
+    /// cannot price of it.
+    pub fn quote(&self, settings: &CandidateSettings) -> Quote {
+        match settings {
+            CandidateSettings::Openai(s) => Quote::found(
+                self.lookup(&s.model, None, Mode::OnDemand),
+                &s.name,
+                &s.model,
+                "",
+            ),
+            CandidateSettings::Bedrock(s) => self.quote_bedrock(s),
+            CandidateSettings::Local(_) => Quote {
+                price: CandidatePrice::Hourly {
+                    usd_per_hour: self.local.usd_per_hour,
+                },
+                warnings: Vec::new(),
+            },
+            CandidateSettings::Responses(_) | CandidateSettings::Registry(_) => Quote {
+                price: CandidatePrice::Unpriced,
+                warnings: Vec::new(),
+            },
+        }
+    }
+
+    fn quote_bedrock(&self, s: &BedrockSettings) -> Quote {
+        let (mode, how) = bedrock_mode(s);
+        if s.service_tier == Some(ServiceTier::Reserved) {
+            return Quote {
+                price: CandidatePrice::Unpriced,
+                warnings: vec![format!(
+                    "candidate `{}`: the reserved tier is billed by its commitment, not per token; its calls are reported unpriced",
+                    s.name
+                )],
+            };
+        }
+        let region = s.region.as_deref();
+        let mut quote = Quote::found(
+            self.lookup(&s.model_id, region, mode),
+            &s.name,
+            &s.model_id,
+            how,
+        );
+        if s.cache_prompt
+            && let CandidatePrice::Tokens {
+                cache_read_per_1k,
+                cache_write_per_1k,
+                ..
+            } = quote.price
+        {
+            for (rate, field) in [
+                (cache_read_per_1k, "cache_read_per_1k"),
+                (cache_write_per_1k, "cache_write_per_1k"),
+            ] {
+                if rate.is_none() {
+                    quote.warnings.push(format!(
+                        "candidate `{}`: cache_prompt is on but the pricing table has no {field} for `{}`; those tokens are counted but not priced",
+                        s.name, s.model_id
+                    ));
+                }
             }
-            CandidateSettings::Local(_) => Some(CandidatePrice::Hourly {
-                usd_per_hour: self.local.usd_per_hour,
-            }),
-            CandidateSettings::Responses(_) | CandidateSettings::Registry(_) => None,
-        };
-        found.unwrap_or_default()
+        }
+        quote
+    }
+}
+
+/// How a Bedrock candidate is bought, and the words for it in warnings.
+fn bedrock_mode(s: &BedrockSettings) -> (Mode, &'static str) {
+    if s.mode == BedrockMode::Batch {
+        return (
+            Mode::Batch,
+            " at the batch rate (batch_input_per_1k / batch_output_per_1k)",
+        );
+    }
+    match (s.service_tier, s.latency) {
+        (Some(ServiceTier::Flex), _) => (Mode::Flex, " in the flex tier ([model.flex])"),
+        (Some(ServiceTier::Priority), _) => {
+            (Mode::Priority, " in the priority tier ([model.priority])")
+        }
+        (_, Some(LatencyProfile::Optimized)) => {
+            (Mode::Optimized, " latency-optimized ([model.optimized])")
+        }
+        _ => (Mode::OnDemand, ""),
+    }
+}
+
+/// A candidate's price and what the table could not price.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    /// The price the runner applies.
+    pub price: CandidatePrice,
+    /// One line per thing left unpriced (printed by `--dry-run` and the eval).
+    pub warnings: Vec<String>,
+}
+
+impl Quote {
+    fn found(price: Option<CandidatePrice>, name: &str, model: &str, how: &str) -> Quote {
+        match price {
+            Some(price) => Quote {
+                price,
+                warnings: Vec::new(),
+            },
+            None => Quote {
+                price: CandidatePrice::Unpriced,
+                warnings: vec![format!(
+                    "candidate `{name}`: the pricing table has no price for `{model}`{how}; its calls are reported unpriced\nhint: add it to the pricing table from the provider's pricing page"
+                )],
+            },
+        }
     }
 }
 
@@ -240,36 +428,47 @@ pub struct CostEstimate {
     /// Dollars at those counts; `None` for hourly or unpriced candidates, whose cost depends
     /// on wall time or is unknown.
     pub max_cost_usd: Option<f64>,
-    /// Whether `input_tokens` came from a real tokenizer.
-    pub tokenized: bool,
+    /// What counted `input_tokens`: `chars/4` (the rule of thumb) or the model's own counter
+    /// (`Bedrock CountTokens`).
+    pub counter: String,
+}
+
+/// Input tokens counted by the model's own counter, one count per request.
+#[derive(Debug, Clone, Copy)]
+pub struct Counted<'a> {
+    /// The counter's name, for the estimate.
+    pub counter: &'static str,
+    /// Input tokens per request, in request order.
+    pub input_tokens: &'a [u64],
 }
 
 /// Estimates the cost of sending `requests` at `price`. This is an **estimate**: input
-/// tokens are approximate unless `count_tokens` is the candidate's tokenizer, chat formatting
-/// overhead is ignored, and outputs are assumed to use all of `max_tokens`. Leave out
-/// requests the cache already answers before calling it to estimate a resumed run.
+/// tokens are approximate (characters / 4, chat formatting overhead ignored) unless `counted`
+/// gives the model's own counts, and outputs are assumed to use all of `max_tokens`. Leave
+/// out requests the cache already answers before calling it to estimate a resumed run.
 pub fn estimate(
     requests: &[ExampleRequest],
     price: &CandidatePrice,
-    count_tokens: Option<&dyn Fn(&str) -> u64>,
+    counted: Option<Counted<'_>>,
 ) -> CostEstimate {
-    let mut input = 0u64;
-    let mut output = 0u64;
-    for r in requests {
-        let texts = r
-            .request
-            .system
+    let input: u64 = match counted {
+        Some(c) => c.input_tokens.iter().sum(),
+        None => requests
             .iter()
-            .map(String::as_str)
-            .chain(r.request.messages.iter().map(|m| m.content.as_str()));
-        for t in texts {
-            input += match count_tokens {
-                Some(count) => count(t),
-                None => (t.chars().count() as u64).div_ceil(4),
-            };
-        }
-        output += u64::from(r.request.sampling.max_tokens);
-    }
+            .flat_map(|r| {
+                r.request
+                    .system
+                    .iter()
+                    .map(String::as_str)
+                    .chain(r.request.messages.iter().map(|m| m.content.as_str()))
+            })
+            .map(|t| (t.chars().count() as u64).div_ceil(4))
+            .sum(),
+    };
+    let output: u64 = requests
+        .iter()
+        .map(|r| u64::from(r.request.sampling.max_tokens))
+        .sum();
     let max_cost_usd = match price {
         CandidatePrice::Tokens { .. } => Some(price.token_cost(input, output)),
         _ => None,
@@ -279,7 +478,7 @@ pub fn estimate(
         input_tokens: input,
         max_output_tokens: output,
         max_cost_usd,
-        tokenized: count_tokens.is_some(),
+        counter: counted.map_or("chars/4", |c| c.counter).to_string(),
     }
 }
 
@@ -391,13 +590,7 @@ usd_per_hour = 0.5
             Path::new("p.toml"),
         )?;
         let eu = p.lookup("m", Some("eu-west-1"), Mode::OnDemand);
-        assert_eq!(
-            eu,
-            Some(CandidatePrice::Tokens {
-                input_per_1k: 3.0,
-                output_per_1k: 4.0
-            })
-        );
+        assert_eq!(eu, Some(CandidatePrice::tokens(3.0, 4.0)));
         let other = p.lookup("m", Some("us-east-1"), Mode::OnDemand);
         assert_eq!(other.map(|c| c.token_cost(1000, 500)), Some(2.0));
         assert_eq!(p.lookup("m", None, Mode::Batch), None);
@@ -422,10 +615,7 @@ usd_per_hour = 0.5
                 scoring: None,
             },
         };
-        let price = CandidatePrice::Tokens {
-            input_per_1k: 1.0,
-            output_per_1k: 10.0,
-        };
+        let price = CandidatePrice::tokens(1.0, 10.0);
         let e = estimate(&[req.clone(), req], &price, None);
         assert_eq!(e.input_tokens, 6);
         assert_eq!(e.max_output_tokens, 200);

@@ -74,6 +74,8 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<ResponseRecord>> {
             text,
             input_tokens: count(&obj, "input_tokens", &at)?,
             output_tokens: count(&obj, "output_tokens", &at)?,
+            cache_read_tokens: count(&obj, "cache_read_tokens", &at)?,
+            cache_write_tokens: count(&obj, "cache_write_tokens", &at)?,
             latency_ms: amount(&obj, "latency_ms", &at)?,
             cost_usd: amount(&obj, "cost_usd", &at)?,
             cached: match obj.get("cached") {

@@ -47,6 +47,9 @@ pub trait RunProgress: Send + Sync {
     fn advance(&self, n: u64);
     /// Every example has its record.
     fn finish(&self);
+    /// A status line for what the run is waiting on (a batch job's status); shown beside
+    /// the bar where there is one.
+    fn note(&self, _message: &str) {}
 }
 
 /// A [`RunProgress`] that shows nothing.
@@ -158,6 +161,14 @@ pub struct RunStats {
     pub cost_usd: f64,
     /// Wall time of the run, seconds.
     pub wall_s: f64,
+    /// Batch inference jobs whose answers this run joined (`mode = "batch"`).
+    pub batch_jobs: u64,
+    /// Examples a batch candidate answered on demand instead (too few for a job, or left
+    /// unprocessed by the last one).
+    pub on_demand: u64,
+    /// What a batch candidate did besides its jobs, one line each (a fallback to on-demand,
+    /// records a job left unprocessed).
+    pub notes: Vec<String>,
 }
 
 /// Records and stats of a run.
@@ -308,32 +319,9 @@ pub async fn run_with_stats(
 
     let identity = candidate.identity().to_string();
     let cache = cache.filter(|_| opts.cache_mode != CacheMode::Off);
-    let keys: Vec<String> = match cache {
-        Some(_) => requests
-            .iter()
-            .map(|r| Cache::key(&identity, &r.request))
-            .collect(),
-        None => Vec::new(),
-    };
-    let mut records: Vec<Option<ResponseRecord>> = vec![None; n];
-    if let Some(cache) = cache.filter(|_| opts.cache_mode.reads()) {
-        for (i, hit) in cache.get_many(&keys)?.into_iter().enumerate() {
-            if let Some(hit) = hit {
-                records[i] = Some(ResponseRecord {
-                    id: requests[i].id.clone(),
-                    text: hit.text,
-                    input_tokens: hit.input_tokens,
-                    output_tokens: hit.output_tokens,
-                    latency_ms: hit.latency_ms,
-                    cost_usd: 0.0,
-                    cached: true,
-                    error: None,
-                });
-                stats.cache_hits += 1;
-            }
-        }
-        progress.advance(stats.cache_hits);
-    }
+    let (keys, mut records) = cached_records(cache, opts.cache_mode, &identity, requests)?;
+    stats.cache_hits = records.iter().filter(|r| r.is_some()).count() as u64;
+    progress.advance(stats.cache_hits);
 
     let mut fresh: VecDeque<usize> = (0..n).filter(|&i| records[i].is_none()).collect();
     // Tasks must be 'static: they share one copy of what is left to send.
@@ -456,6 +444,7 @@ pub async fn run_with_stats(
             Ok(c) => {
                 aimd.success();
                 let cost = pricing.token_cost(c.input_tokens, c.output_tokens)
+                    + pricing.cache_cost(c.cache_read_tokens, c.cache_write_tokens)
                     + pricing.time_cost((now - last_answer_at).as_secs_f64());
                 last_answer_at = now;
                 if let Some(g) = &guard {
@@ -464,31 +453,27 @@ pub async fn run_with_stats(
                 stats.cost_usd += cost;
                 stats.answered += 1;
                 let latency_ms = done.latency.as_secs_f64() * 1000.0;
-                if let Some(cache) = cache {
-                    let entry = CachedResponse {
-                        text: c.text.clone(),
-                        input_tokens: c.input_tokens,
-                        output_tokens: c.output_tokens,
-                        latency_ms,
-                        created_at: now_unix(),
-                    };
-                    if let Err(e) = cache.put(&keys[done.idx], &identity, &entry) {
-                        if stats.cache_write_errors == 0 {
-                            tracing::warn!("cannot store an answer in the cache: {e}");
-                        }
-                        stats.cache_write_errors += 1;
-                    }
-                }
-                records[done.idx] = Some(ResponseRecord {
+                let record = ResponseRecord {
                     id: id.clone(),
                     text: c.text,
                     input_tokens: c.input_tokens,
                     output_tokens: c.output_tokens,
+                    cache_read_tokens: c.cache_read_tokens,
+                    cache_write_tokens: c.cache_write_tokens,
                     latency_ms,
                     cost_usd: cost,
                     cached: false,
                     error: None,
-                });
+                };
+                if let Some(cache) = cache
+                    && let Err(e) = store(cache, &keys[done.idx], &identity, &record)
+                {
+                    if stats.cache_write_errors == 0 {
+                        tracing::warn!("cannot store an answer in the cache: {e}");
+                    }
+                    stats.cache_write_errors += 1;
+                }
+                records[done.idx] = Some(record);
                 progress.advance(1);
                 None
             }
@@ -554,6 +539,55 @@ pub async fn run_with_stats(
         })
         .collect();
     Ok(RunOutcome { records, stats })
+}
+
+/// The cache keys of `requests` under `identity` (empty when there is no cache) and, per
+/// request, the cache's answer as a record (cost 0, `cached`) when the mode reads the cache.
+pub(crate) fn cached_records(
+    cache: Option<&Cache>,
+    mode: CacheMode,
+    identity: &str,
+    requests: &[ExampleRequest],
+) -> Result<(Vec<String>, Vec<Option<ResponseRecord>>)> {
+    let mut records: Vec<Option<ResponseRecord>> = vec![None; requests.len()];
+    let Some(cache) = cache.filter(|_| mode != CacheMode::Off) else {
+        return Ok((Vec::new(), records));
+    };
+    let keys: Vec<String> = requests
+        .iter()
+        .map(|r| Cache::key(identity, &r.request))
+        .collect();
+    if mode.reads() {
+        for (i, hit) in cache.get_many(&keys)?.into_iter().enumerate() {
+            records[i] = hit.map(|hit| ResponseRecord {
+                id: requests[i].id.clone(),
+                text: hit.text,
+                input_tokens: hit.input_tokens,
+                output_tokens: hit.output_tokens,
+                latency_ms: hit.latency_ms,
+                cached: true,
+                ..ResponseRecord::default()
+            });
+        }
+    }
+    Ok((keys, records))
+}
+
+/// Stores an answered `record` in the cache under `key`.
+pub(crate) fn store(
+    cache: &Cache,
+    key: &str,
+    identity: &str,
+    record: &ResponseRecord,
+) -> Result<()> {
+    let entry = CachedResponse {
+        text: record.text.clone(),
+        input_tokens: record.input_tokens,
+        output_tokens: record.output_tokens,
+        latency_ms: record.latency_ms,
+        created_at: now_unix(),
+    };
+    cache.put(key, identity, &entry)
 }
 
 #[cfg(test)]

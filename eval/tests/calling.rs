@@ -76,10 +76,7 @@ fn fast() -> RunnerOptions {
 }
 
 /// $1 per call at 6 input + 4 output tokens.
-const DOLLAR_PER_CALL: CandidatePrice = CandidatePrice::Tokens {
-    input_per_1k: 100.0,
-    output_per_1k: 100.0,
-};
+const DOLLAR_PER_CALL: CandidatePrice = CandidatePrice::tokens(100.0, 100.0);
 
 fn cache_in(dir: &tempfile::TempDir) -> Cache {
     Cache::open(dir.path().join("cache.sqlite")).unwrap()
@@ -779,6 +776,10 @@ async fn bedrock_candidate_answers_through_converse_and_rides_out_throttling() {
         endpoint_url: Some(standin.endpoint_url().to_string()),
         timeout_s: 30.0,
         concurrency: 2,
+        mode: tunebench_eval::candidate::BedrockMode::OnDemand,
+        service_tier: None,
+        latency: None,
+        cache_prompt: false,
     });
     let candidate = candidate::build(&settings).unwrap();
     assert_eq!(

@@ -33,6 +33,7 @@ fn answer(id: &str, text: &str, cost: f64, latency: f64) -> ResponseRecord {
         cost_usd: cost,
         cached: false,
         error: None,
+        ..ResponseRecord::default()
     }
 }
 

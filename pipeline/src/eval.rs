@@ -35,6 +35,8 @@ pub struct EvalMode {
     pub cache: CacheMode,
     /// Send nothing: count requests, tokens and the dollar ceiling.
     pub dry_run: bool,
+    /// In a dry run, count Bedrock candidates' input tokens with `CountTokens`.
+    pub count_tokens: bool,
 }
 
 impl Default for EvalMode {
@@ -42,6 +44,7 @@ impl Default for EvalMode {
         EvalMode {
             cache: CacheMode::ReadWrite,
             dry_run: false,
+            count_tokens: false,
         }
     }
 }
@@ -76,6 +79,7 @@ pub fn evaluate(
         cache_mode: mode.cache,
         dry_run: mode.dry_run,
         aws_audit_log: aws.audit_log,
+        count_tokens: mode.count_tokens,
     };
     Ok(tunebench_eval::evaluate::evaluate(
         settings, &opts, progress,

@@ -59,6 +59,7 @@ fn responses(wrong: &[usize], cost: f64, latency: f64) -> Vec<ResponseRecord> {
             cost_usd: cost,
             cached: false,
             error: None,
+            ..ResponseRecord::default()
         })
         .collect()
 }

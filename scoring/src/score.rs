@@ -165,6 +165,12 @@ pub struct Summary {
     pub input_tokens: u64,
     /// Output tokens, summed.
     pub output_tokens: u64,
+    /// Input tokens read from a prompt cache, summed (apart from `input_tokens`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+    /// Input tokens written to a prompt cache, summed (apart from `input_tokens`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
     /// Answers served from the response cache.
     pub cached: usize,
     /// Median latency of the answered calls that have one (ms); `None` when none has.
@@ -177,6 +183,10 @@ pub struct Summary {
     pub quality_per_dollar: Option<f64>,
     /// The bootstrap settings of the intervals.
     pub bootstrap: BootstrapConfig,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -409,6 +419,8 @@ pub fn score(
             .collect(),
         input_tokens: scored.iter().map(|r| r.input_tokens).sum(),
         output_tokens: scored.iter().map(|r| r.output_tokens).sum(),
+        cache_read_tokens: scored.iter().map(|r| r.cache_read_tokens).sum(),
+        cache_write_tokens: scored.iter().map(|r| r.cache_write_tokens).sum(),
         cached: scored.iter().filter(|r| r.cached).count(),
         latency_p50_ms: percentile(0.5),
         latency_p95_ms: percentile(0.95),

@@ -153,6 +153,13 @@ pub struct ResponseRecord {
     /// Output tokens.
     #[serde(default)]
     pub output_tokens: u64,
+    /// Input tokens read from a prompt cache (Bedrock prompt caching), apart from
+    /// `input_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+    /// Input tokens written to a prompt cache, apart from `input_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
     /// Wall time of the call in milliseconds (that of the original call for cached answers);
     /// 0 when unknown (recorded responses without it), which the latency statistics skip.
     #[serde(default)]
@@ -166,6 +173,10 @@ pub struct ResponseRecord {
     /// Why there is no answer (after retries), if so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ResponseRecord {

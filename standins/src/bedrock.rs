@@ -16,10 +16,16 @@
 //!   metrics CSVs written to S3 on completion), list (filters, `nextToken` pages), stop;
 //! - custom models (get), custom model deployments (Creating → Active), provisioned
 //!   throughput (Creating → InService), model import jobs (InProgress → Completed), batch
-//!   inference jobs (Submitted → InProgress → Completed; no records are read or written);
+//!   inference jobs (Submitted → InProgress → Completed or PartiallyCompleted; on completion
+//!   the records are read from the S3 server, answered like Converse, with
+//!   [`StandinConfig::batch_error_share`] of them failing, and written back as
+//!   `<output>/<job id>/<input file>.out` plus `manifest.json.out`);
 //! - Runtime `Converse` with a deterministic [`ConversePolicy`] and word-count token usage;
-//!   a resource ARN as `modelId` (provisioned, deployment, custom or imported model) must be
-//!   one it made (an imported model once its import job completed), else 404.
+//!   `serviceTier` and `performanceConfig` are echoed, and a `cachePoint` caches the words
+//!   before it (usage reports cache writes the first time, cache reads after); a resource
+//!   ARN as `modelId` (provisioned, deployment, custom or imported model) must be one it made
+//!   (an imported model once its import job completed), else 404; `CountTokens` counts a
+//!   Converse input's words.
 //!
 //! Faults are injected through the handle: [`BedrockStandin::throttle_next`] (429
 //! `ThrottlingException`), [`BedrockStandin::fail_next`] (500 `InternalServerException`),
@@ -58,6 +64,11 @@ pub struct StandinConfig {
     pub converse: ConversePolicy,
     /// `ListModelCustomizationJobs` page size when the request gives no `maxResults`.
     pub default_page_size: usize,
+    /// Share (0–1, evenly spread) of a batch job's records answered with an error.
+    pub batch_error_share: f64,
+    /// Share of the *first* batch job's records left unprocessed, which then ends
+    /// `PartiallyCompleted` (later jobs process everything: a retry succeeds).
+    pub batch_unprocessed_share: f64,
 }
 
 impl Default for StandinConfig {
@@ -70,6 +81,8 @@ impl Default for StandinConfig {
             s3_endpoint: None,
             converse: ConversePolicy::Echo,
             default_page_size: 100,
+            batch_error_share: 0.0,
+            batch_unprocessed_share: 0.0,
         }
     }
 }

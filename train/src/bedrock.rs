@@ -28,12 +28,12 @@ pub mod models;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+pub use tunebench_aws::wait::WaitSettings;
 use tunebench_aws::{
     AwsSettings, Bedrock, BedrockOptions, CustomizationJob, CustomizationJobSpec,
     CustomizationJobSummary, CustomizationKind, JobFilter, S3, S3Uri, UploadOptions, UploadOutcome,

@@ -2,9 +2,10 @@
 //! JSONL of records (`recordId` + `modelInput`) in S3 goes to a model at the batch rate, and
 //! the answers come back as `<output prefix>/<job id>/<input file>.out`.
 //!
-//! Partial: this is the control-plane half (submit and poll); the record format is
-//! `tunebench_eval::batch`. Uploading the records, waiting, downloading the output and a
-//! `batch` switch on Bedrock candidates in `tunebench eval` are not built yet.
+//! This is the control-plane half (submit and poll); the record format and the run of a
+//! suite through a job (upload, submit, wait, download, join) are `tunebench_eval::batch`.
+//! Jobs are submitted with `modelInvocationType = Converse`: each record's `modelInput` is a
+//! Converse request body.
 
 use super::{Bedrock, res, time, types};
 use crate::{Error, Result};
@@ -50,6 +51,8 @@ pub struct InvocationJob {
     pub end_time: Option<String>,
     /// Records in the input, when known.
     pub total_records: Option<i64>,
+    /// Records processed so far (answered or failed).
+    pub processed_records: Option<i64>,
     /// Records answered.
     pub success_records: Option<i64>,
     /// Records that failed (their error is in the output file).
@@ -102,6 +105,7 @@ impl Bedrock {
             .output_data_config(
                 types::ModelInvocationJobOutputDataConfig::S3OutputDataConfig(output),
             )
+            .model_invocation_type(types::ModelInvocationType::Converse)
             .set_client_request_token(spec.client_request_token.clone());
         if let Some(hours) = spec.timeout_hours {
             request = request.timeout_duration_in_hours(hours);
@@ -159,6 +163,7 @@ impl Bedrock {
             submit_time: time(o.submit_time()),
             end_time: o.end_time().map(time),
             total_records: o.total_record_count(),
+            processed_records: o.processed_record_count(),
             success_records: o.success_record_count(),
             error_records: o.error_record_count(),
         })

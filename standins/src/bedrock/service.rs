@@ -21,6 +21,8 @@ pub(crate) struct State {
     provisioned: Vec<Provisioned>,
     imports: Vec<ImportJob>,
     invocations: Vec<InvocationJob>,
+    /// Prompt prefixes (model id + text before a cache point) written to the prompt cache.
+    prompt_cache: std::collections::HashSet<String>,
     next_id: u64,
 }
 
@@ -89,13 +91,28 @@ struct ImportJob {
     created: SystemTime,
 }
 
-/// A batch inference job: Submitted → InProgress → Completed over `polls_to_complete`
-/// polls. No records are read or written (the stand-in has no model to run them).
+/// A batch inference job: Submitted → InProgress → Completed (or PartiallyCompleted) over
+/// `polls_to_complete` polls; on completion it reads its input from S3, answers each record
+/// as Converse would, and writes `<output>/<job id>/<input file>.out` and
+/// `manifest.json.out`.
 struct InvocationJob {
     arn: String,
     request: Value,
     polls: u32,
     created: SystemTime,
+    /// Whether it is the first job made (the one `batch_unprocessed_share` applies to).
+    first: bool,
+    /// Its end, once reached.
+    outcome: Option<InvocationOutcome>,
+}
+
+/// How a batch job ended.
+struct InvocationOutcome {
+    status: &'static str,
+    message: Option<String>,
+    /// Total, processed, succeeded and failed records (`None` without an S3 endpoint: no
+    /// records were read).
+    counts: Option<[i64; 4]>,
 }
 
 fn ts(t: SystemTime) -> Value {
@@ -142,8 +159,9 @@ pub(crate) async fn dispatch(shared: &Shared, op: &str, input: Value) -> Reply {
         "CreateModelImportJob" => create_import(shared, input),
         "GetModelImportJob" => get_import(shared, input),
         "CreateModelInvocationJob" => create_invocation(shared, input),
-        "GetModelInvocationJob" => get_invocation(shared, input),
+        "GetModelInvocationJob" => get_invocation(shared, input).await,
         "Converse" => converse(shared, input),
+        "CountTokens" => count_tokens(input),
         _ => Reply::error(
             501,
             "NotImplementedException",
@@ -421,8 +439,7 @@ async fn write_metrics(
         return Ok(());
     };
     let uri = request["outputDataConfig"]["s3Uri"].as_str().unwrap_or("");
-    let rest = uri.strip_prefix("s3://").ok_or("not an s3:// URI")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let (bucket, prefix) = split_s3(uri)?;
     let prefix = if prefix.is_empty() || prefix.ends_with('/') {
         prefix.to_string()
     } else {
@@ -438,8 +455,28 @@ async fn write_metrics(
         let vl = (l * 1.05 * 1e6).round() / 1e6;
         val.push_str(&format!("{s},{e},{vl},{:.6}\n", f64::exp(vl)));
     }
+    let client = s3_client(shared, endpoint).await;
+    for (key, body) in [
+        (
+            format!("{base}training_artifacts/step_wise_training_metrics.csv"),
+            train,
+        ),
+        (
+            format!(
+                "{base}validation_artifacts/post_fine_tuning_validation/validation_metrics.csv"
+            ),
+            val,
+        ),
+    ] {
+        put_object(client, bucket, &key, body).await?;
+    }
+    Ok(())
+}
+
+/// The S3 client of the configured endpoint (path-style, static credentials).
+async fn s3_client(shared: &Shared, endpoint: String) -> &aws_sdk_s3::Client {
     let region = shared.config.region.clone();
-    let client = shared
+    shared
         .s3
         .get_or_init(|| async move {
             let conf = aws_sdk_s3::config::Builder::new()
@@ -457,36 +494,44 @@ async fn write_metrics(
                 .build();
             aws_sdk_s3::Client::from_conf(conf)
         })
-        .await;
-    for (key, body) in [
-        (
-            format!("{base}training_artifacts/step_wise_training_metrics.csv"),
-            train,
-        ),
-        (
-            format!(
-                "{base}validation_artifacts/post_fine_tuning_validation/validation_metrics.csv"
-            ),
-            val,
-        ),
-    ] {
-        client
-            .put_object()
-            .bucket(bucket)
-            .key(&key)
-            .content_type("text/csv")
-            .body(body.into_bytes().into())
-            .send()
-            .await
-            .map_err(|e| {
-                use aws_sdk_s3::error::ProvideErrorMetadata;
-                format!(
-                    "PutObject s3://{bucket}/{key}: {}",
-                    e.code().unwrap_or("transport error")
-                )
-            })?;
-    }
+        .await
+}
+
+fn s3_error(
+    op: &str,
+    bucket: &str,
+    key: &str,
+    e: impl aws_sdk_s3::error::ProvideErrorMetadata,
+) -> String {
+    format!(
+        "{op} s3://{bucket}/{key}: {}",
+        e.code().unwrap_or("transport error")
+    )
+}
+
+async fn put_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: String,
+) -> Result<(), String> {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into_bytes().into())
+        .send()
+        .await
+        .map_err(|e| s3_error("PutObject", bucket, key, e))?;
     Ok(())
+}
+
+/// `s3://bucket/key` split, or why not.
+fn split_s3(uri: &str) -> Result<(&str, &str), String> {
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{uri} is not an s3:// URI"))?;
+    Ok(rest.split_once('/').unwrap_or((rest, "")))
 }
 
 fn list_jobs(shared: &Shared, input: Value) -> Reply {
@@ -912,26 +957,55 @@ fn create_invocation(shared: &Shared, input: Value) -> Reply {
     }
     let id = st.new_id();
     let arn = arn(shared, &format!("model-invocation-job/{id}"));
+    let first = st.invocations.is_empty();
     st.invocations.push(InvocationJob {
         arn: arn.clone(),
         request: input,
         polls: 0,
         created: SystemTime::now(),
+        first,
+        outcome: None,
     });
     Reply::ok(200, json!({ "jobArn": arn }))
 }
 
-fn get_invocation(shared: &Shared, input: Value) -> Reply {
-    let mut st = lock(&shared.state);
-    let ident = str_of(&input, "jobIdentifier");
-    let Some(j) = st.invocations.iter_mut().find(|j| j.arn == ident) else {
-        return not_found("model invocation job", ident);
+async fn get_invocation(shared: &Shared, input: Value) -> Reply {
+    let ident = str_of(&input, "jobIdentifier").to_string();
+    let due = {
+        let mut st = lock(&shared.state);
+        let Some(j) = st.invocations.iter_mut().find(|j| j.arn == ident) else {
+            return not_found("model invocation job", &ident);
+        };
+        j.polls += 1;
+        (j.outcome.is_none() && j.polls >= shared.config.polls_to_complete)
+            .then(|| (j.request.clone(), j.first))
     };
-    j.polls += 1;
-    let status = match j.polls.cmp(&shared.config.polls_to_complete) {
-        std::cmp::Ordering::Less if j.polls == 1 => "Submitted",
-        std::cmp::Ordering::Less => "InProgress",
-        _ => "Completed",
+    if let Some((request, first)) = due {
+        let outcome = match run_invocation(shared, &ident, &request, first).await {
+            Ok((status, counts)) => InvocationOutcome {
+                status,
+                message: None,
+                counts,
+            },
+            Err(e) => InvocationOutcome {
+                status: "Failed",
+                message: Some(e),
+                counts: None,
+            },
+        };
+        let mut st = lock(&shared.state);
+        if let Some(j) = st.invocations.iter_mut().find(|j| j.arn == ident) {
+            j.outcome = Some(outcome);
+        }
+    }
+    let st = lock(&shared.state);
+    let Some(j) = st.invocations.iter().find(|j| j.arn == ident) else {
+        return not_found("model invocation job", &ident);
+    };
+    let status = match &j.outcome {
+        Some(o) => o.status,
+        None if j.polls == 1 => "Submitted",
+        None => "InProgress",
     };
     let now = SystemTime::now();
     let r = &j.request;
@@ -947,14 +1021,168 @@ fn get_invocation(shared: &Shared, input: Value) -> Reply {
         "outputDataConfig": r["outputDataConfig"],
     });
     if let Some(o) = v.as_object_mut() {
-        if let Some(token) = r.get("clientRequestToken") {
-            o.insert("clientRequestToken".into(), token.clone());
+        for k in [
+            "clientRequestToken",
+            "modelInvocationType",
+            "timeoutDurationInHours",
+        ] {
+            if let Some(x) = r.get(k) {
+                o.insert(k.into(), x.clone());
+            }
         }
-        if status == "Completed" {
+        if let Some(end) = &j.outcome {
             o.insert("endTime".into(), ts(now));
+            if let Some(m) = &end.message {
+                o.insert("message".into(), json!(m));
+            }
+            if let Some([total, processed, success, error]) = end.counts {
+                o.insert("totalRecordCount".into(), json!(total));
+                o.insert("processedRecordCount".into(), json!(processed));
+                o.insert("successRecordCount".into(), json!(success));
+                o.insert("errorRecordCount".into(), json!(error));
+            }
         }
     }
     Reply::ok(200, v)
+}
+
+/// Whether record `k` is one of the evenly spread `share` of records.
+fn picked(k: usize, share: f64) -> bool {
+    (((k + 1) as f64) * share).floor() > ((k as f64) * share).floor()
+}
+
+/// Runs a batch job's records: reads the input object, answers each record as Converse
+/// would (a `batch_error_share` of them with an error; the first job leaves a
+/// `batch_unprocessed_share` unprocessed and ends `PartiallyCompleted`), writes the output
+/// and the manifest where the service does. Returns the status and the record counts.
+/// Without an S3 endpoint the job completes without reading or writing anything (for tests
+/// of the control plane alone), and has no counts.
+async fn run_invocation(
+    shared: &Shared,
+    arn: &str,
+    request: &Value,
+    first: bool,
+) -> Result<(&'static str, Option<[i64; 4]>), String> {
+    let Some(endpoint) = shared.config.s3_endpoint.clone() else {
+        return Ok(("Completed", None));
+    };
+    let client = s3_client(shared, endpoint).await;
+    let input_uri = request["inputDataConfig"]["s3InputDataConfig"]["s3Uri"]
+        .as_str()
+        .unwrap_or("");
+    let (bucket, key) = split_s3(input_uri)?;
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| s3_error("GetObject", bucket, key, e))?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("reading {input_uri}: {e}"))?
+        .into_bytes();
+    let text =
+        String::from_utf8(bytes.to_vec()).map_err(|_| format!("{input_uri} is not UTF-8"))?;
+    let model_id = str_of(request, "modelId").to_string();
+    let config = &shared.config;
+    let unprocessed_share = if first {
+        config.batch_unprocessed_share
+    } else {
+        0.0
+    };
+    let mut out = String::new();
+    let [mut total, mut processed, mut success, mut errors] = [0i64; 4];
+    let (mut input_tokens, mut output_tokens) = (0u64, 0u64);
+    for (k, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        total += 1;
+        let record: Value =
+            serde_json::from_str(line).map_err(|e| format!("{input_uri} line {}: {e}", k + 1))?;
+        if picked(k, unprocessed_share) {
+            continue;
+        }
+        // Errors are spread over the processed records.
+        let p = processed as usize;
+        processed += 1;
+        let answer = if picked(p, config.batch_error_share) {
+            Err((
+                400,
+                "ValidationException: the stand-in was configured to fail this record".to_string(),
+            ))
+        } else {
+            respond(
+                shared,
+                &model_id,
+                &record["modelInput"],
+                std::time::Instant::now(),
+            )
+            .map_err(|r| {
+                (
+                    r.status,
+                    r.body["message"].as_str().unwrap_or("").to_string(),
+                )
+            })
+        };
+        let line = match answer {
+            Ok(output) => {
+                success += 1;
+                input_tokens += output["usage"]["inputTokens"].as_u64().unwrap_or(0);
+                output_tokens += output["usage"]["outputTokens"].as_u64().unwrap_or(0);
+                json!({ "recordId": record["recordId"], "modelInput": record["modelInput"], "modelOutput": output })
+            }
+            Err((code, message)) => {
+                errors += 1;
+                json!({
+                    "recordId": record["recordId"],
+                    "modelInput": record["modelInput"],
+                    "error": { "errorCode": code, "errorMessage": message },
+                })
+            }
+        };
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    let output_uri = request["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"]
+        .as_str()
+        .unwrap_or("");
+    let (out_bucket, prefix) = split_s3(output_uri)?;
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    let job_id = arn.rsplit('/').next().unwrap_or(arn);
+    let file = key.rsplit('/').next().unwrap_or(key);
+    put_object(
+        client,
+        out_bucket,
+        &format!("{prefix}{job_id}/{file}.out"),
+        out,
+    )
+    .await?;
+    let manifest = json!({
+        "totalRecordCount": total,
+        "processedRecordCount": processed,
+        "successRecordCount": success,
+        "errorRecordCount": errors,
+        "inputTokenCount": input_tokens,
+        "outputTokenCount": output_tokens,
+    });
+    put_object(
+        client,
+        out_bucket,
+        &format!("{prefix}{job_id}/manifest.json.out"),
+        manifest.to_string(),
+    )
+    .await?;
+    let status = if processed < total {
+        "PartiallyCompleted"
+    } else {
+        "Completed"
+    };
+    Ok((status, Some([total, processed, success, errors])))
 }
 
 fn words(s: &str) -> usize {
@@ -987,47 +1215,90 @@ fn converse(shared: &Shared, input: Value) -> Reply {
             return not_found("model", &model_id);
         }
     }
+    match respond(shared, &model_id, &input, started) {
+        Ok(v) => Reply::ok(200, v),
+        Err(r) => r,
+    }
+}
+
+/// The text of a list of content blocks (text blocks joined by newlines), and the text
+/// before its first `cachePoint` block, if it has one.
+fn blocks_text(content: &Value) -> (String, Option<String>) {
+    let mut text = Vec::new();
+    let mut cached = None;
+    for b in content.as_array().into_iter().flatten() {
+        if b.get("cachePoint").is_some() && cached.is_none() {
+            cached = Some(text.join("\n"));
+        }
+        if let Some(t) = b["text"].as_str() {
+            text.push(t);
+        }
+    }
+    (text.join("\n"), cached)
+}
+
+/// The Converse answer to `body` (a Converse request body: `messages`, `system`,
+/// `inferenceConfig`, `serviceTier`, `performanceConfig`; also a batch record's
+/// `modelInput`). Input tokens are words; a `cachePoint` caches the words before it
+/// (written on first sight of that prefix, read after), which usage counts apart.
+fn respond(
+    shared: &Shared,
+    model_id: &str,
+    body: &Value,
+    started: std::time::Instant,
+) -> Result<Value, Reply> {
     let empty = Vec::new();
-    let messages = input["messages"].as_array().unwrap_or(&empty);
+    let messages = body["messages"].as_array().unwrap_or(&empty);
     if messages.is_empty() {
-        return Reply::error(
+        return Err(Reply::error(
             400,
             "ValidationException",
             "Value at 'messages' failed to satisfy constraint: a conversation must contain at least one message",
-        );
+        ));
     }
-    let text_of = |content: &Value| -> String {
-        content
-            .as_array()
-            .map(|blocks| {
-                blocks
-                    .iter()
-                    .filter_map(|b| b["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default()
-    };
     let mut input_tokens = 0;
-    if let Some(system) = input["system"].as_array() {
-        input_tokens += system
-            .iter()
-            .filter_map(|b| b["text"].as_str())
-            .map(words)
-            .sum::<usize>();
+    let mut prefix: Vec<String> = Vec::new();
+    let mut cache_prefix: Option<String> = None;
+    if body["system"].is_array() {
+        let (text, cached) = blocks_text(&body["system"]);
+        input_tokens += words(&text);
+        if let Some(c) = cached {
+            cache_prefix = Some(c);
+        }
+        prefix.push(text);
     }
     for m in messages {
-        input_tokens += words(&text_of(&m["content"]));
+        let (text, cached) = blocks_text(&m["content"]);
+        input_tokens += words(&text);
+        if let Some(c) = cached {
+            let mut p = prefix.clone();
+            p.push(c);
+            cache_prefix = Some(p.join("\n"));
+        }
+        prefix.push(text);
+    }
+    let (mut cache_read, mut cache_write) = (0, 0);
+    if let Some(p) = cache_prefix {
+        let n = words(&p);
+        let fresh = lock(&shared.state)
+            .prompt_cache
+            .insert(format!("{model_id}\n{p}"));
+        if fresh {
+            cache_write = n;
+        } else {
+            cache_read = n;
+        }
+        input_tokens -= n;
     }
     let last_user = messages
         .iter()
         .rev()
         .find(|m| m["role"] == "user")
-        .map(|m| text_of(&m["content"]))
+        .map(|m| blocks_text(&m["content"]).0)
         .unwrap_or_default();
-    let mut answer = shared.config.converse.answer(&model_id, &last_user);
+    let mut answer = shared.config.converse.answer(model_id, &last_user);
     let mut stop = "end_turn";
-    if let Some(max) = input["inferenceConfig"]["maxTokens"].as_u64()
+    if let Some(max) = body["inferenceConfig"]["maxTokens"].as_u64()
         && words(&answer) as u64 > max
     {
         answer = answer
@@ -1039,17 +1310,42 @@ fn converse(shared: &Shared, input: Value) -> Reply {
     }
     let output_tokens = words(&answer);
     let latency = started.elapsed() + lock(&shared.faults).latency;
-    Reply::ok(
-        200,
-        json!({
-            "output": { "message": { "role": "assistant", "content": [ { "text": answer } ] } },
-            "stopReason": stop,
-            "usage": {
-                "inputTokens": input_tokens,
-                "outputTokens": output_tokens,
-                "totalTokens": input_tokens + output_tokens,
-            },
-            "metrics": { "latencyMs": latency.as_millis() as u64 },
-        }),
-    )
+    let mut usage = json!({
+        "inputTokens": input_tokens,
+        "outputTokens": output_tokens,
+        "totalTokens": input_tokens + cache_read + cache_write + output_tokens,
+    });
+    if cache_read + cache_write > 0 {
+        usage["cacheReadInputTokens"] = json!(cache_read);
+        usage["cacheWriteInputTokens"] = json!(cache_write);
+    }
+    let mut v = json!({
+        "output": { "message": { "role": "assistant", "content": [ { "text": answer } ] } },
+        "stopReason": stop,
+        "usage": usage,
+        "metrics": { "latencyMs": latency.as_millis() as u64 },
+    });
+    for k in ["serviceTier", "performanceConfig"] {
+        if body[k].is_object() {
+            v[k] = body[k].clone();
+        }
+    }
+    Ok(v)
+}
+
+/// `CountTokens` of a Converse input: the input tokens Converse would report (words).
+fn count_tokens(input: Value) -> Reply {
+    let converse = &input["input"]["converse"];
+    if !converse.is_object() {
+        return Reply::error(
+            400,
+            "ValidationException",
+            "the stand-in counts Converse inputs only (input.converse)",
+        );
+    }
+    let mut n = words(&blocks_text(&converse["system"]).0);
+    for m in converse["messages"].as_array().into_iter().flatten() {
+        n += words(&blocks_text(&m["content"]).0);
+    }
+    Reply::ok(200, json!({ "inputTokens": n }))
 }
