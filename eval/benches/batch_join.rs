@@ -6,7 +6,8 @@
 //! process's peak RSS per step.
 //!
 //! Peak RSS is the process's `VmHWM`, reset before each step (`/proc/self/clear_refs`
-//! `5`), so each figure is that step's own high-water mark. The join holds one slot per
+//! `5`), so each figure is that step's own high-water mark (the suite, its requests and
+//! their cache keys, loaded before, are in every figure). The join holds one slot per
 //! request (the record ids are the indexes) and streams the file line by line; what grows
 //! with the record count is the answers it returns, which scoring needs.
 //!
@@ -27,12 +28,17 @@ use tunebench_eval::suite::Suite;
 
 const RUNS: usize = 3;
 
-/// The process's peak RSS since the last reset, MiB (`None` off Linux).
-fn peak_rss_mib() -> Option<f64> {
+/// A `/proc/self/status` figure in MiB (`None` off Linux).
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// The process's peak RSS since the last reset, MiB.
+fn peak_rss_mib() -> Option<f64> {
+    status_mib("VmHWM:")
 }
 
 fn reset_peak() {
@@ -104,9 +110,22 @@ fn main() -> Result<(), Box<dyn Error>> {
     let size_mib = std::fs::metadata(&output)?.len() as f64 / (1024.0 * 1024.0);
     let price = CandidatePrice::tokens(0.0004, 0.0016);
     println!("{n} records, {size_mib:.1} MiB of output; best of {RUNS} runs");
+    // The cache keys are computed when the run starts (its cache lookup), before any job.
+    let identity = "bedrock:us-east-1:amazon.nova-pro-v1:0";
+    let t = Instant::now();
+    let keys: Vec<String> = requests
+        .iter()
+        .map(|r| Cache::key(identity, &r.request))
+        .collect();
+    println!(
+        "(cache keys, computed before the job is sent: {:.3} s)",
+        t.elapsed().as_secs_f64()
+    );
     let mut best = [f64::INFINITY; 3];
     let mut peaks = [0f64; 3];
+    let mut before = 0f64;
     for run in 0..RUNS {
+        before = before.max(status_mib("VmRSS:").unwrap_or(0.0));
         let cache = Cache::open(dir.path().join(format!("cache-{run}.sqlite")))?;
 
         reset_peak();
@@ -118,11 +137,6 @@ fn main() -> Result<(), Box<dyn Error>> {
 
         reset_peak();
         let t = Instant::now();
-        let identity = "bedrock:us-east-1:amazon.nova-pro-v1:0";
-        let keys: Vec<String> = requests
-            .iter()
-            .map(|r| Cache::key(identity, &r.request))
-            .collect();
         let entries: Vec<(&str, CachedResponse)> = records
             .iter()
             .zip(&keys)
@@ -169,14 +183,16 @@ fn main() -> Result<(), Box<dyn Error>> {
             );
         }
     }
+    println!("RSS before the join (suite, requests, keys): {before:.0} MiB");
     let total: f64 = best.iter().sum();
     for (step, (s, p)) in ["join", "cache", "score"]
         .iter()
         .zip(best.iter().zip(peaks))
     {
         println!(
-            "{step:>5}: {s:.3} s, {:.0} records/s, peak RSS {p:.0} MiB",
-            n as f64 / s
+            "{step:>5}: {s:.3} s, {:.0} records/s, peak RSS {p:.0} MiB (+{:.0})",
+            n as f64 / s,
+            p - before
         );
     }
     println!("total: {total:.3} s, {:.0} records/s", n as f64 / total);
