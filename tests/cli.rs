@@ -1052,11 +1052,7 @@ epochCount = 1
         serde_json::from_slice(&std::fs::read(out_dir.join("job.json")).unwrap()).unwrap();
     assert!(job["deployment_arn"].is_null(), "{job}");
     assert_eq!(standin.request_count("DeleteCustomModelDeployment"), 1);
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:#?}",
-        standin.invalid_requests()
-    );
+    standin.assert_valid();
 }
 
 /// `tunebench eval` with one Bedrock candidate calling `model_id` through the stand-in
@@ -1208,11 +1204,7 @@ out_dir = "import/tb-cli-import"
         text(&out.stdout)
     );
     assert_eq!(standin.request_count("CreateModelImportJob"), 1);
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:#?}",
-        standin.invalid_requests()
-    );
+    standin.assert_valid();
 }
 
 /// Copies a flat folder (a model or adapter fixture) into `to`.
@@ -2026,7 +2018,7 @@ fn eval_batch_resumes_the_same_job_after_a_kill_and_runs_under_run() {
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let data: String = (0..120)
+    let data: String = (0..300)
         .map(|i| format!("{{\"q\":\"w{i}\",\"a\":\"w{i}\"}}\n"))
         .collect();
     std::fs::write(dir.path().join("d.jsonl"), data).unwrap();
@@ -2113,7 +2105,7 @@ max_poll_s = 0.05
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains(
-            "nova: 120 answered, 0 from cache, 0 failed, 0 not sent, 0 retries, 1 batch job"
+            "nova: 300 answered, 0 from cache, 0 failed, 0 not sent, 0 retries, 1 batch job"
         ),
         "{stdout}"
     );
@@ -2129,7 +2121,7 @@ max_poll_s = 0.05
         &env,
     );
     assert!(
-        text(&out.stdout).contains("0 requests to send (120 cached)"),
+        text(&out.stdout).contains("0 requests to send (300 cached)"),
         "{}",
         text(&out.stdout)
     );
@@ -2150,11 +2142,103 @@ max_poll_s = 0.05
         serde_json::from_slice(&std::fs::read(eval.join("summary.json")).unwrap()).unwrap();
     assert_eq!(
         (summary["n"].as_u64(), summary["errors"].as_u64()),
-        (Some(120), Some(0))
+        (Some(300), Some(0))
+    );
+    standin.assert_valid();
+}
+
+/// The shipped reward-function example: the GSM8K grader (a Lambda handler file) scores
+/// recorded responses as the `reward` metric; a second candidate whose answers lost their
+/// `####` marker scores 0 on it (its final-number match is unchanged), and the paired test
+/// between them is in the comparison.
+#[test]
+fn eval_scores_with_the_shipped_gsm8k_grader() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval");
+    let args = [
+        "eval",
+        "--config",
+        "configs/eval-gsm8k-reward.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ];
+    let run = tunebench(&args, &repo());
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("gsm8k-reward/recorded/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let reward = summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "reward")
+        .unwrap();
+    // Seven of the ten recorded answers are right (1), three end with a wrong number (0.2).
+    let value = reward["value"].as_f64().unwrap();
+    assert!((value - 0.76).abs() < 1e-9, "{summary:#}");
+    assert_eq!(summary["judges"]["reward"]["judged"], 10, "{summary:#}");
+
+    // Answers without the `#### N` line: the reward drops to 0 and the paired test shows it.
+    let recorded =
+        std::fs::read_to_string(repo().join("configs/responses/gsm8k-test-first10.jsonl")).unwrap();
+    let stripped: String = recorded
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let t = v["text"]
+                .as_str()
+                .unwrap()
+                .replace("####", "so the answer is");
+            v["text"] = t.into();
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(dir.path().join("stripped.jsonl"), stripped).unwrap();
+    let config = std::fs::read_to_string(repo().join("configs/eval-gsm8k-reward.toml")).unwrap();
+    let configs = repo().join("configs");
+    let config = config
+        .replace("\"suites/", &format!("\"{}/suites/", configs.display()))
+        .replace("\"graders/", &format!("\"{}/graders/", configs.display()))
+        .replace(
+            "\"responses/",
+            &format!("\"{}/responses/", configs.display()),
+        )
+        + "\n[[eval.candidates]]\nkind = \"responses\"\nname = \"stripped\"\npath = \"stripped.jsonl\"\n";
+    std::fs::write(dir.path().join("two.toml"), config).unwrap();
+    let run = tunebench(
+        &["eval", "--config", "two.toml", "--out", "two"],
+        dir.path(),
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let comparison: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("two/gsm8k-reward/comparison.json")).unwrap(),
+    )
+    .unwrap();
+    let stripped = comparison["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "stripped")
+        .unwrap();
+    let metrics: std::collections::HashMap<String, f64> = stripped["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m[0].as_str().unwrap().to_string(), m[1].as_f64().unwrap()))
+        .collect();
+    assert_eq!(metrics["reward"], 0.0, "{comparison:#}");
+    assert!(
+        (metrics["numeric"] - 0.7).abs() < 1e-9,
+        "the last number is unchanged: {comparison:#}"
     );
     assert!(
-        standin.invalid_requests().is_empty(),
-        "{:?}",
-        standin.invalid_requests()
+        comparison["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.to_string().contains("reward")),
+        "{comparison:#}"
     );
 }

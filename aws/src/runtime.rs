@@ -283,25 +283,7 @@ impl BedrockRuntime {
                     request_id: o.request_id().map(str::to_string),
                 })
             }
-            Err(e) => {
-                note(
-                    self.audit.as_deref(),
-                    "bedrock-runtime",
-                    "Converse",
-                    resources,
-                    e.request_id().map(str::to_string),
-                    Some(e.code().map(str::to_string)),
-                    e.raw_response().map(|r| r.status().as_u16()),
-                    wall_time,
-                    BTreeMap::new(),
-                );
-                Err(bedrock_error(
-                    "Converse",
-                    req.model_id.clone(),
-                    self.max_attempts,
-                    &e,
-                ))
-            }
+            Err(e) => Err(self.failed("Converse", req, resources, wall_time, &e)),
         }
     }
 
@@ -346,26 +328,34 @@ impl BedrockRuntime {
                 );
                 Ok(tokens)
             }
-            Err(e) => {
-                note(
-                    self.audit.as_deref(),
-                    "bedrock-runtime",
-                    "CountTokens",
-                    resources,
-                    e.request_id().map(str::to_string),
-                    Some(e.code().map(str::to_string)),
-                    e.raw_response().map(|r| r.status().as_u16()),
-                    wall_time,
-                    BTreeMap::new(),
-                );
-                Err(bedrock_error(
-                    "CountTokens",
-                    req.model_id.clone(),
-                    self.max_attempts,
-                    &e,
-                ))
-            }
+            Err(e) => Err(self.failed("CountTokens", req, resources, wall_time, &e)),
         }
+    }
+
+    /// The audit line and the error of a failed call.
+    fn failed<E>(
+        &self,
+        operation: &'static str,
+        req: &ConverseRequest,
+        resources: BTreeMap<String, String>,
+        wall_time: Duration,
+        e: &aws_sdk_bedrockruntime::error::SdkError<E>,
+    ) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        note(
+            self.audit.as_deref(),
+            "bedrock-runtime",
+            operation,
+            resources,
+            e.request_id().map(str::to_string),
+            Some(e.code().map(str::to_string)),
+            e.raw_response().map(|r| r.status().as_u16()),
+            wall_time,
+            BTreeMap::new(),
+        );
+        bedrock_error(operation, req.model_id.clone(), self.max_attempts, e)
     }
 }
 

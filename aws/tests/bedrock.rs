@@ -74,19 +74,6 @@ fn audit_lines(path: &Path) -> Vec<AuditEntry> {
         .collect()
 }
 
-fn assert_clean(standin: &BedrockStandin) {
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:#?}",
-        standin.invalid_requests()
-    );
-    assert!(
-        standin.invalid_responses().is_empty(),
-        "{:#?}",
-        standin.invalid_responses()
-    );
-}
-
 #[test]
 fn submit_wait_collect_deploy_and_provision() {
     let s3_endpoint = s3_endpoint();
@@ -246,7 +233,7 @@ fn submit_wait_collect_deploy_and_provision() {
             .contains(":imported-model/")
     );
 
-    assert_clean(&standin);
+    standin.assert_valid();
 
     // The audit log: one line per call, operation + ARNs + outcome.
     let lines = audit_lines(&audit);
@@ -318,7 +305,7 @@ fn list_reads_every_page_and_filters() {
         matches!(&err, Error::Bedrock { code: Some(c), .. } if c == "ConflictException"),
         "{err}"
     );
-    assert_clean(&standin);
+    standin.assert_valid();
 }
 
 #[test]
@@ -373,7 +360,7 @@ fn throttling_and_server_errors_are_retried_within_the_budget() {
         text.contains("`bedrock:CreateModelCustomizationJob`") && text.contains("iam:PassRole"),
         "{text}"
     );
-    assert_clean(&standin);
+    standin.assert_valid();
 }
 
 #[test]
@@ -458,7 +445,7 @@ fn converse_returns_text_usage_and_latency() {
         );
     });
     assert_eq!(standin.request_count("Converse"), 4 + 2 + 1 + 1);
-    assert_clean(&standin);
+    standin.assert_valid();
     let log = std::fs::read_to_string(&audit).unwrap();
     assert!(
         !log.contains(PROMPT_MARKER),
@@ -603,5 +590,5 @@ fn batch_inference_job_is_submitted_idempotently_and_completes() {
         Some("s3://tb-data/batch/out/")
     );
     assert_eq!(arn.rsplit('/').next(), Some(job.job_id()));
-    assert_clean(&standin);
+    standin.assert_valid();
 }

@@ -19,7 +19,8 @@ use crate::cache::{Cache, CacheMode};
 use crate::candidate::{self, BedrockMode, BedrockSettings, Candidate, CandidateSettings};
 use crate::compare::{self, Comparison};
 use crate::error::{EvalError, Location, Result};
-use crate::judge::Judged;
+use crate::grader::{GraderSettings, Sample, Turn};
+use crate::judge::{JudgeTally, Judged};
 use crate::output;
 use crate::pricing::{self, CandidatePrice, CostEstimate, Counted, Pricing};
 use crate::responses;
@@ -60,6 +61,11 @@ pub struct EvalSettings {
     /// responses to the examples left out are then ignored.
     #[serde(default)]
     pub limit: Option<usize>,
+    /// The local graders `grader` metrics name (`[[eval.graders]]`: a command or a Python
+    /// Lambda handler file speaking the reward-function batch contract; see
+    /// `tunebench_scoring::grader`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graders: Vec<GraderSettings>,
     /// How Bedrock candidates with `mode = "batch"` run (`[eval.batch]`).
     #[serde(default, skip_serializing_if = "BatchSettings::is_default")]
     pub batch: BatchSettings,
@@ -93,6 +99,15 @@ impl EvalSettings {
         if this.candidates.is_empty() {
             return Err(bad("[eval] has no [[eval.candidates]]".into()));
         }
+        let mut this = this;
+        this.graders = std::mem::take(&mut this.graders)
+            .into_iter()
+            .map(|g| {
+                g.resolve(base).map_err(|e| {
+                    EvalError::input(Location::file(base).field("eval.graders"), e.to_string())
+                })
+            })
+            .collect::<Result<_>>()?;
         for c in this.candidates.iter().chain(&this.judges) {
             if let CandidateSettings::Bedrock(b) = c {
                 b.check().map_err(bad)?;
@@ -121,6 +136,9 @@ impl EvalSettings {
         self.pricing = self.pricing.as_deref().map(&f);
         for c in self.candidates.iter_mut().chain(&mut self.judges) {
             c.map_paths(&f);
+        }
+        for g in &mut self.graders {
+            g.lambda = g.lambda.as_deref().map(&f);
         }
         self
     }
@@ -314,6 +332,65 @@ fn refuse_outputs_over_inputs(settings: &EvalSettings, suites: &[Suite]) -> Resu
     Ok(())
 }
 
+/// A grader's rewards for the answered `records` (examples whose call failed are not sent;
+/// they score 0 like every metric of a failed call). The grader sees each example's
+/// conversation with the answer appended, and its references as `reference_answer` (the
+/// reference, or the list when there are several).
+fn graded(
+    grader: &GraderSettings,
+    suite: &Suite,
+    requests: &[ExampleRequest],
+    records: &[ResponseRecord],
+) -> Judged {
+    let answers: HashMap<&str, &ResponseRecord> = records
+        .iter()
+        .filter(|r| r.error.is_none())
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    let mut samples = Vec::new();
+    for (example, request) in suite.examples.iter().zip(requests) {
+        let Some(answer) = answers.get(example.id.as_str()) else {
+            continue;
+        };
+        let mut turns: Vec<Turn> = request
+            .request
+            .system
+            .iter()
+            .map(|s| Turn {
+                role: "system".into(),
+                content: s.clone(),
+            })
+            .collect();
+        turns.extend(request.request.messages.iter().map(|m| Turn {
+            role: match m.role {
+                crate::types::Role::User => "user".into(),
+                crate::types::Role::Assistant => "assistant".into(),
+            },
+            content: m.content.clone(),
+        }));
+        let reference = match example.references.as_slice() {
+            [one] => serde_json::Value::from(one.as_str()),
+            many => serde_json::Value::from(many.to_vec()),
+        };
+        samples.push(Sample::new(&example.id, turns, &answer.text, reference));
+    }
+    let grades = grader.grade(&samples);
+    let failed = grades.iter().filter(|g| g.is_err()).count();
+    Judged {
+        verdicts: samples
+            .iter()
+            .zip(grades)
+            .map(|(s, g)| (s.id.clone(), g.map(|g| g.aggregate_reward_score)))
+            .collect(),
+        tally: JudgeTally {
+            judge: grader.name.clone(),
+            judged: samples.len(),
+            failed,
+            ..JudgeTally::default()
+        },
+    }
+}
+
 /// The batch run of `c` if it is a Bedrock candidate with `mode = "batch"`, its state in
 /// `dir`.
 fn batch_run<'a>(
@@ -431,6 +508,21 @@ pub fn evaluate(
                             known.join(", ")
                         },
                         j.judge
+                    ),
+                ));
+            }
+        }
+    }
+
+    for suite in &suites {
+        for (i, m) in suite.metrics.iter().enumerate() {
+            if let Some(g) = &m.grader
+                && !settings.graders.iter().any(|x| &x.name == g)
+            {
+                return Err(EvalError::input(
+                    Location::file(&suite.path).field(format!("metrics[{i}].grader")),
+                    format!(
+                        "no grader named {g:?} in [[eval.graders]]\nhint: add [[eval.graders]] with name = {g:?} and `lambda = \"reward.py\"` or `command = [...]`"
                     ),
                 ));
             }
@@ -656,6 +748,16 @@ pub fn evaluate(
                 options.judged.insert(
                     metric.name.clone(),
                     Judged::collect(spec, settings_c.name(), &verdicts, unrendered),
+                );
+            }
+            for metric in &suite.metrics {
+                let Some(name) = &metric.grader else { continue };
+                let Some(grader) = settings.graders.iter().find(|g| &g.name == name) else {
+                    continue; // checked above
+                };
+                options.judged.insert(
+                    metric.name.clone(),
+                    graded(grader, suite, &requests, &records),
                 );
             }
             let scores = score::score(suite, &records, &options)?;

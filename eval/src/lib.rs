@@ -28,4 +28,4 @@ pub mod pricing;
 pub mod responses;
 pub mod runner;
 
-pub use tunebench_scoring::{compare, judge, metrics, output, score, stats, suite, types};
+pub use tunebench_scoring::{compare, grader, judge, metrics, output, score, stats, suite, types};

@@ -530,15 +530,25 @@ pub async fn run_with_stats(
     stats.final_concurrency = aimd.limit;
     stats.wall_s = started.elapsed().as_secs_f64();
     progress.finish();
-    let records = records
+    Ok(RunOutcome {
+        records: finished(records, requests),
+        stats,
+    })
+}
+
+/// The records of a run whose loop ended, one per request (every slot is filled by then; an
+/// empty one would be a bug, and gets an error record rather than a panic).
+pub(crate) fn finished(
+    records: Vec<Option<ResponseRecord>>,
+    requests: &[ExampleRequest],
+) -> Vec<ResponseRecord> {
+    records
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            // Unreachable: the loop ends only when every example has its record.
             r.unwrap_or_else(|| ResponseRecord::failed(&requests[i].id, "internal: no record"))
         })
-        .collect();
-    Ok(RunOutcome { records, stats })
+        .collect()
 }
 
 /// The cache keys of `requests` under `identity` (empty when there is no cache) and, per

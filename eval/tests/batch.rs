@@ -184,16 +184,7 @@ fn a_suite_runs_through_one_batch_job_priced_at_the_batch_rate_and_cached() {
     assert_eq!(again.stats[0].1.cache_hits, 300);
     assert_eq!(standin.request_count("CreateModelInvocationJob"), 1);
     assert_eq!(standin.request_count("Converse"), 0);
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:?}",
-        standin.invalid_requests()
-    );
-    assert!(
-        standin.invalid_responses().is_empty(),
-        "{:?}",
-        standin.invalid_responses()
-    );
+    standin.assert_valid();
 }
 
 #[test]
@@ -267,11 +258,7 @@ fn a_partially_completed_job_ends_every_example_scored_or_errored() {
         stats.notes
     );
     assert_eq!(stats.answered + stats.failed, 300);
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:?}",
-        standin.invalid_requests()
-    );
+    standin.assert_valid();
 }
 
 /// A second stand-in configured like the first of the partial test.
@@ -391,16 +378,7 @@ fn service_tier_and_cache_points_go_on_the_wire_and_are_priced() {
         ),
         (Some(36), Some(12))
     );
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:?}",
-        standin.invalid_requests()
-    );
-    assert!(
-        standin.invalid_responses().is_empty(),
-        "{:?}",
-        standin.invalid_responses()
-    );
+    standin.assert_valid();
 }
 
 #[test]
@@ -429,11 +407,7 @@ fn dry_run_counts_tokens_with_count_tokens_and_warns_of_unpriced_tiers() {
         "{:?}",
         p.warnings
     );
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:?}",
-        standin.invalid_requests()
-    );
+    standin.assert_valid();
 }
 
 #[test]

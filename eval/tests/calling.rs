@@ -803,11 +803,7 @@ async fn bedrock_candidate_answers_through_converse_and_rides_out_throttling() {
         assert!(r.input_tokens > 0 && r.output_tokens > 0, "{r:?}");
     }
     assert_eq!(standin.request_count("Converse"), 6 + 3);
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:?}",
-        standin.invalid_requests()
-    );
+    standin.assert_valid();
 }
 
 /// LLM-as-judge through `evaluate`: an OpenAI-compatible judge (the stand-in) grades a

@@ -6,6 +6,7 @@
 //! - [`metrics`]: per-example and corpus metrics (exact match, ROUGE, BLEU, chrF, numeric, JSON,
 //!   classification), each checked against its published reference implementation.
 //! - [`judge`]: LLM-as-judge metrics (rubric, verdict parsing, accounting).
+//! - [`grader`]: reward functions (a Bedrock RFT job's Lambda) run locally on answers.
 //! - [`score`]: per-example scores and a candidate's summary (intervals, cost, latency).
 //! - [`stats`]: seeded bootstrap intervals, paired bootstrap and exact McNemar tests, Pareto frontiers.
 //! - [`compare`]: paired tests between candidates, Pareto frontiers, ranks.
@@ -18,6 +19,7 @@
 
 pub mod compare;
 pub mod error;
+pub mod grader;
 pub mod judge;
 pub mod metrics;
 pub mod output;

@@ -275,7 +275,7 @@ pub fn score(
         let rouge = scorers.rouge_if_needed(suite, &example.references, prediction);
         for metric in &suite.metrics {
             let judged = options.judged.get(&metric.name);
-            let (value, stats) = if metric.kind == MetricKind::Judge {
+            let (value, stats) = if matches!(metric.kind, MetricKind::Judge | MetricKind::Grader) {
                 match judged.and_then(|j| j.verdicts.get(&example.id)) {
                     Some(Ok(v)) => (*v, None),
                     Some(Err(why)) => {
@@ -284,9 +284,15 @@ pub fn score(
                     }
                     None if response.error.is_some() => (0.0, None), // not judged
                     None => {
+                        let (what, who) = match metric.kind {
+                            MetricKind::Grader => ("grade", "runs the grader"),
+                            _ => ("judge verdict", "calls the judge"),
+                        };
                         return Err(fail(format!(
-                            "metric `{}` has no judge verdict for example {:?}\nhint: judge metrics are scored by `tunebench eval`, which calls the judge",
-                            metric.name, example.id
+                            "metric `{}` has no {what} for example {:?}\nhint: {} metrics are scored by `tunebench eval`, which {who}",
+                            metric.name,
+                            example.id,
+                            metric.kind.as_str()
                         )));
                     }
                 }
@@ -544,7 +550,7 @@ impl Scorers {
             ),
             MetricKind::JsonValid => (json_validity(prediction), None),
             // Scored from the judge's verdicts in `score`, never here.
-            MetricKind::Judge => (0.0, None),
+            MetricKind::Judge | MetricKind::Grader => (0.0, None),
             MetricKind::Loglikelihood => {
                 let ll: Loglikelihood = serde_json::from_str(prediction).map_err(|e| {
                     ScoreError::Metric(MetricError::InvalidArgument(format!(

@@ -130,6 +130,10 @@ pub enum MetricKind {
     /// A judge candidate's verdict on the response, by a rubric (see [`crate::judge`]),
     /// mapped onto [0, 1].
     Judge,
+    /// A local grader's reward for the response (`grader = "<an [[eval.graders]] name>"`;
+    /// see [`crate::grader`]): the same reward function a reinforcement fine-tuning job
+    /// trains on, so base and tuned models compare on it.
+    Grader,
 }
 
 impl MetricKind {
@@ -151,6 +155,7 @@ impl MetricKind {
             MetricKind::JsonSchema => "json_schema",
             MetricKind::Loglikelihood => "loglikelihood",
             MetricKind::Judge => "judge",
+            MetricKind::Grader => "grader",
         }
     }
 
@@ -213,6 +218,8 @@ pub struct Metric {
     pub schema: Option<JsonSchema>,
     /// Judge, rubric and scale (judge).
     pub judge: Option<JudgeSpec>,
+    /// The grader's name (grader).
+    pub grader: Option<String>,
 }
 
 /// How the answer is read out of a response.

@@ -7,7 +7,7 @@
 //! path labels, query string, headers and JSON body, and required members, types, lengths,
 //! ranges, enums, patterns and nested shapes are checked. A request that fails is answered
 //! with a `ValidationException` naming the member, and recorded: a test ends with
-//! `assert!(standin.invalid_requests().is_empty())`. Our own responses are checked against the
+//! `standin.assert_valid()`. Our own responses are checked against the
 //! output shapes too ([`BedrockStandin::invalid_responses`]).
 //!
 //! What it implements (with the state machines a client sees):
@@ -193,6 +193,15 @@ impl BedrockStandin {
     /// Responses of ours that did not match the model's output shapes (a stand-in bug).
     pub fn invalid_responses(&self) -> Vec<InvalidRequest> {
         lock(&self.shared.invalid_responses).clone()
+    }
+
+    /// Panics, listing them, when a request failed validation or one of our answers did not
+    /// match the service model's output shapes: how a test that used the stand-in ends.
+    pub fn assert_valid(&self) {
+        let requests = self.invalid_requests();
+        assert!(requests.is_empty(), "invalid requests: {requests:#?}");
+        let responses = self.invalid_responses();
+        assert!(responses.is_empty(), "invalid responses: {responses:#?}");
     }
 
     /// The next `n` requests are answered 429 `ThrottlingException`.

@@ -292,16 +292,7 @@ fn the_sdk_round_trips_jobs_and_timestamps() {
             .unwrap();
         assert_eq!(m.model_status().unwrap().as_str(), "Active");
     });
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:?}",
-        standin.invalid_requests()
-    );
-    assert!(
-        standin.invalid_responses().is_empty(),
-        "{:?}",
-        standin.invalid_responses()
-    );
+    standin.assert_valid();
 }
 
 #[test]
@@ -352,16 +343,7 @@ fn converse_answers_by_policy_with_usage() {
         }
     });
     assert_eq!(standin.request_count("Converse"), 2);
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:?}",
-        standin.invalid_requests()
-    );
-    assert!(
-        standin.invalid_responses().is_empty(),
-        "{:?}",
-        standin.invalid_responses()
-    );
+    standin.assert_valid();
 }
 
 #[test]

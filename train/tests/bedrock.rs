@@ -108,19 +108,6 @@ fn fast_wait() -> WaitSettings {
     }
 }
 
-fn assert_clean(standin: &BedrockStandin) {
-    assert!(
-        standin.invalid_requests().is_empty(),
-        "{:#?}",
-        standin.invalid_requests()
-    );
-    assert!(
-        standin.invalid_responses().is_empty(),
-        "{:#?}",
-        standin.invalid_responses()
-    );
-}
-
 fn bucket(tag: &str) -> String {
     format!("tb-train-{tag}-{}", std::process::id())
 }
@@ -277,7 +264,7 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
     )
     .unwrap();
     assert_eq!(listed.len(), 1);
-    assert_clean(&standin);
+    standin.assert_valid();
 }
 
 #[test]
@@ -320,7 +307,7 @@ fn resubmitting_the_same_thing_starts_one_job() {
     );
     assert_eq!(standin.customization_job_count(), 1);
     assert_eq!(standin.request_count("CreateModelCustomizationJob"), 2);
-    assert_clean(&standin);
+    standin.assert_valid();
 }
 
 #[test]
@@ -497,7 +484,7 @@ fn a_later_run_resumes_watching_from_the_registry() {
     assert!(rec.custom_model_arn.is_some());
     assert!(s.out_dir.join("metrics.csv").exists());
     assert_eq!(standin.customization_job_count(), 1);
-    assert_clean(&standin);
+    standin.assert_valid();
 }
 
 #[test]
@@ -533,7 +520,7 @@ fn waiting_survives_a_throttling_storm() {
             .custom_model_arn
             .is_some()
     );
-    assert_clean(&standin);
+    standin.assert_valid();
 }
 
 /// A Hugging Face model directory as `tunebench model merge` writes it (tiny stand-in files).
@@ -624,7 +611,7 @@ fn import_uploads_the_model_waits_and_records_the_imported_model() {
     let err = import(&c, &settings, &fast_wait(), |_| {}).unwrap_err();
     assert!(err.to_string().contains("ConflictException"), "{err}");
     assert!(err.to_string().contains("hint:"), "{err}");
-    assert_clean(&standin);
+    standin.assert_valid();
 }
 
 #[test]

@@ -427,15 +427,10 @@ impl BatchRun<'_> {
         }
         stats.wall_s = started.elapsed().as_secs_f64();
         progress.finish();
-        let records = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                // Unreachable: the loop ends only when every example has its record.
-                r.unwrap_or_else(|| ResponseRecord::failed(&requests[i].id, "internal: no record"))
-            })
-            .collect();
-        Ok(RunOutcome { records, stats })
+        Ok(RunOutcome {
+            records: runner::finished(records, requests),
+            stats,
+        })
     }
 
     /// Examples no job will answer (`todo`, for the reason `why`): on demand, or not sent.

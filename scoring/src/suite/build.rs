@@ -162,6 +162,13 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
         only("rubric", spec.rubric.is_some(), &[K::Judge])?;
         only("scale", spec.scale.is_some(), &[K::Judge])?;
         only("max_tokens", spec.max_tokens.is_some(), &[K::Judge])?;
+        only("grader", spec.grader.is_some(), &[K::Grader])?;
+        if kind == K::Grader && spec.grader.is_none() {
+            return Err(ScoreError::input(
+                at("grader"),
+                "missing for kind grader\nhint: `grader = \"<a [[eval.graders]] name>\"`",
+            ));
+        }
         only("abs_tol", spec.abs_tol.is_some(), &[K::Numeric])?;
         only("rel_tol", spec.rel_tol.is_some(), &[K::Numeric])?;
         only("schema", spec.schema.is_some(), &[K::JsonSchema])?;
@@ -245,6 +252,7 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
             tolerance,
             schema,
             judge,
+            grader: spec.grader.clone(),
         });
     }
     if out.iter().map(|m| m.weight).sum::<f64>() <= 0.0 {

@@ -123,6 +123,8 @@ pub(super) struct MetricSpec {
     pub(super) scale: Option<String>,
     #[serde(default)]
     pub(super) max_tokens: Option<u32>,
+    #[serde(default)]
+    pub(super) grader: Option<String>,
 }
 
 impl SuiteFile {
