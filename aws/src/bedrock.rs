@@ -193,6 +193,43 @@ pub enum CustomizationKind {
     ContinuedPreTraining,
     /// Distillation from a teacher model.
     Distillation,
+    /// Reinforcement fine-tuning: the model's own answers scored by a grader Lambda
+    /// ([`CustomizationJobSpec::rft`]).
+    ReinforcementFineTuning,
+}
+
+/// `customizationConfig.rftConfig`: the grader Lambda and the RFT hyperparameters (each
+/// `None` leaves the service's default; ranges as in the service model: epochs 1–50, batch
+/// 16–512, learning rate 1e-7–1e-3, samples per prompt 2–16, eval interval 1–100).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RftConfig {
+    /// ARN of the Lambda that grades the model's answers.
+    pub grader_lambda_arn: String,
+    /// Passes over the training data.
+    #[serde(default)]
+    pub epoch_count: Option<i32>,
+    /// Prompts per training batch.
+    #[serde(default)]
+    pub batch_size: Option<i32>,
+    /// Learning rate.
+    #[serde(default)]
+    pub learning_rate: Option<f32>,
+    /// Longest prompt, in tokens.
+    #[serde(default)]
+    pub max_prompt_length: Option<i32>,
+    /// Answers sampled per prompt (the group the rewards are compared within).
+    #[serde(default)]
+    pub training_sample_per_prompt: Option<i32>,
+    /// Longest answer, in tokens.
+    #[serde(default)]
+    pub inference_max_tokens: Option<i32>,
+    /// `low`, `medium` or `high`.
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// Steps between evaluations.
+    #[serde(default)]
+    pub eval_interval: Option<i32>,
 }
 
 /// A model customization job to submit.
@@ -220,6 +257,8 @@ pub struct CustomizationJobSpec {
     pub teacher_model: Option<String>,
     /// For distillation: max tokens the teacher answers with.
     pub teacher_max_response_length: Option<i32>,
+    /// For reinforcement fine-tuning: the grader and the hyperparameters.
+    pub rft: Option<RftConfig>,
     /// KMS key for the custom model.
     pub kms_key_id: Option<String>,
     /// Tags on the job.
@@ -489,6 +528,9 @@ impl Bedrock {
                     types::CustomizationType::ContinuedPreTraining
                 }
                 CustomizationKind::Distillation => types::CustomizationType::Distillation,
+                CustomizationKind::ReinforcementFineTuning => {
+                    types::CustomizationType::ReinforcementFineTuning
+                }
             })
             .training_data_config(
                 types::TrainingDataConfig::builder()
@@ -534,6 +576,32 @@ impl Bedrock {
             req = req.customization_config(types::CustomizationConfig::DistillationConfig(
                 types::DistillationConfig::builder()
                     .teacher_model_config(t)
+                    .build(),
+            ));
+        }
+        if let Some(rft) = &spec.rft {
+            let grader = types::LambdaGraderConfig::builder()
+                .lambda_arn(&rft.grader_lambda_arn)
+                .build()
+                .map_err(build_err)?;
+            let hp = types::RftHyperParameters::builder()
+                .set_epoch_count(rft.epoch_count)
+                .set_batch_size(rft.batch_size)
+                .set_learning_rate(rft.learning_rate)
+                .set_max_prompt_length(rft.max_prompt_length)
+                .set_training_sample_per_prompt(rft.training_sample_per_prompt)
+                .set_inference_max_tokens(rft.inference_max_tokens)
+                .set_reasoning_effort(
+                    rft.reasoning_effort
+                        .as_deref()
+                        .map(types::ReasoningEffort::from),
+                )
+                .set_eval_interval(rft.eval_interval)
+                .build();
+            req = req.customization_config(types::CustomizationConfig::RftConfig(
+                types::RftConfig::builder()
+                    .grader_config(types::GraderConfig::LambdaGrader(grader))
+                    .hyper_parameters(hp)
                     .build(),
             ));
         }

@@ -18,7 +18,7 @@ pub use audit::{AuditEntry, AuditLog, Outcome};
 pub use bedrock::{
     Bedrock, BedrockOptions, CustomModel, CustomizationJob, CustomizationJobSpec,
     CustomizationJobSummary, CustomizationKind, Deployment, InvocationJob, InvocationJobSpec,
-    JobFilter, ModelImportJob, ProvisionedThroughput, VpcConfig,
+    JobFilter, ModelImportJob, ProvisionedThroughput, RftConfig, VpcConfig,
 };
 pub use cloudwatch::{CloudWatch, Dimension, MetricBatch, MetricDatum, Unit};
 pub use error::{Error, Result};

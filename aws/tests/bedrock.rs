@@ -592,3 +592,59 @@ fn batch_inference_job_is_submitted_idempotently_and_completes() {
     assert_eq!(arn.rsplit('/').next(), Some(job.job_id()));
     standin.assert_valid();
 }
+
+/// A reinforcement fine-tuning job's request (`customizationType` and `rftConfig` with its
+/// grader Lambda and hyperparameters) passes the service model's validation; a value out of
+/// the model's range is refused by it, naming the member.
+#[test]
+fn reinforcement_fine_tuning_requests_match_the_service_model() {
+    use tunebench_aws::{CustomizationKind, RftConfig};
+    let standin = BedrockStandin::start(StandinConfig::default()).unwrap();
+    let bedrock = Bedrock::connect(&settings(&standin), &fast(1, None)).unwrap();
+    let rft = RftConfig {
+        grader_lambda_arn: "arn:aws:lambda:us-east-1:123456789012:function:gsm8k-reward".into(),
+        epoch_count: Some(2),
+        batch_size: Some(64),
+        learning_rate: Some(1e-5),
+        training_sample_per_prompt: Some(8),
+        inference_max_tokens: Some(1024),
+        reasoning_effort: Some("medium".into()),
+        eval_interval: Some(10),
+        ..RftConfig::default()
+    };
+    let job = CustomizationJobSpec {
+        base_model: "amazon.nova-2-lite-v1:0:256k".into(),
+        kind: CustomizationKind::ReinforcementFineTuning,
+        validation_s3_uris: Vec::new(),
+        hyper_parameters: BTreeMap::new(),
+        rft: Some(rft.clone()),
+        ..spec("tb-rft-1", "s3://tb-data/runs/rft/")
+    };
+    bedrock.create_customization_job(&job).unwrap();
+    let sent = standin.last_input("CreateModelCustomizationJob").unwrap();
+    assert_eq!(sent["customizationType"], "REINFORCEMENT_FINE_TUNING");
+    let config = &sent["customizationConfig"]["rftConfig"];
+    assert_eq!(
+        config["graderConfig"]["lambdaGrader"]["lambdaArn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:gsm8k-reward"
+    );
+    assert_eq!(config["hyperParameters"]["trainingSamplePerPrompt"], 8);
+    assert_eq!(config["hyperParameters"]["reasoningEffort"], "medium");
+    standin.assert_valid();
+
+    // 4 samples per batch is below the model's minimum of 16.
+    let small = CustomizationJobSpec {
+        job_name: "tb-rft-2".into(),
+        rft: Some(RftConfig {
+            batch_size: Some(4),
+            ..rft
+        }),
+        ..job
+    };
+    let err = bedrock
+        .create_customization_job(&small)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("batchSize"), "{err}");
+    assert_eq!(standin.invalid_requests().len(), 1);
+}

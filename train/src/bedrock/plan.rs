@@ -129,6 +129,8 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
         hyper_parameters: hyper,
         teacher_model: settings.teacher_model_id.clone(),
         teacher_max_response_length: settings.teacher_max_response_length,
+        // `[train.bedrock]` has no RFT settings yet (issue 20): the aws client sends them.
+        rft: None,
         kms_key_id: settings.kms_key_id.clone(),
         tags: settings.job_tags.clone(),
         model_tags: settings.model_tags.clone(),
