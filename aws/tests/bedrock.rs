@@ -613,7 +613,7 @@ fn reinforcement_fine_tuning_requests_match_the_service_model() {
         ..RftConfig::default()
     };
     let job = CustomizationJobSpec {
-        base_model: "amazon.nova-2-lite-v1:0:256k".into(),
+        base_model: "amazon.nova-lite-v2:0:256k".into(),
         kind: CustomizationKind::ReinforcementFineTuning,
         validation_s3_uris: Vec::new(),
         hyper_parameters: BTreeMap::new(),
