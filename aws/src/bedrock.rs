@@ -232,6 +232,107 @@ pub struct RftConfig {
     pub eval_interval: Option<i32>,
 }
 
+/// Whether `arn` matches the service model's `LambdaArn` pattern,
+/// `arn:(aws[a-zA-Z-]*)?:lambda:[a-z]{2}(-gov)?-[a-z]+-\d{1}:\d{12}:function:[a-zA-Z0-9-_\.]+(:(\$LATEST|[a-zA-Z0-9-_]+))?`.
+fn is_lambda_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let name_ok = |s: &str, dot: bool| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || (dot && c == '.'))
+    };
+    let region_ok = |r: &str| {
+        let bits: Vec<&str> = r.split('-').collect();
+        let (first, last) = (
+            bits.first().copied().unwrap_or(""),
+            bits.last().copied().unwrap_or(""),
+        );
+        bits.len() >= 3
+            && first.len() == 2
+            && first.chars().all(|c| c.is_ascii_lowercase())
+            && last.len() == 1
+            && last.chars().all(|c| c.is_ascii_digit())
+            && bits[1..bits.len() - 1]
+                .iter()
+                .all(|b| !b.is_empty() && b.chars().all(|c| c.is_ascii_lowercase()))
+    };
+    let partition_ok = |p: &str| {
+        p.is_empty()
+            || (p.starts_with("aws") && p.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
+    };
+    matches!(parts.len(), 7 | 8)
+        && parts[0] == "arn"
+        && partition_ok(parts[1])
+        && parts[2] == "lambda"
+        && region_ok(parts[3])
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5] == "function"
+        && name_ok(parts[6], true)
+        && parts
+            .get(7)
+            .is_none_or(|q| *q == "$LATEST" || name_ok(q, false))
+}
+
+impl RftConfig {
+    /// What the service model (`RFTHyperParameters`, `LambdaArn`) refuses in these settings,
+    /// one line each, named as in `[train.bedrock.rft]`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !is_lambda_arn(&self.grader_lambda_arn) {
+            out.push(format!(
+                "rft.grader_lambda_arn = {:?} is not a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>)",
+                self.grader_lambda_arn
+            ));
+        }
+        let ints = [
+            ("epoch_count", self.epoch_count, 1, 50),
+            ("batch_size", self.batch_size, 16, 512),
+            (
+                "training_sample_per_prompt",
+                self.training_sample_per_prompt,
+                2,
+                16,
+            ),
+            ("eval_interval", self.eval_interval, 1, 100),
+            ("max_prompt_length", self.max_prompt_length, 1, i32::MAX),
+            (
+                "inference_max_tokens",
+                self.inference_max_tokens,
+                1,
+                i32::MAX,
+            ),
+        ];
+        for (name, value, min, max) in ints {
+            if let Some(v) = value
+                && !(min..=max).contains(&v)
+            {
+                let range = if max == i32::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("{min} to {max}")
+                };
+                out.push(format!("rft.{name} = {v} is out of range: {range}"));
+            }
+        }
+        if let Some(lr) = self.learning_rate
+            && !(1e-7..=1e-3).contains(&lr)
+        {
+            out.push(format!(
+                "rft.learning_rate = {lr} is out of range: 1e-7 to 1e-3"
+            ));
+        }
+        if let Some(e) = &self.reasoning_effort
+            && !["low", "medium", "high"].contains(&e.as_str())
+        {
+            out.push(format!(
+                "rft.reasoning_effort = {e:?} is not one of low, medium, high"
+            ));
+        }
+        out
+    }
+}
+
 /// A model customization job to submit.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CustomizationJobSpec {
@@ -986,5 +1087,44 @@ impl Bedrock {
             imported_model_arn: o.imported_model_arn().map(str::to_string),
             failure_message: o.failure_message().map(str::to_string),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_arns_follow_the_service_model_pattern() {
+        for ok in [
+            "arn:aws:lambda:us-east-1:123456789012:function:gsm8k-reward",
+            "arn:aws:lambda:us-gov-west-1:123456789012:function:r.v2:$LATEST",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:r:prod_1",
+        ] {
+            assert!(is_lambda_arn(ok), "{ok}");
+        }
+        for bad in [
+            "arn:aws:lambda:us-east-1:1234:function:r",
+            "arn:aws:lambda:useast1:123456789012:function:r",
+            "arn:aws:s3:us-east-1:123456789012:function:r",
+            "arn:aws:lambda:us-east-1:123456789012:layer:r",
+            "arn:aws:lambda:us-east-1:123456789012:function:",
+            "arn:aws:lambda:us-east-1:123456789012:function:r:v.1",
+        ] {
+            assert!(!is_lambda_arn(bad), "{bad}");
+        }
+        let rft = RftConfig {
+            grader_lambda_arn: "arn:aws:lambda:us-east-1:123456789012:function:r".into(),
+            batch_size: Some(8),
+            learning_rate: Some(0.1),
+            reasoning_effort: Some("extreme".into()),
+            ..RftConfig::default()
+        };
+        let p = rft.problems();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].contains("rft.batch_size = 8 is out of range: 16 to 512"),
+            "{p:?}"
+        );
     }
 }

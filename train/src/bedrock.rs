@@ -36,8 +36,8 @@ use sha2::{Digest, Sha256};
 pub use tunebench_aws::wait::WaitSettings;
 use tunebench_aws::{
     AwsSettings, Bedrock, BedrockOptions, CustomizationJob, CustomizationJobSpec,
-    CustomizationJobSummary, CustomizationKind, JobFilter, S3, S3Uri, UploadOptions, UploadOutcome,
-    VpcConfig, pricing::CustomizationPrices,
+    CustomizationJobSummary, CustomizationKind, JobFilter, RftConfig, S3, S3Uri, UploadOptions,
+    UploadOutcome, VpcConfig, pricing::CustomizationPrices,
 };
 use tunebench_datasets::record::{Record, Role, Turn};
 use tunebench_datasets::targets::{BedrockFormat, Split, Target};

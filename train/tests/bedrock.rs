@@ -112,6 +112,21 @@ fn bucket(tag: &str) -> String {
     format!("tb-train-{tag}-{}", std::process::id())
 }
 
+/// A stand-in whose jobs write to the loopback S3 server, clients of both, and a fresh
+/// bucket named after `tag`.
+fn standin_with_bucket(tag: &str) -> (BedrockStandin, Clients, String) {
+    let s3_endpoint = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        s3_endpoint: Some(s3_endpoint.clone()),
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let c = clients(&standin, &s3_endpoint);
+    let b = bucket(tag);
+    c.s3.create_bucket(&b).unwrap();
+    (standin, c, b)
+}
+
 #[test]
 fn submit_wait_converts_metrics_and_records_the_custom_model() {
     let s3_endpoint = s3_endpoint();
@@ -269,15 +284,7 @@ fn submit_wait_converts_metrics_and_records_the_custom_model() {
 
 #[test]
 fn resubmitting_the_same_thing_starts_one_job() {
-    let s3_endpoint = s3_endpoint();
-    let standin = BedrockStandin::start(StandinConfig {
-        s3_endpoint: Some(s3_endpoint.clone()),
-        ..StandinConfig::default()
-    })
-    .unwrap();
-    let c = clients(&standin, &s3_endpoint);
-    let b = bucket("idem");
-    c.s3.create_bucket(&b).unwrap();
+    let (standin, c, b) = standin_with_bucket("idem");
     let tmp = tempfile::tempdir().unwrap();
     let s = settings(tmp.path(), &b);
 
@@ -644,4 +651,133 @@ fn import_refuses_a_directory_that_is_not_a_hf_model() {
         assert!(all.contains(want), "{want}: {all}");
     }
     assert!(!all.contains("no config.json"), "{all}");
+}
+
+/// `n` RFT prompts from GSM8K's training split: the question as the user's turn, the worked
+/// answer as `reference_answer`.
+fn write_rft_data(path: &Path, n: usize) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/gsm8k/train.jsonl"),
+    )
+    .unwrap();
+    let lines: String = text
+        .lines()
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let rec = serde_json::json!({
+                "messages": [{"role": "user", "content": v["question"]}],
+                "reference_answer": {"answer": v["answer"]},
+            });
+            format!("{rec}\n")
+        })
+        .collect();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, lines).unwrap();
+}
+
+/// A reinforcement fine-tuning job: `[train.bedrock.rft]` checked against the service
+/// model's ranges, the RFT prompt format and count checked line by line, and the request the
+/// dry run shows is the one the SDK sends (validated by the stand-in).
+#[test]
+fn reinforcement_fine_tuning_is_planned_checked_and_submitted() {
+    use tunebench_aws::RftConfig;
+    let (standin, c, b) = standin_with_bucket("rft");
+    let tmp = tempfile::tempdir().unwrap();
+    write_rft_data(&tmp.path().join("data/rft.jsonl"), 120);
+    let rft = RftConfig {
+        grader_lambda_arn: "arn:aws:lambda:us-east-1:123456789012:function:gsm8k-reward".into(),
+        epoch_count: Some(2),
+        batch_size: Some(64),
+        training_sample_per_prompt: Some(4),
+        inference_max_tokens: Some(1024),
+        reasoning_effort: Some("low".into()),
+        ..RftConfig::default()
+    };
+    let raw = BedrockTrainSettings {
+        name: "tb-rft-1".into(),
+        base_model_id: "amazon.nova-lite-v2:0:256k".into(),
+        customization_type: CustomizationType::ReinforcementFineTuning,
+        rft: Some(rft.clone()),
+        train_file: "data/rft.jsonl".into(),
+        data_s3_prefix: Some(format!("s3://{b}/runs/rft/data")),
+        output_s3_uri: format!("s3://{b}/runs/rft/bedrock/"),
+        role_arn: "arn:aws:iam::123456789012:role/tunebench-bedrock".into(),
+        region: Some("us-east-1".into()),
+        train_price_per_1k_tokens: Some(0.01),
+        storage_price_per_month: Some(1.95),
+        out_dir: "train/tb-rft-1".into(),
+        ..BedrockTrainSettings::default()
+    };
+    let s = raw.clone().resolve(tmp.path()).unwrap();
+    let sub = submit(&s, &c, false).unwrap();
+    let sent = standin.last_input("CreateModelCustomizationJob").unwrap();
+    assert_eq!(sent, sub.plan.request, "the dry run shows what is sent");
+    assert_eq!(sent["customizationType"], "REINFORCEMENT_FINE_TUNING");
+    assert_eq!(
+        sent["customizationConfig"]["rftConfig"]["hyperParameters"]["trainingSamplePerPrompt"],
+        4
+    );
+    assert!(sub.job.is_some());
+    standin.assert_valid();
+
+    // Out-of-range values, SFT hyperparameters, bad lines and too few prompts: all listed.
+    write_rft_data(&tmp.path().join("data/few.jsonl"), 40);
+    let mut few = std::fs::read_to_string(tmp.path().join("data/few.jsonl")).unwrap();
+    few.push_str("{\"messages\": [{\"role\": \"assistant\", \"content\": \"42\"}]}\n");
+    std::fs::write(tmp.path().join("data/few.jsonl"), few).unwrap();
+    let bad = BedrockTrainSettings {
+        rft: Some(RftConfig {
+            batch_size: Some(8),
+            grader_lambda_arn: "gsm8k-reward".into(),
+            ..rft
+        }),
+        hyperparameters: BTreeMap::from([("epochCount".into(), HyperValue::Int(2))]),
+        train_file: "data/few.jsonl".into(),
+        ..raw.clone()
+    };
+    let err = match bad.resolve(tmp.path()) {
+        Err(TrainError::Preflight(p)) => p,
+        other => panic!("{other:?}"),
+    };
+    let text = err.join("\n");
+    for want in [
+        "rft.batch_size = 8 is out of range: 16 to 512",
+        "rft.grader_lambda_arn = \"gsm8k-reward\" is not a Lambda function ARN",
+        "hyperparameters are not sent with REINFORCEMENT_FINE_TUNING",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    let bad_data = BedrockTrainSettings {
+        train_file: "data/few.jsonl".into(),
+        ..raw.clone()
+    }
+    .resolve(tmp.path())
+    .unwrap();
+    let err = match plan(&bad_data) {
+        Err(TrainError::Preflight(p)) => p.join("\n"),
+        other => panic!("{other:?}"),
+    };
+    for want in [
+        "few.jsonl:41: `reference_answer` is missing",
+        "few.jsonl:41: the last message must be the user's",
+        "41 prompts; reinforcement fine-tuning takes 100 to 20000",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    // RFT settings on a fine-tuning job are refused.
+    let ft = BedrockTrainSettings {
+        customization_type: CustomizationType::FineTuning,
+        ..raw
+    };
+    let err = match ft.resolve(tmp.path()) {
+        Err(TrainError::Preflight(p)) => p.join("\n"),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        err.contains(
+            "[train.bedrock.rft] is only used by REINFORCEMENT_FINE_TUNING, not FINE_TUNING"
+        ),
+        "{err}"
+    );
 }

@@ -48,6 +48,8 @@ pub struct Offers {
     pub continued_pre_training: bool,
     /// `DISTILLATION` (as the student).
     pub distillation: bool,
+    /// `REINFORCEMENT_FINE_TUNING`.
+    pub reinforcement_fine_tuning: bool,
 }
 
 /// One customizable base model.
@@ -137,11 +139,13 @@ const FT: Offers = Offers {
     fine_tuning: true,
     continued_pre_training: false,
     distillation: false,
+    reinforcement_fine_tuning: false,
 };
 const FT_CPT: Offers = Offers {
     fine_tuning: true,
     continued_pre_training: true,
     distillation: false,
+    reinforcement_fine_tuning: false,
 };
 // unverified: distillation student support (Nova, Llama 3.1/3.2 small models, Claude 3 Haiku
 // per the Bedrock "Model distillation" page as remembered, not re-read here).
@@ -149,6 +153,15 @@ const FT_DIST: Offers = Offers {
     fine_tuning: true,
     continued_pre_training: false,
     distillation: true,
+    reinforcement_fine_tuning: false,
+};
+// AWS release notes (December 2025, as summarised by a third party; not re-read here): RFT
+// on Bedrock starts with Amazon Nova 2 Lite, `amazon.nova-lite-v2:0:256k`, in us-east-1.
+const RFT_ONLY: Offers = Offers {
+    fine_tuning: false,
+    continued_pre_training: false,
+    distillation: false,
+    reinforcement_fine_tuning: true,
 };
 
 const US_EAST_1: &[&str] = &["us-east-1"];
@@ -254,6 +267,16 @@ pub const BASE_MODELS: &[BaseModel] = &[
         hyperparameters: NOVA_HP,
     },
     BaseModel {
+        // Its SFT and distillation offers and their hyperparameters are not in this table
+        // yet; RFT takes its hyperparameters in `rftConfig`, not here.
+        id: "amazon.nova-lite-v2:0:256k",
+        name: "Amazon Nova 2 Lite",
+        format: BedrockFormat::Nova,
+        regions: US_EAST_1,
+        offers: RFT_ONLY,
+        hyperparameters: &[],
+    },
+    BaseModel {
         id: "anthropic.claude-3-haiku-20240307-v1:0:200k",
         name: "Anthropic Claude 3 Haiku",
         format: BedrockFormat::Claude3Haiku,
@@ -308,7 +331,16 @@ mod tests {
                     h.name
                 );
             }
-            assert!(m.hyperparameters.iter().any(|h| h.name == "epochCount"));
+            // An RFT-only model takes its hyperparameters in `rftConfig`, not from this table.
+            let rft_only = m.offers.reinforcement_fine_tuning
+                && !(m.offers.fine_tuning
+                    || m.offers.continued_pre_training
+                    || m.offers.distillation);
+            assert!(
+                rft_only || m.hyperparameters.iter().any(|h| h.name == "epochCount"),
+                "{}",
+                m.id
+            );
         }
     }
 
@@ -316,7 +348,13 @@ mod tests {
     fn shipped_pricing_table_prices_every_base_model() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pricing.toml");
         let table = tunebench_aws::pricing::CustomizationPrices::load(&path).unwrap();
-        for m in BASE_MODELS {
+        // RFT is not billed per training token (the sampled answers and the grader calls count
+        // too), and its prices are not in the table: its jobs give train_price_per_1k_tokens
+        // and storage_price_per_month themselves.
+        for m in BASE_MODELS
+            .iter()
+            .filter(|m| m.offers.fine_tuning || m.offers.continued_pre_training)
+        {
             for r in m.regions {
                 assert!(table.find(m.id, Some(r)).is_some(), "{} in {r}", m.id);
             }

@@ -43,7 +43,10 @@ impl Plan {
 pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
     let mut problems = settings.problems();
     let model = settings.base_model();
-    let target = model.map(|m| Target::Bedrock(m.format));
+    let shape = model.map(|m| match settings.customization_type {
+        CustomizationType::ReinforcementFineTuning => Shape::Rft,
+        _ => Shape::Target(Target::Bedrock(m.format)),
+    });
     let prefix: Option<S3Uri> = settings
         .data_s3_prefix
         .as_deref()
@@ -69,11 +72,11 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
             continue;
         }
         let path = PathBuf::from(file);
-        let Some(target) = target else {
+        let Some(shape) = shape else {
             // Unknown base model: the format is unknown too; that problem is listed already.
             continue;
         };
-        if let Some((sha, records, tokens)) = check_data(&path, target, split, &mut problems) {
+        if let Some((sha, records, tokens)) = check_data(&path, shape, split, &mut problems) {
             let name = path
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
@@ -129,8 +132,7 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
         hyper_parameters: hyper,
         teacher_model: settings.teacher_model_id.clone(),
         teacher_max_response_length: settings.teacher_max_response_length,
-        // `[train.bedrock]` has no RFT settings yet (issue 20): the aws client sends them.
-        rft: None,
+        rft: settings.rft.clone(),
         kms_key_id: settings.kms_key_id.clone(),
         tags: settings.job_tags.clone(),
         model_tags: settings.model_tags.clone(),
@@ -210,6 +212,34 @@ pub(super) fn request_json(spec: &CustomizationJobSpec, kind: CustomizationType)
         }
         r["customizationConfig"] =
             json!({ "distillationConfig": { "teacherModelConfig": teacher } });
+    }
+    if let Some(rft) = &spec.rft {
+        let hp: serde_json::Map<String, Value> = [
+            ("epochCount", rft.epoch_count.map(Value::from)),
+            ("batchSize", rft.batch_size.map(Value::from)),
+            ("learningRate", rft.learning_rate.map(Value::from)),
+            ("maxPromptLength", rft.max_prompt_length.map(Value::from)),
+            (
+                "trainingSamplePerPrompt",
+                rft.training_sample_per_prompt.map(Value::from),
+            ),
+            (
+                "inferenceMaxTokens",
+                rft.inference_max_tokens.map(Value::from),
+            ),
+            (
+                "reasoningEffort",
+                rft.reasoning_effort.clone().map(Value::from),
+            ),
+            ("evalInterval", rft.eval_interval.map(Value::from)),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect();
+        r["customizationConfig"] = json!({ "rftConfig": {
+            "graderConfig": { "lambdaGrader": { "lambdaArn": rft.grader_lambda_arn } },
+            "hyperParameters": hp,
+        }});
     }
     if let Some(k) = &spec.kms_key_id {
         r["customModelKmsKeyId"] = json!(k);

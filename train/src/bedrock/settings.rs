@@ -13,6 +13,9 @@ pub enum CustomizationType {
     ContinuedPreTraining,
     /// Distillation from `teacher_model_id`.
     Distillation,
+    /// Reinforcement fine-tuning: the model's own answers to the training prompts scored by
+    /// a grader Lambda (`[train.bedrock.rft]`).
+    ReinforcementFineTuning,
 }
 
 impl CustomizationType {
@@ -21,6 +24,9 @@ impl CustomizationType {
             CustomizationType::FineTuning => CustomizationKind::FineTuning,
             CustomizationType::ContinuedPreTraining => CustomizationKind::ContinuedPreTraining,
             CustomizationType::Distillation => CustomizationKind::Distillation,
+            CustomizationType::ReinforcementFineTuning => {
+                CustomizationKind::ReinforcementFineTuning
+            }
         }
     }
 
@@ -29,6 +35,7 @@ impl CustomizationType {
             CustomizationType::FineTuning => "FINE_TUNING",
             CustomizationType::ContinuedPreTraining => "CONTINUED_PRE_TRAINING",
             CustomizationType::Distillation => "DISTILLATION",
+            CustomizationType::ReinforcementFineTuning => "REINFORCEMENT_FINE_TUNING",
         }
     }
 }
@@ -76,8 +83,14 @@ pub struct BedrockTrainSettings {
     pub custom_model_name: Option<String>,
     /// Base model id, e.g. `amazon.nova-micro-v1:0:128k` (see [`models::BASE_MODELS`]).
     pub base_model_id: String,
-    /// `FINE_TUNING`, `CONTINUED_PRE_TRAINING` or `DISTILLATION`.
+    /// `FINE_TUNING`, `CONTINUED_PRE_TRAINING`, `DISTILLATION` or
+    /// `REINFORCEMENT_FINE_TUNING`.
     pub customization_type: CustomizationType,
+    /// `[train.bedrock.rft]`, for `REINFORCEMENT_FINE_TUNING`: `grader_lambda_arn` and the
+    /// RFT hyperparameters (`epoch_count`, `batch_size`, `learning_rate`,
+    /// `training_sample_per_prompt`, `max_prompt_length`, `inference_max_tokens`,
+    /// `reasoning_effort`, `eval_interval`), checked against the service model's ranges.
+    pub rft: Option<RftConfig>,
     /// Teacher model id or ARN for `DISTILLATION`.
     pub teacher_model_id: Option<String>,
     /// Most tokens the teacher answers with (distillation).
@@ -336,12 +349,32 @@ impl BedrockTrainSettings {
             (CustomizationType::Distillation, false) => {
                 out.push("customization_type = \"DISTILLATION\" needs teacher_model_id".into())
             }
-            (CustomizationType::FineTuning | CustomizationType::ContinuedPreTraining, true) => out
-                .push(format!(
-                    "teacher_model_id is only used by DISTILLATION, not {}",
-                    self.customization_type.api_name()
-                )),
+            (
+                CustomizationType::FineTuning
+                | CustomizationType::ContinuedPreTraining
+                | CustomizationType::ReinforcementFineTuning,
+                true,
+            ) => out.push(format!(
+                "teacher_model_id is only used by DISTILLATION, not {}",
+                self.customization_type.api_name()
+            )),
             _ => {}
+        }
+        match (self.customization_type, &self.rft) {
+            (CustomizationType::ReinforcementFineTuning, None) => out.push(
+                "customization_type = \"REINFORCEMENT_FINE_TUNING\" needs [train.bedrock.rft] with grader_lambda_arn (the reward function's Lambda)".into(),
+            ),
+            (CustomizationType::ReinforcementFineTuning, Some(rft)) => {
+                out.extend(rft.problems());
+                if !self.hyperparameters.is_empty() {
+                    out.push("hyperparameters are not sent with REINFORCEMENT_FINE_TUNING\nhint: set them in [train.bedrock.rft] (epoch_count, batch_size, learning_rate, ...)".into());
+                }
+            }
+            (other, Some(_)) => out.push(format!(
+                "[train.bedrock.rft] is only used by REINFORCEMENT_FINE_TUNING, not {}",
+                other.api_name()
+            )),
+            (_, None) => {}
         }
 
         let Some(model) = self.base_model() else {
@@ -357,6 +390,7 @@ impl BedrockTrainSettings {
             CustomizationType::FineTuning => model.offers.fine_tuning,
             CustomizationType::ContinuedPreTraining => model.offers.continued_pre_training,
             CustomizationType::Distillation => model.offers.distillation,
+            CustomizationType::ReinforcementFineTuning => model.offers.reinforcement_fine_tuning,
         };
         if !offered {
             out.push(format!(
@@ -465,9 +499,13 @@ impl BedrockTrainSettings {
     }
 
     pub(super) fn epochs(&self, model: &BaseModel) -> f64 {
-        self.hyperparameters
-            .get("epochCount")
-            .and_then(HyperValue::as_f64)
+        let rft_epochs = self.rft.as_ref().and_then(|r| r.epoch_count).map(f64::from);
+        rft_epochs
+            .or_else(|| {
+                self.hyperparameters
+                    .get("epochCount")
+                    .and_then(HyperValue::as_f64)
+            })
             .or_else(|| {
                 model
                     .hyperparameters
