@@ -719,6 +719,11 @@ fn reinforcement_fine_tuning_is_planned_checked_and_submitted() {
         4
     );
     assert!(sub.job.is_some());
+    assert!(
+        sub.plan.estimate.token_counter.contains("so a lower bound"),
+        "{:?}",
+        sub.plan.estimate
+    );
     standin.assert_valid();
 
     // Out-of-range values, SFT hyperparameters, bad lines and too few prompts: all listed.

@@ -155,7 +155,10 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
     let storage = prices.storage_per_month;
     let training_usd = train_tokens.map(|t| t as f64 * epochs / 1000.0 * price);
     let estimate = CostEstimate {
-        token_counter: "characters / 4 (no tokenizer for Bedrock base models)".into(),
+        token_counter: match settings.customization_type {
+            CustomizationType::ReinforcementFineTuning => "characters / 4 of the prompts only, so a lower bound: an RFT job also bills the answers it samples (training_sample_per_prompt per prompt) and its grader Lambda's calls".into(),
+            _ => "characters / 4 (no tokenizer for Bedrock base models)".into(),
+        },
         train_tokens,
         epochs,
         train_per_1k_tokens: price,
