@@ -290,6 +290,29 @@ pub enum BedrockCommand {
     ///
     /// Example: tunebench train bedrock import --config my-import.toml
     Import(BedrockImportArgs),
+    /// Run the reward function of a reinforcement fine-tuning job on real answers before the
+    /// job is paid for: the first training prompts go to an eval candidate (usually the base
+    /// model), its answers to the local grader ([train.bedrock.grader_check] names both), and
+    /// the reward distribution is printed. Exits 2 when the rewards cannot teach the job
+    /// anything (constant, saturated at the top or the bottom, mostly errors) unless --force.
+    ///
+    /// Example: tunebench train bedrock grader-check --config configs/gsm8k-rft.toml
+    GraderCheck(BedrockGraderCheckArgs),
+}
+
+/// `train bedrock grader-check`.
+#[derive(Debug, Args)]
+pub struct BedrockGraderCheckArgs {
+    /// Config file with [train.bedrock] (its train_file and grader_check) and [eval] (the
+    /// candidate and the grader).
+    #[arg(short, long, env = "TUNEBENCH_CONFIG")]
+    pub config: PathBuf,
+    /// Prompts to send (default: grader_check.prompts, 50).
+    #[arg(long, value_name = "N")]
+    pub prompts: Option<usize>,
+    /// Print the distribution and exit 0 even when it would teach nothing.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `train bedrock submit`.

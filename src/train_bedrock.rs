@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use tunebench_aws::JobFilter;
+use tunebench_pipeline::grader_check::{self, GraderCheck};
 use tunebench_pipeline::train::bedrock_clients;
 use tunebench_pipeline::{ConfigError, Scope};
 use tunebench_train::bedrock::{
@@ -23,6 +24,7 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         BedrockCommand::Deploy(a) => &a.config,
         BedrockCommand::Undeploy(a) => &a.config,
         BedrockCommand::Import(a) => &a.config,
+        BedrockCommand::GraderCheck(a) => &a.config,
     };
     let loaded = crate::load(global, path)?;
     let train = loaded.raw.train.clone().unwrap_or_default();
@@ -79,6 +81,23 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         .resolve(&loaded.base)?;
     if global.show_settings {
         println!("{}", serde_json::to_string_pretty(&settings)?);
+        return Ok(());
+    }
+    if let BedrockCommand::GraderCheck(a) = cmd {
+        let bar = crate::progress::Bars::new(global.silent());
+        let check = grader_check::grader_check(&loaded, &settings, a.prompts, &bar)?;
+        either(
+            global,
+            &serde_json::to_value(&check)?,
+            &grader_check_lines(&check),
+        );
+        if !check.problems.is_empty() && !a.force {
+            return Err(tunebench_train::TrainError::Refused(format!(
+                "the rewards would teach the job nothing: {}\nhint: fix the grader or the prompts, or pass --force to go on",
+                check.problems.join("; ")
+            ))
+            .into());
+        }
         return Ok(());
     }
     if let BedrockCommand::Submit(a) = cmd
@@ -208,7 +227,7 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
                 ),
             );
         }
-        BedrockCommand::Import(_) => unreachable!("handled above"),
+        BedrockCommand::Import(_) | BedrockCommand::GraderCheck(_) => unreachable!("handled above"),
         BedrockCommand::Undeploy(_) => {
             let gone = bedrock::undeploy(&clients, &settings.out_dir)?;
             let line = if gone.is_empty() {
@@ -259,4 +278,40 @@ fn status_line(j: &tunebench_aws::CustomizationJob) -> String {
             .map(|a| format!("; custom model {a}"))
             .unwrap_or_default()
     )
+}
+
+/// The check's distribution, the prompts without an answer or a grade, and its verdict.
+fn grader_check_lines(c: &GraderCheck) -> String {
+    const SHOWN: usize = 20;
+    let s = &c.stats;
+    let mut out = format!(
+        "grader `{}` on {} answers of `{}` ({} prompts): mean reward {:.4}, std {:.4}, min {} ({:.0}% of them), max {} ({:.0}%)",
+        c.grader,
+        s.n - s.errors,
+        c.candidate,
+        c.prompts,
+        s.mean,
+        s.std,
+        s.min,
+        100.0 * s.share_at_min,
+        s.max,
+        100.0 * s.share_at_max
+    );
+    for (what, list) in [("no answer", &c.unanswered), ("no grade", &c.ungraded)] {
+        for (id, why) in list.iter().take(SHOWN) {
+            out.push_str(&format!("\n{what}: {id}: {why}"));
+        }
+        if list.len() > SHOWN {
+            out.push_str(&format!("\n{what}: {} more", list.len() - SHOWN));
+        }
+    }
+    match c.problems.is_empty() {
+        true => out.push_str("\nthe rewards vary: worth a job"),
+        false => {
+            for p in &c.problems {
+                out.push_str(&format!("\nproblem: {p}"));
+            }
+        }
+    }
+    out
 }

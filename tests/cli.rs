@@ -2242,3 +2242,126 @@ fn eval_scores_with_the_shipped_gsm8k_grader() {
         "{comparison:#}"
     );
 }
+
+/// `train bedrock grader-check`: the first RFT prompts answered by a Bedrock candidate (the
+/// stand-in), the answers graded by the shipped GSM8K reward: a candidate that gets some
+/// right passes; one whose rewards are all the same is refused (exit 2) unless --force.
+#[test]
+fn grader_check_runs_the_reward_on_real_answers_before_an_rft_job() {
+    use std::collections::HashMap;
+    use tunebench_standins::bedrock::{BedrockStandin, ConversePolicy, StandinConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let train = std::fs::read_to_string(repo().join("data/gsm8k/train.jsonl")).unwrap();
+    let mut answers = HashMap::new();
+    let mut prompts = String::new();
+    for (i, line) in train.lines().take(120).enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let question = v["question"].as_str().unwrap().to_string();
+        let answer = v["answer"].as_str().unwrap().to_string();
+        // Every third answer ends with a wrong number.
+        let given = if i % 3 == 0 {
+            format!("{answer}0")
+        } else {
+            answer.clone()
+        };
+        answers.insert(question.clone(), given);
+        let rec = serde_json::json!({
+            "messages": [{"role": "user", "content": question}],
+            "reference_answer": {"answer": answer},
+        });
+        prompts.push_str(&format!("{rec}\n"));
+    }
+    std::fs::write(dir.path().join("rft.jsonl"), prompts).unwrap();
+    let graders = repo().join("configs/graders/gsm8k_reward.py");
+    let config = |endpoint: &str| {
+        format!(
+            r#"# Run: tunebench train bedrock grader-check --config rft.toml
+[train.bedrock]
+name = "gsm8k-rft"
+base_model_id = "amazon.nova-lite-v2:0:256k"
+customization_type = "REINFORCEMENT_FINE_TUNING"
+train_file = "rft.jsonl"
+data_s3_prefix = "s3://tb-rft/data/"
+output_s3_uri = "s3://tb-rft/out/"
+role_arn = "arn:aws:iam::123456789012:role/tunebench-bedrock"
+region = "us-east-1"
+out_dir = "train"
+[train.bedrock.rft]
+grader_lambda_arn = "arn:aws:lambda:us-east-1:123456789012:function:gsm8k-reward"
+inference_max_tokens = 512
+[train.bedrock.grader_check]
+grader = "gsm8k-reward"
+candidate = "base"
+prompts = 30
+[eval]
+suites = ["s.toml"]
+out_dir = "eval"
+[[eval.graders]]
+name = "gsm8k-reward"
+lambda = "{}"
+[[eval.candidates]]
+kind = "bedrock"
+name = "base"
+model_id = "amazon.nova-lite-v1:0"
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+"#,
+            graders.display()
+        )
+    };
+    let lookup = ConversePolicy::Lookup(answers);
+    let standin = BedrockStandin::start(StandinConfig {
+        converse: lookup,
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    std::fs::write(dir.path().join("rft.toml"), config(standin.endpoint_url())).unwrap();
+    let args = ["train", "bedrock", "grader-check", "--config", "rft.toml"];
+    let out = tunebench(&args, dir.path());
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with(
+            "grader `gsm8k-reward` on 30 answers of `base` (30 prompts): mean reward 0.7333"
+        ) && stdout.contains("the rewards vary: worth a job"),
+        "{stdout}"
+    );
+    assert_eq!(standin.request_count("Converse"), 30);
+    standin.assert_valid();
+    // The answers are cached: a second check sends nothing.
+    let out = tunebench(&args, dir.path());
+    assert!(out.status.success());
+    assert_eq!(standin.request_count("Converse"), 30);
+
+    // A model that never writes `####` earns 0 everywhere: refused, unless --force.
+    let flat = BedrockStandin::start(StandinConfig {
+        converse: ConversePolicy::Fixed("I think it is 12.".into()),
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    std::fs::write(dir.path().join("rft.toml"), config(flat.endpoint_url())).unwrap();
+    std::fs::remove_dir_all(dir.path().join("eval")).unwrap();
+    let out = tunebench(&args, dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("every reward is 0: a constant reward gives the job nothing to learn from")
+            && err.contains("--force"),
+        "{err}"
+    );
+    let out = tunebench(
+        &[
+            "train",
+            "bedrock",
+            "grader-check",
+            "--config",
+            "rft.toml",
+            "--force",
+            "--prompts",
+            "5",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("problem: every reward is 0"));
+}

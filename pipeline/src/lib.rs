@@ -15,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod grader_check;
 pub mod lifecycle;
 pub mod overrides;
 pub mod redact;

@@ -40,6 +40,31 @@ impl CustomizationType {
     }
 }
 
+fn default_check_prompts() -> usize {
+    50
+}
+
+fn default_saturated() -> f64 {
+    0.95
+}
+
+/// `[train.bedrock.grader_check]`: which candidate answers the first training prompts and
+/// which grader scores the answers (both named in the config's `[eval]` section).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraderCheckSettings {
+    /// An `[[eval.graders]]` name: the same reward function as the job's Lambda.
+    pub grader: String,
+    /// An `[[eval.candidates]]` name: usually the base model being tuned.
+    pub candidate: String,
+    /// Training prompts sent (the first ones of `train_file`).
+    #[serde(default = "default_check_prompts")]
+    pub prompts: usize,
+    /// Share of rewards at the top or at the bottom from which they count as saturated.
+    #[serde(default = "default_saturated")]
+    pub saturated: f64,
+}
+
 /// A hyperparameter value as written in TOML: a number or a string (sent as a string).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -91,6 +116,9 @@ pub struct BedrockTrainSettings {
     /// `training_sample_per_prompt`, `max_prompt_length`, `inference_max_tokens`,
     /// `reasoning_effort`, `eval_interval`), checked against the service model's ranges.
     pub rft: Option<RftConfig>,
+    /// `[train.bedrock.grader_check]`: run the reward function on real answers before an RFT
+    /// job is paid for (`tunebench train bedrock grader-check`).
+    pub grader_check: Option<GraderCheckSettings>,
     /// Teacher model id or ARN for `DISTILLATION`.
     pub teacher_model_id: Option<String>,
     /// Most tokens the teacher answers with (distillation).
