@@ -324,6 +324,10 @@ pub struct BedrockSubmitArgs {
     /// Print the request and the cost estimate; upload and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Submit even when [train.bedrock.grader_check] finds that the rewards would teach the
+    /// job nothing (the check runs before anything is uploaded when that section is set).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A job by the config's registry (<out_dir>/job.json) or by name/ARN.

@@ -84,21 +84,24 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         return Ok(());
     }
     if let BedrockCommand::GraderCheck(a) = cmd {
-        let bar = crate::progress::Bars::new(global.silent());
-        let check = grader_check::grader_check(&loaded, &settings, a.prompts, &bar)?;
+        let check = check_rewards(global, &loaded, &settings, a.prompts)?;
         either(
             global,
             &serde_json::to_value(&check)?,
             &grader_check_lines(&check),
         );
-        if !check.problems.is_empty() && !a.force {
-            return Err(tunebench_train::TrainError::Refused(format!(
-                "the rewards would teach the job nothing: {}\nhint: fix the grader or the prompts, or pass --force to go on",
-                check.problems.join("; ")
-            ))
-            .into());
+        return refuse_useless(&check, a.force, "pass --force to go on");
+    }
+    if let BedrockCommand::Submit(a) = cmd
+        && !a.dry_run
+        && settings.grader_check.is_some()
+    {
+        // The reward function on real answers before anything is uploaded or paid for.
+        let check = check_rewards(global, &loaded, &settings, None)?;
+        if !global.silent() {
+            eprintln!("{}", grader_check_lines(&check));
         }
-        return Ok(());
+        refuse_useless(&check, a.force, "pass --force to submit anyway")?;
     }
     if let BedrockCommand::Submit(a) = cmd
         && a.dry_run
@@ -314,4 +317,27 @@ fn grader_check_lines(c: &GraderCheck) -> String {
         }
     }
     out
+}
+
+/// `grader-check`'s run, with a progress bar.
+fn check_rewards(
+    global: &Global,
+    loaded: &tunebench_pipeline::config::Loaded,
+    settings: &BedrockTrainSettings,
+    prompts: Option<usize>,
+) -> anyhow::Result<GraderCheck> {
+    let bar = crate::progress::Bars::new(global.silent());
+    Ok(grader_check::grader_check(loaded, settings, prompts, &bar)?)
+}
+
+/// Refuses (exit 2) rewards that would teach a job nothing, unless `force`.
+fn refuse_useless(check: &GraderCheck, force: bool, how: &str) -> anyhow::Result<()> {
+    if check.problems.is_empty() || force {
+        return Ok(());
+    }
+    Err(tunebench_train::TrainError::Refused(format!(
+        "the rewards would teach the job nothing: {}\nhint: fix the grader or the prompts, or {how}",
+        check.problems.join("; ")
+    ))
+    .into())
 }

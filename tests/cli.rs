@@ -2349,6 +2349,18 @@ endpoint_url = "{endpoint}"
             && err.contains("--force"),
         "{err}"
     );
+    // `submit` runs the same check first and refuses before anything is uploaded.
+    let out = tunebench(
+        &["train", "bedrock", "submit", "--config", "rft.toml"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("every reward is 0") && err.contains("--force to submit anyway"),
+        "{err}"
+    );
+    assert_eq!(flat.request_count("CreateModelCustomizationJob"), 0);
     let out = tunebench(
         &[
             "train",
