@@ -132,8 +132,12 @@ pub fn read_output(
             record.cache_read_tokens = count("cacheReadInputTokens");
             record.cache_write_tokens = count("cacheWriteInputTokens");
             record.latency_ms = output["metrics"]["latencyMs"].as_f64().unwrap_or(0.0);
-            record.cost_usd = price.token_cost(record.input_tokens, record.output_tokens)
-                + price.cache_cost(record.cache_read_tokens, record.cache_write_tokens);
+            record.cost_usd = price.answer_cost(
+                record.input_tokens,
+                record.output_tokens,
+                record.cache_read_tokens,
+                record.cache_write_tokens,
+            );
         } else {
             let e = &v["error"];
             record.error = Some(format!(

@@ -174,21 +174,28 @@ impl CandidatePrice {
         }
     }
 
-    /// Dollars for prompt-cache reads and writes (0 where the rate is unknown: the quote
-    /// warned about it).
-    pub fn cache_cost(&self, read_tokens: u64, write_tokens: u64) -> f64 {
-        match *self {
+    /// Dollars for one answer's tokens: input and output, and prompt-cache reads and writes
+    /// (0 where the table has no cache rate: the quote warned about it).
+    pub fn answer_cost(
+        &self,
+        input_tokens: u64,
+        output_tokens: u64,
+        cache_read_tokens: u64,
+        cache_write_tokens: u64,
+    ) -> f64 {
+        let cache = match *self {
             CandidatePrice::Tokens {
                 cache_read_per_1k,
                 cache_write_per_1k,
                 ..
             } => {
-                (read_tokens as f64 * cache_read_per_1k.unwrap_or(0.0)
-                    + write_tokens as f64 * cache_write_per_1k.unwrap_or(0.0))
+                (cache_read_tokens as f64 * cache_read_per_1k.unwrap_or(0.0)
+                    + cache_write_tokens as f64 * cache_write_per_1k.unwrap_or(0.0))
                     / 1000.0
             }
             _ => 0.0,
-        }
+        };
+        self.token_cost(input_tokens, output_tokens) + cache
     }
 
     /// Dollars for `seconds` of wall time (0 unless hourly).

@@ -443,9 +443,12 @@ pub async fn run_with_stats(
         let retry_in = match done.result {
             Ok(c) => {
                 aimd.success();
-                let cost = pricing.token_cost(c.input_tokens, c.output_tokens)
-                    + pricing.cache_cost(c.cache_read_tokens, c.cache_write_tokens)
-                    + pricing.time_cost((now - last_answer_at).as_secs_f64());
+                let cost = pricing.answer_cost(
+                    c.input_tokens,
+                    c.output_tokens,
+                    c.cache_read_tokens,
+                    c.cache_write_tokens,
+                ) + pricing.time_cost((now - last_answer_at).as_secs_f64());
                 last_answer_at = now;
                 if let Some(g) = &guard {
                     g.add(cost);

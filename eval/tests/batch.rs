@@ -190,14 +190,7 @@ fn a_suite_runs_through_one_batch_job_priced_at_the_batch_rate_and_cached() {
 #[test]
 fn a_partially_completed_job_ends_every_example_scored_or_errored() {
     let bucket = format!("tb-batch-partial-{}", std::process::id());
-    let standin = standin(
-        StandinConfig {
-            batch_error_share: 0.05,
-            batch_unprocessed_share: 0.1,
-            ..StandinConfig::default()
-        },
-        &bucket,
-    );
+    let standin = partial_standin(&bucket);
     // Retried through a second job: the 30 unprocessed records are at least min_records.
     let dir = tempfile::tempdir().unwrap();
     write_suite(dir.path(), 300);
@@ -234,7 +227,7 @@ fn a_partially_completed_job_ends_every_example_scored_or_errored() {
     // Retried on demand: 30 left is fewer than min_records = 100.
     let dir = tempfile::tempdir().unwrap();
     write_suite(dir.path(), 300);
-    let standin = standin_again(&format!("{bucket}-b"));
+    let standin = partial_standin(&format!("{bucket}-b"));
     let s = settings(
         dir.path(),
         &standin,
@@ -261,8 +254,9 @@ fn a_partially_completed_job_ends_every_example_scored_or_errored() {
     standin.assert_valid();
 }
 
-/// A second stand-in configured like the first of the partial test.
-fn standin_again(bucket: &str) -> BedrockStandin {
+/// A stand-in whose first batch job leaves 10% of its records unprocessed and fails 5% of
+/// the processed ones.
+fn partial_standin(bucket: &str) -> BedrockStandin {
     standin(
         StandinConfig {
             batch_error_share: 0.05,

@@ -50,21 +50,23 @@ struct Prompt {
 }
 
 fn read_prompts(path: &Path, n: usize, max_tokens: u32) -> Result<Vec<Prompt>> {
-    let text = std::fs::read_to_string(path).map_err(|source| PipelineError::Io {
+    // Only the first `n` prompts are read: a training file may hold 20,000.
+    let io = |source| PipelineError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
     let mut out = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (i, line) in std::io::BufRead::lines(std::io::BufReader::new(file)).enumerate() {
         if out.len() == n {
             break;
         }
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
         let bad = |m: &str| ConfigError(format!("{}:{}: {m}", path.display(), i + 1));
-        let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(line) else {
+        let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(&line) else {
             return Err(bad("not a JSON object").into());
         };
         let messages = obj.remove("messages").unwrap_or(Value::Null);
