@@ -1,5 +1,5 @@
 //! Parquet output for the local target: one column per field (`prompt`/`completion`,
-//! `messages` as JSON text, or `text`), written with polars.
+//! `messages` as JSON text (chats and RFT prompts), or `text`), written with polars.
 
 use polars::prelude::*;
 
@@ -21,7 +21,7 @@ pub fn records_to_parquet<'a>(records: impl Iterator<Item = &'a Record>) -> Resu
                 prompt.push(p.as_str());
                 completion.push(c.as_str());
             }
-            Record::Chat { .. } => messages.push(serde_json::to_string(r)?),
+            Record::Chat { .. } | Record::Prompt { .. } => messages.push(serde_json::to_string(r)?),
             Record::Text { text: t } => text.push(t.as_str()),
         }
     }

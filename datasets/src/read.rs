@@ -441,6 +441,20 @@ fn map_rows(
                 ],
             },
             Mapping::Text { text } => Record::Text { text: render(text) },
+            Mapping::Prompt {
+                system,
+                user,
+                reference_answer,
+                fields,
+            } => Record::Prompt {
+                system: system.as_ref().map(render),
+                turns: vec![Turn {
+                    role: Role::User,
+                    content: render(user),
+                }],
+                reference_answer: render(reference_answer),
+                fields: fields.iter().map(|(n, t)| (n.clone(), render(t))).collect(),
+            },
         };
         let row = Row {
             file: index,

@@ -4,6 +4,8 @@
 //! de-duplication and splitting all work on records; the target writers render them into
 //! the JSONL line each target expects.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Who speaks a chat turn.
@@ -48,6 +50,18 @@ pub enum Record {
         /// The document.
         text: String,
     },
+    /// Reinforcement fine-tuning: a conversation the model answers (it ends with the user's
+    /// turn) and what the grader compares the model's answer with.
+    Prompt {
+        /// System prompt, if any.
+        system: Option<String>,
+        /// Turns in order; validation checks that they alternate, user first, user last.
+        turns: Vec<Turn>,
+        /// What the grader compares the answer with (the line's `reference_answer`).
+        reference_answer: String,
+        /// Further fields the grader reads, by name (written beside `reference_answer`).
+        fields: BTreeMap<String, String>,
+    },
 }
 
 impl Record {
@@ -61,6 +75,18 @@ impl Record {
                 .chain(turns.iter().map(|t| t.content.as_str()))
                 .collect(),
             Record::Text { text } => vec![text],
+            Record::Prompt {
+                system,
+                turns,
+                reference_answer,
+                fields,
+            } => system
+                .iter()
+                .map(String::as_str)
+                .chain(turns.iter().map(|t| t.content.as_str()))
+                .chain([reference_answer.as_str()])
+                .chain(fields.values().map(String::as_str))
+                .collect(),
         }
     }
 
@@ -73,24 +99,17 @@ impl Record {
                 .chain(turns.iter_mut().map(|t| &mut t.content))
                 .collect(),
             Record::Text { text } => vec![text],
-        }
-    }
-
-    /// The text the model sees as input (the prompt, or the conversation up to the last
-    /// assistant turn); empty for raw text.
-    pub fn input_text(&self) -> String {
-        match self {
-            Record::Completion { prompt, .. } => prompt.clone(),
-            Record::Chat { system, turns } => {
-                let upto = turns.len().saturating_sub(1);
-                system
-                    .iter()
-                    .map(String::as_str)
-                    .chain(turns[..upto].iter().map(|t| t.content.as_str()))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-            Record::Text { .. } => String::new(),
+            Record::Prompt {
+                system,
+                turns,
+                reference_answer,
+                fields,
+            } => system
+                .iter_mut()
+                .chain(turns.iter_mut().map(|t| &mut t.content))
+                .chain([reference_answer])
+                .chain(fields.values_mut())
+                .collect(),
         }
     }
 }

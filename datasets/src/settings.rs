@@ -2,13 +2,14 @@
 //! environment variables can be merged over it) and the resolved form that the pipeline runs
 //! on (defaults applied, values checked, paths absolute).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tunebench_core::paths::under;
 
 use crate::minhash::MinHashParams;
-use crate::targets::Target;
+use crate::targets::{BedrockFormat, Target};
 use crate::template::Template;
 use crate::{Error, Result};
 
@@ -48,20 +49,24 @@ pub struct RawDataConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMapping {
-    /// `completion` (default), `chat` or `text`.
+    /// `completion` (default), `chat`, `text` or `prompt` (reinforcement fine-tuning).
     pub kind: Option<String>,
     /// Prompt template (completion).
     pub prompt: Option<String>,
     /// Completion template (completion).
     pub completion: Option<String>,
-    /// System prompt template (chat, optional).
+    /// System prompt template (chat and prompt, optional).
     pub system: Option<String>,
-    /// User turn template (chat).
+    /// User turn template (chat and prompt).
     pub user: Option<String>,
     /// Assistant turn template (chat).
     pub assistant: Option<String>,
     /// Document template (text).
     pub text: Option<String>,
+    /// Reference answer template (prompt): what the grader compares the model's answer with.
+    pub reference_answer: Option<String>,
+    /// Further fields for the grader (prompt), by name: `{ difficulty = "{level}" }`.
+    pub fields: Option<BTreeMap<String, String>>,
 }
 
 /// `[data.dedup]`.
@@ -243,6 +248,18 @@ impl RawDataConfig {
             .unwrap_or("local")
             .parse()
             .map_err(|e: String| Error::Config(format!("data.target: {e}")))?;
+        let is_prompt = matches!(mapping, Mapping::Prompt { .. });
+        let is_rft = target == Target::Bedrock(BedrockFormat::Rft);
+        if is_rft && !is_prompt {
+            return Err(Error::Config(
+                "data.target = \"bedrock:rft\" takes reinforcement fine-tuning prompts\nhint: set data.mapping.kind = \"prompt\" with `user` (the question) and `reference_answer` (what the grader compares the answer with)".into(),
+            ));
+        }
+        if is_prompt && !is_rft && target != Target::Local {
+            return Err(Error::Config(format!(
+                "data.mapping.kind = \"prompt\" writes RFT prompts, which {target} does not take\nhint: use target = \"bedrock:rft\" (or \"local\"), or a completion or chat mapping"
+            )));
+        }
         let output_format = pick(
             "data.output_format",
             self.output_format,
@@ -312,6 +329,9 @@ fn template(field: &str, source: Option<String>) -> Result<Template> {
     Template::parse(&source).map_err(|e| Error::Config(format!("data.mapping.{field}: {e}")))
 }
 
+/// Keys a prompt line has already, so `data.mapping.fields` cannot name them.
+const RESERVED_FIELDS: [&str; 3] = ["messages", "reference_answer", "id"];
+
 fn resolve_mapping(m: RawMapping) -> Result<Mapping> {
     match m.kind.as_deref().unwrap_or("completion") {
         "completion" => Ok(Mapping::Completion {
@@ -326,8 +346,27 @@ fn resolve_mapping(m: RawMapping) -> Result<Mapping> {
         "text" => Ok(Mapping::Text {
             text: template("text", m.text)?,
         }),
+        "prompt" => Ok(Mapping::Prompt {
+            system: m.system.map(|s| template("system", Some(s))).transpose()?,
+            user: template("user", m.user)?,
+            reference_answer: template("reference_answer", m.reference_answer)?,
+            fields: m
+                .fields
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, source)| {
+                    if RESERVED_FIELDS.contains(&name.as_str()) {
+                        return Err(Error::Config(format!(
+                            "data.mapping.fields.{name}: `{name}` is a field of every prompt line already\nhint: give the grader's field another name"
+                        )));
+                    }
+                    let t = template(&format!("fields.{name}"), Some(source))?;
+                    Ok((name, t))
+                })
+                .collect::<Result<_>>()?,
+        }),
         other => Err(Error::Config(format!(
-            "data.mapping.kind = {other:?} is not one of: completion, chat, text"
+            "data.mapping.kind = {other:?} is not one of: completion, chat, text, prompt"
         ))),
     }
 }
@@ -423,26 +462,64 @@ pub enum Mapping {
         /// Document template.
         text: Template,
     },
+    /// Reinforcement fine-tuning prompts: one user turn (after an optional system prompt) the
+    /// model answers, and what its grader reads.
+    Prompt {
+        /// System prompt template.
+        system: Option<Template>,
+        /// User turn template.
+        user: Template,
+        /// Reference answer template.
+        reference_answer: Template,
+        /// Further grader fields: name and template.
+        fields: BTreeMap<String, Template>,
+    },
 }
 
 impl Mapping {
-    /// Every template with the name of the field it fills.
-    pub fn templates(&self) -> Vec<(&'static str, &Template)> {
-        match self {
+    /// Every template with the name of the field it fills (`fields.<name>` for a grader field).
+    pub fn templates(&self) -> Vec<(String, &Template)> {
+        let (fixed, fields): (Vec<(&str, &Template)>, _) = match self {
             Mapping::Completion { prompt, completion } => {
-                vec![("prompt", prompt), ("completion", completion)]
+                (vec![("prompt", prompt), ("completion", completion)], None)
             }
             Mapping::Chat {
                 system,
                 user,
                 assistant,
-            } => system
-                .iter()
-                .map(|s| ("system", s))
-                .chain([("user", user), ("assistant", assistant)])
-                .collect(),
-            Mapping::Text { text } => vec![("text", text)],
-        }
+            } => (
+                system
+                    .iter()
+                    .map(|s| ("system", s))
+                    .chain([("user", user), ("assistant", assistant)])
+                    .collect(),
+                None,
+            ),
+            Mapping::Text { text } => (vec![("text", text)], None),
+            Mapping::Prompt {
+                system,
+                user,
+                reference_answer,
+                fields,
+            } => (
+                system
+                    .iter()
+                    .map(|s| ("system", s))
+                    .chain([("user", user), ("reference_answer", reference_answer)])
+                    .collect(),
+                Some(fields),
+            ),
+        };
+        fixed
+            .into_iter()
+            .map(|(n, t)| (n.to_string(), t))
+            .chain(
+                fields
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, t)| (format!("fields.{n}"), t)),
+            )
+            .collect()
     }
 }
 

@@ -40,6 +40,10 @@ pub enum BedrockFormat {
     Claude3Haiku,
     /// Cohere Command and Command Light: `{"prompt","completion"}`.
     Cohere,
+    /// Reinforcement fine-tuning (Nova 2 Lite and the open-weight models): OpenAI chat
+    /// `{"messages"}` ending with the user's turn, a `reference_answer` and any further fields
+    /// the grader reads.
+    Rft,
 }
 
 /// Where prepared data goes.
@@ -145,10 +149,13 @@ const CLAUDE_SOURCE: &str = "aws-samples/amazon-bedrock-samples, \
      https://platform.claude.com/cookbook/finetuning-finetuning-on-bedrock";
 const COHERE_SOURCE: &str = "Cohere documentation, \"Fine-tuning Cohere Models on Amazon \
      Bedrock\": https://docs.cohere.com/docs/fine-tuning-cohere-models-on-amazon-bedrock";
+const RFT_SOURCE: &str = "Amazon Bedrock User Guide, \"Prepare your training data and reward \
+     functions for reinforcement fine-tuning\" (at most 20,000 prompts): \
+     https://docs.aws.amazon.com/bedrock/latest/userguide/rft-prepare-data.html";
 const LOCAL_SOURCE: &str = "tunebench: local training has no service-imposed limits";
 
 /// Every target, in the order [`Target`]'s names are listed in messages.
-const ALL: [Target; 7] = [
+const ALL: [Target; 8] = [
     Target::Local,
     Target::Bedrock(BedrockFormat::TitanText),
     Target::Bedrock(BedrockFormat::Llama31),
@@ -156,6 +163,7 @@ const ALL: [Target; 7] = [
     Target::Bedrock(BedrockFormat::Nova),
     Target::Bedrock(BedrockFormat::Claude3Haiku),
     Target::Bedrock(BedrockFormat::Cohere),
+    Target::Bedrock(BedrockFormat::Rft),
 ];
 
 /// Llama 3 special tokens (Meta, "Llama 3.1 model card and prompt formats"); text that spells
@@ -217,6 +225,7 @@ impl Target {
             Target::Bedrock(BedrockFormat::Nova) => "bedrock:nova",
             Target::Bedrock(BedrockFormat::Claude3Haiku) => "bedrock:claude-3-haiku",
             Target::Bedrock(BedrockFormat::Cohere) => "bedrock:cohere",
+            Target::Bedrock(BedrockFormat::Rft) => "bedrock:rft",
         }
     }
 
@@ -328,6 +337,26 @@ impl Target {
                 // unverified: the Titan figure (100 MB).
                 max_validation_file_bytes: Some(100 * MB),
             },
+            Target::Bedrock(BedrockFormat::Rft) => Row {
+                quotas: Quotas {
+                    // unverified: no documented minimum found; 100 prompts, so that a job's
+                    // batches (16 to 512 prompts) see more than one draw of the data.
+                    min_train_records: 100,
+                    // "You can send Amazon Bedrock a maximum of 20,000 prompts".
+                    max_train_records: 20_000,
+                    // unverified: no validation limit found; 1,000 as for Llama/Claude.
+                    max_validation_records: 1_000,
+                    // The prompt limit is the job's own `maxPromptLength` hyperparameter,
+                    // checked with the job, not here.
+                    max_record_tokens: None,
+                    max_record_chars: None,
+                    // unverified: no file size found; the Titan fine-tuning figure (1 GB).
+                    max_file_bytes: Some(GB),
+                    source: RFT_SOURCE,
+                },
+                // unverified: the Titan figure (100 MB).
+                max_validation_file_bytes: Some(100 * MB),
+            },
         }
     }
 
@@ -338,17 +367,18 @@ impl Target {
             Target::Bedrock(BedrockFormat::Llama32) => LLAMA32_RESERVED,
             Target::Bedrock(BedrockFormat::Nova) => NOVA_RESERVED,
             Target::Bedrock(BedrockFormat::Claude3Haiku) => CLAUDE_RESERVED,
-            // No reserved strings are documented for Titan Text or Cohere Command.
-            Target::Local | Target::Bedrock(BedrockFormat::TitanText | BedrockFormat::Cohere) => {
-                &[]
-            }
+            // No reserved strings are documented for Titan Text, Cohere Command or RFT prompts.
+            Target::Local
+            | Target::Bedrock(
+                BedrockFormat::TitanText | BedrockFormat::Cohere | BedrockFormat::Rft,
+            ) => &[],
         }
     }
 
     /// The record shapes this target accepts, for messages.
     fn accepted_kinds(self) -> &'static str {
         match self {
-            Target::Local => "completion, chat, text",
+            Target::Local => "completion, chat, text, prompt",
             Target::Bedrock(BedrockFormat::TitanText) => {
                 "completion (fine-tuning), text (continued pre-training)"
             }
@@ -356,6 +386,7 @@ impl Target {
             Target::Bedrock(
                 BedrockFormat::Llama32 | BedrockFormat::Nova | BedrockFormat::Claude3Haiku,
             ) => "chat, completion",
+            Target::Bedrock(BedrockFormat::Rft) => "prompt (data.mapping.kind = \"prompt\")",
         }
     }
 
@@ -377,12 +408,23 @@ impl Target {
 
     /// Record shapes this target accepts (e.g. Titan/Llama3.1/Cohere: Completion; Titan also
     /// Text for continued pre-training; Llama3.2/Nova/Claude: Chat and Completion (a Completion
-    /// becomes one user turn + one assistant turn)); Local: all.
+    /// becomes one user turn + one assistant turn); RFT: Prompt only); Local: all.
     pub fn accepts(self, r: &Record) -> bool {
         matches!(
             (self, r),
             (Target::Local, _)
-                | (Target::Bedrock(_), Record::Completion { .. })
+                | (Target::Bedrock(BedrockFormat::Rft), Record::Prompt { .. })
+                | (
+                    Target::Bedrock(
+                        BedrockFormat::TitanText
+                            | BedrockFormat::Llama31
+                            | BedrockFormat::Llama32
+                            | BedrockFormat::Nova
+                            | BedrockFormat::Claude3Haiku
+                            | BedrockFormat::Cohere,
+                    ),
+                    Record::Completion { .. },
+                )
                 | (
                     Target::Bedrock(
                         BedrockFormat::Llama32 | BedrockFormat::Nova | BedrockFormat::Claude3Haiku,
@@ -404,7 +446,9 @@ impl Target {
     /// `{"input"}`; Llama 3.2 and Nova `{"schemaVersion":"bedrock-conversation-2024",
     /// "system":[{"text"}],"messages":[{"role","content":[{"text"}]}]}`; Claude 3 Haiku
     /// `{"system","messages":[{"role","content"}]}` with string content. `system` is left out
-    /// when the record has none.
+    /// when the record has none. An RFT prompt (local or `bedrock:rft`):
+    /// `{"messages":[{"role","content"}],"reference_answer", ...fields}`, the system prompt as
+    /// a leading `system` message.
     ///
     /// Returns `Err(Violation { rule: "record-shape", .. })` for a shape the target doesn't
     /// accept.
@@ -421,6 +465,20 @@ impl Target {
                 Ok(render_local_chat(system.as_deref(), turns))
             }
             (Target::Local, Record::Text { text }) => Ok(json!({ "text": text })),
+            (
+                Target::Local | Target::Bedrock(BedrockFormat::Rft),
+                Record::Prompt {
+                    system,
+                    turns,
+                    reference_answer,
+                    fields,
+                },
+            ) => Ok(render_prompt(
+                system.as_deref(),
+                turns,
+                reference_answer,
+                fields,
+            )),
             (Target::Bedrock(BedrockFormat::TitanText), Record::Text { text }) => {
                 Ok(json!({ "input": text }))
             }
@@ -451,9 +509,14 @@ impl Target {
             out.push(self.shape_violation(r));
         }
 
-        if accepted && let Record::Chat { turns, .. } = r {
+        let order = match r {
+            Record::Chat { turns, .. } => Some((turns, Role::Assistant)),
+            Record::Prompt { turns, .. } => Some((turns, Role::User)),
+            Record::Completion { .. } | Record::Text { .. } => None,
+        };
+        if accepted && let Some((turns, last)) = order {
             out.extend(
-                role_order_problems(turns)
+                role_order_problems(turns, last)
                     .into_iter()
                     .map(|m| Violation::new("role-order", m)),
             );
@@ -548,7 +611,8 @@ impl FromStr for Target {
     type Err = String;
 
     /// Parses `local`, `bedrock:titan`, `bedrock:llama3.1`, `bedrock:llama3.2`,
-    /// `bedrock:nova`, `bedrock:claude-3-haiku` or `bedrock:cohere` (case-insensitive, outer
+    /// `bedrock:nova`, `bedrock:claude-3-haiku`, `bedrock:cohere` or `bedrock:rft`
+    /// (case-insensitive, outer
     /// whitespace ignored). The error lists the accepted names.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_lowercase();
@@ -568,6 +632,7 @@ fn kind(r: &Record) -> &'static str {
         Record::Completion { .. } => "completion",
         Record::Chat { .. } => "chat",
         Record::Text { .. } => "text",
+        Record::Prompt { .. } => "prompt",
     }
 }
 
@@ -596,16 +661,43 @@ fn labelled_texts(r: &Record) -> Vec<(String, &str)> {
             }))
             .collect(),
         Record::Text { text } => vec![("text".to_owned(), text.as_str())],
+        Record::Prompt {
+            system,
+            turns,
+            reference_answer,
+            fields,
+        } => system
+            .iter()
+            .map(|s| ("system prompt".to_owned(), s.as_str()))
+            .chain(turns.iter().enumerate().map(|(i, t)| {
+                (
+                    format!("turn {} ({})", i + 1, role_name(t.role)),
+                    t.content.as_str(),
+                )
+            }))
+            .chain([("reference_answer".to_owned(), reference_answer.as_str())])
+            .chain(
+                fields
+                    .iter()
+                    .map(|(n, v)| (format!("field `{n}`"), v.as_str())),
+            )
+            .collect(),
     }
 }
 
 /// What is wrong with the order of a conversation's turns: user first, strictly alternating,
-/// assistant last. Empty when the order is fine.
-fn role_order_problems(turns: &[Turn]) -> Vec<String> {
+/// `ends_with` last (the assistant for training examples, the user for RFT prompts, which the
+/// model answers). Empty when the order is fine.
+fn role_order_problems(turns: &[Turn], ends_with: Role) -> Vec<String> {
     let (Some(first), Some(last)) = (turns.first(), turns.last()) else {
-        return vec![
-            "conversation has no turns; it needs a user turn then an assistant turn".into(),
-        ];
+        return vec![match ends_with {
+            Role::Assistant => {
+                "conversation has no turns; it needs a user turn then an assistant turn".into()
+            }
+            Role::User => {
+                "prompt has no turns; it needs a user turn for the model to answer".into()
+            }
+        }];
     };
     let mut out = Vec::new();
     if first.role != Role::User {
@@ -622,9 +714,13 @@ fn role_order_problems(turns: &[Turn]) -> Vec<String> {
             role_name(turns[i].role)
         ));
     }
-    if last.role != Role::Assistant {
+    if last.role != ends_with {
+        let why = match ends_with {
+            Role::Assistant => "a conversation must end with an assistant turn",
+            Role::User => "a prompt must end with a user turn, which the model answers",
+        };
         out.push(format!(
-            "turn {} is {}; a conversation must end with an assistant turn",
+            "turn {} is {}; {why}",
             turns.len(),
             role_name(last.role)
         ));
@@ -639,7 +735,7 @@ struct Conversation<'a> {
 }
 
 /// A record as a conversation. A completion becomes one user turn and one assistant turn; raw
-/// text is not a conversation.
+/// text and RFT prompts (which have no answer to learn) are not.
 fn conversation(r: &Record) -> Option<Conversation<'_>> {
     match r {
         Record::Completion { prompt, completion } => Some(Conversation {
@@ -653,13 +749,13 @@ fn conversation(r: &Record) -> Option<Conversation<'_>> {
             system: system.as_deref(),
             turns: turns.iter().map(|t| (t.role, t.content.as_str())).collect(),
         }),
-        Record::Text { .. } => None,
+        Record::Text { .. } | Record::Prompt { .. } => None,
     }
 }
 
-/// Local chat: OpenAI-style messages with the system prompt as a leading `system` message.
-fn render_local_chat(system: Option<&str>, turns: &[Turn]) -> Value {
-    let messages: Vec<Value> = system
+/// OpenAI-style chat messages with the system prompt as a leading `system` message.
+fn chat_messages(system: Option<&str>, turns: &[Turn]) -> Value {
+    system
         .map(|s| json!({ "role": "system", "content": s }))
         .into_iter()
         .chain(
@@ -667,8 +763,28 @@ fn render_local_chat(system: Option<&str>, turns: &[Turn]) -> Value {
                 .iter()
                 .map(|t| json!({ "role": role_name(t.role), "content": t.content })),
         )
-        .collect();
-    json!({ "messages": messages })
+        .collect()
+}
+
+/// Local chat: `{"messages"}` in OpenAI style.
+fn render_local_chat(system: Option<&str>, turns: &[Turn]) -> Value {
+    json!({ "messages": chat_messages(system, turns) })
+}
+
+/// RFT prompt: OpenAI chat messages, the reference answer, then the grader's fields.
+fn render_prompt(
+    system: Option<&str>,
+    turns: &[Turn],
+    reference_answer: &str,
+    fields: &std::collections::BTreeMap<String, String>,
+) -> Value {
+    let mut obj = Map::new();
+    obj.insert("messages".into(), chat_messages(system, turns));
+    obj.insert("reference_answer".into(), json!(reference_answer));
+    for (name, value) in fields {
+        obj.insert(name.clone(), json!(value));
+    }
+    Value::Object(obj)
 }
 
 /// Llama 3.2 / Nova: the Converse-style `bedrock-conversation-2024` record.
@@ -727,6 +843,15 @@ mod tests {
         }
     }
 
+    fn sample_prompt() -> Record {
+        Record::Prompt {
+            system: Some("Answer with #### and the number.".into()),
+            turns: vec![turn(Role::User, "What is 2+2?")],
+            reference_answer: "4".into(),
+            fields: [("level".to_string(), "easy".to_string())].into(),
+        }
+    }
+
     fn sample_chat() -> Record {
         chat(
             Some("Be brief."),
@@ -743,7 +868,7 @@ mod tests {
         v.iter().map(|v| v.rule).collect()
     }
 
-    const NAMES: [&str; 7] = [
+    const NAMES: [&str; 8] = [
         "local",
         "bedrock:titan",
         "bedrock:llama3.1",
@@ -751,6 +876,7 @@ mod tests {
         "bedrock:nova",
         "bedrock:claude-3-haiku",
         "bedrock:cohere",
+        "bedrock:rft",
     ];
 
     #[test]
@@ -815,10 +941,16 @@ mod tests {
             (Target::Bedrock(BedrockFormat::Claude3Haiku), &claude),
             (Target::Bedrock(BedrockFormat::Cohere), &prompt_completion),
         ];
-        assert_eq!(expected.len(), ALL.len());
+        // RFT prompts have no answer to learn: a completion is not one.
+        assert_eq!(expected.len(), ALL.len() - 1);
         for (target, want) in expected {
             assert_eq!(target.render(&r).as_ref(), Ok(want), "{target}");
         }
+        let rft = Target::Bedrock(BedrockFormat::Rft).render(&r);
+        assert!(
+            matches!(&rft, Err(v) if v.rule == "record-shape" && v.message.contains("mapping.kind")),
+            "{rft:?}"
+        );
     }
 
     #[test]
@@ -909,6 +1041,68 @@ mod tests {
     }
 
     #[test]
+    fn render_prompt_for_local_and_rft() {
+        let want = json!({
+            "messages": [
+                { "role": "system", "content": "Answer with #### and the number." },
+                { "role": "user", "content": "What is 2+2?" }
+            ],
+            "reference_answer": "4",
+            "level": "easy"
+        });
+        for target in [Target::Local, Target::Bedrock(BedrockFormat::Rft)] {
+            assert_eq!(
+                target.render(&sample_prompt()).as_ref(),
+                Ok(&want),
+                "{target}"
+            );
+        }
+        for target in ALL
+            .into_iter()
+            .filter(|t| !matches!(t, Target::Local | Target::Bedrock(BedrockFormat::Rft)))
+        {
+            assert_eq!(
+                target.render(&sample_prompt()).map_err(|v| v.rule),
+                Err("record-shape"),
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
+    fn rft_prompts_end_with_the_user_and_need_a_reference() {
+        let rft = Target::Bedrock(BedrockFormat::Rft);
+        let answered = Record::Prompt {
+            system: None,
+            turns: vec![turn(Role::User, "2+2?"), turn(Role::Assistant, "4")],
+            reference_answer: " ".into(),
+            fields: Default::default(),
+        };
+        let v = rft.check_record(&answered, None);
+        assert_eq!(rules(&v), vec!["role-order", "empty-turn"], "{v:?}");
+        assert!(
+            v[0].message.contains("end with a user turn"),
+            "{}",
+            v[0].message
+        );
+        assert!(
+            v[1].message.contains("reference_answer"),
+            "{}",
+            v[1].message
+        );
+        // Too few and too many prompts for a job.
+        assert_eq!(
+            rules(&rft.check_split(Split::Train, 99, 10)),
+            vec!["min-records"]
+        );
+        assert_eq!(rft.check_split(Split::Train, 100, 10), vec![]);
+        assert_eq!(
+            rules(&rft.check_split(Split::Train, 20_001, 10)),
+            vec!["max-records"]
+        );
+    }
+
+    #[test]
     fn render_text() {
         let r = Record::Text {
             text: "A document.".into(),
@@ -939,6 +1133,7 @@ mod tests {
             completion("p", "c"),
             sample_chat(),
             Record::Text { text: "t".into() },
+            sample_prompt(),
         ];
         for target in ALL {
             for r in &records {
@@ -959,14 +1154,14 @@ mod tests {
     #[test]
     fn well_formed_records_pass() {
         for target in ALL {
-            let r = completion("What is 2+2?", "4");
-            assert_eq!(target.check_record(&r, Some(10)), vec![], "{target}");
-            if target.accepts(&sample_chat()) {
-                assert_eq!(
-                    target.check_record(&sample_chat(), Some(10)),
-                    vec![],
-                    "{target}"
-                );
+            for r in [
+                completion("What is 2+2?", "4"),
+                sample_chat(),
+                sample_prompt(),
+            ] {
+                if target.accepts(&r) {
+                    assert_eq!(target.check_record(&r, Some(10)), vec![], "{target}");
+                }
             }
         }
     }
@@ -1215,7 +1410,9 @@ mod tests {
             assert!(q.min_train_records <= q.max_train_records, "{target}");
             if let Target::Bedrock(_) = target {
                 assert!(q.source.contains("https://"), "{target}");
-                assert!(q.max_record_tokens.is_some(), "{target}");
+                // RFT's prompt limit is the job's `maxPromptLength`, checked with the job.
+                let rft = target == Target::Bedrock(BedrockFormat::Rft);
+                assert_eq!(q.max_record_tokens.is_some(), !rft, "{target}");
                 assert!(q.max_file_bytes.is_some(), "{target}");
                 assert!(
                     row.max_validation_file_bytes <= q.max_file_bytes,

@@ -239,7 +239,12 @@ impl TokenCounter {
 
     /// Cuts the record's last field so the record has at most `max` tokens. Returns the new
     /// count, or `None` when even an empty last field would not fit (the input alone is over).
+    /// An RFT prompt is never cut (`None`): half a question, or half its reference answer,
+    /// would teach the grader's reward for a different task.
     pub fn truncate(&self, record: &mut Record, total: usize, max: usize) -> Result<Option<usize>> {
+        if matches!(record, Record::Prompt { .. }) {
+            return Ok(None);
+        }
         let mut fields = record.texts_mut();
         let Some(last) = fields.pop() else {
             return Ok(None);

@@ -215,6 +215,58 @@ fn gsm8k_for_claude_and_banking77_for_llama_also_prepare() {
     check_manifest(&dir.path().join("c"), &m);
 }
 
+#[test]
+fn gsm8k_for_rft_writes_prompts_with_reference_answers_and_grader_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(
+        &repo(),
+        &format!(
+            "inputs = [\"data/gsm8k/train.jsonl\"]\ntarget = \"bedrock:rft\"\nout_dir = \"{}\"\n\
+             [mapping]\nkind = \"prompt\"\nsystem = \"End with #### and the number.\"\nuser = \"{{question}}\"\n\
+             reference_answer = \"{{answer}}\"\nfields = {{ source = \"gsm8k\" }}\n\
+             [split]\nvalidation = 0.05\ntest = 0.05\n",
+            dir.path().display()
+        ),
+    );
+    let m = run(&s);
+    check_manifest(dir.path(), &m);
+    let train = read_jsonl(&dir.path().join("train.jsonl"));
+    assert!((100..=20_000).contains(&train.len()), "{}", train.len());
+    for line in &train {
+        let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
+        assert_eq!(keys, vec!["messages", "reference_answer", "source"]);
+        let msgs = line["messages"].as_array().unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0]["role"], "system");
+        assert_eq!(msgs[1]["role"], "user");
+        assert!(line["reference_answer"].as_str().unwrap().contains("####"));
+        assert_eq!(line["source"], "gsm8k");
+    }
+
+    // A completion mapping cannot feed RFT, nor an RFT mapping a fine-tuning target.
+    let raw = |target: &str, kind: &str| -> String {
+        let mapping = match kind {
+            "prompt" => "kind = \"prompt\"\nuser = \"{q}\"\nreference_answer = \"{a}\"",
+            _ => "prompt = \"{q}\"\ncompletion = \"{a}\"",
+        };
+        let cfg: RawDataConfig = toml::from_str(&format!(
+            "inputs = [\"x.csv\"]\ntarget = \"{target}\"\n[mapping]\n{mapping}\n"
+        ))
+        .unwrap();
+        cfg.resolve(dir.path()).unwrap_err().to_string()
+    };
+    let err = raw("bedrock:rft", "completion");
+    assert!(err.contains("data.mapping.kind = \"prompt\""), "{err}");
+    let err = raw("bedrock:nova", "prompt");
+    assert!(err.contains("bedrock:nova does not take"), "{err}");
+    let bad: RawDataConfig = toml::from_str(
+        "inputs = [\"x.csv\"]\n[mapping]\nkind = \"prompt\"\nuser = \"{q}\"\nreference_answer = \"{a}\"\nfields = { messages = \"{q}\" }\n",
+    )
+    .unwrap();
+    let err = bad.resolve(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("data.mapping.fields.messages"), "{err}");
+}
+
 /// Writes `body` as `name` in a temp dir and prepares it with a prompt/completion mapping.
 fn prepare_file(
     name: &str,

@@ -7,7 +7,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{ReportError, Result};
-use crate::load::TrainingCurve;
+use crate::load::{LossPoint, TrainingCurve};
 use crate::summary::{RunSummary, SuiteSummary};
 
 const SIZE: (u32, u32) = (720, 380);
@@ -245,15 +245,42 @@ pub fn latency(suite: &SuiteSummary) -> Result<Option<String>> {
 }
 
 /// Training loss (line) and validation loss (line with points) per job over steps; `None`
-/// without training jobs.
+/// without losses (no training jobs, or reinforcement fine-tuning jobs only).
 ///
 /// # Errors
 /// [`ReportError::Chart`] when drawing fails.
 pub fn loss_curves(jobs: &[TrainingCurve]) -> Result<Option<String>> {
+    curves(jobs, "training and validation loss", "loss", |p| {
+        (p.train_loss, p.val_loss)
+    })
+}
+
+/// Mean training reward (line) and mean validation reward (line with points) per
+/// reinforcement fine-tuning job over steps; `None` without rewards.
+///
+/// # Errors
+/// [`ReportError::Chart`] when drawing fails.
+pub fn reward_curves(jobs: &[TrainingCurve]) -> Result<Option<String>> {
+    curves(jobs, "training and validation reward", "mean reward", |p| {
+        (p.train_reward, p.val_reward)
+    })
+}
+
+/// One line per job for the training value and one with points for the validation value
+/// that `pick` reads from each step; `None` when no step has either.
+fn curves(
+    jobs: &[TrainingCurve],
+    title: &str,
+    y_desc: &str,
+    pick: fn(&LossPoint) -> (Option<f64>, Option<f64>),
+) -> Result<Option<String>> {
     let values = || {
         jobs.iter()
             .flat_map(|j| j.points.iter())
-            .flat_map(|p| [p.train_loss, p.val_loss])
+            .flat_map(|p| {
+                let (train, val) = pick(p);
+                [train, val]
+            })
             .flatten()
             .filter(|v| v.is_finite())
     };
@@ -270,16 +297,11 @@ pub fn loss_curves(jobs: &[TrainingCurve]) -> Result<Option<String>> {
         .unwrap_or(1)
         .max(1);
     svg(|root| {
-        let mut chart = frame(
-            root,
-            "training and validation loss",
-            0.0..max_step as f64,
-            lo..hi,
-        )?;
+        let mut chart = frame(root, title, 0.0..max_step as f64, lo..hi)?;
         chart
             .configure_mesh()
             .x_desc("step")
-            .y_desc("loss")
+            .y_desc(y_desc)
             .draw()
             .map_err(plot_error)?;
         for (i, job) in jobs.iter().enumerate() {
@@ -287,18 +309,20 @@ pub fn loss_curves(jobs: &[TrainingCurve]) -> Result<Option<String>> {
             let train: Vec<(f64, f64)> = job
                 .points
                 .iter()
-                .filter_map(|p| Some((p.step as f64, p.train_loss?)))
+                .filter_map(|p| Some((p.step as f64, pick(p).0?)))
                 .collect();
             let val: Vec<(f64, f64)> = job
                 .points
                 .iter()
-                .filter_map(|p| Some((p.step as f64, p.val_loss?)))
+                .filter_map(|p| Some((p.step as f64, pick(p).1?)))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(train, col.stroke_width(1)))
-                .map_err(plot_error)?
-                .label(format!("{} train", job.name))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col));
+            if !train.is_empty() {
+                chart
+                    .draw_series(LineSeries::new(train, col.stroke_width(1)))
+                    .map_err(plot_error)?
+                    .label(format!("{} train", job.name))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col));
+            }
             if !val.is_empty() {
                 let dark = RGBColor(col.0 / 2, col.1 / 2, col.2 / 2);
                 chart

@@ -109,9 +109,15 @@ pub fn render(report: &Report) -> Result<String> {
     if !s.training.is_empty() {
         out.push_str("<section>\n<h2>Training</h2>\n");
         out.push_str(&sections::training(&s.training).to_html());
-        if let Some(svg) = charts::loss_curves(&report.training)? {
+        let svgs = [
+            charts::loss_curves(&report.training)?,
+            charts::reward_curves(&report.training)?,
+        ];
+        if svgs.iter().any(Option::is_some) {
             out.push_str("<div class=\"charts\">\n");
-            figure(&mut out, &svg);
+            for svg in svgs.iter().flatten() {
+                figure(&mut out, svg);
+            }
             out.push_str("</div>\n");
         }
         out.push_str("</section>\n");

@@ -89,6 +89,10 @@ pub struct LossPoint {
     pub train_loss: Option<f64>,
     /// Validation loss, on steps where it was measured.
     pub val_loss: Option<f64>,
+    /// Mean reward of the step's batch (reinforcement fine-tuning).
+    pub train_reward: Option<f64>,
+    /// Mean validation reward, on steps where it was measured (reinforcement fine-tuning).
+    pub val_reward: Option<f64>,
 }
 
 /// Reads the run in `dir`: its `eval/` and `train/` folders (either may be absent, not both).
@@ -179,8 +183,9 @@ pub fn load_training(dir: &Path) -> Result<Vec<TrainingCurve>> {
     Ok(curves)
 }
 
-/// Parses a `metrics.csv` (columns found by their header: `step`, `train_loss`, `val_loss`;
-/// empty cells are absent values).
+/// Parses a `metrics.csv` (columns found by their header: `step`, `train_loss`, `val_loss`,
+/// and for reinforcement fine-tuning `train_reward`, `val_reward`; empty cells are absent
+/// values).
 ///
 /// # Errors
 /// [`ReportError::Input`] naming the line and column of a value that is not a number.
@@ -197,6 +202,7 @@ pub fn read_metrics_csv(path: &Path) -> Result<Vec<LossPoint>> {
         )
     })?;
     let (train_col, val_col) = (col("train_loss"), col("val_loss"));
+    let (reward_col, val_reward_col) = (col("train_reward"), col("val_reward"));
     let mut points = Vec::new();
     for (i, line) in lines.enumerate() {
         if line.trim().is_empty() {
@@ -225,6 +231,8 @@ pub fn read_metrics_csv(path: &Path) -> Result<Vec<LossPoint>> {
             step: step as u64,
             train_loss: number(train_col, "train_loss")?,
             val_loss: number(val_col, "val_loss")?,
+            train_reward: number(reward_col, "train_reward")?,
+            val_reward: number(val_reward_col, "val_reward")?,
         });
     }
     Ok(points)
@@ -288,6 +296,18 @@ mod tests {
         assert_eq!(points[0].val_loss, None);
         assert_eq!(points[1].val_loss, Some(2.2));
         assert_eq!(points[1].train_loss, Some(2.0));
+        assert_eq!(points[1].train_reward, None);
+        std::fs::write(
+            &path,
+            "step,epoch,train_loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s,train_reward,train_reward_min,train_reward_max,val_reward\n\
+             0,1,,,,,,,0.25,0.0,0.4,\n4,1,,,,,,,0.61,0.36,0.76,0.58\n",
+        )
+        .expect("write");
+        let points = read_metrics_csv(&path).expect("reads");
+        assert_eq!(points[0].train_reward, Some(0.25));
+        assert_eq!(points[0].val_reward, None);
+        assert_eq!((points[1].step, points[1].val_reward), (4, Some(0.58)));
+        assert_eq!(points[1].train_loss, None);
     }
 
     #[test]

@@ -204,21 +204,36 @@ pub fn models(models: &[RegistryModel]) -> Table {
     table
 }
 
-/// Training jobs: steps, final training loss, best validation loss.
+/// Training jobs: steps, final training loss, best validation loss; and when any job is a
+/// reinforcement fine-tuning job, its final training reward and best validation reward.
 pub fn training(jobs: &[TrainingSummary]) -> Table {
-    let mut table = Table::new(&[
+    let rewards = jobs
+        .iter()
+        .any(|j| j.final_train_reward.is_some() || j.best_val_reward.is_some());
+    let mut columns = vec![
         ("job", false),
         ("steps", true),
         ("final train loss", true),
         ("best val loss", true),
-    ]);
+    ];
+    if rewards {
+        columns.extend([("final train reward", true), ("best val reward", true)]);
+    }
+    let mut table = Table::new(&columns);
     for j in jobs {
-        table.push(vec![
+        let mut row = vec![
             j.name.clone(),
             j.steps.to_string(),
             number(j.final_train_loss, 4),
             number(j.best_val_loss, 4),
-        ]);
+        ];
+        if rewards {
+            row.extend([
+                number(j.final_train_reward, 4),
+                number(j.best_val_reward, 4),
+            ]);
+        }
+        table.push(row);
     }
     table
 }

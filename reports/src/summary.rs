@@ -123,6 +123,12 @@ pub struct TrainingSummary {
     pub final_train_loss: Option<f64>,
     /// Lowest validation loss.
     pub best_val_loss: Option<f64>,
+    /// Mean reward at the last step that reported one (reinforcement fine-tuning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_train_reward: Option<f64>,
+    /// Highest mean validation reward (reinforcement fine-tuning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_val_reward: Option<f64>,
 }
 
 /// Summarises `run`; `created` is the report's time (see [`tunebench_core::time::utc_rfc3339`]).
@@ -194,5 +200,11 @@ fn training_summary(curve: &TrainingCurve) -> TrainingSummary {
             .iter()
             .filter_map(|p| p.val_loss)
             .min_by(f64::total_cmp),
+        final_train_reward: curve.points.iter().rev().find_map(|p| p.train_reward),
+        best_val_reward: curve
+            .points
+            .iter()
+            .filter_map(|p| p.val_reward)
+            .max_by(f64::total_cmp),
     }
 }

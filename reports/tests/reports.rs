@@ -130,14 +130,35 @@ fn html_is_self_contained_with_every_chart() {
         "r1",
         &[("base", all_but(18), 0.0), ("tuned", all_but(4), 0.002)],
     );
+    // A reinforcement fine-tuning job reports rewards, not losses.
+    let rft = run.join("train").join("rft");
+    std::fs::create_dir_all(&rft).unwrap();
+    std::fs::write(
+        rft.join("metrics.csv"),
+        "step,epoch,train_loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s,train_reward,train_reward_min,train_reward_max,val_reward\n\
+         0,1,,,,,,,0.25,0.0,0.4,\n4,1,,,,,,,0.61,0.36,0.76,0.58\n9,2,,,,,,,0.78,0.53,0.93,0.74\n",
+    )
+    .unwrap();
     let results = load_run(&run, None).unwrap();
     let report = build(&results, &ReportSettings::default(), "t", Vec::new());
     let page = html::render(&report).unwrap();
-    // Score vs cost, metric bars, latency, loss curves.
-    assert_eq!(page.matches("<svg").count(), 4, "{page}");
-    for needle in ["Pareto frontier", "tuned", "lora train", "lora validation"] {
+    // Score vs cost, metric bars, latency, loss curves, reward curves.
+    assert_eq!(page.matches("<svg").count(), 5, "{page}");
+    for needle in [
+        "Pareto frontier",
+        "tuned",
+        "lora train",
+        "lora validation",
+        "training and validation reward",
+        "rft train",
+        "rft validation",
+    ] {
         assert!(page.contains(needle), "{needle} missing");
     }
+    let md = markdown::render(&report);
+    let row = md.lines().find(|l| l.starts_with("| rft ")).unwrap();
+    assert!(md.contains("best val reward"), "{md}");
+    assert!(row.contains("0.7800") && row.contains("0.7400"), "{row}");
     assert!(
         !page.contains("src=\"http") && !page.contains("href=\"http"),
         "nothing is fetched"

@@ -97,7 +97,8 @@ mod tests {
         let nova = json!({"schemaVersion": "bedrock-conversation-2024", "system": [{"text": "s"}],
             "messages": [{"role": "user", "content": [{"text": "q"}]},
                          {"role": "assistant", "content": [{"text": "a"}]}]});
-        let r = parse_line(&nova).unwrap();
+        let nova_target = Target::Bedrock(BedrockFormat::Nova);
+        let r = parse_line(&nova, nova_target).unwrap();
         assert!(
             Target::Bedrock(BedrockFormat::Nova)
                 .check_record(&r, None)
@@ -106,12 +107,31 @@ mod tests {
         let claude = json!({"system": "s", "messages": [{"role": "user", "content": "q"},
             {"role": "assistant", "content": "a"}]});
         assert!(matches!(
-            parse_line(&claude),
+            parse_line(&claude, Target::Bedrock(BedrockFormat::Claude3Haiku)),
             Some(Record::Chat {
                 system: Some(_),
                 ..
             })
         ));
-        assert!(parse_line(&json!({"foo": 1})).is_none());
+        assert!(parse_line(&json!({"foo": 1}), nova_target).is_none());
+        // An RFT line reads back as the prompt it was written from, any JSON reference as
+        // its text.
+        let rft = Target::Bedrock(BedrockFormat::Rft);
+        let line = json!({"messages": [{"role": "system", "content": "s"},
+            {"role": "user", "content": "q"}], "reference_answer": {"answer": 18}, "level": 2});
+        let r = parse_line(&line, rft).unwrap();
+        assert_eq!(
+            r,
+            Record::Prompt {
+                system: Some("s".into()),
+                turns: vec![Turn {
+                    role: Role::User,
+                    content: "q".into()
+                }],
+                reference_answer: r#"{"answer":18}"#.into(),
+                fields: [("level".to_string(), "2".to_string())].into(),
+            }
+        );
+        assert!(rft.check_record(&r, None).is_empty());
     }
 }

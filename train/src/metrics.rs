@@ -9,6 +9,10 @@ use crate::error::{Result, io};
 /// Column names, in order.
 pub const COLUMNS: &str = "step,epoch,train_loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s";
 
+/// Columns a reinforcement fine-tuning job's `metrics.csv` adds after [`COLUMNS`]: the mean,
+/// lowest and highest reward of each step's batch, and the mean validation reward.
+pub const REWARD_COLUMNS: &str = "train_reward,train_reward_min,train_reward_max,val_reward";
+
 /// One row; `val_loss` only on steps that ran validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {

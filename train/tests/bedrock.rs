@@ -724,6 +724,49 @@ fn reinforcement_fine_tuning_is_planned_checked_and_submitted() {
         "{:?}",
         sub.plan.estimate
     );
+    // Waited on, the job's reward curves become metrics.csv's reward columns.
+    let job = wait(
+        &c,
+        &JobRef::Registry(s.out_dir.clone()),
+        &fast_wait(),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(job.status, "Completed");
+    let metrics = std::fs::read_to_string(s.out_dir.join("metrics.csv")).unwrap();
+    let mut lines = metrics.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        format!(
+            "{},{}",
+            tunebench_train::metrics::COLUMNS,
+            tunebench_train::metrics::REWARD_COLUMNS
+        )
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 10, "2 epochs of 5 steps:\n{metrics}");
+    let reward = |r: &Vec<&str>| r[8].parse::<f64>().unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.len() == 12 && r[2].is_empty() && r[3].is_empty())
+    );
+    assert!(
+        reward(&rows[9]) > reward(&rows[0]) + 0.3,
+        "the reward climbs:\n{metrics}"
+    );
+    for r in &rows {
+        let (lo, mean, hi) = (
+            r[9].parse::<f64>().unwrap(),
+            reward(r),
+            r[10].parse::<f64>().unwrap(),
+        );
+        assert!(lo <= mean && mean <= hi, "{r:?}");
+    }
+    assert_eq!(
+        rows.iter().filter(|r| !r[11].is_empty()).count(),
+        2,
+        "one validation reward per epoch:\n{metrics}"
+    );
     standin.assert_valid();
 
     // Out-of-range values, SFT hyperparameters, bad lines and too few prompts: all listed.
@@ -764,9 +807,9 @@ fn reinforcement_fine_tuning_is_planned_checked_and_submitted() {
         other => panic!("{other:?}"),
     };
     for want in [
-        "few.jsonl:41: `reference_answer` is missing",
-        "few.jsonl:41: the last message must be the user's",
-        "41 prompts; reinforcement fine-tuning takes 100 to 20000",
+        "few.jsonl:41: empty-turn: reference_answer is empty",
+        "few.jsonl:41: role-order: turn 1 is assistant; a prompt must end with a user turn",
+        "min-records: train split has 41 records; bedrock:rft needs at least 100",
     ] {
         assert!(err.contains(want), "{want}: {err}");
     }

@@ -113,6 +113,7 @@ fn record_key(r: &Record) -> [u8; 16] {
         Record::Completion { .. } => b"c",
         Record::Chat { .. } => b"m",
         Record::Text { .. } => b"t",
+        Record::Prompt { .. } => b"p",
     });
     for t in r.texts() {
         h.update([SEP]);

@@ -5,7 +5,12 @@
 //! (`step_number,epoch_number,training_loss,perplexity`) and
 //! `.../validation_artifacts/post_fine_tuning_validation/validation_metrics.csv`
 //! (`step_number,epoch_number,validation_loss,validation_perplexity`), per the Bedrock user
-//! guide, "Analyze the results of a model customization job".
+//! guide, "Analyze the results of a model customization job". A reinforcement fine-tuning job
+//! writes reward curves to the same two files instead:
+//! `step_number,epoch_number,critic/rewards/mean,critic/rewards/min,critic/rewards/max` and
+//! `step_number,epoch_number,validation/rewards/mean`. The metric names are the ones the user
+//! guide's "Monitor your RFT training job" charts; that the service writes them to these files
+//! is an assumption (the guide shows them in the console only).
 
 use std::time::SystemTime;
 
@@ -329,6 +334,19 @@ fn job_json(shared: &Shared, j: &Job) -> Value {
     v
 }
 
+/// Reward curve of a finished RFT job: `(step, epoch, mean, min, max)`, deterministic: the
+/// mean climbs from 0.25 towards 0.85 as the policy learns the grader's reward.
+fn reward_curve(epochs: u32, steps_per_epoch: u32) -> Vec<(u32, u32, f64, f64, f64)> {
+    let r = |x: f64| (x * 1e6).round() / 1e6;
+    (0..epochs * steps_per_epoch)
+        .map(|s| {
+            let mean = 0.85 - 0.6 * (-0.2 * f64::from(s)).exp();
+            let (lo, hi) = ((mean - 0.25).max(0.0), (mean + 0.15).min(1.0));
+            (s, s / steps_per_epoch + 1, r(mean), r(lo), r(hi))
+        })
+        .collect()
+}
+
 /// Training curve of a finished job: `(step, epoch, loss)`, deterministic.
 fn curve(epochs: u32, steps_per_epoch: u32) -> Vec<(u32, u32, f64)> {
     (0..epochs * steps_per_epoch)
@@ -386,13 +404,20 @@ async fn get_job(shared: &Shared, input: Value) -> Reply {
         finished
     };
     if let Some((id, request)) = finished {
+        let rft = &request["customizationConfig"]["rftConfig"]["hyperParameters"];
         let epochs = request["hyperParameters"]["epochCount"]
             .as_str()
             .and_then(|s| s.parse().ok())
+            .or_else(|| rft["epochCount"].as_u64().map(|e| e as u32))
             .unwrap_or(2u32)
             .clamp(1, 20);
         let points = curve(epochs, 5);
-        let written = write_metrics(shared, &id, &request, &points, 5).await;
+        let files = if request["customizationType"] == "REINFORCEMENT_FINE_TUNING" {
+            reward_files(&reward_curve(epochs, 5), 5)
+        } else {
+            loss_files(&points, 5)
+        };
+        let written = write_metrics(shared, &id, &request, files).await;
         let mut st = lock(&shared.state);
         if let Some(job) = find_job(&mut st, &ident) {
             let now = SystemTime::now();
@@ -401,7 +426,9 @@ async fn get_job(shared: &Shared, input: Value) -> Reply {
             match written {
                 Ok(()) => {
                     job.status = "Completed";
-                    job.final_loss = points.last().map(|p| p.2);
+                    if request["customizationType"] != "REINFORCEMENT_FINE_TUNING" {
+                        job.final_loss = points.last().map(|p| p.2);
+                    }
                 }
                 Err(e) => {
                     job.status = "Failed";
@@ -428,12 +455,41 @@ async fn get_job(shared: &Shared, input: Value) -> Reply {
     }
 }
 
+/// The training and validation metrics CSVs of a fine-tuning job.
+fn loss_files(points: &[(u32, u32, f64)], steps_per_epoch: u32) -> [String; 2] {
+    let mut train = String::from("step_number,epoch_number,training_loss,perplexity\n");
+    for (s, e, l) in points {
+        train.push_str(&format!("{s},{e},{l},{:.6}\n", l.exp()));
+    }
+    let mut val = String::from("step_number,epoch_number,validation_loss,validation_perplexity\n");
+    for (s, e, l) in points.iter().filter(|p| (p.0 + 1) % steps_per_epoch == 0) {
+        let vl = (l * 1.05 * 1e6).round() / 1e6;
+        val.push_str(&format!("{s},{e},{vl},{:.6}\n", f64::exp(vl)));
+    }
+    [train, val]
+}
+
+/// The training and validation reward CSVs of a reinforcement fine-tuning job.
+fn reward_files(points: &[(u32, u32, f64, f64, f64)], steps_per_epoch: u32) -> [String; 2] {
+    let mut train = String::from(
+        "step_number,epoch_number,critic/rewards/mean,critic/rewards/min,critic/rewards/max\n",
+    );
+    for (s, e, mean, lo, hi) in points {
+        train.push_str(&format!("{s},{e},{mean},{lo},{hi}\n"));
+    }
+    let mut val = String::from("step_number,epoch_number,validation/rewards/mean\n");
+    for (s, e, mean, ..) in points.iter().filter(|p| (p.0 + 1) % steps_per_epoch == 0) {
+        let vm = (mean * 0.95 * 1e6).round() / 1e6;
+        val.push_str(&format!("{s},{e},{vm}\n"));
+    }
+    [train, val]
+}
+
 async fn write_metrics(
     shared: &Shared,
     job_id: &str,
     request: &Value,
-    points: &[(u32, u32, f64)],
-    steps_per_epoch: u32,
+    [train, val]: [String; 2],
 ) -> Result<(), String> {
     let Some(endpoint) = shared.config.s3_endpoint.clone() else {
         return Ok(());
@@ -446,15 +502,6 @@ async fn write_metrics(
         format!("{prefix}/")
     };
     let base = format!("{prefix}model-customization-job-{job_id}/");
-    let mut train = String::from("step_number,epoch_number,training_loss,perplexity\n");
-    for (s, e, l) in points {
-        train.push_str(&format!("{s},{e},{l},{:.6}\n", l.exp()));
-    }
-    let mut val = String::from("step_number,epoch_number,validation_loss,validation_perplexity\n");
-    for (s, e, l) in points.iter().filter(|p| (p.0 + 1) % steps_per_epoch == 0) {
-        let vl = (l * 1.05 * 1e6).round() / 1e6;
-        val.push_str(&format!("{s},{e},{vl},{:.6}\n", f64::exp(vl)));
-    }
     let client = s3_client(shared, endpoint).await;
     for (key, body) in [
         (

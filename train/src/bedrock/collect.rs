@@ -77,22 +77,37 @@ pub(super) fn read_csv(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
         .collect()
 }
 
-/// Bedrock's `step_wise_training_metrics.csv` (`step_number,epoch_number,training_loss,...`)
-/// and `validation_metrics.csv` (`step_number,epoch_number,validation_loss,...`) as the text
-/// of `metrics.csv` ([`crate::metrics::COLUMNS`]): one row per step, values copied as the
-/// service wrote them, `val_loss` on steps that have one, columns Bedrock does not report
-/// (`lr`, `grad_norm`, `tokens_per_s`, `elapsed_s`) empty. Step numbers are the service's.
+/// Columns Bedrock's metrics CSVs are read from, and the `metrics.csv` column each fills.
+/// Fine-tuning writes losses; reinforcement fine-tuning writes rewards (the metric names of
+/// the user guide's RFT charts; see the stand-in for what is assumed about the files).
+const TRAIN_SOURCES: [(&str, &str); 4] = [
+    ("training_loss", "train_loss"),
+    ("critic/rewards/mean", "train_reward"),
+    ("critic/rewards/min", "train_reward_min"),
+    ("critic/rewards/max", "train_reward_max"),
+];
+const VALIDATION_SOURCES: [(&str, &str); 2] = [
+    ("validation_loss", "val_loss"),
+    ("validation/rewards/mean", "val_reward"),
+];
+
+/// Bedrock's `step_wise_training_metrics.csv` (`step_number,epoch_number,training_loss,...`,
+/// or `critic/rewards/mean,...` for RFT) and `validation_metrics.csv`
+/// (`step_number,epoch_number,validation_loss,...`, or `validation/rewards/mean`) as the text
+/// of `metrics.csv` ([`crate::metrics::COLUMNS`], then [`crate::metrics::REWARD_COLUMNS`] when
+/// the job reported rewards): one row per step, values copied as the service wrote them,
+/// validation values on steps that have one, columns Bedrock does not report (`lr`,
+/// `grad_norm`, `tokens_per_s`, `elapsed_s`) empty. Step numbers are the service's.
 pub fn convert_metrics(train: Option<&Path>, validation: Option<&Path>) -> Result<String> {
     #[derive(Default)]
     struct Row {
         epoch: String,
-        train_loss: String,
-        val_loss: String,
+        values: BTreeMap<&'static str, String>,
     }
     let mut rows: BTreeMap<u64, Row> = BTreeMap::new();
-    for (path, loss_col, is_val) in [
-        (train, "training_loss", false),
-        (validation, "validation_loss", true),
+    for (path, sources) in [
+        (train, &TRAIN_SOURCES[..]),
+        (validation, &VALIDATION_SOURCES[..]),
     ] {
         let Some(path) = path else { continue };
         for r in read_csv(path)? {
@@ -105,24 +120,37 @@ pub fn convert_metrics(train: Option<&Path>, validation: Option<&Path>) -> Resul
                 .and_then(|s| s.parse::<f64>().ok())
                 .map(|s| s as u64)
                 .ok_or_else(|| bad("step_number"))?;
-            let loss = r.get(loss_col).cloned().ok_or_else(|| bad(loss_col))?;
+            let found: Vec<(&'static str, String)> = sources
+                .iter()
+                .filter_map(|&(from, to)| r.get(from).map(|v| (to, v.clone())))
+                .collect();
+            if found.is_empty() {
+                let names: Vec<&str> = sources.iter().map(|(from, _)| *from).collect();
+                return Err(bad(&names.join(" or ")));
+            }
             let row = rows.entry(step).or_default();
             if let Some(e) = r.get("epoch_number") {
                 row.epoch = e.clone();
             }
-            if is_val {
-                row.val_loss = loss;
-            } else {
-                row.train_loss = loss;
-            }
+            row.values.extend(found);
         }
     }
-    let mut out = format!("{}\n", crate::metrics::COLUMNS);
+    let rewards = rows
+        .values()
+        .any(|r| r.values.keys().any(|k| k.contains("reward")));
+    let mut header = crate::metrics::COLUMNS.to_string();
+    if rewards {
+        header = format!("{header},{}", crate::metrics::REWARD_COLUMNS);
+    }
+    let mut out = format!("{header}\n");
     for (step, r) in rows {
-        out.push_str(&format!(
-            "{step},{},{},{},,,,\n",
-            r.epoch, r.train_loss, r.val_loss
-        ));
+        // `step` and `epoch` first, then every other column by name.
+        let cells: Vec<&str> = header
+            .split(',')
+            .skip(2)
+            .map(|c| r.values.get(c).map_or("", String::as_str))
+            .collect();
+        out.push_str(&format!("{step},{},{}\n", r.epoch, cells.join(",")));
     }
     Ok(out)
 }

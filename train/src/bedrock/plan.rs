@@ -44,8 +44,8 @@ pub fn plan(settings: &BedrockTrainSettings) -> Result<Plan> {
     let mut problems = settings.problems();
     let model = settings.base_model();
     let shape = model.map(|m| match settings.customization_type {
-        CustomizationType::ReinforcementFineTuning => Shape::Rft,
-        _ => Shape::Target(Target::Bedrock(m.format)),
+        CustomizationType::ReinforcementFineTuning => Target::Bedrock(BedrockFormat::Rft),
+        _ => Target::Bedrock(m.format),
     });
     let prefix: Option<S3Uri> = settings
         .data_s3_prefix

@@ -3,8 +3,10 @@
 
 use super::*;
 
-/// Parses a prepared JSONL line (a Bedrock target's rendering) back into a [`Record`].
-pub(super) fn parse_line(v: &Value) -> Option<Record> {
+/// Parses a prepared JSONL line (a Bedrock target's rendering) back into a [`Record`]. For
+/// `bedrock:rft` every line with `messages` is read as a prompt, so that a missing reference
+/// answer or a trailing assistant turn is named by the target's own rules.
+pub(super) fn parse_line(v: &Value, target: Target) -> Option<Record> {
     let s = |v: &Value| v.as_str().map(str::to_string);
     if let (Some(p), Some(c)) = (v.get("prompt"), v.get("completion")) {
         return Some(Record::Completion {
@@ -30,7 +32,7 @@ pub(super) fn parse_line(v: &Value) -> Option<Record> {
             _ => None,
         }
     };
-    let system = match v.get("system") {
+    let mut system = match v.get("system") {
         None | Some(Value::Null) => None,
         Some(sys) => Some(text_of(sys)?).filter(|t| !t.is_empty()),
     };
@@ -39,6 +41,11 @@ pub(super) fn parse_line(v: &Value) -> Option<Record> {
         let role = match m.get("role")?.as_str()? {
             "user" => Role::User,
             "assistant" => Role::Assistant,
+            // OpenAI style (RFT prompts): the system prompt is the leading message.
+            "system" if turns.is_empty() && system.is_none() => {
+                system = Some(text_of(m.get("content")?)?);
+                continue;
+            }
             _ => return None,
         };
         turns.push(Turn {
@@ -46,7 +53,26 @@ pub(super) fn parse_line(v: &Value) -> Option<Record> {
             content: text_of(m.get("content")?)?,
         });
     }
-    Some(Record::Chat { system, turns })
+    if target != Target::Bedrock(BedrockFormat::Rft) {
+        return Some(Record::Chat { system, turns });
+    }
+    // Any JSON the grader reads, as its text; a string as itself.
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    let obj = v.as_object()?;
+    Some(Record::Prompt {
+        system,
+        turns,
+        reference_answer: obj
+            .get("reference_answer")
+            .filter(|r| !r.is_null())
+            .map(text)
+            .unwrap_or_default(),
+        fields: obj
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "messages" | "reference_answer"))
+            .map(|(k, v)| (k.clone(), text(v)))
+            .collect(),
+    })
 }
 
 /// What a local data file holds.
@@ -64,60 +90,10 @@ pub struct DataFile {
     pub tokens: Option<u64>,
 }
 
-/// What the lines of a data file must be.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Shape {
-    /// A Bedrock target's records (fine-tuning, continued pre-training, distillation).
-    Target(Target),
-    /// Reinforcement fine-tuning prompts: OpenAI chat `messages` (ending with the user's
-    /// turn: the model answers it) and a `reference_answer` for the grader.
-    Rft,
-}
-
-/// Prompts per RFT job: at most 20,000 (Bedrock user guide, "Fine-tune Amazon Nova models
-/// with reinforcement fine-tuning"); at least 100 (the issue's figure for the quota table;
-/// not re-checked against the quotas page).
-const RFT_RECORDS: std::ops::RangeInclusive<usize> = 100..=20_000;
-
-/// The characters of an RFT line's messages, or what is wrong with it.
-fn check_rft_line(v: &Value) -> std::result::Result<u64, Vec<String>> {
-    let mut problems = Vec::new();
-    let mut chars = 0u64;
-    match v.get("messages").and_then(Value::as_array) {
-        None => problems.push("`messages` is missing or not a list".to_string()),
-        Some(m) if m.is_empty() => problems.push("`messages` is empty".to_string()),
-        Some(messages) => {
-            for (i, m) in messages.iter().enumerate() {
-                let role = m.get("role").and_then(Value::as_str);
-                match (role, m.get("content").and_then(Value::as_str)) {
-                    (Some("system" | "user" | "assistant"), Some(c)) => {
-                        chars += c.chars().count() as u64;
-                    }
-                    _ => problems.push(format!(
-                        "messages[{i}] needs `role` (system, user or assistant) and text `content`"
-                    )),
-                }
-            }
-            if messages.last().and_then(|m| m.get("role")) != Some(&json!("user")) {
-                problems.push("the last message must be the user's: the model answers it".into());
-            }
-        }
-    }
-    if v.get("reference_answer").is_none_or(Value::is_null) {
-        problems
-            .push("`reference_answer` is missing (the grader compares the answer with it)".into());
-    }
-    if problems.is_empty() {
-        Ok(chars)
-    } else {
-        Err(problems)
-    }
-}
-
 /// Reads one split, checks every line with the shape's rules and the split's quotas.
 pub(super) fn check_data(
     path: &Path,
-    shape: Shape,
+    target: Target,
     split: Split,
     problems: &mut Vec<String>,
 ) -> Option<(String, usize, u64)> {
@@ -152,28 +128,21 @@ pub(super) fn check_data(
         records += 1;
         let mut line_problems = Vec::new();
         let value = serde_json::from_str::<Value>(line).ok();
-        match shape {
-            Shape::Target(target) => match value.as_ref().and_then(parse_line) {
-                None => line_problems.push(format!("not a {target} record")),
-                Some(r) => {
-                    chars += r
-                        .texts()
-                        .iter()
-                        .map(|t| t.chars().count() as u64)
-                        .sum::<u64>();
-                    line_problems.extend(
-                        target
-                            .check_record(&r, None)
-                            .into_iter()
-                            .map(|v| format!("{}: {}", v.rule, v.message)),
-                    );
-                }
-            },
-            Shape::Rft => match value.as_ref().map(check_rft_line) {
-                None => line_problems.push("not a JSON object".into()),
-                Some(Ok(c)) => chars += c,
-                Some(Err(p)) => line_problems.extend(p),
-            },
+        match value.as_ref().and_then(|v| parse_line(v, target)) {
+            None => line_problems.push(format!("not a {target} record")),
+            Some(r) => {
+                chars += r
+                    .texts()
+                    .iter()
+                    .map(|t| t.chars().count() as u64)
+                    .sum::<u64>();
+                line_problems.extend(
+                    target
+                        .check_record(&r, None)
+                        .into_iter()
+                        .map(|v| format!("{}: {}", v.rule, v.message)),
+                );
+            }
         }
         for p in line_problems {
             bad += 1;
@@ -189,22 +158,11 @@ pub(super) fn check_data(
             bad - SHOWN
         ));
     }
-    match shape {
-        Shape::Target(target) => problems.extend(
-            target
-                .check_split(split, records, bytes.len() as u64)
-                .into_iter()
-                .map(|v| format!("{}: {}: {}", path.display(), v.rule, v.message)),
-        ),
-        Shape::Rft if split == Split::Train && !RFT_RECORDS.contains(&records) => {
-            problems.push(format!(
-                "{}: {records} prompts; reinforcement fine-tuning takes {} to {}",
-                path.display(),
-                RFT_RECORDS.start(),
-                RFT_RECORDS.end()
-            ));
-        }
-        Shape::Rft => {}
-    }
+    problems.extend(
+        target
+            .check_split(split, records, bytes.len() as u64)
+            .into_iter()
+            .map(|v| format!("{}: {}: {}", path.display(), v.rule, v.message)),
+    );
     Some((sha, records, chars.div_ceil(4)))
 }
