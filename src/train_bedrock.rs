@@ -88,9 +88,9 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         either(
             global,
             &serde_json::to_value(&check)?,
-            &grader_check_lines(&check),
+            &check.describe(),
         );
-        return refuse_useless(&check, a.force, "pass --force to go on");
+        return Ok(check.refuse_if_useless(a.force, "pass --force to go on")?);
     }
     if let BedrockCommand::Submit(a) = cmd
         && !a.dry_run
@@ -99,9 +99,9 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
         // The reward function on real answers before anything is uploaded or paid for.
         let check = check_rewards(global, &loaded, &settings, None)?;
         if !global.silent() {
-            eprintln!("{}", grader_check_lines(&check));
+            eprintln!("{}", check.describe());
         }
-        refuse_useless(&check, a.force, "pass --force to submit anyway")?;
+        check.refuse_if_useless(a.force, "pass --force to submit anyway")?;
     }
     if let BedrockCommand::Submit(a) = cmd
         && a.dry_run
@@ -283,42 +283,6 @@ fn status_line(j: &tunebench_aws::CustomizationJob) -> String {
     )
 }
 
-/// The check's distribution, the prompts without an answer or a grade, and its verdict.
-fn grader_check_lines(c: &GraderCheck) -> String {
-    const SHOWN: usize = 20;
-    let s = &c.stats;
-    let mut out = format!(
-        "grader `{}` on {} answers of `{}` ({} prompts): mean reward {:.4}, std {:.4}, min {} ({:.0}% of them), max {} ({:.0}%)",
-        c.grader,
-        s.n - s.errors,
-        c.candidate,
-        c.prompts,
-        s.mean,
-        s.std,
-        s.min,
-        100.0 * s.share_at_min,
-        s.max,
-        100.0 * s.share_at_max
-    );
-    for (what, list) in [("no answer", &c.unanswered), ("no grade", &c.ungraded)] {
-        for (id, why) in list.iter().take(SHOWN) {
-            out.push_str(&format!("\n{what}: {id}: {why}"));
-        }
-        if list.len() > SHOWN {
-            out.push_str(&format!("\n{what}: {} more", list.len() - SHOWN));
-        }
-    }
-    match c.problems.is_empty() {
-        true => out.push_str("\nthe rewards vary: worth a job"),
-        false => {
-            for p in &c.problems {
-                out.push_str(&format!("\nproblem: {p}"));
-            }
-        }
-    }
-    out
-}
-
 /// `grader-check`'s run, with a progress bar.
 fn check_rewards(
     global: &Global,
@@ -328,16 +292,4 @@ fn check_rewards(
 ) -> anyhow::Result<GraderCheck> {
     let bar = crate::progress::Bars::new(global.silent());
     Ok(grader_check::grader_check(loaded, settings, prompts, &bar)?)
-}
-
-/// Refuses (exit 2) rewards that would teach a job nothing, unless `force`.
-fn refuse_useless(check: &GraderCheck, force: bool, how: &str) -> anyhow::Result<()> {
-    if check.problems.is_empty() || force {
-        return Ok(());
-    }
-    Err(tunebench_train::TrainError::Refused(format!(
-        "the rewards would teach the job nothing: {}\nhint: fix the grader or the prompts, or {how}",
-        check.problems.join("; ")
-    ))
-    .into())
 }

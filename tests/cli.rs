@@ -2361,6 +2361,19 @@ endpoint_url = "{endpoint}"
         "{err}"
     );
     assert_eq!(flat.request_count("CreateModelCustomizationJob"), 0);
+    // So does `tunebench run`'s train stage.
+    let run = config(flat.endpoint_url())
+        .replace("out_dir = \"train\"", "out_dir = \"{run_dir}/train/gsm8k-rft\"")
+        .replace("out_dir = \"eval\"", "out_dir = \"{run_dir}/eval\"");
+    std::fs::write(dir.path().join("run.toml"), run).unwrap();
+    let out = tunebench(&["run", "run.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("every reward is 0") && err.contains("submit --force"),
+        "{err}"
+    );
+    assert_eq!(flat.request_count("CreateModelCustomizationJob"), 0);
     let out = tunebench(
         &[
             "train",
@@ -2376,4 +2389,153 @@ endpoint_url = "{endpoint}"
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("problem: every reward is 0"));
+}
+
+/// The shipped RFT example end to end against the stand-ins (Bedrock, loopback S3): prompts
+/// prepared from GSM8K, the reward checked on the base model's answers, the job dry-run,
+/// submitted, waited on (reward curves into metrics.csv), deployed on demand (Nova), and base
+/// and tuned compared on the grader's reward. The stand-in's base model gets every third
+/// problem wrong; the deployed one gets them all right.
+#[test]
+fn shipped_rft_example_goes_from_prompts_to_a_graded_eval() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use tunebench_standins::bedrock::{BedrockStandin, ConversePolicy, StandinConfig};
+    let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut answers: HashMap<String, String> = HashMap::new();
+    for file in ["data/gsm8k/train.jsonl", "data/gsm8k/test.jsonl"] {
+        for line in std::fs::read_to_string(repo().join(file)).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let prompt = format!("Question: {}\nAnswer:", v["question"].as_str().unwrap());
+            answers.insert(squash(&prompt), v["answer"].as_str().unwrap().to_string());
+        }
+    }
+    let policy = ConversePolicy::Func(Arc::new(move |model: &str, prompt: &str| {
+        let key = squash(prompt);
+        let Some(answer) = answers.get(&key) else {
+            return "I do not know.".into();
+        };
+        let tuned = model.contains(":custom-model-deployment/");
+        if tuned || key.len() % 3 != 0 {
+            answer.clone()
+        } else {
+            format!("{answer}0")
+        }
+    }));
+    let s3 = s3_endpoint();
+    let standin = BedrockStandin::start(StandinConfig {
+        polls_to_complete: 3,
+        s3_endpoint: Some(s3.clone()),
+        converse: policy,
+        ..StandinConfig::default()
+    })
+    .unwrap();
+    let bucket = format!("tb-cli-rft-{}", std::process::id());
+    create_bucket(&s3, &bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let configs = repo().join("configs");
+    let endpoint = format!(
+        "region = \"us-east-1\"\nendpoint_url = \"{}\"",
+        standin.endpoint_url()
+    );
+    let shipped = std::fs::read_to_string(configs.join("gsm8k-rft.toml")).unwrap();
+    let config = shipped
+        .replace("my-tunebench-bucket", &bucket)
+        .replace("\"../data/", &format!("\"{}/data/", repo().display()))
+        .replace("\"../runs/gsm8k-rft/", "\"")
+        .replace("\"suites/", &format!("\"{}/suites/", configs.display()))
+        .replace("\"graders/", &format!("\"{}/graders/", configs.display()))
+        .replace("\"pricing.toml\"", &format!("\"{}/pricing.toml\"", configs.display()))
+        .replace("limit = 200", "limit = 12")
+        .replace("prompts = 50", "prompts = 30")
+        .replace(
+            "model_id = \"us.amazon.nova-2-lite-v1:0\"\nregion = \"us-east-1\"",
+            &format!("model_id = \"us.amazon.nova-2-lite-v1:0\"\n{endpoint}"),
+        );
+    assert_ne!(config, shipped);
+    std::fs::write(dir.path().join("rft.toml"), &config).unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL_S3", s3.as_str()),
+        ("AWS_ENDPOINT_URL_BEDROCK", standin.endpoint_url()),
+    ];
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--config", "rft.toml"]);
+        tunebench_env(&all, dir.path(), &env)
+    };
+
+    let out = run(&["data", "prepare"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("target bedrock:rft"), "{}", text(&out.stdout));
+    let first = std::fs::read_to_string(dir.path().join("data/train.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(line["messages"][1]["role"], "user", "{line}");
+    assert!(line["reference_answer"].as_str().unwrap().contains("####"));
+
+    let out = run(&["train", "bedrock", "grader-check"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("grader `gsm8k-reward` on 30 answers of `base` (30 prompts)")
+            && stdout.contains("the rewards vary: worth a job"),
+        "{stdout}"
+    );
+
+    let out = run(&["train", "bedrock", "submit", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["request"]["customizationType"], "REINFORCEMENT_FINE_TUNING");
+    assert_eq!(standin.request_count("CreateModelCustomizationJob"), 0);
+
+    let out = run(&["train", "bedrock", "submit"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["train", "bedrock", "wait", "--poll-interval", "0.01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job_dir = dir.path().join("train/nova2-lite-rft");
+    let metrics = std::fs::read_to_string(job_dir.join("metrics.csv")).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(tunebench_train::metrics::REWARD_COLUMNS),
+        "{metrics}"
+    );
+
+    let out = run(&["train", "bedrock", "deploy", "--poll-interval", "0.01", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let served: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arn = served["arn"].as_str().unwrap().to_string();
+    assert!(arn.contains(":custom-model-deployment/"), "{served}");
+
+    let config = config.replace(
+        "model_id = \"arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/REPLACE-ME\"\nregion = \"us-east-1\"",
+        &format!("model_id = \"{arn}\"\n{endpoint}"),
+    );
+    std::fs::write(dir.path().join("rft.toml"), &config).unwrap();
+    let out = run(&["eval"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let comparison: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("eval/gsm8k-reward/comparison.json")).unwrap(),
+    )
+    .unwrap();
+    let reward = |name: &str| -> f64 {
+        let c = comparison["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap();
+        c["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m[0] == "reward")
+            .unwrap()[1]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(reward("tuned"), 1.0, "{comparison:#}");
+    assert!(reward("base") < 1.0, "{comparison:#}");
+    standin.assert_valid();
 }

@@ -17,6 +17,7 @@ use tunebench_eval::candidate::{self, CandidateSettings};
 use tunebench_eval::grader::{RewardStats, Sample, Turn};
 use tunebench_eval::runner::{self, RunProgress, RunnerOptions};
 use tunebench_eval::types::{ChatRequest, ExampleRequest, Message, Role, Sampling};
+use tunebench_train::TrainError;
 use tunebench_train::bedrock::BedrockTrainSettings;
 
 use crate::config::Loaded;
@@ -39,6 +40,61 @@ pub struct GraderCheck {
     pub stats: RewardStats,
     /// Why these rewards would teach the job nothing (empty: worth a job).
     pub problems: Vec<String>,
+}
+
+impl GraderCheck {
+    /// The check's distribution, the prompts without an answer or a grade (the first 20 of
+    /// each), and its verdict, for a person to read.
+    pub fn describe(&self) -> String {
+        let c = self;
+        const SHOWN: usize = 20;
+        let s = &c.stats;
+        let mut out = format!(
+            "grader `{}` on {} answers of `{}` ({} prompts): mean reward {:.4}, std {:.4}, min {} ({:.0}% of them), max {} ({:.0}%)",
+            c.grader,
+            s.n - s.errors,
+            c.candidate,
+            c.prompts,
+            s.mean,
+            s.std,
+            s.min,
+            100.0 * s.share_at_min,
+            s.max,
+            100.0 * s.share_at_max
+        );
+        for (what, list) in [("no answer", &c.unanswered), ("no grade", &c.ungraded)] {
+            for (id, why) in list.iter().take(SHOWN) {
+                out.push_str(&format!("\n{what}: {id}: {why}"));
+            }
+            if list.len() > SHOWN {
+                out.push_str(&format!("\n{what}: {} more", list.len() - SHOWN));
+            }
+        }
+        match c.problems.is_empty() {
+            true => out.push_str("\nthe rewards vary: worth a job"),
+            false => {
+                for p in &c.problems {
+                    out.push_str(&format!("\nproblem: {p}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// Refuses (exit 2) rewards that would teach a job nothing, unless `force`; `how` is the
+    /// hint's way on.
+    ///
+    /// # Errors
+    /// [`TrainError::Refused`] listing the problems.
+    pub fn refuse_if_useless(&self, force: bool, how: &str) -> std::result::Result<(), TrainError> {
+        if self.problems.is_empty() || force {
+            return Ok(());
+        }
+        Err(TrainError::Refused(format!(
+            "the rewards would teach the job nothing: {}\nhint: fix the grader or the prompts, or {how}",
+            self.problems.join("; ")
+        )))
+    }
 }
 
 /// One RFT prompt line as a request and the grader's sample parts.

@@ -523,9 +523,7 @@ fn run_stage(
                     .map_err(PipelineError::Show)?;
             }
             let cost = match train.and_then(|t| t.bedrock.clone()) {
-                Some(b) => Some(train::bedrock_job(l, b, Scope::Run, &mut |j| {
-                    ui.bedrock_status(j)
-                })?),
+                Some(b) => Some(train::bedrock_job(l, b, Scope::Run, ui)?),
                 None => None,
             };
             let registered = lifecycle::register_trained(l)?;

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use tunebench_aws::{AwsSettings, BedrockOptions};
-use tunebench_train::bedrock::{self, BedrockTrainSettings, Clients, JobRef, WaitSettings};
+use tunebench_train::bedrock::{
+    self, BedrockTrainSettings, Clients, JobRecord, JobRef, WaitSettings,
+};
 use tunebench_train::{LocalTrainSettings, Progress, RunOptions, Status, Summary};
 
 use crate::config::{ConfigError, Loaded, Scope};
@@ -83,24 +85,36 @@ pub fn bedrock_clients(
 }
 
 /// Submits the Bedrock job of `raw` (idempotent: a resubmission finds the same job) and
-/// waits for it; returns the estimated training dollars. `status` hears each poll.
+/// waits for it; returns the estimated training dollars. With `[train.bedrock.grader_check]`
+/// the reward check runs first (a new job only); `ui` shows it and hears each poll.
 ///
 /// # Errors
-/// The settings do not resolve, a call fails, or the job ends other than `Completed`.
+/// The settings do not resolve, the rewards would teach nothing ([`tunebench_train::TrainError::Refused`]),
+/// a call fails, or the job ends other than `Completed`.
 pub fn bedrock_job(
     loaded: &Loaded,
     raw: BedrockTrainSettings,
     scope: Scope,
-    status: &mut dyn FnMut(&tunebench_aws::CustomizationJob),
+    ui: &dyn crate::run::RunUi,
 ) -> Result<f64> {
     let settings = raw.resolve(&loaded.base)?;
+    // A reinforcement fine-tuning job's reward function is tried on real answers before the
+    // job is paid for, as `train bedrock submit` does; a resumed job was checked already.
+    if settings.grader_check.is_some() && JobRecord::load(&settings.out_dir)?.is_none() {
+        let check = crate::grader_check::grader_check(loaded, &settings, None, ui.eval_progress())?;
+        ui.say(&check.describe());
+        check.refuse_if_useless(
+            false,
+            "submit once with `tunebench train bedrock submit --force`; the run then resumes that job",
+        )?;
+    }
     let clients = bedrock_clients(loaded, settings.region.clone(), &settings.out_dir, scope)?;
     let submitted = bedrock::submit(&settings, &clients, false)?;
     let job = bedrock::wait(
         &clients,
         &JobRef::Registry(settings.out_dir.clone()),
         &WaitSettings::default(),
-        status,
+        |j: &tunebench_aws::CustomizationJob| ui.bedrock_status(j),
     )?;
     if job.status != "Completed" {
         return Err(PipelineError::JobEnded {

@@ -245,6 +245,9 @@ mod tests {
     fn only_nova_is_deployed_on_demand_and_only_where_it_exists() {
         assert!(on_demand_rule("amazon.nova-micro-v1:0:128k", Some("us-west-2")).is_ok());
         assert!(on_demand_rule("amazon.nova-2-lite-v1:0:256k", None).is_ok());
+        // A reinforcement fine-tune of Nova 2 Lite deploys on demand too ("deploy the
+        // resulting RFT model with one click for on-demand inference", Bedrock user guide).
+        assert!(on_demand_rule("amazon.nova-lite-v2:0:256k", Some("us-east-1")).is_ok());
         let llama = on_demand_rule("meta.llama3-1-8b-instruct-v1:0:128k", Some("us-east-1"))
             .err()
             .map(|e| e.to_string())
