@@ -2179,6 +2179,13 @@ fn eval_scores_with_the_shipped_gsm8k_grader() {
     let value = reward["value"].as_f64().unwrap();
     assert!((value - 0.76).abs() < 1e-9, "{summary:#}");
     assert_eq!(summary["judges"]["reward"]["judged"], 10, "{summary:#}");
+    let format = summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "format")
+        .unwrap();
+    assert_eq!(format["value"].as_f64(), Some(1.0), "{summary:#}");
 
     // Answers without the `#### N` line: the reward drops to 0 and the paired test shows it.
     let recorded =
@@ -2229,6 +2236,8 @@ fn eval_scores_with_the_shipped_gsm8k_grader() {
         .map(|m| (m[0].as_str().unwrap().to_string(), m[1].as_f64().unwrap()))
         .collect();
     assert_eq!(metrics["reward"], 0.0, "{comparison:#}");
+    // The grader's `format` entry is a column of its own: 0 without `####`.
+    assert_eq!(metrics["format"], 0.0, "{comparison:#}");
     assert!(
         (metrics["numeric"] - 0.7).abs() < 1e-9,
         "the last number is unchanged: {comparison:#}"

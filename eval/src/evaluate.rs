@@ -19,14 +19,14 @@ use crate::cache::{Cache, CacheMode};
 use crate::candidate::{self, BedrockMode, BedrockSettings, Candidate, CandidateSettings};
 use crate::compare::{self, Comparison};
 use crate::error::{EvalError, Location, Result};
-use crate::grader::{GraderSettings, Sample, Turn};
+use crate::grader::{Grade, GraderSettings, Sample, Turn};
 use crate::judge::{JudgeTally, Judged};
 use crate::output;
 use crate::pricing::{self, CandidatePrice, CostEstimate, Counted, Pricing};
 use crate::responses;
 use crate::runner::{self, CostGuard, RunProgress, RunStats, RunnerOptions};
 use crate::score::{self, ScoreOptions};
-use crate::suite::Suite;
+use crate::suite::{Metric, Suite};
 use crate::types::{ExampleRequest, ResponseRecord};
 
 /// `[eval]` as written; paths are relative to the config file.
@@ -332,16 +332,16 @@ fn refuse_outputs_over_inputs(settings: &EvalSettings, suites: &[Suite]) -> Resu
     Ok(())
 }
 
-/// A grader's rewards for the answered `records` (examples whose call failed are not sent;
-/// they score 0 like every metric of a failed call). The grader sees each example's
-/// conversation with the answer appended, and its references as `reference_answer` (the
-/// reference, or the list when there are several).
+/// A grader's grades of the answered `records`, by example id (examples whose call failed
+/// are not sent; they score 0 like every metric of a failed call). The grader sees each
+/// example's conversation with the answer appended, and its references as
+/// `reference_answer` (the reference, or the list when there are several).
 fn graded(
     grader: &GraderSettings,
     suite: &Suite,
     requests: &[ExampleRequest],
     records: &[ResponseRecord],
-) -> Judged {
+) -> Vec<(String, Result<Grade, String>)> {
     let answers: HashMap<&str, &ResponseRecord> = records
         .iter()
         .filter(|r| r.error.is_none())
@@ -375,19 +375,46 @@ fn graded(
         samples.push(Sample::new(&example.id, turns, &answer.text, reference));
     }
     let grades = grader.grade(&samples);
-    let failed = grades.iter().filter(|g| g.is_err()).count();
-    Judged {
-        verdicts: samples
+    samples.into_iter().map(|s| s.id).zip(grades).collect()
+}
+
+/// One grader metric's values from the grades: the aggregate reward, or with
+/// `entry = "<name>"` that entry of each grade's `metrics_list` (a grade without it has no
+/// value for this metric, and says so).
+fn grader_metric(
+    metric: &Metric,
+    grader: &str,
+    grades: &[(String, Result<Grade, String>)],
+) -> Judged {
+    let value = |g: &Grade| -> Result<f64, String> {
+        let Some(entry) = &metric.grader_entry else {
+            return Ok(g.aggregate_reward_score);
+        };
+        g.metrics_list
             .iter()
-            .zip(grades)
-            .map(|(s, g)| (s.id.clone(), g.map(|g| g.aggregate_reward_score)))
-            .collect(),
+            .find(|m| &m.name == entry)
+            .map(|m| m.value)
+            .ok_or_else(|| {
+                let names: Vec<&str> = g.metrics_list.iter().map(|m| m.name.as_str()).collect();
+                format!(
+                    "the grade has no metrics_list entry {entry:?} (it has: {})",
+                    names.join(", ")
+                )
+            })
+    };
+    let verdicts: HashMap<String, Result<f64, String>> = grades
+        .iter()
+        .map(|(id, g)| (id.clone(), g.as_ref().map_err(Clone::clone).and_then(value)))
+        .collect();
+    let failed = verdicts.values().filter(|v| v.is_err()).count();
+    Judged {
         tally: JudgeTally {
-            judge: grader.name.clone(),
-            judged: samples.len(),
+            judge: grader.to_string(),
+            judged: verdicts.len(),
             failed,
             ..JudgeTally::default()
         },
+        verdicts,
     }
 }
 
@@ -750,15 +777,19 @@ pub fn evaluate(
                     Judged::collect(spec, settings_c.name(), &verdicts, unrendered),
                 );
             }
+            // Each grader runs once per candidate; its metrics read the same grades.
+            let mut grades: HashMap<&str, Vec<(String, Result<Grade, String>)>> = HashMap::new();
             for metric in &suite.metrics {
                 let Some(name) = &metric.grader else { continue };
                 let Some(grader) = settings.graders.iter().find(|g| &g.name == name) else {
                     continue; // checked above
                 };
-                options.judged.insert(
-                    metric.name.clone(),
-                    graded(grader, suite, &requests, &records),
-                );
+                let of_grader = grades
+                    .entry(name.as_str())
+                    .or_insert_with(|| graded(grader, suite, &requests, &records));
+                options
+                    .judged
+                    .insert(metric.name.clone(), grader_metric(metric, name, of_grader));
             }
             let scores = score::score(suite, &records, &options)?;
             output::write_candidate(&settings.out_dir, &records, &scores)?;
@@ -777,4 +808,86 @@ pub fn evaluate(
         });
     }
     Ok(EvalReport::Results(results))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::grader::GradeMetric;
+
+    /// A two-metric grader suite: the aggregate reward and the grades' `format` entry.
+    fn grader_suite(dir: &Path) -> Suite {
+        std::fs::write(dir.join("d.jsonl"), "{\"q\":\"1+1\",\"a\":\"2\"}\n").unwrap();
+        let toml = r#"
+name = "t"
+version = "1"
+data = "d.jsonl"
+prompt = "{{ q }}"
+reference = "{{ a }}"
+[[metrics]]
+kind = "grader"
+name = "reward"
+grader = "g"
+[[metrics]]
+kind = "grader"
+name = "format"
+grader = "g"
+entry = "format"
+weight = 0.0
+"#;
+        std::fs::write(dir.join("s.toml"), toml).unwrap();
+        Suite::load(dir.join("s.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_grader_metric_reads_the_aggregate_or_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let suite = grader_suite(dir.path());
+        let grade = |reward: f64, entries: &[(&str, f64)]| -> Result<Grade, String> {
+            Ok(Grade {
+                aggregate_reward_score: reward,
+                metrics_list: entries
+                    .iter()
+                    .map(|(n, v)| GradeMetric {
+                        name: (*n).into(),
+                        value: *v,
+                        kind: "Metric".into(),
+                    })
+                    .collect(),
+            })
+        };
+        let grades = vec![
+            ("a".to_string(), grade(0.2, &[("format", 1.0)])),
+            ("b".to_string(), grade(1.0, &[("correct", 1.0)])),
+            ("c".to_string(), Err("the grader crashed on it".to_string())),
+        ];
+        let reward = grader_metric(&suite.metrics[0], "g", &grades);
+        assert_eq!(reward.verdicts["a"], Ok(0.2));
+        assert_eq!(reward.verdicts["b"], Ok(1.0));
+        assert_eq!((reward.tally.judged, reward.tally.failed), (3, 1));
+        let format = grader_metric(&suite.metrics[1], "g", &grades);
+        assert_eq!(format.verdicts["a"], Ok(1.0));
+        let missing = format.verdicts["b"].clone().unwrap_err();
+        assert!(
+            missing.contains("no metrics_list entry \"format\"") && missing.contains("correct"),
+            "{missing}"
+        );
+        assert_eq!(format.verdicts["c"], Err("the grader crashed on it".into()));
+        assert_eq!((format.tally.judge.as_str(), format.tally.failed), ("g", 2));
+    }
+
+    #[test]
+    fn entry_is_only_for_grader_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        grader_suite(dir.path());
+        let toml = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+        let bad = toml.replace(
+            "kind = \"grader\"\nname = \"format\"\ngrader = \"g\"",
+            "kind = \"exact_match\"\nname = \"format\"",
+        );
+        std::fs::write(dir.path().join("s.toml"), bad).unwrap();
+        let err = Suite::load(dir.path().join("s.toml")).unwrap_err().to_string();
+        assert!(err.contains("entry") && err.contains("only to grader"), "{err}");
+    }
 }

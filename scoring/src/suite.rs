@@ -220,6 +220,10 @@ pub struct Metric {
     pub judge: Option<JudgeSpec>,
     /// The grader's name (grader).
     pub grader: Option<String>,
+    /// The grade's `metrics_list` entry this metric reports (`entry = "<name>"`), instead of
+    /// the aggregate reward (grader). One metric per entry keeps each a column of its own,
+    /// the same in every candidate and run, with the paired tests every metric gets.
+    pub grader_entry: Option<String>,
 }
 
 /// How the answer is read out of a response.

@@ -163,6 +163,7 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
         only("scale", spec.scale.is_some(), &[K::Judge])?;
         only("max_tokens", spec.max_tokens.is_some(), &[K::Judge])?;
         only("grader", spec.grader.is_some(), &[K::Grader])?;
+        only("entry", spec.entry.is_some(), &[K::Grader])?;
         if kind == K::Grader && spec.grader.is_none() {
             return Err(ScoreError::input(
                 at("grader"),
@@ -253,6 +254,7 @@ pub(super) fn metrics(specs: &[MetricSpec], path: &Path, base: &Path) -> Result<
             schema,
             judge,
             grader: spec.grader.clone(),
+            grader_entry: spec.entry.clone(),
         });
     }
     if out.iter().map(|m| m.weight).sum::<f64>() <= 0.0 {

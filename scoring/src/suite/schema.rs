@@ -125,6 +125,8 @@ pub(super) struct MetricSpec {
     pub(super) max_tokens: Option<u32>,
     #[serde(default)]
     pub(super) grader: Option<String>,
+    #[serde(default)]
+    pub(super) entry: Option<String>,
 }
 
 impl SuiteFile {
