@@ -85,11 +85,7 @@ pub fn run(global: &Global, cmd: &BedrockCommand) -> anyhow::Result<()> {
     }
     if let BedrockCommand::GraderCheck(a) = cmd {
         let check = check_rewards(global, &loaded, &settings, a.prompts)?;
-        either(
-            global,
-            &serde_json::to_value(&check)?,
-            &check.describe(),
-        );
+        either(global, &serde_json::to_value(&check)?, &check.describe());
         return Ok(check.refuse_if_useless(a.force, "pass --force to go on")?);
     }
     if let BedrockCommand::Submit(a) = cmd

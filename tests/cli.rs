@@ -2372,7 +2372,10 @@ endpoint_url = "{endpoint}"
     assert_eq!(flat.request_count("CreateModelCustomizationJob"), 0);
     // So does `tunebench run`'s train stage.
     let run = config(flat.endpoint_url())
-        .replace("out_dir = \"train\"", "out_dir = \"{run_dir}/train/gsm8k-rft\"")
+        .replace(
+            "out_dir = \"train\"",
+            "out_dir = \"{run_dir}/train/gsm8k-rft\"",
+        )
         .replace("out_dir = \"eval\"", "out_dir = \"{run_dir}/eval\"");
     std::fs::write(dir.path().join("run.toml"), run).unwrap();
     let out = tunebench(&["run", "run.toml"], dir.path());
@@ -2454,7 +2457,10 @@ fn shipped_rft_example_goes_from_prompts_to_a_graded_eval() {
         .replace("\"../runs/gsm8k-rft/", "\"")
         .replace("\"suites/", &format!("\"{}/suites/", configs.display()))
         .replace("\"graders/", &format!("\"{}/graders/", configs.display()))
-        .replace("\"pricing.toml\"", &format!("\"{}/pricing.toml\"", configs.display()))
+        .replace(
+            "\"pricing.toml\"",
+            &format!("\"{}/pricing.toml\"", configs.display()),
+        )
         .replace("limit = 200", "limit = 12")
         .replace("prompts = 50", "prompts = 30")
         .replace(
@@ -2475,7 +2481,11 @@ fn shipped_rft_example_goes_from_prompts_to_a_graded_eval() {
 
     let out = run(&["data", "prepare"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("target bedrock:rft"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("target bedrock:rft"),
+        "{}",
+        text(&out.stdout)
+    );
     let first = std::fs::read_to_string(dir.path().join("data/train.jsonl")).unwrap();
     let line: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
     assert_eq!(line["messages"][1]["role"], "user", "{line}");
@@ -2493,7 +2503,10 @@ fn shipped_rft_example_goes_from_prompts_to_a_graded_eval() {
     let out = run(&["train", "bedrock", "submit", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["request"]["customizationType"], "REINFORCEMENT_FINE_TUNING");
+    assert_eq!(
+        plan["request"]["customizationType"],
+        "REINFORCEMENT_FINE_TUNING"
+    );
     assert_eq!(standin.request_count("CreateModelCustomizationJob"), 0);
 
     let out = run(&["train", "bedrock", "submit"]);
@@ -2511,7 +2524,14 @@ fn shipped_rft_example_goes_from_prompts_to_a_graded_eval() {
         "{metrics}"
     );
 
-    let out = run(&["train", "bedrock", "deploy", "--poll-interval", "0.01", "--json"]);
+    let out = run(&[
+        "train",
+        "bedrock",
+        "deploy",
+        "--poll-interval",
+        "0.01",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let served: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let arn = served["arn"].as_str().unwrap().to_string();

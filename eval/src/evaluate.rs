@@ -332,6 +332,9 @@ fn refuse_outputs_over_inputs(settings: &EvalSettings, suites: &[Suite]) -> Resu
     Ok(())
 }
 
+/// Example id and its grade, or why it has none.
+type Grades = Vec<(String, Result<Grade, String>)>;
+
 /// A grader's grades of the answered `records`, by example id (examples whose call failed
 /// are not sent; they score 0 like every metric of a failed call). The grader sees each
 /// example's conversation with the answer appended, and its references as
@@ -341,7 +344,7 @@ fn graded(
     suite: &Suite,
     requests: &[ExampleRequest],
     records: &[ResponseRecord],
-) -> Vec<(String, Result<Grade, String>)> {
+) -> Grades {
     let answers: HashMap<&str, &ResponseRecord> = records
         .iter()
         .filter(|r| r.error.is_none())
@@ -381,11 +384,7 @@ fn graded(
 /// One grader metric's values from the grades: the aggregate reward, or with
 /// `entry = "<name>"` that entry of each grade's `metrics_list` (a grade without it has no
 /// value for this metric, and says so).
-fn grader_metric(
-    metric: &Metric,
-    grader: &str,
-    grades: &[(String, Result<Grade, String>)],
-) -> Judged {
+fn grader_metric(metric: &Metric, grader: &str, grades: &Grades) -> Judged {
     let value = |g: &Grade| -> Result<f64, String> {
         let Some(entry) = &metric.grader_entry else {
             return Ok(g.aggregate_reward_score);
@@ -778,7 +777,7 @@ pub fn evaluate(
                 );
             }
             // Each grader runs once per candidate; its metrics read the same grades.
-            let mut grades: HashMap<&str, Vec<(String, Result<Grade, String>)>> = HashMap::new();
+            let mut grades: HashMap<&str, Grades> = HashMap::new();
             for metric in &suite.metrics {
                 let Some(name) = &metric.grader else { continue };
                 let Some(grader) = settings.graders.iter().find(|g| &g.name == name) else {
@@ -887,7 +886,12 @@ weight = 0.0
             "kind = \"exact_match\"\nname = \"format\"",
         );
         std::fs::write(dir.path().join("s.toml"), bad).unwrap();
-        let err = Suite::load(dir.path().join("s.toml")).unwrap_err().to_string();
-        assert!(err.contains("entry") && err.contains("only to grader"), "{err}");
+        let err = Suite::load(dir.path().join("s.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("entry") && err.contains("only to grader"),
+            "{err}"
+        );
     }
 }
