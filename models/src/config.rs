@@ -8,8 +8,8 @@
 //! - transformers < 5 (most hub models): `rope_theta` and `rope_scaling` at the top level;
 //! - transformers ≥ 5: `rope_parameters = { rope_theta, rope_type, factor, ... }`.
 //!
-//! Reference: `configuration_llama.py`, `configuration_mistral.py`, `configuration_qwen2.py`
-//! and `modeling_rope_utils.py` in transformers.
+//! Reference: `configuration_llama.py`, `configuration_mistral.py`, `configuration_qwen2.py`,
+//! `configuration_qwen3.py` and `modeling_rope_utils.py` in transformers.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 
 /// The `model_type`s this crate implements. SmolLM and Llama 2/3 are all `llama`.
-pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["llama", "mistral", "qwen2"];
+pub const SUPPORTED_MODEL_TYPES: [&str; 4] = ["llama", "mistral", "qwen2", "qwen3"];
 
 /// A token id or a list of them (`eos_token_id` is a list in Llama 3 configs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,7 +175,7 @@ pub struct LlamaConfig {
     /// Mistral: keys further back than this are not attended to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<usize>,
-    /// Qwen2: whether `sliding_window` applies at all.
+    /// Qwen2, Qwen3: whether `sliding_window` applies at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_sliding_window: Option<bool>,
     /// transformers ≥ 5: dtype of the saved weights.
@@ -281,10 +281,15 @@ impl LlamaConfig {
                 ),
             ));
         }
-        if self.model_type == "qwen2" && self.use_sliding_window == Some(true) {
+        if matches!(self.model_type.as_str(), "qwen2" | "qwen3")
+            && self.use_sliding_window == Some(true)
+        {
             return Err(invalid(
                 "use_sliding_window",
-                "Qwen2's per-layer sliding window is not implemented".to_string(),
+                format!(
+                    "the per-layer sliding window of {} is not implemented",
+                    self.model_type
+                ),
             ));
         }
         self.rope_at(path)?;
@@ -307,9 +312,17 @@ impl LlamaConfig {
         self.model_type == "qwen2" || self.attention_bias.unwrap_or(false)
     }
 
-    /// Whether `o_proj` carries a bias (Llama's `attention_bias`; never in Qwen2 or Mistral).
+    /// Whether `o_proj` carries a bias (`attention_bias` in Llama and Qwen3; never in Qwen2 or
+    /// Mistral).
     pub fn o_bias(&self) -> bool {
-        self.model_type == "llama" && self.attention_bias.unwrap_or(false)
+        matches!(self.model_type.as_str(), "llama" | "qwen3")
+            && self.attention_bias.unwrap_or(false)
+    }
+
+    /// Whether each query and key head is RMS-normalised (over `head_dim`, weights
+    /// `self_attn.q_norm` / `self_attn.k_norm`) before RoPE (Qwen3).
+    pub fn qk_norm(&self) -> bool {
+        self.model_type == "qwen3"
     }
 
     /// Whether the MLP projections carry a bias (Llama's `mlp_bias`).

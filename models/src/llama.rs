@@ -73,6 +73,10 @@ pub struct Attention {
     pub num_kv_heads: usize,
     /// Width of a head.
     pub head_dim: usize,
+    /// Qwen3: RMSNorm of each query head over `head_dim`, before RoPE.
+    pub q_norm: Option<RmsNorm>,
+    /// Qwen3: RMSNorm of each key head over `head_dim`, before RoPE.
+    pub k_norm: Option<RmsNorm>,
 }
 
 /// SwiGLU feed-forward block: `down(silu(gate(x)) · up(x))`.
@@ -269,11 +273,18 @@ impl Llama {
             config.num_attention_heads * config.head_dim(),
             config.num_kv_heads() * config.head_dim(),
         );
-        let rms = |name: &str| -> Result<RmsNorm> {
+        let rms_of = |name: &str, width: usize| -> Result<RmsNorm> {
             Ok(RmsNorm {
-                weight: Param::from_tensor(norm(name, h)?).set_require_grad(false),
+                weight: Param::from_tensor(norm(name, width)?).set_require_grad(false),
                 eps: config.rms_norm_eps,
             })
+        };
+        let rms = |name: &str| rms_of(name, h);
+        let head_norm = |name: String| -> Result<Option<RmsNorm>> {
+            config
+                .qk_norm()
+                .then(|| rms_of(&name, config.head_dim()))
+                .transpose()
         };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
@@ -289,6 +300,8 @@ impl Llama {
                     num_heads: config.num_attention_heads,
                     num_kv_heads: config.num_kv_heads(),
                     head_dim: config.head_dim(),
+                    q_norm: head_norm(format!("{p}.self_attn.q_norm"))?,
+                    k_norm: head_norm(format!("{p}.self_attn.k_norm"))?,
                 },
                 mlp: Mlp {
                     gate_proj: linear(&format!("{p}.mlp.gate_proj"), h, i, mlp_bias)?,
@@ -344,6 +357,14 @@ impl Llama {
                 out.push((format!("{p}.{name}.weight"), vec![d_out, d_in]));
                 if bias {
                     out.push((format!("{p}.{name}.bias"), vec![d_out]));
+                }
+            }
+            if config.qk_norm() {
+                for name in ["q_norm", "k_norm"] {
+                    out.push((
+                        format!("{p}.self_attn.{name}.weight"),
+                        vec![config.head_dim()],
+                    ));
                 }
             }
             out.push((format!("{p}.input_layernorm.weight"), vec![h]));
@@ -685,6 +706,10 @@ impl Attention {
         let q = heads(self.q_proj.forward(x.clone()), h); // [batch, heads, seq, head_dim]
         let k = heads(self.k_proj.forward(x.clone()), kvh); // [batch, kv_heads, seq, head_dim]
         let v = heads(self.v_proj.forward(x), kvh);
+        let (q, k) = match (&self.q_norm, &self.k_norm) {
+            (Some(qn), Some(kn)) => (qn.forward(q), kn.forward(k)),
+            _ => (q, k),
+        };
         let q = apply_rope(q, cos, sin);
         let k = apply_rope(k, cos, sin);
 

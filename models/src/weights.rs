@@ -578,16 +578,28 @@ pub fn save_model(model: &Llama, dir: impl AsRef<Path>) -> Result<()> {
         .iter()
         .enumerate()
         .flat_map(|(i, l)| {
+            let a = &l.self_attn;
             [
                 (
                     format!("model.layers.{i}.input_layernorm.weight"),
-                    &l.input_layernorm,
+                    Some(&l.input_layernorm),
                 ),
                 (
                     format!("model.layers.{i}.post_attention_layernorm.weight"),
-                    &l.post_attention_layernorm,
+                    Some(&l.post_attention_layernorm),
+                ),
+                // Qwen3's per-head norms.
+                (
+                    format!("model.layers.{i}.self_attn.q_norm.weight"),
+                    a.q_norm.as_ref(),
+                ),
+                (
+                    format!("model.layers.{i}.self_attn.k_norm.weight"),
+                    a.k_norm.as_ref(),
                 ),
             ]
+            .into_iter()
+            .filter_map(|(name, norm)| Some((name, norm?)))
         })
         .chain([("model.norm.weight".to_string(), &m.norm)]);
     for (name, norm) in norms {

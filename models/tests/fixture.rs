@@ -1,4 +1,5 @@
-//! Parity with transformers + PEFT on the `tiny-llama` fixture, and consistency checks on
+//! Parity with transformers + PEFT on the `tiny-llama` and `tiny-qwen3` fixtures (the same
+//! tests on each), and consistency checks on
 //! small models built here (Qwen2 biases, tied embeddings, llama3 RoPE, sharded and bf16
 //! checkpoints) where no external reference exists.
 //!
@@ -15,11 +16,16 @@ use tunebench_models::{Llama, LlamaConfig, ModelError, Result, lora};
 /// Float32 parity tolerance of the fixture's README.
 const TOLERANCE: f64 = 1e-4;
 
-fn fixture() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/tiny-llama"
-    ))
+/// The fixtures every parity test runs on: a Llama and a Qwen3 (per-head q/k norms, head_dim
+/// other than hidden / heads, tied embeddings).
+const FIXTURES: [&str; 2] = ["tiny-llama", "tiny-qwen3"];
+/// The fixture of the Llama-only checks (its legacy config, its adapter's rank and width).
+const LLAMA: &str = "tiny-llama";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
 }
 
 #[derive(Deserialize)]
@@ -30,8 +36,8 @@ struct Expected {
     greedy_12: Vec<u32>,
 }
 
-fn expected() -> Result<Expected> {
-    let path = fixture().join("expected.json");
+fn expected(name: &str) -> Result<Expected> {
+    let path = fixture(name).join("expected.json");
     let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
         path: path.clone(),
         source,
@@ -43,16 +49,16 @@ fn device() -> Device {
     Device::flex()
 }
 
-fn base() -> Result<Llama> {
-    weights::load_model(fixture().join("model"), &device())
+fn base(name: &str) -> Result<Llama> {
+    weights::load_model(fixture(name).join("model"), &device())
 }
 
-fn with_adapter() -> Result<Llama> {
-    lora::load_adapter(base()?, fixture().join("adapter"))
+fn with_adapter(name: &str) -> Result<Llama> {
+    lora::load_adapter(base(name)?, fixture(name).join("adapter"))
 }
 
-fn reference(name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-    SafetensorsReader::open_file(fixture().join("expected.safetensors"))?.read_f32(name, shape)
+fn reference(name: &str, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    SafetensorsReader::open_file(fixture(name).join("expected.safetensors"))?.read_f32(key, shape)
 }
 
 fn logits(model: &Llama, ids: &[u32]) -> Result<Vec<f32>> {
@@ -84,31 +90,48 @@ fn err(e: impl std::fmt::Display) -> ModelError {
 
 #[test]
 fn base_logits_match_transformers() -> Result<()> {
-    let (model, exp) = (base()?, expected()?);
+    for name in FIXTURES {
+        base_logits_match_transformers_on(name)?;
+    }
+    Ok(())
+}
+
+fn base_logits_match_transformers_on(name: &str) -> Result<()> {
+    let (model, exp) = (base(name)?, expected(name)?);
     let vocab = model.config.vocab_size;
     for (i, ids) in exp.input_ids.iter().enumerate() {
-        let want = reference(&format!("logits_{i}"), &[ids.len(), vocab])?;
+        let want = reference(name, &format!("logits_{i}"), &[ids.len(), vocab])?;
         let e = rel_err(&logits(&model, ids)?, &want);
-        eprintln!("logits_{i}: relative error {e:.3e}");
-        assert!(e < TOLERANCE, "logits_{i}: relative error {e:.3e}");
+        eprintln!("{name} logits_{i}: relative error {e:.3e}");
+        assert!(e < TOLERANCE, "{name} logits_{i}: relative error {e:.3e}");
     }
     Ok(())
 }
 
 #[test]
 fn lora_logits_match_peft() -> Result<()> {
-    let (base, model, exp) = (base()?, with_adapter()?, expected()?);
+    for name in FIXTURES {
+        lora_logits_match_peft_on(name)?;
+    }
+    Ok(())
+}
+
+fn lora_logits_match_peft_on(name: &str) -> Result<()> {
+    let (base, model, exp) = (base(name)?, with_adapter(name)?, expected(name)?);
     let vocab = model.config.vocab_size;
     for (i, ids) in exp.input_ids.iter().enumerate() {
-        let want = reference(&format!("lora_logits_{i}"), &[ids.len(), vocab])?;
+        let want = reference(name, &format!("lora_logits_{i}"), &[ids.len(), vocab])?;
         let e = rel_err(&logits(&model, ids)?, &want);
-        eprintln!("lora_logits_{i}: relative error {e:.3e}");
-        assert!(e < TOLERANCE, "lora_logits_{i}: relative error {e:.3e}");
+        eprintln!("{name} lora_logits_{i}: relative error {e:.3e}");
+        assert!(
+            e < TOLERANCE,
+            "{name} lora_logits_{i}: relative error {e:.3e}"
+        );
         // The adapter must change the output, or this test would pass on the base model.
         let base_err = rel_err(&logits(&base, ids)?, &want);
         assert!(
             base_err > 100.0 * TOLERANCE,
-            "adapter has no visible effect ({base_err:.3e})"
+            "{name}: adapter has no visible effect ({base_err:.3e})"
         );
     }
     Ok(())
@@ -116,10 +139,17 @@ fn lora_logits_match_peft() -> Result<()> {
 
 #[test]
 fn token_logprobs_and_nll_match_transformers() -> Result<()> {
-    let (model, exp) = (base()?, expected()?);
+    for name in FIXTURES {
+        token_logprobs_and_nll_match_transformers_on(name)?;
+    }
+    Ok(())
+}
+
+fn token_logprobs_and_nll_match_transformers_on(name: &str) -> Result<()> {
+    let (model, exp) = (base(name)?, expected(name)?);
     for (i, ids) in exp.input_ids.iter().enumerate() {
         let ours = generate::token_logprobs(&model, ids)?;
-        let want = reference(&format!("token_logprobs_{i}"), &[ids.len() - 1])?;
+        let want = reference(name, &format!("token_logprobs_{i}"), &[ids.len() - 1])?;
         let e = rel_err(&ours, &want);
         let nll = generate::nll_sum(&model, ids)?;
         let nll_err = (nll - exp.nll_sum[i]).abs() / exp.nll_sum[i];
@@ -127,10 +157,10 @@ fn token_logprobs_and_nll_match_transformers() -> Result<()> {
             "sample {i}: token_logprobs relative error {e:.3e}, nll_sum {nll:.6} vs {:.6} ({nll_err:.3e})",
             exp.nll_sum[i]
         );
-        assert!(e < TOLERANCE, "token_logprobs_{i}: {e:.3e}");
+        assert!(e < TOLERANCE, "{name} token_logprobs_{i}: {e:.3e}");
         assert!(
             nll_err < TOLERANCE,
-            "nll_sum[{i}]: {nll} vs {}",
+            "{name} nll_sum[{i}]: {nll} vs {}",
             exp.nll_sum[i]
         );
     }
@@ -139,7 +169,14 @@ fn token_logprobs_and_nll_match_transformers() -> Result<()> {
 
 #[test]
 fn lora_nll_matches_peft() -> Result<()> {
-    let (model, exp) = (with_adapter()?, expected()?);
+    for name in FIXTURES {
+        lora_nll_matches_peft_on(name)?;
+    }
+    Ok(())
+}
+
+fn lora_nll_matches_peft_on(name: &str) -> Result<()> {
+    let (model, exp) = (with_adapter(name)?, expected(name)?);
     for (i, ids) in exp.input_ids.iter().enumerate() {
         let nll = generate::nll_sum(&model, ids)?;
         let e = (nll - exp.nll_sum_lora[i]).abs() / exp.nll_sum_lora[i];
@@ -149,7 +186,7 @@ fn lora_nll_matches_peft() -> Result<()> {
         );
         assert!(
             e < TOLERANCE,
-            "nll_sum_lora[{i}]: {nll} vs {}",
+            "{name} nll_sum_lora[{i}]: {nll} vs {}",
             exp.nll_sum_lora[i]
         );
     }
@@ -158,7 +195,14 @@ fn lora_nll_matches_peft() -> Result<()> {
 
 #[test]
 fn batched_padded_scoring_equals_one_by_one() -> Result<()> {
-    let (model, exp) = (base()?, expected()?);
+    for name in FIXTURES {
+        batched_padded_scoring_equals_one_by_one_on(name)?;
+    }
+    Ok(())
+}
+
+fn batched_padded_scoring_equals_one_by_one_on(name: &str) -> Result<()> {
+    let (model, exp) = (base(name)?, expected(name)?);
     let batch = generate::token_logprobs_batch(&model, &exp.input_ids)?;
     for (ids, got) in exp.input_ids.iter().zip(&batch) {
         let single = generate::token_logprobs(&model, ids)?;
@@ -170,7 +214,14 @@ fn batched_padded_scoring_equals_one_by_one() -> Result<()> {
 
 #[test]
 fn choice_logprobs_match_transformers_nll_and_unshared_scoring() -> Result<()> {
-    let (model, exp) = (base()?, expected()?);
+    for name in FIXTURES {
+        choice_logprobs_match_transformers_nll_and_unshared_scoring_on(name)?;
+    }
+    Ok(())
+}
+
+fn choice_logprobs_match_transformers_nll_and_unshared_scoring_on(name: &str) -> Result<()> {
+    let (model, exp) = (base(name)?, expected(name)?);
     // After the shared BOS, each sample's tail is one choice (lengths differ, so the rows
     // are padded): its log-prob is minus the sample's NLL as transformers computed it.
     let bos = exp.input_ids[0][0];
@@ -210,7 +261,14 @@ fn choice_logprobs_match_transformers_nll_and_unshared_scoring() -> Result<()> {
 
 #[test]
 fn greedy_generation_reproduces_transformers_with_and_without_cache() -> Result<()> {
-    let (model, exp) = (base()?, expected()?);
+    for name in FIXTURES {
+        greedy_generation_reproduces_transformers_with_and_without_cache_on(name)?;
+    }
+    Ok(())
+}
+
+fn greedy_generation_reproduces_transformers_with_and_without_cache_on(name: &str) -> Result<()> {
+    let (model, exp) = (base(name)?, expected(name)?);
     let prompt = &exp.input_ids[2];
     let config = GenerationConfig {
         max_new_tokens: 12,
@@ -238,7 +296,14 @@ fn greedy_generation_reproduces_transformers_with_and_without_cache() -> Result<
 
 #[test]
 fn generation_stops_at_eos_and_sampling_is_seeded() -> Result<()> {
-    let (model, exp) = (base()?, expected()?);
+    for name in FIXTURES {
+        generation_stops_at_eos_and_sampling_is_seeded_on(name)?;
+    }
+    Ok(())
+}
+
+fn generation_stops_at_eos_and_sampling_is_seeded_on(name: &str) -> Result<()> {
+    let (model, exp) = (base(name)?, expected(name)?);
     let prompt = &exp.input_ids[2];
     let stop_at = exp.greedy_12[4];
     let config = GenerationConfig {
@@ -279,21 +344,28 @@ fn generation_stops_at_eos_and_sampling_is_seeded() -> Result<()> {
 
 #[test]
 fn legacy_config_gives_the_same_model() -> Result<()> {
-    let legacy = LlamaConfig::from_file(fixture().join("config.legacy.json"))?;
-    let v5 = LlamaConfig::from_file(fixture().join("model/config.json"))?;
+    let legacy = LlamaConfig::from_file(fixture(LLAMA).join("config.legacy.json"))?;
+    let v5 = LlamaConfig::from_file(fixture(LLAMA).join("model/config.json"))?;
     assert_eq!(legacy.rope()?, v5.rope()?);
-    let a = weights::load_model_with_config(fixture().join("model"), &legacy, &device())?;
-    let b = base()?;
-    let ids = &expected()?.input_ids[0];
+    let a = weights::load_model_with_config(fixture(LLAMA).join("model"), &legacy, &device())?;
+    let b = base(LLAMA)?;
+    let ids = &expected(LLAMA)?.input_ids[0];
     assert_eq!(logits(&a, ids)?, logits(&b, ids)?);
     Ok(())
 }
 
 #[test]
 fn merged_adapter_forward_equals_adapter_forward() -> Result<()> {
-    let ids = &expected()?.input_ids[1];
-    let with = logits(&with_adapter()?, ids)?;
-    let merged = lora::merge_adapters(with_adapter()?);
+    for name in FIXTURES {
+        merged_adapter_forward_equals_adapter_forward_on(name)?;
+    }
+    Ok(())
+}
+
+fn merged_adapter_forward_equals_adapter_forward_on(name: &str) -> Result<()> {
+    let ids = &expected(name)?.input_ids[1];
+    let with = logits(&with_adapter(name)?, ids)?;
+    let merged = lora::merge_adapters(with_adapter(name)?);
     assert!(merged.linears().iter().all(|(_, _, l)| l.lora.is_none()));
     let e = rel_err(&logits(&merged, ids)?, &with);
     assert!(e < 1e-5, "{e:.3e}");
@@ -307,8 +379,15 @@ fn merged_adapter_forward_equals_adapter_forward() -> Result<()> {
 
 #[test]
 fn saved_adapter_reloads_bit_for_bit() -> Result<()> {
-    let src = fixture().join("adapter");
-    let model = with_adapter()?;
+    for name in FIXTURES {
+        saved_adapter_reloads_bit_for_bit_on(name)?;
+    }
+    Ok(())
+}
+
+fn saved_adapter_reloads_bit_for_bit_on(name: &str) -> Result<()> {
+    let src = fixture(name).join("adapter");
+    let model = with_adapter(name)?;
     let config = lora::LoraConfig::from_dir(&src)?;
     let dir = tempfile::tempdir().map_err(err)?;
     lora::save_adapter(&model, &config, dir.path())?;
@@ -347,7 +426,7 @@ fn adapter_for_another_model_is_rejected() -> Result<()> {
     let small = lora::attach_new(Llama::random(&small, &dev)?, &config, &dev)?;
     let dir = tempfile::tempdir().map_err(err)?;
     lora::save_adapter(&small, &config, dir.path())?;
-    let msg = lora::load_adapter(base()?, dir.path())
+    let msg = lora::load_adapter(base(LLAMA)?, dir.path())
         .map(|_| ())
         .map_err(|e| e.to_string());
     let msg = msg.err().unwrap_or_default();
@@ -362,7 +441,7 @@ fn adapter_for_another_model_is_rejected() -> Result<()> {
 fn adapter_shape_mismatch_hint_names_adapter_config() -> Result<()> {
     // The fixture adapter's weights with an adapter_config.json that says another rank.
     let dir = tempfile::tempdir().map_err(err)?;
-    let src = fixture().join("adapter");
+    let src = fixture(LLAMA).join("adapter");
     std::fs::copy(
         src.join("adapter_model.safetensors"),
         dir.path().join("adapter_model.safetensors"),
@@ -372,7 +451,7 @@ fn adapter_shape_mismatch_hint_names_adapter_config() -> Result<()> {
     let config = config.replace("\"r\": 4,", "\"r\": 6,");
     assert!(config.contains("\"r\": 6,"), "the fixture's rank is 4");
     std::fs::write(dir.path().join("adapter_config.json"), config).map_err(err)?;
-    let msg = lora::load_adapter(base()?, dir.path())
+    let msg = lora::load_adapter(base(LLAMA)?, dir.path())
         .map(|_| ())
         .map_err(|e| e.to_string())
         .err()
@@ -387,7 +466,7 @@ fn adapter_shape_mismatch_hint_names_adapter_config() -> Result<()> {
 
 #[test]
 fn prompts_beyond_the_context_are_refused_and_generation_stops_at_it() -> Result<()> {
-    let model = base()?;
+    let model = base(LLAMA)?;
     let context = model.config.max_position_embeddings;
     let too_long = vec![5u32; context + 1];
     let msg = generate::generate(&model, &too_long, &GenerationConfig::default())
@@ -429,7 +508,7 @@ fn edited_copy(
     dir: &Path,
     edit: impl Fn(&str, Vec<f32>, Vec<usize>) -> Option<HostTensor>,
 ) -> Result<()> {
-    let src = fixture().join("model");
+    let src = fixture(LLAMA).join("model");
     let reader = SafetensorsReader::open_model_dir(&src)?;
     let mut tensors = Vec::new();
     for name in reader.names() {
@@ -477,7 +556,7 @@ fn missing_and_misshaped_tensors_are_named() -> Result<()> {
     );
 
     let empty = tempfile::tempdir().map_err(err)?;
-    let msg = weights::load_model_with_config(empty.path(), &base()?.config, &device())
+    let msg = weights::load_model_with_config(empty.path(), &base(LLAMA)?.config, &device())
         .map(|_| ())
         .map_err(|e| e.to_string());
     assert!(msg.err().unwrap_or_default().contains("no weights found"));
@@ -521,7 +600,7 @@ fn write_bf16(path: &Path, tensors: &[(String, HostTensor)]) -> Result<()> {
 
 #[test]
 fn sharded_and_bf16_checkpoints_load() -> Result<()> {
-    let src = fixture().join("model");
+    let src = fixture(LLAMA).join("model");
     let reader = SafetensorsReader::open_model_dir(&src)?;
     let names: Vec<String> = reader.names().map(str::to_string).collect();
     let all = names
@@ -534,8 +613,8 @@ fn sharded_and_bf16_checkpoints_load() -> Result<()> {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let ids = &expected()?.input_ids[3];
-    let want = logits(&base()?, ids)?;
+    let ids = &expected(LLAMA)?.input_ids[3];
+    let want = logits(&base(LLAMA)?, ids)?;
 
     // Two shards and an index.
     let dir = tempfile::tempdir().map_err(err)?;
@@ -667,14 +746,14 @@ fn mistral_sliding_window_round_trips() -> Result<()> {
 /// token ids.
 #[test]
 fn tiny_llama_gguf_gives_the_hf_folders_logits_and_ids() -> Result<()> {
-    let gguf = fixture().join("../gguf/tiny-llama.gguf");
+    let gguf = fixture(LLAMA).join("../gguf/tiny-llama.gguf");
     let model = weights::load_model(&gguf, &device())?;
     assert_eq!(model.config.num_kv_heads(), 2);
     assert!(!model.config.tie_word_embeddings);
     let tok = tunebench_models::TextTokenizer::load(&gguf)?;
-    let exp = expected()?;
+    let exp = expected(LLAMA)?;
     let samples: Vec<String> = {
-        let path = fixture().join("expected.json");
+        let path = fixture(LLAMA).join("expected.json");
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).map_err(err)?)
             .map_err(|source| ModelError::Json { path, source })?;
         serde_json::from_value(v["samples"].clone()).map_err(err)?
@@ -682,7 +761,7 @@ fn tiny_llama_gguf_gives_the_hf_folders_logits_and_ids() -> Result<()> {
     let vocab = model.config.vocab_size;
     for (i, (text, ids)) in samples.iter().zip(&exp.input_ids).enumerate() {
         assert_eq!(&tok.encode(text, true)?, ids, "{text}");
-        let want = reference(&format!("logits_{i}"), &[ids.len(), vocab])?;
+        let want = reference(LLAMA, &format!("logits_{i}"), &[ids.len(), vocab])?;
         let e = rel_err(&logits(&model, ids)?, &want);
         eprintln!("gguf logits_{i}: relative error {e:.3e}");
         assert!(e < TOLERANCE, "gguf logits_{i}: relative error {e:.3e}");
@@ -729,9 +808,10 @@ fn check_top_logits(model: &Llama, expected: &[TopLogits]) -> Result<()> {
 }
 
 /// A Qwen2 GGUF (`fixtures/gguf/tiny-qwen2.gguf`: f16 weights, q/k/v biases, tied embeddings,
-/// the `qwen2` pre-tokenizer) gives the ids and logits transformers computes from that file.
+/// the `qwen2` pre-tokenizer) and a Qwen3 GGUF (`tiny-qwen3.gguf`: per-head q/k norms,
+/// `key_length` 32) give the ids and logits transformers computes from each file.
 #[test]
-fn tiny_qwen2_gguf_matches_transformers() -> Result<()> {
+fn tiny_qwen_ggufs_match_transformers() -> Result<()> {
     #[derive(Deserialize)]
     struct Expected {
         tokenizer: Texts,
@@ -742,20 +822,28 @@ fn tiny_qwen2_gguf_matches_transformers() -> Result<()> {
         texts: Vec<String>,
         ids: Vec<Vec<u32>>,
     }
-    let dir = fixture().join("../gguf");
-    let path = dir.join("tiny_qwen2_expected.json");
-    let bytes = std::fs::read(&path).map_err(err)?;
-    let exp: Expected =
-        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })?;
-    let gguf = dir.join("tiny-qwen2.gguf");
-    let model = weights::load_model(&gguf, &device())?;
-    assert_eq!(model.config.model_type, "qwen2");
-    assert!(model.config.tie_word_embeddings && model.config.qkv_bias());
-    let tok = tunebench_models::TextTokenizer::load(&gguf)?;
-    for (text, ids) in exp.tokenizer.texts.iter().zip(&exp.tokenizer.ids) {
-        assert_eq!(&tok.encode(text, true)?, ids, "{text}");
+    let dir = fixture(LLAMA).join("../gguf");
+    for arch in ["qwen2", "qwen3"] {
+        let path = dir.join(format!("tiny_{arch}_expected.json"));
+        let bytes = std::fs::read(&path).map_err(err)?;
+        let exp: Expected =
+            serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })?;
+        let gguf = dir.join(format!("tiny-{arch}.gguf"));
+        let model = weights::load_model(&gguf, &device())?;
+        let c = &model.config;
+        assert_eq!(c.model_type, arch);
+        assert!(c.tie_word_embeddings);
+        // Qwen2: q/k/v biases; Qwen3: none, per-head q/k norms and a head_dim of its own.
+        assert_eq!(c.qkv_bias(), arch == "qwen2");
+        assert_eq!(c.qk_norm(), arch == "qwen3");
+        assert_eq!(c.head_dim(), if arch == "qwen3" { 32 } else { 16 });
+        let tok = tunebench_models::TextTokenizer::load(&gguf)?;
+        for (text, ids) in exp.tokenizer.texts.iter().zip(&exp.tokenizer.ids) {
+            assert_eq!(&tok.encode(text, true)?, ids, "{arch}: {text}");
+        }
+        check_top_logits(&model, &exp.logits)?;
     }
-    check_top_logits(&model, &exp.logits)
+    Ok(())
 }
 
 /// Llama 3.1's RoPE scaling, which a GGUF stores as per-frequency divisors
@@ -768,7 +856,7 @@ fn tiny_llama3_gguf_recovers_the_rope_scaling() -> Result<()> {
         rope_parameters: serde_json::Value,
         logits: Vec<TopLogits>,
     }
-    let dir = fixture().join("../gguf");
+    let dir = fixture(LLAMA).join("../gguf");
     let path = dir.join("tiny_llama3_expected.json");
     let bytes = std::fs::read(&path).map_err(err)?;
     let exp: Expected =
@@ -820,7 +908,7 @@ mod smollm2_gguf {
     }
 
     fn expected() -> Result<Expected> {
-        let path = fixture().join("../gguf/smollm2_expected.json");
+        let path = fixture(LLAMA).join("../gguf/smollm2_expected.json");
         let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
             path: path.clone(),
             source,

@@ -1,10 +1,10 @@
-//! Parity of the training loss and LoRA gradients with PyTorch + PEFT on the tiny-llama
-//! fixture (`train_loss`, `grad.*` in fixtures/tiny-llama, computed by transformers 5.24 and
-//! peft 0.21 in float32).
+//! Parity of the training loss and LoRA gradients with PyTorch + PEFT on the tiny-llama and
+//! tiny-qwen3 fixtures (`train_loss`, `grad.*` in fixtures/tiny-*, computed by transformers
+//! 5.24 / 5.25 and peft in float32).
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use tunebench_models::weights::{self, SafetensorsReader};
@@ -14,21 +14,23 @@ use tunebench_train::data::Example;
 use tunebench_train::loss::causal_lm_loss;
 use tunebench_train::{mark_trainable, optim};
 
-fn fixture() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/tiny-llama"
-    ))
+/// The fixture of the tests that need one model; the gradient parity runs on both.
+const LLAMA: &str = "tiny-llama";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
 }
 
-fn expected() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(fixture().join("expected.json")).unwrap()).unwrap()
+fn expected(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(fixture(name).join("expected.json")).unwrap()).unwrap()
 }
 
-fn model_with_adapter() -> Llama {
+fn model_with_adapter(name: &str) -> Llama {
     let device = Device::flex();
-    let base = weights::load_model(fixture().join("model"), &device).unwrap();
-    mark_trainable(lora::load_adapter(base, fixture().join("adapter")).unwrap()).train()
+    let base = weights::load_model(fixture(name).join("model"), &device).unwrap();
+    mark_trainable(lora::load_adapter(base, fixture(name).join("adapter")).unwrap()).train()
 }
 
 /// The fixture's batch: every token but the first of each row is a target.
@@ -72,8 +74,14 @@ fn rel_err(ours: &[f32], theirs: &[f32]) -> f64 {
 
 #[test]
 fn loss_and_lora_gradients_match_peft() {
-    let expected = expected();
-    let model = model_with_adapter();
+    for fixture_name in [LLAMA, "tiny-qwen3"] {
+        loss_and_lora_gradients_match_peft_on(fixture_name);
+    }
+}
+
+fn loss_and_lora_gradients_match_peft_on(fixture_name: &str) {
+    let expected = expected(fixture_name);
+    let model = model_with_adapter(fixture_name);
     let batch = fixture_batch(&expected);
     assert_eq!(batch.targets, 30);
     let loss = loss_of(&model, &batch, batch.targets);
@@ -81,13 +89,14 @@ fn loss_and_lora_gradients_match_peft() {
     let theirs = expected["train_loss"].as_f64().unwrap();
     assert!(
         (ours - theirs).abs() / theirs < 1e-5,
-        "loss {ours} vs {theirs}"
+        "{fixture_name}: loss {ours} vs {theirs}"
     );
 
     let grads = optim::gradients(&model, &loss.backward());
     // q_proj and v_proj of 2 layers, A and B each; nothing else is trainable.
     assert_eq!(grads.len(), 8, "{:?}", grads.keys().collect::<Vec<_>>());
-    let reference = SafetensorsReader::open_file(fixture().join("expected.safetensors")).unwrap();
+    let reference =
+        SafetensorsReader::open_file(fixture(fixture_name).join("expected.safetensors")).unwrap();
     let mut worst: f64 = 0.0;
     for layer in 0..2 {
         for proj in ["q_proj", "v_proj"] {
@@ -104,12 +113,12 @@ fn loss_and_lora_gradients_match_peft() {
                     .map(|(i, j)| flat[j * rows + i])
                     .collect();
                 let err = rel_err(&ours, &theirs);
-                assert!(err < 1e-3, "{name}: relative error {err}");
+                assert!(err < 1e-3, "{fixture_name} {name}: relative error {err}");
                 worst = worst.max(err);
             }
         }
     }
-    eprintln!("worst LoRA gradient relative error: {worst:.2e}");
+    eprintln!("{fixture_name}: worst LoRA gradient relative error: {worst:.2e}");
 }
 
 fn host(t: Tensor<1>) -> Vec<f32> {
@@ -120,8 +129,8 @@ fn host(t: Tensor<1>) -> Vec<f32> {
 /// mean NLL (computed here from the log-softmax independently) of the unmasked tokens.
 #[test]
 fn masked_loss_is_the_mean_over_unmasked_tokens() {
-    let expected = expected();
-    let model = model_with_adapter();
+    let expected = expected(LLAMA);
+    let model = model_with_adapter(LLAMA);
     let full = fixture_batch(&expected);
     let seq = full.seq;
     let mut masked = full.clone();
@@ -160,8 +169,8 @@ fn masked_loss_is_the_mean_over_unmasked_tokens() {
 /// changes both when it is not.
 #[test]
 fn masked_labels_do_not_reach_the_gradient() {
-    let expected = expected();
-    let model = model_with_adapter();
+    let expected = expected(LLAMA);
+    let model = model_with_adapter(LLAMA);
     let base = fixture_batch(&expected);
     let seq = base.seq;
     let run = |batch: &Batch| {
@@ -190,8 +199,8 @@ fn masked_labels_do_not_reach_the_gradient() {
 /// sequence and positions restart.
 #[test]
 fn packed_rows_equal_separate_sequences() {
-    let expected = expected();
-    let model = model_with_adapter().valid();
+    let expected = expected(LLAMA);
+    let model = model_with_adapter(LLAMA).valid();
     let rows: Vec<Vec<i64>> = serde_json::from_value(expected["train_batch"].clone()).unwrap();
     let (a, b) = (&rows[0][..9], &rows[1][..12]);
     let device = model.device();

@@ -1,4 +1,4 @@
-//! A llama- or qwen2-architecture GGUF as the HF checkpoint it was converted from:
+//! A llama-, qwen2- or qwen3-architecture GGUF as the HF checkpoint it was converted from:
 //! `config.json` values from the `{arch}.*` metadata, HF tensor names from llama.cpp's, and
 //! (llama) the Q/K row permutation undone; Llama 3.1's RoPE divisors become `rope_scaling`.
 //!
@@ -9,7 +9,8 @@
 //! order, as transformers' GGUF loader does (`reverse_permute`). Mistral files use the `llama`
 //! architecture too; SmolLM and Llama 2/3 are `llama`. `Qwen2Model` in the converter stores
 //! Qwen2 (and Qwen2.5) with the same names, q/k/v biases as `blk.N.attn_q.bias` …, and no
-//! permutation.
+//! permutation; `Qwen3Model` adds the per-head q/k norms as `blk.N.attn_q_norm` /
+//! `blk.N.attn_k_norm`.
 
 use std::path::Path;
 
@@ -24,9 +25,9 @@ use super::file::{GgufFile, Value};
 
 /// The architectures (`general.architecture`) this crate loads from GGUF; each is the HF
 /// `model_type` of the same name.
-pub const SUPPORTED_ARCHITECTURES: [&str; 2] = ["llama", "qwen2"];
+pub const SUPPORTED_ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "qwen3"];
 
-/// A llama or qwen2 GGUF file read through HF names.
+/// A llama, qwen2 or qwen3 GGUF file read through HF names.
 #[derive(Debug)]
 pub struct GgufLlama {
     file: GgufFile,
@@ -86,6 +87,8 @@ impl GgufLlama {
             "self_attn.k_proj" => ("attn_k", permuted(self.config.num_kv_heads())),
             "self_attn.v_proj" => ("attn_v", None),
             "self_attn.o_proj" => ("attn_output", None),
+            "self_attn.q_norm" => ("attn_q_norm", None),
+            "self_attn.k_norm" => ("attn_k_norm", None),
             "mlp.gate_proj" => ("ffn_gate", None),
             "mlp.up_proj" => ("ffn_up", None),
             "mlp.down_proj" => ("ffn_down", None),
@@ -226,6 +229,7 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
         "model_type": arch,
         "architectures": [match arch.as_str() {
             "qwen2" => "Qwen2ForCausalLM",
+            "qwen3" => "Qwen3ForCausalLM",
             _ => "LlamaForCausalLM",
         }],
         "vocab_size": vocab,
@@ -241,7 +245,7 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
         "rope_scaling": rope_scaling,
         "tie_word_embeddings": file.tensor("output.weight").is_none(),
         // Llama's optional biases (Qwen2's q/k/v biases come with its model_type).
-        "attention_bias": arch == "llama" && file.tensor("blk.0.attn_q.bias").is_some(),
+        "attention_bias": arch != "qwen2" && file.tensor("blk.0.attn_q.bias").is_some(),
         "mlp_bias": file.tensor("blk.0.ffn_up.bias").is_some(),
         "hidden_act": "silu",
         "bos_token_id": token("bos_token_id")?,
