@@ -9,7 +9,8 @@
 //! - transformers ≥ 5: `rope_parameters = { rope_theta, rope_type, factor, ... }`.
 //!
 //! Reference: `configuration_llama.py`, `configuration_mistral.py`, `configuration_qwen2.py`,
-//! `configuration_qwen3.py` and `modeling_rope_utils.py` in transformers.
+//! `configuration_qwen3.py`, `configuration_gemma3.py` (its text model, `gemma3_text`) and
+//! `modeling_rope_utils.py` in transformers.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 
 /// The `model_type`s this crate implements. SmolLM and Llama 2/3 are all `llama`.
-pub const SUPPORTED_MODEL_TYPES: [&str; 4] = ["llama", "mistral", "qwen2", "qwen3"];
+pub const SUPPORTED_MODEL_TYPES: [&str; 5] = ["llama", "mistral", "qwen2", "qwen3", "gemma3_text"];
 
 /// A token id or a list of them (`eos_token_id` is a list in Llama 3 configs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +176,19 @@ pub struct LlamaConfig {
     /// Mistral: keys further back than this are not attended to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<usize>,
+    /// Gemma 3: `sliding_attention` or `full_attention` per layer (the sliding ones attend to
+    /// the last `sliding_window` keys and use the local RoPE base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_types: Option<Vec<String>>,
+    /// Gemma 3: the MLP's activation (`gelu_pytorch_tanh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_activation: Option<String>,
+    /// Gemma 3: queries are scaled by `query_pre_attn_scalar^-1/2` instead of `head_dim^-1/2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Gemma: logits are soft-capped to ± this when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_logit_softcapping: Option<f64>,
     /// Qwen2, Qwen3: whether `sliding_window` applies at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_sliding_window: Option<bool>,
@@ -235,7 +249,53 @@ impl LlamaConfig {
                 architectures: self.architectures.clone(),
             });
         }
-        if self.hidden_act != "silu" {
+        if self.is_gemma() {
+            let act = self
+                .hidden_activation
+                .as_deref()
+                .unwrap_or("gelu_pytorch_tanh");
+            if act != "gelu_pytorch_tanh" {
+                return Err(invalid(
+                    "hidden_activation",
+                    format!("`{act}` is not supported for Gemma 3, only `gelu_pytorch_tanh`"),
+                ));
+            }
+            if self.extra.get("use_bidirectional_attention") == Some(&serde_json::json!(true)) {
+                return Err(invalid(
+                    "use_bidirectional_attention",
+                    "bidirectional attention (EmbeddingGemma) is not a causal language model"
+                        .to_string(),
+                ));
+            }
+            if let Some(types) = &self.layer_types {
+                if types.len() != self.num_hidden_layers {
+                    return Err(invalid(
+                        "layer_types",
+                        format!(
+                            "{} entries for {} layers",
+                            types.len(),
+                            self.num_hidden_layers
+                        ),
+                    ));
+                }
+                if let Some(t) = types
+                    .iter()
+                    .find(|t| !matches!(t.as_str(), "sliding_attention" | "full_attention"))
+                {
+                    return Err(invalid(
+                        "layer_types",
+                        format!("`{t}` is not sliding_attention or full_attention"),
+                    ));
+                }
+                if self.sliding_window.is_none() && types.iter().any(|t| t == "sliding_attention") {
+                    return Err(invalid(
+                        "sliding_window",
+                        "missing, and layer_types has sliding_attention layers".to_string(),
+                    ));
+                }
+            }
+            self.local_rope_at(path)?;
+        } else if self.hidden_act != "silu" {
             return Err(invalid(
                 "hidden_act",
                 format!("`{}` is not supported, only `silu`", self.hidden_act),
@@ -315,14 +375,14 @@ impl LlamaConfig {
     /// Whether `o_proj` carries a bias (`attention_bias` in Llama and Qwen3; never in Qwen2 or
     /// Mistral).
     pub fn o_bias(&self) -> bool {
-        matches!(self.model_type.as_str(), "llama" | "qwen3")
+        matches!(self.model_type.as_str(), "llama" | "qwen3" | "gemma3_text")
             && self.attention_bias.unwrap_or(false)
     }
 
     /// Whether each query and key head is RMS-normalised (over `head_dim`, weights
-    /// `self_attn.q_norm` / `self_attn.k_norm`) before RoPE (Qwen3).
+    /// `self_attn.q_norm` / `self_attn.k_norm`) before RoPE (Qwen3, Gemma 3).
     pub fn qk_norm(&self) -> bool {
-        self.model_type == "qwen3"
+        matches!(self.model_type.as_str(), "qwen3" | "gemma3_text")
     }
 
     /// Whether the MLP projections carry a bias (Llama's `mlp_bias`).
@@ -330,12 +390,79 @@ impl LlamaConfig {
         self.model_type == "llama" && self.mlp_bias
     }
 
-    /// The attention window, when keys further back are masked (Mistral).
+    /// Whether this is a Gemma 3 text model: embeddings scaled by √hidden, RMSNorms that
+    /// multiply by `1 + weight`, norms after attention and around the MLP, a GELU-tanh MLP,
+    /// per-head q/k norms, and sliding-window layers with their own RoPE base. Its config's
+    /// `attn_logit_softcapping` is not applied: transformers' Gemma 3 reads it but never passes
+    /// it to the attention (Gemma 2 did), and the weights were trained that way.
+    pub fn is_gemma(&self) -> bool {
+        self.model_type == "gemma3_text"
+    }
+
+    /// The sliding window all windowed layers share (Mistral: every layer; Gemma 3: the
+    /// `sliding_attention` layers), when some layer has one.
     pub fn attention_window(&self) -> Option<usize> {
+        (0..self.num_hidden_layers).find_map(|l| self.layer_window(l))
+    }
+
+    /// Layer `layer`'s attention window: keys further back than this are masked.
+    pub fn layer_window(&self, layer: usize) -> Option<usize> {
         match self.model_type.as_str() {
             "mistral" => self.sliding_window,
+            "gemma3_text" if self.is_sliding_layer(layer) => self.sliding_window,
             _ => None,
         }
+    }
+
+    /// Gemma 3: whether layer `layer` is a sliding-window layer (local attention and RoPE):
+    /// from `layer_types`, or in older configs every layer but each `sliding_window_pattern`th.
+    pub fn is_sliding_layer(&self, layer: usize) -> bool {
+        if !self.is_gemma() {
+            return false;
+        }
+        if let Some(types) = &self.layer_types {
+            return types.get(layer).is_some_and(|t| t == "sliding_attention");
+        }
+        let pattern = ["sliding_window_pattern", "_sliding_window_pattern"]
+            .iter()
+            .find_map(|k| self.extra.get(*k).and_then(serde_json::Value::as_u64))
+            .unwrap_or(6) as usize;
+        (layer + 1) % pattern.max(1) != 0
+    }
+
+    /// Gemma 3: the RoPE of the sliding-window layers (`rope_parameters.sliding_attention`, or
+    /// the older `rope_local_base_freq` without scaling); `None` for other models.
+    pub fn local_rope(&self) -> Result<Option<Rope>> {
+        self.local_rope_at(Path::new("config.json"))
+    }
+
+    fn local_rope_at(&self, path: &Path) -> Result<Option<Rope>> {
+        if !self.is_gemma() {
+            return Ok(None);
+        }
+        if let Some(p) = self.per_layer_type_rope("sliding_attention") {
+            return resolve_rope(Some(&p), None, "rope_parameters", path).map(Some);
+        }
+        let theta = self
+            .extra
+            .get("rope_local_base_freq")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(10_000.0);
+        resolve_rope(None, Some(theta), "rope_local_base_freq", path).map(Some)
+    }
+
+    /// transformers ≥ 5 Gemma 3: `rope_parameters = { full_attention: {..}, sliding_attention:
+    /// {..} }`; the entry of `layer_type`.
+    fn per_layer_type_rope(&self, layer_type: &str) -> Option<RopeParameters> {
+        let p = self.rope_parameters.as_ref()?;
+        serde_json::from_value(p.extra.get(layer_type)?.clone()).ok()
+    }
+
+    /// Queries are multiplied by this before the scores (None: `head_dim^-1/2`).
+    pub fn attention_scale(&self) -> Option<f64> {
+        self.query_pre_attn_scalar
+            .filter(|_| self.is_gemma())
+            .map(|s| s.powf(-0.5))
     }
 
     /// The end-of-sequence token ids (empty when the config names none).
@@ -357,6 +484,10 @@ impl LlamaConfig {
     }
 
     fn rope_at(&self, path: &Path) -> Result<Rope> {
+        // Gemma 3 in transformers ≥ 5: one entry per layer type; this is the full layers'.
+        if let Some(p) = self.per_layer_type_rope("full_attention") {
+            return resolve_rope(Some(&p), None, "rope_parameters", path);
+        }
         // transformers ≥ 5 moves everything into `rope_parameters`; older configs split the
         // base (`rope_theta`) from the scaling (`rope_scaling`, null when unscaled).
         let (params, field) = match (&self.rope_parameters, &self.rope_scaling) {
@@ -364,71 +495,7 @@ impl LlamaConfig {
             (None, Some(s)) => (Some(s), "rope_scaling"),
             (None, None) => (None, "rope_scaling"),
         };
-        let theta = params
-            .and_then(|p| p.rope_theta)
-            .or(self.rope_theta)
-            .unwrap_or(10_000.0);
-        let invalid = |reason: String| ModelError::InvalidConfig {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-            reason,
-        };
-        if !(theta.is_finite() && theta > 1.0) {
-            return Err(invalid(format!("rope_theta must be > 1, got {theta}")));
-        }
-        let Some(p) = params else {
-            return Ok(Rope {
-                theta,
-                scaling: RopeScaling::None,
-            });
-        };
-        let factor = |name: &str| {
-            let f = p
-                .factor
-                .ok_or_else(|| invalid(format!("rope type `{name}` needs `factor`")))?;
-            if f.is_finite() && f > 0.0 {
-                Ok(f)
-            } else {
-                Err(invalid(format!("`factor` must be positive, got {f}")))
-            }
-        };
-        let scaling = match p.kind() {
-            "default" => RopeScaling::None,
-            "linear" => RopeScaling::Linear {
-                factor: factor("linear")?,
-            },
-            "llama3" => {
-                let need = |v: Option<f64>, name: &str| {
-                    v.ok_or_else(|| invalid(format!("rope type `llama3` needs `{name}`")))
-                };
-                let low_freq_factor = need(p.low_freq_factor, "low_freq_factor")?;
-                let high_freq_factor = need(p.high_freq_factor, "high_freq_factor")?;
-                if high_freq_factor <= low_freq_factor {
-                    return Err(invalid(format!(
-                        "high_freq_factor ({high_freq_factor}) must exceed low_freq_factor ({low_freq_factor})"
-                    )));
-                }
-                let original_max_position_embeddings =
-                    p.original_max_position_embeddings.ok_or_else(|| {
-                        invalid(
-                            "rope type `llama3` needs `original_max_position_embeddings`"
-                                .to_string(),
-                        )
-                    })?;
-                RopeScaling::Llama3 {
-                    factor: factor("llama3")?,
-                    low_freq_factor,
-                    high_freq_factor,
-                    original_max_position_embeddings,
-                }
-            }
-            other => {
-                return Err(invalid(format!(
-                    "rope type `{other}` is not supported (supported: default, linear, llama3)"
-                )));
-            }
-        };
-        Ok(Rope { theta, scaling })
+        resolve_rope(params, self.rope_theta, field, path)
     }
 
     /// Number of parameters of the model this config describes (tied weights counted once).
@@ -444,10 +511,91 @@ impl LlamaConfig {
             + if self.qkv_bias() { q + 2 * kv } else { 0 }
             + if self.o_bias() { h } else { 0 };
         let mlp = 3 * h * i + if self.mlp_bias() { 2 * i + h } else { 0 };
-        let layer = attn + mlp + 2 * h;
+        let norms = if self.is_gemma() { 4 * h } else { 2 * h }
+            + if self.qk_norm() {
+                2 * self.head_dim()
+            } else {
+                0
+            };
+        let layer = attn + mlp + norms;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         v * h + self.num_hidden_layers * layer + h + head
     }
+}
+
+/// RoPE settings from `params` (the `rope_parameters` or `rope_scaling` entry, if any) and a
+/// top-level `rope_theta`; `field` names the entry in errors.
+fn resolve_rope(
+    params: Option<&RopeParameters>,
+    top_theta: Option<f64>,
+    field: &str,
+    path: &Path,
+) -> Result<Rope> {
+    let theta = params
+        .and_then(|p| p.rope_theta)
+        .or(top_theta)
+        .unwrap_or(10_000.0);
+
+    let invalid = |reason: String| ModelError::InvalidConfig {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        reason,
+    };
+    if !(theta.is_finite() && theta > 1.0) {
+        return Err(invalid(format!("rope_theta must be > 1, got {theta}")));
+    }
+    let Some(p) = params else {
+        return Ok(Rope {
+            theta,
+            scaling: RopeScaling::None,
+        });
+    };
+    let factor = |name: &str| {
+        let f = p
+            .factor
+            .ok_or_else(|| invalid(format!("rope type `{name}` needs `factor`")))?;
+        if f.is_finite() && f > 0.0 {
+            Ok(f)
+        } else {
+            Err(invalid(format!("`factor` must be positive, got {f}")))
+        }
+    };
+    let scaling = match p.kind() {
+        "default" => RopeScaling::None,
+        "linear" => RopeScaling::Linear {
+            factor: factor("linear")?,
+        },
+        "llama3" => {
+            let need = |v: Option<f64>, name: &str| {
+                v.ok_or_else(|| invalid(format!("rope type `llama3` needs `{name}`")))
+            };
+            let low_freq_factor = need(p.low_freq_factor, "low_freq_factor")?;
+            let high_freq_factor = need(p.high_freq_factor, "high_freq_factor")?;
+            if high_freq_factor <= low_freq_factor {
+                return Err(invalid(format!(
+                    "high_freq_factor ({high_freq_factor}) must exceed low_freq_factor ({low_freq_factor})"
+                )));
+            }
+            let original_max_position_embeddings =
+                p.original_max_position_embeddings.ok_or_else(|| {
+                    invalid(
+                        "rope type `llama3` needs `original_max_position_embeddings`".to_string(),
+                    )
+                })?;
+            RopeScaling::Llama3 {
+                factor: factor("llama3")?,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            }
+        }
+        other => {
+            return Err(invalid(format!(
+                "rope type `{other}` is not supported (supported: default, linear, llama3)"
+            )));
+        }
+    };
+    Ok(Rope { theta, scaling })
 }
 
 impl RopeScaling {

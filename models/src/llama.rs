@@ -39,13 +39,20 @@ pub struct RmsNorm {
     pub weight: Param<Tensor<1>>,
     /// Added to the mean square.
     pub eps: f64,
+    /// Added to the weight: 0, or 1 for Gemma (`x / rms · (1 + weight)`).
+    #[module(skip)]
+    pub offset: f64,
 }
 
 impl RmsNorm {
     /// Applies the norm.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let rms = (x.clone().square().mean_dim(D - 1) + self.eps).sqrt(); // [..., 1]
-        (x / rms) * self.weight.val().unsqueeze()
+        let gain = match self.offset {
+            0.0 => self.weight.val(),
+            o => self.weight.val() + o,
+        };
+        (x / rms) * gain.unsqueeze()
     }
 }
 
@@ -77,6 +84,9 @@ pub struct Attention {
     pub q_norm: Option<RmsNorm>,
     /// Qwen3: RMSNorm of each key head over `head_dim`, before RoPE.
     pub k_norm: Option<RmsNorm>,
+    /// Factor of the scores (None: `head_dim^-1/2`; Gemma: `query_pre_attn_scalar^-1/2`).
+    #[module(skip)]
+    pub scale: Option<f64>,
 }
 
 /// SwiGLU feed-forward block: `down(silu(gate(x)) · up(x))`.
@@ -88,6 +98,9 @@ pub struct Mlp {
     pub up_proj: Linear,
     /// `[intermediate] -> [hidden]`.
     pub down_proj: Linear,
+    /// Gemma: GELU (tanh approximation) instead of SiLU on the gate.
+    #[module(skip)]
+    pub gelu_tanh: bool,
 }
 
 /// One pre-norm decoder layer.
@@ -99,8 +112,18 @@ pub struct DecoderLayer {
     pub mlp: Mlp,
     /// Norm before attention.
     pub input_layernorm: RmsNorm,
-    /// Norm before the MLP.
+    /// Norm before the MLP (Llama, Qwen, Mistral); Gemma: norm of the attention's output.
     pub post_attention_layernorm: RmsNorm,
+    /// Gemma: norm before the MLP.
+    pub pre_feedforward_layernorm: Option<RmsNorm>,
+    /// Gemma: norm of the MLP's output.
+    pub post_feedforward_layernorm: Option<RmsNorm>,
+    /// Keys further back than this are masked (Mistral; Gemma's sliding layers).
+    #[module(skip)]
+    pub window: Option<usize>,
+    /// Gemma's sliding layers: RoPE with the local base.
+    #[module(skip)]
+    pub local_rope: bool,
 }
 
 /// The decoder stack without the output head (HF's `LlamaModel`, the `model.` prefix).
@@ -132,6 +155,9 @@ pub struct Llama {
     /// RoPE inverse frequencies, `[head_dim / 2]`, scaling applied.
     #[module(skip)]
     inv_freq: Vec<f32>,
+    /// Gemma's sliding layers: inverse frequencies of the local RoPE base.
+    #[module(skip)]
+    inv_freq_local: Option<Vec<f32>>,
 }
 
 /// Which positions to compute logits for.
@@ -212,6 +238,14 @@ impl KvCache {
 /// `[batch, 1, seq, cached + seq]`.
 type Mask = Option<Tensor<4, Bool>>;
 
+/// The masks of one forward pass (see [`Llama::masks`]).
+struct Masks {
+    /// For layers without a window: padding and packing only.
+    full: Mask,
+    /// For layers with the config's window.
+    windowed: Mask,
+}
+
 impl Llama {
     /// A model with random weights as HF initialises them (normal, std 0.02; norms one), for
     /// tests and benchmarks.
@@ -273,11 +307,16 @@ impl Llama {
             config.num_attention_heads * config.head_dim(),
             config.num_kv_heads() * config.head_dim(),
         );
+        let offset = if config.is_gemma() { 1.0 } else { 0.0 };
         let rms_of = |name: &str, width: usize| -> Result<RmsNorm> {
             Ok(RmsNorm {
                 weight: Param::from_tensor(norm(name, width)?).set_require_grad(false),
                 eps: config.rms_norm_eps,
+                offset,
             })
+        };
+        let gemma_norm = |name: String| -> Result<Option<RmsNorm>> {
+            config.is_gemma().then(|| rms_of(&name, h)).transpose()
         };
         let rms = |name: &str| rms_of(name, h);
         let head_norm = |name: String| -> Result<Option<RmsNorm>> {
@@ -302,14 +341,20 @@ impl Llama {
                     head_dim: config.head_dim(),
                     q_norm: head_norm(format!("{p}.self_attn.q_norm"))?,
                     k_norm: head_norm(format!("{p}.self_attn.k_norm"))?,
+                    scale: config.attention_scale(),
                 },
                 mlp: Mlp {
                     gate_proj: linear(&format!("{p}.mlp.gate_proj"), h, i, mlp_bias)?,
                     up_proj: linear(&format!("{p}.mlp.up_proj"), h, i, mlp_bias)?,
                     down_proj: linear(&format!("{p}.mlp.down_proj"), i, h, mlp_bias)?,
+                    gelu_tanh: config.is_gemma(),
                 },
                 input_layernorm: rms(&format!("{p}.input_layernorm"))?,
                 post_attention_layernorm: rms(&format!("{p}.post_attention_layernorm"))?,
+                pre_feedforward_layernorm: gemma_norm(format!("{p}.pre_feedforward_layernorm"))?,
+                post_feedforward_layernorm: gemma_norm(format!("{p}.post_feedforward_layernorm"))?,
+                window: config.layer_window(l),
+                local_rope: config.is_sliding_layer(l),
             });
         }
         let model = LlamaModel {
@@ -327,7 +372,10 @@ impl Llama {
             model,
             lm_head,
             config: config.clone(),
-            inv_freq: inverse_frequencies(config)?,
+            inv_freq: inverse_frequencies(config.head_dim(), config.rope()?),
+            inv_freq_local: config
+                .local_rope()?
+                .map(|r| inverse_frequencies(config.head_dim(), r)),
         })
     }
 
@@ -369,6 +417,11 @@ impl Llama {
             }
             out.push((format!("{p}.input_layernorm.weight"), vec![h]));
             out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+            if config.is_gemma() {
+                for name in ["pre_feedforward_layernorm", "post_feedforward_layernorm"] {
+                    out.push((format!("{p}.{name}.weight"), vec![h]));
+                }
+            }
         }
         out.push(("model.norm.weight".to_string(), vec![h]));
         if !config.tie_word_embeddings {
@@ -521,11 +574,11 @@ impl Llama {
                 pos += 1;
             }
         }
-        let window = self.config.attention_window().filter(|w| seq > *w);
         let one_sequence = segments.iter().all(|&s| s == 1);
-        let mask = if one_sequence && window.is_none() {
-            None
-        } else {
+        let masks = self.masks(seq, |window| {
+            if one_sequence && window.is_none() {
+                return None;
+            }
             let mut hidden = Vec::with_capacity(batch * seq * seq);
             for row in segments.chunks(seq) {
                 for (q, &sq) in row.iter().enumerate() {
@@ -538,8 +591,8 @@ impl Llama {
             }
             let data = TensorData::new(hidden, [batch, 1, seq, seq]);
             Some(Tensor::from_data(data, &self.device()))
-        };
-        let hidden = self.hidden_states(input_ids, &positions, mask, None);
+        });
+        let hidden = self.hidden_states(input_ids, &positions, &masks, None);
         Ok(self.head(hidden))
     }
 
@@ -575,9 +628,11 @@ impl Llama {
         }
 
         let total = past + seq;
-        let window = self.config.attention_window().filter(|w| total > *w);
         let any_padding = key_valid.iter().flatten().any(|v| !v);
-        let mask = if any_padding || window.is_some() {
+        let masks = self.masks(total, |window| {
+            if !any_padding && window.is_none() {
+                return None;
+            }
             let mut hidden = Vec::with_capacity(batch * seq * total);
             for row in &key_valid {
                 for i in 0..seq {
@@ -592,11 +647,9 @@ impl Llama {
             }
             let data = TensorData::new(hidden, [batch, 1, seq, total]);
             Some(Tensor::from_data(data, &self.device()))
-        } else {
-            None
-        };
+        });
 
-        let hidden = self.hidden_states(input_ids, &positions, mask, cache.as_deref_mut());
+        let hidden = self.hidden_states(input_ids, &positions, &masks, cache.as_deref_mut());
         if let Some(c) = cache {
             c.key_valid = key_valid;
             c.seen = seen_after;
@@ -606,6 +659,20 @@ impl Llama {
             Logits::Last => hidden.narrow(1, seq - 1, 1), // [batch, 1, hidden]
         };
         self.head(hidden)
+    }
+
+    /// The masks of one pass over `keys` keys: `full` for the layers without a window,
+    /// `windowed` for those with one (every windowed layer shares the config's window; a
+    /// window no shorter than `keys` hides nothing). `build` makes the mask of a window, or
+    /// `None` when nothing is hidden.
+    fn masks(&self, keys: usize, build: impl Fn(Option<usize>) -> Mask) -> Masks {
+        let window = self.config.attention_window().filter(|w| keys > *w);
+        let full = build(None);
+        let windowed = match window {
+            Some(_) => build(window),
+            None => full.clone(),
+        };
+        Masks { full, windowed }
     }
 
     /// Runs the decoder stack and the final norm.
@@ -618,22 +685,50 @@ impl Llama {
         &self,
         input_ids: Tensor<2, Int>,
         positions: &[usize],
-        mask: Mask,
+        masks: &Masks,
         mut cache: Option<&mut KvCache>,
     ) -> Tensor<3> {
         let [batch, seq] = input_ids.dims();
-        let (cos, sin) = self.rope_tables(positions, batch, seq);
+        let global = self.rope_tables(&self.inv_freq, positions, batch, seq);
+        let local = self
+            .inv_freq_local
+            .as_ref()
+            .map(|f| self.rope_tables(f, positions, batch, seq));
         let mut x = embedding(self.model.embed_tokens.weight.val(), input_ids); // [batch, seq, hidden]
+        if self.config.is_gemma() {
+            // Gemma scales the embeddings by √hidden (in the weights' dtype, here f32).
+            x = x * (self.config.hidden_size as f32).sqrt();
+        }
         for (l, layer) in self.model.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
+            let (cos, sin) = match (&local, layer.local_rope) {
+                (Some(local), true) => local,
+                _ => &global,
+            };
+            let mask = match layer.window {
+                Some(_) => &masks.windowed,
+                None => &masks.full,
+            };
             let attn = layer.self_attn.forward(
                 layer.input_layernorm.forward(x.clone()),
-                (&cos, &sin),
-                &mask,
+                (cos, sin),
+                mask,
                 slot,
             );
-            let h = x + attn;
-            x = h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h));
+            x = match (
+                &layer.pre_feedforward_layernorm,
+                &layer.post_feedforward_layernorm,
+            ) {
+                // Gemma: every block's output is normed before the residual add.
+                (Some(pre), Some(post)) => {
+                    let h = x + layer.post_attention_layernorm.forward(attn);
+                    h.clone() + post.forward(layer.mlp.forward(pre.forward(h)))
+                }
+                _ => {
+                    let h = x + attn;
+                    h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h))
+                }
+            };
         }
         self.model.norm.forward(x)
     }
@@ -645,7 +740,7 @@ impl Llama {
     /// - input: `[batch, seq, hidden]`
     /// - output: `[batch, seq, vocab]`
     fn head(&self, hidden: Tensor<3>) -> Tensor<3> {
-        match &self.lm_head {
+        let logits = match &self.lm_head {
             Some(head) => head.forward(hidden),
             // Tied: the embedding table [vocab, hidden] read as a [hidden, vocab] projection.
             None => linear(
@@ -653,6 +748,14 @@ impl Llama {
                 self.model.embed_tokens.weight.val().transpose(),
                 None,
             ),
+        };
+        match self
+            .config
+            .final_logit_softcapping
+            .filter(|_| self.config.is_gemma())
+        {
+            Some(cap) => softcap(logits, cap),
+            None => logits,
         }
     }
 
@@ -662,14 +765,20 @@ impl Llama {
     /// # Shapes
     ///
     /// - output: two `[batch, 1, seq, head_dim]` tensors
-    fn rope_tables(&self, positions: &[usize], batch: usize, seq: usize) -> (Tensor<4>, Tensor<4>) {
-        let half = self.inv_freq.len();
+    fn rope_tables(
+        &self,
+        inv_freq: &[f32],
+        positions: &[usize],
+        batch: usize,
+        seq: usize,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let half = inv_freq.len();
         let dim = 2 * half;
         let mut cos = Vec::with_capacity(positions.len() * dim);
         let mut sin = Vec::with_capacity(positions.len() * dim);
         for &p in positions {
             let start = cos.len();
-            for &f in &self.inv_freq {
+            for &f in inv_freq {
                 let angle = f64::from(p as f32 * f);
                 cos.push(angle.cos() as f32);
                 sin.push(angle.sin() as f32);
@@ -730,7 +839,7 @@ impl Attention {
         let is_causal = mask.is_none();
         let mask = mask.clone().map(|m| m.expand([batch, h, seq, total]));
         let options = AttentionModuleOptions {
-            scale: None, // 1/√head_dim
+            scale: self.scale, // None: 1/√head_dim
             softcap: None,
             is_causal,
         };
@@ -746,9 +855,26 @@ impl Mlp {
     /// - input: `[batch, seq, hidden]`
     /// - output: `[batch, seq, hidden]`
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(self.gate_proj.forward(x.clone())); // [batch, seq, intermediate]
+        let gate = self.gate_proj.forward(x.clone()); // [batch, seq, intermediate]
+        let gate = if self.gelu_tanh {
+            gelu_tanh(gate)
+        } else {
+            silu(gate)
+        };
         self.down_proj.forward(gate * self.up_proj.forward(x))
     }
+}
+
+/// PyTorch's `gelu(x, approximate="tanh")`: `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
+fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let inner =
+        (x.clone() + x.clone().powi_scalar(3) * 0.044715) * (2.0 / std::f64::consts::PI).sqrt();
+    x * (inner.tanh() + 1.0) * 0.5
+}
+
+/// Gemma's soft cap: `tanh(x / cap) · cap`.
+fn softcap<const D: usize>(x: Tensor<D>, cap: f64) -> Tensor<D> {
+    (x / cap).tanh() * cap
 }
 
 /// HF's rotate-half RoPE: `x·cos + rotate_half(x)·sin`, `rotate_half([a, b]) = [-b, a]`.
@@ -783,14 +909,12 @@ fn repeat_kv(x: Tensor<4>, n_rep: usize) -> Tensor<4> {
 }
 
 /// `1 / theta^(2i / head_dim)` with the config's scaling applied.
-fn inverse_frequencies(config: &LlamaConfig) -> Result<Vec<f32>> {
-    let rope = config.rope()?;
-    let dim = config.head_dim();
+fn inverse_frequencies(dim: usize, rope: crate::config::Rope) -> Vec<f32> {
     let mut inv: Vec<f64> = (0..dim / 2)
         .map(|i| 1.0 / rope.theta.powf((2 * i) as f64 / dim as f64))
         .collect();
     rope.scaling.apply(&mut inv);
-    Ok(inv.into_iter().map(|f| f as f32).collect())
+    inv.into_iter().map(|f| f as f32).collect()
 }
 
 #[cfg(test)]

@@ -588,7 +588,16 @@ pub fn save_model(model: &Llama, dir: impl AsRef<Path>) -> Result<()> {
                     format!("model.layers.{i}.post_attention_layernorm.weight"),
                     Some(&l.post_attention_layernorm),
                 ),
-                // Qwen3's per-head norms.
+                // Gemma's norms around the MLP.
+                (
+                    format!("model.layers.{i}.pre_feedforward_layernorm.weight"),
+                    l.pre_feedforward_layernorm.as_ref(),
+                ),
+                (
+                    format!("model.layers.{i}.post_feedforward_layernorm.weight"),
+                    l.post_feedforward_layernorm.as_ref(),
+                ),
+                // Qwen3's and Gemma's per-head norms.
                 (
                     format!("model.layers.{i}.self_attn.q_norm.weight"),
                     a.q_norm.as_ref(),

@@ -1,5 +1,5 @@
-//! Parity with transformers + PEFT on the `tiny-llama` and `tiny-qwen3` fixtures (the same
-//! tests on each), and consistency checks on
+//! Parity with transformers + PEFT on the `tiny-llama`, `tiny-qwen3` and `tiny-gemma3`
+//! fixtures (the same tests on each), and consistency checks on
 //! small models built here (Qwen2 biases, tied embeddings, llama3 RoPE, sharded and bf16
 //! checkpoints) where no external reference exists.
 //!
@@ -16,9 +16,11 @@ use tunebench_models::{Llama, LlamaConfig, ModelError, Result, lora};
 /// Float32 parity tolerance of the fixture's README.
 const TOLERANCE: f64 = 1e-4;
 
-/// The fixtures every parity test runs on: a Llama and a Qwen3 (per-head q/k norms, head_dim
-/// other than hidden / heads, tied embeddings).
-const FIXTURES: [&str; 2] = ["tiny-llama", "tiny-qwen3"];
+/// The fixtures every parity test runs on: a Llama, a Qwen3 (per-head q/k norms, head_dim
+/// other than hidden / heads, tied embeddings) and a Gemma 3 (scaled embeddings, `1 + w`
+/// norms around both blocks, GELU-tanh, sliding-window layers with their own RoPE base,
+/// query_pre_attn_scalar, soft-capped scores and logits).
+const FIXTURES: [&str; 3] = ["tiny-llama", "tiny-qwen3", "tiny-gemma3"];
 /// The fixture of the Llama-only checks (its legacy config, its adapter's rank and width).
 const LLAMA: &str = "tiny-llama";
 

@@ -1,5 +1,5 @@
-//! Parity of the training loss and LoRA gradients with PyTorch + PEFT on the tiny-llama and
-//! tiny-qwen3 fixtures (`train_loss`, `grad.*` in fixtures/tiny-*, computed by transformers
+//! Parity of the training loss and LoRA gradients with PyTorch + PEFT on the tiny-llama,
+//! tiny-qwen3 and tiny-gemma3 fixtures (`train_loss`, `grad.*` in fixtures/tiny-*, computed by transformers
 //! 5.24 / 5.25 and peft in float32).
 
 #![allow(clippy::unwrap_used)]
@@ -74,7 +74,7 @@ fn rel_err(ours: &[f32], theirs: &[f32]) -> f64 {
 
 #[test]
 fn loss_and_lora_gradients_match_peft() {
-    for fixture_name in [LLAMA, "tiny-qwen3"] {
+    for fixture_name in [LLAMA, "tiny-qwen3", "tiny-gemma3"] {
         loss_and_lora_gradients_match_peft_on(fixture_name);
     }
 }
@@ -93,12 +93,13 @@ fn loss_and_lora_gradients_match_peft_on(fixture_name: &str) {
     );
 
     let grads = optim::gradients(&model, &loss.backward());
-    // q_proj and v_proj of 2 layers, A and B each; nothing else is trainable.
-    assert_eq!(grads.len(), 8, "{:?}", grads.keys().collect::<Vec<_>>());
+    // q_proj and v_proj of every layer, A and B each; nothing else is trainable.
+    let layers = model.config.num_hidden_layers;
+    assert_eq!(grads.len(), 4 * layers, "{:?}", grads.keys().collect::<Vec<_>>());
     let reference =
         SafetensorsReader::open_file(fixture(fixture_name).join("expected.safetensors")).unwrap();
     let mut worst: f64 = 0.0;
-    for layer in 0..2 {
+    for layer in 0..layers {
         for proj in ["q_proj", "v_proj"] {
             for (ours_name, peft) in [("lora_a", "lora_A"), ("lora_b", "lora_B")] {
                 let path = format!("model.layers.{layer}.self_attn.{proj}.lora.{ours_name}");
