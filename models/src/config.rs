@@ -427,7 +427,7 @@ impl LlamaConfig {
             .iter()
             .find_map(|k| self.extra.get(*k).and_then(serde_json::Value::as_u64))
             .unwrap_or(6) as usize;
-        (layer + 1) % pattern.max(1) != 0
+        gemma3_is_sliding(layer, pattern)
     }
 
     /// Gemma 3: the RoPE of the sliding-window layers (`rope_parameters.sliding_attention`, or
@@ -521,6 +521,11 @@ impl LlamaConfig {
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         v * h + self.num_hidden_layers * layer + h + head
     }
+}
+
+/// Gemma 3's layer pattern: every `pattern`th layer (1-based) global, the others sliding.
+pub fn gemma3_is_sliding(layer: usize, pattern: usize) -> bool {
+    !(layer + 1).is_multiple_of(pattern.max(1))
 }
 
 /// RoPE settings from `params` (the `rope_parameters` or `rope_scaling` entry, if any) and a

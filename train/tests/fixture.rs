@@ -95,7 +95,12 @@ fn loss_and_lora_gradients_match_peft_on(fixture_name: &str) {
     let grads = optim::gradients(&model, &loss.backward());
     // q_proj and v_proj of every layer, A and B each; nothing else is trainable.
     let layers = model.config.num_hidden_layers;
-    assert_eq!(grads.len(), 4 * layers, "{:?}", grads.keys().collect::<Vec<_>>());
+    assert_eq!(
+        grads.len(),
+        4 * layers,
+        "{:?}",
+        grads.keys().collect::<Vec<_>>()
+    );
     let reference =
         SafetensorsReader::open_file(fixture(fixture_name).join("expected.safetensors")).unwrap();
     let mut worst: f64 = 0.0;

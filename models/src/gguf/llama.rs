@@ -280,10 +280,10 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
             62 => hidden / heads.max(1),
             _ => effective_head_dim,
         };
-        let layer_types: Vec<&str> = (0..layers)
-            .map(|l| match (l + 1) % 6 {
-                0 => "full_attention",
-                _ => "sliding_attention",
+        let layer_types: Vec<&str> = (0..layers as usize)
+            .map(|l| match crate::config::gemma3_is_sliding(l, 6) {
+                true => "sliding_attention",
+                false => "full_attention",
             })
             .collect();
         for (k, v) in [
@@ -292,7 +292,10 @@ fn config_from_metadata(file: &GgufFile) -> Result<LlamaConfig> {
             ("sliding_window", serde_json::json!(window)),
             ("layer_types", serde_json::json!(layer_types)),
             ("rope_local_base_freq", serde_json::json!(10_000.0)),
-            ("rms_norm_eps", serde_json::json!(opt_float("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-6))),
+            (
+                "rms_norm_eps",
+                serde_json::json!(opt_float("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-6)),
+            ),
         ] {
             json.insert(k.to_string(), v);
         }
