@@ -226,6 +226,29 @@ pub struct LocalSettings {
     /// Requests generated together in one batch (default 1).
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// Extra variables for the model's chat template, as transformers'
+    /// `apply_chat_template(**kwargs)` takes them: `{ enable_thinking = false }` turns Qwen3's
+    /// thinking off. Part of the candidate's identity, so cached answers never cross settings.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub chat_template_kwargs: serde_json::Map<String, serde_json::Value>,
+}
+
+impl LocalSettings {
+    /// [`crate::local::local_identity`] of the model and adapter, plus the chat template's
+    /// extra variables when there are any.
+    pub fn identity(&self) -> Result<String> {
+        let mut id = crate::local::local_identity(
+            &tunebench_models::hub::local_model(&self.model_dir)?,
+            self.adapter.as_deref(),
+        )?;
+        if !self.chat_template_kwargs.is_empty() {
+            id.push_str(&format!(
+                "+template:{}",
+                serde_json::Value::Object(self.chat_template_kwargs.clone())
+            ));
+        }
+        Ok(id)
+    }
 }
 
 /// Settings of recorded responses.
@@ -367,10 +390,7 @@ fn unresolved(s: &RegistrySettings) -> EvalError {
 pub fn identity(settings: &CandidateSettings) -> Result<String> {
     match settings {
         CandidateSettings::Openai(s) => Ok(s.identity()),
-        CandidateSettings::Local(s) => crate::local::local_identity(
-            &tunebench_models::hub::local_model(&s.model_dir)?,
-            s.adapter.as_deref(),
-        ),
+        CandidateSettings::Local(s) => s.identity(),
         CandidateSettings::Bedrock(s) => Ok(s.identity()),
         CandidateSettings::Responses(s) => Err(EvalError::Candidate {
             name: s.name.clone(),
@@ -420,6 +440,28 @@ pub fn build_audited(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_template_kwargs_are_part_of_a_local_identity() {
+        let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tiny-qwen3/model");
+        let parse = |extra: &str| -> CandidateSettings {
+            toml::from_str(&format!(
+                "kind = \"local\"\nname = \"q\"\nmodel_dir = \"{model}\"\n{extra}"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let plain = identity(&parse("")).unwrap_or_else(|e| panic!("{e}"));
+        let quiet = identity(&parse("chat_template_kwargs = { enable_thinking = false }"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            plain.starts_with("local:") && !plain.contains("+template"),
+            "{plain}"
+        );
+        assert_eq!(
+            quiet,
+            format!("{plain}+template:{{\"enable_thinking\":false}}")
+        );
+    }
 
     #[test]
     fn settings_parse_by_kind_and_reject_unknown_fields() {

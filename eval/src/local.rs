@@ -111,7 +111,8 @@ impl LocalCandidate {
             return Err(bad("batch_size must be at least 1".into()));
         }
         let model_dir = tunebench_models::hub::local_model(&settings.model_dir)?;
-        let identity = local_identity(&model_dir, settings.adapter.as_deref())?;
+        let identity = settings.identity()?;
+        let template_kwargs = settings.chat_template_kwargs.clone();
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
         let adapter = settings.adapter.clone();
@@ -125,7 +126,8 @@ impl LocalCandidate {
                     if let Some(adapter) = &adapter {
                         model = lora::load_adapter(model, adapter)?;
                     }
-                    let tokenizer = TextTokenizer::load(&model_dir)?;
+                    let mut tokenizer = TextTokenizer::load(&model_dir)?;
+                    tokenizer.set_chat_template_kwargs(template_kwargs);
                     Ok(Worker::new(model, tokenizer))
                 })();
                 match loaded {

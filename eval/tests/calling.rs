@@ -635,6 +635,7 @@ async fn local_greedy_answers_equal_generate() {
             adapter: adapter.clone(),
             device: "cpu".into(),
             batch_size,
+            chat_template_kwargs: Default::default(),
         };
         let candidate = candidate::build(&CandidateSettings::Local(settings)).unwrap();
         assert!(candidate.identity().starts_with("local:"));
@@ -702,6 +703,7 @@ async fn local_candidate_scores_choices_and_continuations_by_loglikelihood() {
         adapter: None,
         device: "cpu".into(),
         batch_size: Some(2),
+        chat_template_kwargs: Default::default(),
     }))
     .unwrap();
     assert!(candidate.scores_likelihood());
@@ -1156,6 +1158,7 @@ async fn local_gguf_candidate_answers_like_transformers() {
         adapter: None,
         device: "cpu".into(),
         batch_size: None,
+        chat_template_kwargs: Default::default(),
     };
     let candidate = candidate::build(&CandidateSettings::Local(settings)).unwrap();
     assert!(candidate.identity().starts_with("local:"));

@@ -27,6 +27,8 @@ pub struct TextTokenizer {
     chat_template: Option<String>,
     bos_token: Option<String>,
     eos_token: Option<String>,
+    /// Extra variables of the chat template (`enable_thinking`, ...).
+    template_kwargs: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A token in tokenizer_config.json: a string, or an object with `content`.
@@ -103,7 +105,15 @@ impl TextTokenizer {
             chat_template,
             bos_token: token_text(config.get("bos_token")),
             eos_token: token_text(config.get("eos_token")),
+            template_kwargs: serde_json::Map::new(),
         }
+    }
+
+    /// Extra variables for the chat template, as transformers' `apply_chat_template(**kwargs)`
+    /// passes them (`enable_thinking = false` for Qwen3); the named ones
+    /// (`messages`, `add_generation_prompt`, `bos_token`, `eos_token`) win over these.
+    pub fn set_chat_template_kwargs(&mut self, kwargs: serde_json::Map<String, serde_json::Value>) {
+        self.template_kwargs = kwargs;
     }
 
     fn err(&self, e: impl std::fmt::Display) -> ModelError {
@@ -175,6 +185,7 @@ impl TextTokenizer {
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos_token.clone().unwrap_or_default(),
             eos_token => self.eos_token.clone().unwrap_or_default(),
+            ..minijinja::Value::from_serialize(&self.template_kwargs)
         })
         .map_err(|e| self.err(format!("chat template: {e}")))
     }
@@ -213,6 +224,59 @@ mod tests {
                 text.as_str().unwrap().trim()
             );
         }
+    }
+
+    #[test]
+    fn a_qwen3_style_thinking_switch_renders_and_follows_the_kwargs() {
+        // The constructs Qwen3's template relies on (a namespace scanned backwards, slices,
+        // string methods, `is defined` / `is false` on a caller's variable), written here.
+        let template = r#"{%- set ns = namespace(last_user=messages|length - 1) %}
+{%- for m in messages[::-1] %}{%- if m.role == "user" and ns.last_user == messages|length - 1 %}{%- set ns.last_user = (messages|length - 1) - loop.index0 %}{%- endif %}{%- endfor %}
+{%- for m in messages %}<|im_start|>{{ m.role }}
+{%- if m.role == "assistant" and "</think>" in m.content %}{{ "\n" + m.content.split("</think>")[-1].lstrip("\n") }}{%- else %}{{ "\n" + m.content }}{%- endif %}<|im_end|>
+{% endfor %}
+{%- if add_generation_prompt %}<|im_start|>assistant
+{%- if enable_thinking is defined and enable_thinking is false %}{{ "\n<think>\n\n</think>\n\n" }}{%- endif %}{%- endif %}"#;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../fixtures/tiny-llama/model/tokenizer.json"
+            ),
+            dir.path().join("tokenizer.json"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("tokenizer_config.json"),
+            serde_json::json!({ "chat_template": template }).to_string(),
+        )
+        .unwrap();
+        let mut tok = TextTokenizer::load(dir.path()).unwrap();
+        let messages = [
+            ChatMessage {
+                role: "user".into(),
+                content: "2+2?".into(),
+            },
+            ChatMessage {
+                role: "assistant".into(),
+                content: "<think>\nadd\n</think>\n\n4".into(),
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: "3+3?".into(),
+            },
+        ];
+        let thinking = tok.apply_chat_template(&messages, true).unwrap();
+        assert!(thinking.ends_with("<|im_start|>assistant"), "{thinking}");
+        assert!(
+            thinking.contains("<|im_start|>assistant\n4<|im_end|>"),
+            "{thinking}"
+        );
+        let mut off = serde_json::Map::new();
+        off.insert("enable_thinking".into(), serde_json::json!(false));
+        tok.set_chat_template_kwargs(off);
+        let quiet = tok.apply_chat_template(&messages, true).unwrap();
+        assert_eq!(quiet, format!("{thinking}\n<think>\n\n</think>\n\n"));
     }
 
     #[test]
