@@ -65,25 +65,20 @@ pub enum Record {
 }
 
 impl Record {
-    /// Every text field, in a fixed order (used for hashing, cleaning and scanning).
+    /// Every text field, in a fixed order (used for hashing, cleaning and scanning): a
+    /// conversation's system prompt and turns, then an RFT prompt's reference answer and
+    /// grader fields.
     pub fn texts(&self) -> Vec<&str> {
         match self {
             Record::Completion { prompt, completion } => vec![prompt, completion],
-            Record::Chat { system, turns } => system
-                .iter()
-                .map(String::as_str)
-                .chain(turns.iter().map(|t| t.content.as_str()))
-                .collect(),
             Record::Text { text } => vec![text],
+            Record::Chat { system, turns } => conversation(system, turns).collect(),
             Record::Prompt {
                 system,
                 turns,
                 reference_answer,
                 fields,
-            } => system
-                .iter()
-                .map(String::as_str)
-                .chain(turns.iter().map(|t| t.content.as_str()))
+            } => conversation(system, turns)
                 .chain([reference_answer.as_str()])
                 .chain(fields.values().map(String::as_str))
                 .collect(),
@@ -94,22 +89,38 @@ impl Record {
     pub fn texts_mut(&mut self) -> Vec<&mut String> {
         match self {
             Record::Completion { prompt, completion } => vec![prompt, completion],
-            Record::Chat { system, turns } => system
-                .iter_mut()
-                .chain(turns.iter_mut().map(|t| &mut t.content))
-                .collect(),
             Record::Text { text } => vec![text],
+            Record::Chat { system, turns } => conversation_mut(system, turns).collect(),
             Record::Prompt {
                 system,
                 turns,
                 reference_answer,
                 fields,
-            } => system
-                .iter_mut()
-                .chain(turns.iter_mut().map(|t| &mut t.content))
+            } => conversation_mut(system, turns)
                 .chain([reference_answer])
                 .chain(fields.values_mut())
                 .collect(),
         }
     }
+}
+
+/// A conversation's texts: the system prompt, if any, then every turn.
+fn conversation<'a>(
+    system: &'a Option<String>,
+    turns: &'a [Turn],
+) -> impl Iterator<Item = &'a str> {
+    system
+        .iter()
+        .map(String::as_str)
+        .chain(turns.iter().map(|t| t.content.as_str()))
+}
+
+/// [`conversation`], mutably.
+fn conversation_mut<'a>(
+    system: &'a mut Option<String>,
+    turns: &'a mut [Turn],
+) -> impl Iterator<Item = &'a mut String> {
+    system
+        .iter_mut()
+        .chain(turns.iter_mut().map(|t| &mut t.content))
 }

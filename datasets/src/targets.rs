@@ -650,31 +650,14 @@ fn labelled_texts(r: &Record) -> Vec<(String, &str)> {
             ("prompt".to_owned(), prompt.as_str()),
             ("completion".to_owned(), completion.as_str()),
         ],
-        Record::Chat { system, turns } => system
-            .iter()
-            .map(|s| ("system prompt".to_owned(), s.as_str()))
-            .chain(turns.iter().enumerate().map(|(i, t)| {
-                (
-                    format!("turn {} ({})", i + 1, role_name(t.role)),
-                    t.content.as_str(),
-                )
-            }))
-            .collect(),
         Record::Text { text } => vec![("text".to_owned(), text.as_str())],
+        Record::Chat { system, turns } => labelled_conversation(system, turns).collect(),
         Record::Prompt {
             system,
             turns,
             reference_answer,
             fields,
-        } => system
-            .iter()
-            .map(|s| ("system prompt".to_owned(), s.as_str()))
-            .chain(turns.iter().enumerate().map(|(i, t)| {
-                (
-                    format!("turn {} ({})", i + 1, role_name(t.role)),
-                    t.content.as_str(),
-                )
-            }))
+        } => labelled_conversation(system, turns)
             .chain([("reference_answer".to_owned(), reference_answer.as_str())])
             .chain(
                 fields
@@ -683,6 +666,22 @@ fn labelled_texts(r: &Record) -> Vec<(String, &str)> {
             )
             .collect(),
     }
+}
+
+/// A conversation's texts labelled `system prompt` and `turn N (role)`.
+fn labelled_conversation<'a>(
+    system: &'a Option<String>,
+    turns: &'a [Turn],
+) -> impl Iterator<Item = (String, &'a str)> {
+    system
+        .iter()
+        .map(|s| ("system prompt".to_owned(), s.as_str()))
+        .chain(turns.iter().enumerate().map(|(i, t)| {
+            (
+                format!("turn {} ({})", i + 1, role_name(t.role)),
+                t.content.as_str(),
+            )
+        }))
 }
 
 /// What is wrong with the order of a conversation's turns: user first, strictly alternating,

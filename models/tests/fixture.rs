@@ -39,12 +39,16 @@ struct Expected {
 }
 
 fn expected(name: &str) -> Result<Expected> {
-    let path = fixture(name).join("expected.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+    read_json(fixture(name).join("expected.json"))
+}
+
+/// A JSON file of expected values.
+fn read_json<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T> {
+    let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
         path: path.clone(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|source| ModelError::Json { path, source })
+    serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
 }
 
 fn device() -> Device {
@@ -910,12 +914,7 @@ mod smollm2_gguf {
     }
 
     fn expected() -> Result<Expected> {
-        let path = fixture(LLAMA).join("../gguf/smollm2_expected.json");
-        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
+        read_json(fixture(LLAMA).join("../gguf/smollm2_expected.json"))
     }
 
     #[test]
@@ -1042,12 +1041,7 @@ mod gemma3_gguf {
     }
 
     fn expected() -> Result<Expected> {
-        let path = fixture(LLAMA).join("../gguf/gemma3_expected.json");
-        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
+        read_json(fixture(LLAMA).join("../gguf/gemma3_expected.json"))
     }
 
     #[test]

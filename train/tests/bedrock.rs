@@ -725,13 +725,8 @@ fn reinforcement_fine_tuning_is_planned_checked_and_submitted() {
         sub.plan.estimate
     );
     // Waited on, the job's reward curves become metrics.csv's reward columns.
-    let job = wait(
-        &c,
-        &JobRef::Registry(s.out_dir.clone()),
-        &fast_wait(),
-        |_| {},
-    )
-    .unwrap();
+    let reg = JobRef::Registry(s.out_dir.clone());
+    let job = wait(&c, &reg, &fast_wait(), |_| {}).unwrap();
     assert_eq!(job.status, "Completed");
     let metrics = std::fs::read_to_string(s.out_dir.join("metrics.csv")).unwrap();
     let mut lines = metrics.lines();
