@@ -730,6 +730,7 @@ pub enum DataCommand {
     /// reuses the outputs (use --force to redo).
     ///
     /// Example: tunebench data prepare --config configs/banking77.toml
+    /// RFT prompts: tunebench data prepare --config configs/gsm8k-rft.toml
     Prepare(PrepareArgs),
 }
 
@@ -743,7 +744,8 @@ pub struct PrepareArgs {
     #[arg(long = "input", value_name = "PATH")]
     pub inputs: Vec<String>,
     /// Target format and quotas: local, bedrock:titan, bedrock:llama3.1, bedrock:llama3.2,
-    /// bedrock:nova, bedrock:claude-3-haiku, bedrock:cohere [env: TUNEBENCH_TARGET].
+    /// bedrock:nova, bedrock:claude-3-haiku, bedrock:cohere, or bedrock:rft (reinforcement
+    /// fine-tuning prompts, with [data.mapping] kind = "prompt") [env: TUNEBENCH_TARGET].
     #[arg(long)]
     pub target: Option<String>,
     /// Output folder [env: TUNEBENCH_OUT_DIR].
