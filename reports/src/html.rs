@@ -104,6 +104,15 @@ pub fn render(report: &Report) -> Result<String> {
                 out.push_str("</ul>\n");
             }
         }
+        if let Some(l) = report.labels.iter().find(|l| l.suite == suite.suite) {
+            let _ = writeln!(
+                out,
+                "<h3>Per label ({} labels, metric <code>{}</code>)</h3>",
+                l.labels,
+                escape(&l.metric)
+            );
+            out.push_str(&sections::labels(l).to_html());
+        }
         out.push_str("</section>\n");
     }
     if !s.training.is_empty() {

@@ -3,6 +3,7 @@
 //! - [`load`]: one run's results as `tunebench eval` and `tunebench train` wrote them.
 //! - [`summary`]: `summary.json`, the compact record of a run that history and the gate read.
 //! - [`flips`]: examples whose pass/fail outcome differs between two candidates or runs.
+//! - [`labels`]: macro-F1 and the most confused label pairs of classification suites.
 //! - [`markdown`]: `report.md` (fits a PR comment).
 //! - [`charts`]: SVG charts drawn with plotters.
 //! - [`html`]: `report.html`, one self-contained file with the charts inline.
@@ -21,6 +22,7 @@ pub mod flips;
 pub mod gate;
 pub mod history;
 pub mod html;
+pub mod labels;
 pub mod load;
 pub mod markdown;
 pub mod render;

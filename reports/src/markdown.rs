@@ -64,6 +64,14 @@ pub fn render(report: &Report) -> String {
                 }
             }
         }
+        if let Some(l) = report.labels.iter().find(|l| l.suite == suite.suite) {
+            let _ = writeln!(
+                out,
+                "\n### Per label ({} labels, metric `{}`)\n",
+                l.labels, l.metric
+            );
+            out.push_str(&sections::labels(l).to_markdown());
+        }
         out.push('\n');
     }
     if !s.training.is_empty() {

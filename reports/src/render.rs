@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ReportError, Result};
 use crate::exports::{junit, report_cases, results_csv};
 use crate::flips::{DEFAULT_PASS_THRESHOLD, Flips, flips};
+use crate::labels::{SuiteLabels, label_stats};
 use crate::load::{RunResults, TrainingCurve};
 use crate::summary::{RunSummary, summarize};
 use crate::{html, markdown};
@@ -55,6 +56,8 @@ pub struct Report {
     pub summary: RunSummary,
     /// Per suite: the baseline candidate and each other candidate's flips against it.
     pub flips: Vec<SuiteFlips>,
+    /// Per classification suite: each candidate's macro-F1 and most confused labels.
+    pub labels: Vec<SuiteLabels>,
     /// Training curves of the run.
     pub training: Vec<TrainingCurve>,
     /// Runs for the trends, oldest first (this run last); empty (no trend section) unless
@@ -121,6 +124,7 @@ pub fn build(
     Report {
         summary,
         flips,
+        labels: run.suites.iter().filter_map(label_stats).collect(),
         training: run.training.clone(),
         trend,
     }

@@ -5,6 +5,7 @@
 
 use tunebench_scoring::compare::TestKind;
 
+use crate::labels::SuiteLabels;
 use crate::load::RegistryModel;
 use crate::summary::{RunSummary, SuiteSummary, TrainingSummary};
 use crate::table::{Table, number};
@@ -199,6 +200,33 @@ pub fn models(models: &[RegistryModel]) -> Table {
             m.reference.clone(),
             format!("{}@{}", m.model, m.version),
             m.artifact.clone(),
+        ]);
+    }
+    table
+}
+
+/// A classification suite's candidates: macro-F1 and the label pairs each confuses most
+/// (`reference → answer ×count`).
+pub fn labels(s: &SuiteLabels) -> Table {
+    let mut table = Table::new(&[
+        ("candidate", false),
+        ("macro-F1", true),
+        ("most confused (reference → answer ×count)", false),
+    ]);
+    for c in &s.candidates {
+        let confused: Vec<String> = c
+            .confused
+            .iter()
+            .map(|(r, a, n)| format!("{r} → {a} ×{n}"))
+            .collect();
+        table.push(vec![
+            c.candidate.clone(),
+            format!("{:.3}", c.macro_f1),
+            if confused.is_empty() {
+                dash()
+            } else {
+                confused.join("; ")
+            },
         ]);
     }
     table

@@ -155,6 +155,12 @@ fn html_is_self_contained_with_every_chart() {
     ] {
         assert!(page.contains(needle), "{needle} missing");
     }
+    // The suite is scored with `accuracy`: each candidate's macro-F1 and its confusions.
+    assert!(
+        page.contains("Per label (4 labels, metric <code>accuracy</code>)")
+            && page.contains("lost_card → unknown ×2"),
+        "{page}"
+    );
     let md = markdown::render(&report);
     let row = md.lines().find(|l| l.starts_with("| rft ")).unwrap();
     assert!(md.contains("best val reward"), "{md}");
