@@ -26,6 +26,73 @@ pub struct Flips {
     pub fixed: Vec<String>,
     /// Ids the baseline passes and the candidate fails, in the candidate's order.
     pub broken: Vec<String>,
+    /// With `[report] examples = N`: the first N broken and N fixed examples with their
+    /// reference and both answers (see [`show`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shown: Vec<Shown>,
+}
+
+/// A flipped example as the report shows it: the reference and both answers, each on one
+/// line and cut to [`SHOWN_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shown {
+    /// Example id.
+    pub id: String,
+    /// True when the candidate fixed it, false when it broke it.
+    pub fixed: bool,
+    /// The (first) reference.
+    pub reference: String,
+    /// The baseline's extracted answer.
+    pub baseline: String,
+    /// The candidate's extracted answer.
+    pub candidate: String,
+}
+
+/// Longest text of a [`Shown`] field.
+pub const SHOWN_CHARS: usize = 80;
+
+/// One line of at most [`SHOWN_CHARS`] characters (runs of whitespace collapsed, `…` where
+/// cut).
+fn one_line(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(SHOWN_CHARS) {
+        Some((at, _)) => format!("{}…", &flat[..at]),
+        None => flat,
+    }
+}
+
+/// The answer an example was scored on, or why there is none.
+fn answer(e: &ExampleScore) -> String {
+    match (&e.error, &e.extracted) {
+        (Some(_), _) => "(failed call)".into(),
+        (None, Some(a)) => one_line(a),
+        (None, None) => "(nothing extracted)".into(),
+    }
+}
+
+/// Fills `f.shown` with the first `n` broken, then the first `n` fixed examples, from the
+/// baseline's and the candidate's scores.
+pub fn show(f: &mut Flips, baseline: &[ExampleScore], candidate: &[ExampleScore], n: usize) {
+    let base: HashMap<&str, &ExampleScore> = baseline.iter().map(|e| (e.id.as_str(), e)).collect();
+    let cand: HashMap<&str, &ExampleScore> = candidate.iter().map(|e| (e.id.as_str(), e)).collect();
+    let ids = f
+        .broken
+        .iter()
+        .take(n)
+        .map(|id| (id, false))
+        .chain(f.fixed.iter().take(n).map(|id| (id, true)));
+    f.shown = ids
+        .filter_map(|(id, fixed)| {
+            let (b, c) = (base.get(id.as_str())?, cand.get(id.as_str())?);
+            Some(Shown {
+                id: id.clone(),
+                fixed,
+                reference: c.reference.first().map(|r| one_line(r)).unwrap_or_default(),
+                baseline: answer(b),
+                candidate: answer(c),
+            })
+        })
+        .collect();
 }
 
 /// Whether `e` passes at `threshold`.
@@ -51,6 +118,7 @@ pub fn flips(
         compared: 0,
         fixed: Vec::new(),
         broken: Vec::new(),
+        shown: Vec::new(),
     };
     for e in candidate {
         let Some(&was) = base.get(e.id.as_str()) else {
@@ -103,5 +171,28 @@ mod tests {
         assert_eq!(f.compared, 3);
         assert_eq!(f.fixed, vec!["b"]);
         assert_eq!(f.broken, vec!["c"]);
+    }
+
+    #[test]
+    fn shown_examples_are_one_line_cut_short_broken_first() {
+        let mut base = [ex("a", 1.0, None), ex("b", 0.0, None)];
+        base[1].extracted = Some("wrong\n  answer".into());
+        let mut cand = [ex("a", 0.0, Some("timeout")), ex("b", 1.0, None)];
+        cand[1].extracted = Some("x".repeat(100));
+        cand[1].reference = vec!["the   right\nanswer".into()];
+        let mut f = flips("base", &base, "tuned", &cand, DEFAULT_PASS_THRESHOLD);
+        show(&mut f, &base, &cand, 5);
+        assert_eq!(f.shown.len(), 2);
+        assert_eq!((f.shown[0].id.as_str(), f.shown[0].fixed), ("a", false));
+        assert_eq!(f.shown[0].candidate, "(failed call)");
+        assert_eq!(f.shown[0].baseline, "(nothing extracted)");
+        let b = &f.shown[1];
+        assert_eq!(
+            (b.reference.as_str(), b.baseline.as_str()),
+            ("the right answer", "wrong answer")
+        );
+        assert_eq!(b.candidate, format!("{}…", "x".repeat(SHOWN_CHARS)));
+        show(&mut f, &base, &cand, 0);
+        assert!(f.shown.is_empty());
     }
 }

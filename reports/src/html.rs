@@ -99,6 +99,9 @@ pub fn render(report: &Report) -> Result<String> {
                             let _ = write!(out, "<br>{label}: {}", escape(&listed(ids)));
                         }
                     }
+                    if !flip.shown.is_empty() {
+                        out.push_str(&sections::shown(flip).to_html());
+                    }
                     out.push_str("</li>\n");
                 }
                 out.push_str("</ul>\n");

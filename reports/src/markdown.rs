@@ -61,6 +61,11 @@ pub fn render(report: &Report) -> String {
                             let _ = writeln!(out, "  - {label}: {}", listed(ids));
                         }
                     }
+                    if !flip.shown.is_empty() {
+                        out.push('\n');
+                        out.push_str(&sections::shown(flip).to_markdown());
+                        out.push('\n');
+                    }
                 }
             }
         }

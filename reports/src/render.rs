@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ReportError, Result};
 use crate::exports::{junit, report_cases, results_csv};
-use crate::flips::{DEFAULT_PASS_THRESHOLD, Flips, flips};
+use crate::flips::{DEFAULT_PASS_THRESHOLD, Flips, flips, show};
 use crate::labels::{SuiteLabels, label_stats};
 use crate::load::{RunResults, TrainingCurve};
 use crate::summary::{RunSummary, summarize};
@@ -26,6 +26,10 @@ pub struct ReportSettings {
     pub history_runs: Option<usize>,
     /// Score at or above which an example passes, for flips (default 0.5).
     pub pass_threshold: Option<f64>,
+    /// Show this many broken and fixed examples per candidate with their reference and both
+    /// answers (default 0: ids only). This copies data-set text into the report: leave it
+    /// unset where the report may travel further than the data.
+    pub examples: Option<usize>,
     /// Publish the run's metrics and gate verdict to Amazon CloudWatch after the report.
     pub cloudwatch: Option<CloudWatchSettings>,
 }
@@ -86,6 +90,7 @@ pub fn build(
 ) -> Report {
     let summary = summarize(run, created);
     let threshold = settings.pass_threshold.unwrap_or(DEFAULT_PASS_THRESHOLD);
+    let shown = settings.examples.unwrap_or(0);
     let flips = run
         .suites
         .iter()
@@ -103,13 +108,15 @@ pub fn build(
                     .iter()
                     .filter(|c| c.summary.candidate != base_name)
                     .map(|c| {
-                        flips(
+                        let mut f = flips(
                             &base_name,
                             &base.examples,
                             &c.summary.candidate,
                             &c.examples,
                             threshold,
-                        )
+                        );
+                        show(&mut f, &base.examples, &c.examples, shown);
+                        f
                     })
                     .collect(),
                 baseline: base_name,

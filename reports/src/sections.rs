@@ -5,6 +5,7 @@
 
 use tunebench_scoring::compare::TestKind;
 
+use crate::flips::Flips;
 use crate::labels::SuiteLabels;
 use crate::load::RegistryModel;
 use crate::summary::{RunSummary, SuiteSummary, TrainingSummary};
@@ -200,6 +201,27 @@ pub fn models(models: &[RegistryModel]) -> Table {
             m.reference.clone(),
             format!("{}@{}", m.model, m.version),
             m.artifact.clone(),
+        ]);
+    }
+    table
+}
+
+/// The flipped examples shown for one candidate: outcome, reference and both answers.
+pub fn shown(f: &Flips) -> Table {
+    let mut table = Table::new(&[
+        ("example", false),
+        ("outcome", false),
+        ("reference", false),
+        (f.baseline.as_str(), false),
+        (f.candidate.as_str(), false),
+    ]);
+    for s in &f.shown {
+        table.push(vec![
+            s.id.clone(),
+            if s.fixed { "fixed" } else { "broken" }.to_string(),
+            s.reference.clone(),
+            s.baseline.clone(),
+            s.candidate.clone(),
         ]);
     }
     table

@@ -122,6 +122,37 @@ fn report_markdown_and_summary_snapshots() {
     assert!(junit.contains("tests=\"3\" failures=\"0\""), "{junit}");
 }
 
+/// `[report] examples = N`: the first N broken and fixed examples of each candidate with the
+/// reference and both answers; unset, only ids (the snapshot above).
+#[test]
+fn flipped_examples_are_shown_with_reference_and_answers_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = make_run(
+        dir.path(),
+        "r1",
+        &[("base", all_but(18), 0.0), ("tuned", all_but(4), 0.0)],
+    );
+    let results = load_run(&run, None).unwrap();
+    let settings = ReportSettings {
+        examples: Some(2),
+        ..ReportSettings::default()
+    };
+    let report = build(&results, &settings, "t", Vec::new());
+    let md = markdown::render(&report);
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| q")).collect();
+    // tuned fixes q9, q11, … (base answered "unknown" there); it breaks none.
+    assert_eq!(rows.len(), 2, "{md}");
+    for (row, (id, reference)) in rows.iter().zip([("q9", "lost_card"), ("q11", "refund")]) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(
+            cells[1..6],
+            [id, "fixed", reference, "unknown", reference],
+            "{row}"
+        );
+    }
+    assert!(html::render(&report).unwrap().contains("<td>unknown</td>"));
+}
+
 #[test]
 fn html_is_self_contained_with_every_chart() {
     let dir = tempfile::tempdir().unwrap();
