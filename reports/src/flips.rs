@@ -26,20 +26,46 @@ pub struct Flips {
     pub fixed: Vec<String>,
     /// Ids the baseline passes and the candidate fails, in the candidate's order.
     pub broken: Vec<String>,
-    /// With `[report] examples = N`: the first N broken and N fixed examples with their
-    /// reference and both answers (see [`show`]); empty otherwise.
+    /// Ids both fail, in the candidate's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still_failing: Vec<String>,
+    /// With `[report] examples = N`: the first N broken, N fixed and N still-failing examples
+    /// with their reference and both answers (see [`show`]); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shown: Vec<Shown>,
 }
 
-/// A flipped example as the report shows it: the reference and both answers, each on one
-/// line and cut to [`SHOWN_CHARS`] characters.
+/// What happened to a shown example between the baseline and the candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The baseline passes it, the candidate fails it.
+    Broken,
+    /// The baseline fails it, the candidate passes it.
+    Fixed,
+    /// Both fail it.
+    StillFailing,
+}
+
+impl Outcome {
+    /// As the report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Broken => "broken",
+            Outcome::Fixed => "fixed",
+            Outcome::StillFailing => "still failing",
+        }
+    }
+}
+
+/// An example as the report shows it: the reference and both answers, each on one line and
+/// cut to [`SHOWN_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shown {
     /// Example id.
     pub id: String,
-    /// True when the candidate fixed it, false when it broke it.
-    pub fixed: bool,
+    /// Broken, fixed or still failing.
+    pub outcome: Outcome,
     /// The (first) reference.
     pub reference: String,
     /// The baseline's extracted answer.
@@ -70,29 +96,31 @@ fn answer(e: &ExampleScore) -> String {
     }
 }
 
-/// Fills `f.shown` with the first `n` broken, then the first `n` fixed examples, from the
+/// Fills `f.shown` with the first `n` broken, fixed and still-failing examples, from the
 /// baseline's and the candidate's scores.
 pub fn show(f: &mut Flips, baseline: &[ExampleScore], candidate: &[ExampleScore], n: usize) {
     let base: HashMap<&str, &ExampleScore> = baseline.iter().map(|e| (e.id.as_str(), e)).collect();
     let cand: HashMap<&str, &ExampleScore> = candidate.iter().map(|e| (e.id.as_str(), e)).collect();
-    let ids = f
-        .broken
-        .iter()
-        .take(n)
-        .map(|id| (id, false))
-        .chain(f.fixed.iter().take(n).map(|id| (id, true)));
-    f.shown = ids
-        .filter_map(|(id, fixed)| {
+    let ids = [
+        (&f.broken, Outcome::Broken),
+        (&f.fixed, Outcome::Fixed),
+        (&f.still_failing, Outcome::StillFailing),
+    ]
+    .into_iter()
+    .flat_map(|(ids, outcome)| ids.iter().take(n).map(move |id| (id, outcome)));
+    let shown = ids
+        .filter_map(|(id, outcome)| {
             let (b, c) = (base.get(id.as_str())?, cand.get(id.as_str())?);
             Some(Shown {
                 id: id.clone(),
-                fixed,
+                outcome,
                 reference: c.reference.first().map(|r| one_line(r)).unwrap_or_default(),
                 baseline: answer(b),
                 candidate: answer(c),
             })
         })
         .collect();
+    f.shown = shown;
 }
 
 /// Whether `e` passes at `threshold`.
@@ -118,6 +146,7 @@ pub fn flips(
         compared: 0,
         fixed: Vec::new(),
         broken: Vec::new(),
+        still_failing: Vec::new(),
         shown: Vec::new(),
     };
     for e in candidate {
@@ -128,6 +157,7 @@ pub fn flips(
         match (was, passes(e, threshold)) {
             (false, true) => out.fixed.push(e.id.clone()),
             (true, false) => out.broken.push(e.id.clone()),
+            (false, false) => out.still_failing.push(e.id.clone()),
             _ => {}
         }
     }
@@ -171,6 +201,7 @@ mod tests {
         assert_eq!(f.compared, 3);
         assert_eq!(f.fixed, vec!["b"]);
         assert_eq!(f.broken, vec!["c"]);
+        assert!(f.still_failing.is_empty());
     }
 
     #[test]
@@ -183,7 +214,10 @@ mod tests {
         let mut f = flips("base", &base, "tuned", &cand, DEFAULT_PASS_THRESHOLD);
         show(&mut f, &base, &cand, 5);
         assert_eq!(f.shown.len(), 2);
-        assert_eq!((f.shown[0].id.as_str(), f.shown[0].fixed), ("a", false));
+        assert_eq!(
+            (f.shown[0].id.as_str(), f.shown[0].outcome),
+            ("a", Outcome::Broken)
+        );
         assert_eq!(f.shown[0].candidate, "(failed call)");
         assert_eq!(f.shown[0].baseline, "(nothing extracted)");
         let b = &f.shown[1];

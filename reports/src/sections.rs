@@ -206,7 +206,7 @@ pub fn models(models: &[RegistryModel]) -> Table {
     table
 }
 
-/// The flipped examples shown for one candidate: outcome, reference and both answers.
+/// The examples shown for one candidate: outcome, reference and both answers.
 pub fn shown(f: &Flips) -> Table {
     let mut table = Table::new(&[
         ("example", false),
@@ -218,7 +218,7 @@ pub fn shown(f: &Flips) -> Table {
     for s in &f.shown {
         table.push(vec![
             s.id.clone(),
-            if s.fixed { "fixed" } else { "broken" }.to_string(),
+            s.outcome.as_str().to_string(),
             s.reference.clone(),
             s.baseline.clone(),
             s.candidate.clone(),
