@@ -58,14 +58,16 @@ impl Outcome {
     }
 }
 
-/// An example as the report shows it: the reference and both answers, each on one line and
-/// cut to [`SHOWN_CHARS`] characters.
+/// An example as the report shows it: the start of its prompt, the reference and both
+/// answers, each on one line and cut to [`SHOWN_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shown {
     /// Example id.
     pub id: String,
     /// Broken, fixed or still failing.
     pub outcome: Outcome,
+    /// The start of the prompt.
+    pub prompt: String,
     /// The (first) reference.
     pub reference: String,
     /// The baseline's extracted answer.
@@ -114,6 +116,7 @@ pub fn show(f: &mut Flips, baseline: &[ExampleScore], candidate: &[ExampleScore]
             Some(Shown {
                 id: id.clone(),
                 outcome,
+                prompt: one_line(&c.prompt),
                 reference: c.reference.first().map(|r| one_line(r)).unwrap_or_default(),
                 baseline: answer(b),
                 candidate: answer(c),
@@ -173,6 +176,7 @@ mod tests {
     fn ex(id: &str, score: f64, error: Option<&str>) -> ExampleScore {
         ExampleScore {
             id: id.into(),
+            prompt: String::new(),
             extracted: None,
             reference: vec![],
             score,

@@ -26,8 +26,8 @@ pub struct ReportSettings {
     pub history_runs: Option<usize>,
     /// Score at or above which an example passes, for flips (default 0.5).
     pub pass_threshold: Option<f64>,
-    /// Show this many broken, fixed and still-failing examples per candidate with their
-    /// reference and both answers (default 0: ids only). This copies data-set text into the report: leave it
+    /// Show this many broken, fixed and still-failing examples per candidate with the start
+    /// of their prompt, their reference and both answers (default 0: ids only). This copies data-set text into the report: leave it
     /// unset where the report may travel further than the data.
     pub examples: Option<usize>,
     /// Publish the run's metrics and gate verdict to Amazon CloudWatch after the report.

@@ -206,11 +206,12 @@ pub fn models(models: &[RegistryModel]) -> Table {
     table
 }
 
-/// The examples shown for one candidate: outcome, reference and both answers.
+/// The examples shown for one candidate: outcome, prompt, reference and both answers.
 pub fn shown(f: &Flips) -> Table {
     let mut table = Table::new(&[
         ("example", false),
         ("outcome", false),
+        ("prompt", false),
         ("reference", false),
         (f.baseline.as_str(), false),
         (f.candidate.as_str(), false),
@@ -219,6 +220,7 @@ pub fn shown(f: &Flips) -> Table {
         table.push(vec![
             s.id.clone(),
             s.outcome.as_str().to_string(),
+            s.prompt.clone(),
             s.reference.clone(),
             s.baseline.clone(),
             s.candidate.clone(),

@@ -151,9 +151,10 @@ fn flipped_examples_are_shown_with_reference_and_answers_when_asked() {
     ];
     for (row, (id, outcome, reference, answer)) in rows.iter().zip(want) {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let prompt = format!("query {}", &id[1..]);
         assert_eq!(
-            cells[1..6],
-            [id, outcome, reference, "unknown", answer],
+            cells[1..7],
+            [id, outcome, &prompt, reference, "unknown", answer],
             "{row}"
         );
     }

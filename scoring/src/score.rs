@@ -73,11 +73,18 @@ pub enum SegmentStats {
     Loglikelihood(Loglikelihood),
 }
 
+/// Longest [`ExampleScore::prompt`], in characters.
+pub const PROMPT_CHARS: usize = 200;
+
 /// One line of `scores.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExampleScore {
     /// The example's id.
     pub id: String,
+    /// The start of the example's prompt (its last user turn), at most [`PROMPT_CHARS`]
+    /// characters, for reports that show examples.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prompt: String,
     /// The extracted answer; `None` when the extractor found nothing or the call failed.
     pub extracted: Option<String>,
     /// The references it was scored against.
@@ -315,8 +322,10 @@ pub fn score(
         if response.error.is_none() {
             answered.push(*response);
         }
+        let prompt = example.messages.last().map_or("", |m| m.content.as_str());
         examples.push(ExampleScore {
             id: example.id.clone(),
+            prompt: prompt.chars().take(PROMPT_CHARS).collect(),
             extracted,
             reference: example.references.clone(),
             score: weighted / total_weight,
