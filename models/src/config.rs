@@ -341,17 +341,6 @@ impl LlamaConfig {
                 ),
             ));
         }
-        if matches!(self.model_type.as_str(), "qwen2" | "qwen3")
-            && self.use_sliding_window == Some(true)
-        {
-            return Err(invalid(
-                "use_sliding_window",
-                format!(
-                    "the per-layer sliding window of {} is not implemented",
-                    self.model_type
-                ),
-            ));
-        }
         self.rope_at(path)?;
         Ok(())
     }
@@ -406,10 +395,28 @@ impl LlamaConfig {
     }
 
     /// Layer `layer`'s attention window: keys further back than this are masked.
+    ///
+    /// Qwen2 and Qwen3 (`configuration_qwen2/3.py`): only with `use_sliding_window`, on the
+    /// `sliding_attention` layers of `layer_types`, or in older configs on the layers from
+    /// `max_window_layers` (default 28) on.
     pub fn layer_window(&self, layer: usize) -> Option<usize> {
         match self.model_type.as_str() {
             "mistral" => self.sliding_window,
             "gemma3_text" if self.is_sliding_layer(layer) => self.sliding_window,
+            "qwen2" | "qwen3" if self.use_sliding_window == Some(true) => {
+                let sliding = match &self.layer_types {
+                    Some(types) => types.get(layer).is_some_and(|t| t == "sliding_attention"),
+                    None => {
+                        let from = self
+                            .extra
+                            .get("max_window_layers")
+                            .and_then(serde_json::Value::as_u64)
+                            .unwrap_or(28) as usize;
+                        layer >= from
+                    }
+                };
+                self.sliding_window.filter(|_| sliding)
+            }
             _ => None,
         }
     }

@@ -1040,4 +1040,36 @@ mod tests {
         assert!(max_abs_diff(a, c) > 1e-6);
         Ok(())
     }
+
+    #[test]
+    fn qwen_windows_only_the_layers_from_max_window_layers() -> Result<()> {
+        let qwen = |extra: &str| -> Result<LlamaConfig> {
+            let mut c = tiny_config(&format!(r#", "sliding_window": 2{extra}"#))?;
+            c.model_type = "qwen3".to_string();
+            Ok(c)
+        };
+        // Without use_sliding_window the window is ignored, as transformers ignores it.
+        let off = qwen("")?;
+        assert_eq!((off.layer_window(0), off.layer_window(1)), (None, None));
+        let on = qwen(r#", "use_sliding_window": true, "max_window_layers": 1"#)?;
+        assert_eq!((on.layer_window(0), on.layer_window(1)), (None, Some(2)));
+        let typed = qwen(
+            r#", "use_sliding_window": true, "layer_types": ["sliding_attention", "full_attention"]"#,
+        )?;
+        assert_eq!(
+            (typed.layer_window(0), typed.layer_window(1)),
+            (Some(2), None)
+        );
+        // Only the windowed layer hides position 0 from position 3: the model still sees it
+        // through the full layer.
+        let device = Device::flex();
+        let model = Llama::random(&on, &device)?;
+        assert_eq!(model.model.layers[1].window, Some(2));
+        assert_eq!(model.model.layers[0].window, None);
+        let ids = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [1, 4]), &device);
+        let a = model.forward(ids(vec![1, 2, 3, 4])).narrow(1, 3, 1);
+        let b = model.forward(ids(vec![9, 2, 3, 4])).narrow(1, 3, 1);
+        assert!(max_abs_diff(a, b) > 1e-6);
+        Ok(())
+    }
 }

@@ -1112,3 +1112,48 @@ mod gemma3_gguf {
         Ok(())
     }
 }
+
+/// Qwen's per-layer sliding window (`use_sliding_window`, from `max_window_layers` on): the
+/// tiny-qwen3 weights with a window of 4 keys on layer 1 give transformers' greedy tokens
+/// (`fixtures/tiny-qwen3/expected_sliding.json`), with and without the KV cache.
+#[test]
+fn qwen3_sliding_window_layers_match_transformers() -> Result<()> {
+    #[derive(Deserialize)]
+    struct Expected {
+        config: serde_json::Value,
+        prompt: Vec<u32>,
+        greedy_12: Vec<u32>,
+    }
+    let dir = fixture("tiny-qwen3");
+    let exp: Expected = read_json(dir.join("expected_sliding.json"))?;
+    let mut config: serde_json::Value = read_json(dir.join("model/config.json"))?;
+    for (k, v) in exp.config.as_object().into_iter().flatten() {
+        config[k] = v.clone();
+    }
+    if let Some(c) = config.as_object_mut() {
+        c.remove("layer_types");
+    }
+    let config = LlamaConfig::from_json_str(&config.to_string(), "sliding")?;
+    assert_eq!(
+        (config.layer_window(0), config.layer_window(1)),
+        (None, Some(4))
+    );
+    let model = weights::load_model_with_config(dir.join("model"), &config, &device())?;
+    let cfg = GenerationConfig {
+        max_new_tokens: 12,
+        ..Default::default()
+    };
+    assert_eq!(
+        generate::generate(&model, &exp.prompt, &cfg)?.tokens,
+        exp.greedy_12
+    );
+    let uncached = GenerationConfig {
+        use_cache: false,
+        ..cfg
+    };
+    assert_eq!(
+        generate::generate(&model, &exp.prompt, &uncached)?.tokens,
+        exp.greedy_12
+    );
+    Ok(())
+}
