@@ -113,10 +113,11 @@ pub struct Rope {
     pub scaling: RopeScaling,
 }
 
-/// `config.json` of a Llama, Mistral or Qwen2 model (SmolLM and Llama 2/3 are `llama`).
+/// `config.json` of a Llama, Mistral, Qwen2, Qwen3 or Gemma 3 text model (SmolLM and Llama 2/3
+/// are `llama`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlamaConfig {
-    /// `llama`, `mistral` or `qwen2`.
+    /// `llama`, `mistral`, `qwen2`, `qwen3` or `gemma3_text`.
     pub model_type: String,
     /// e.g. `["LlamaForCausalLM"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,7 +162,7 @@ pub struct LlamaConfig {
     /// `lm_head` shares `embed_tokens`' weight.
     #[serde(default)]
     pub tie_word_embeddings: bool,
-    /// Must be `silu` (SwiGLU).
+    /// Must be `silu` (SwiGLU); Gemma 3 names its activation in `hidden_activation`.
     #[serde(default = "default_hidden_act")]
     pub hidden_act: String,
     /// Beginning-of-sequence token.

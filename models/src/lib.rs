@@ -1,6 +1,6 @@
-//! Local language models for tunebench: Llama-family decoders (Llama 2/3, SmolLM, Mistral,
-//! Qwen2) in Burn, loaded from Hugging Face directories, with PEFT LoRA adapters,
-//! log-likelihood scoring and KV-cache generation.
+//! Local language models for tunebench: decoders of the Llama family (Llama 2/3, SmolLM,
+//! Mistral, Qwen2), Qwen3 and Gemma 3 text in Burn, loaded from Hugging Face directories and
+//! GGUF files, with PEFT LoRA adapters, log-likelihood scoring and KV-cache generation.
 //!
 //! - [`config`]: `config.json` mirrored with serde, both RoPE styles resolved.
 //! - [`llama`]: the model, one file, HF parameter names.
@@ -8,13 +8,13 @@
 //! - [`lora`]: LoRA layers and PEFT adapter load/save/merge.
 //! - [`generate`]: per-token log-probs, NLL, greedy and sampled generation.
 //! - [`device`]: run-time device names.
-//! - [`gguf`]: GGUF files (llama.cpp, Ollama): reader, de-quantisation, llama tensor names,
-//!   tokenizer and config rebuilt from the metadata.
+//! - [`gguf`]: GGUF files (llama.cpp, Ollama): reader, de-quantisation, llama.cpp tensor
+//!   names (llama, qwen2, qwen3, gemma3), tokenizer and config rebuilt from the metadata.
 //! - [`hub`]: model references: folders and Hugging Face Hub ids, downloaded into the HF cache.
 //! - [`tokenizer`]: `tokenizer.json` plus the chat template of `tokenizer_config.json`.
 //!
 //! The numbers match transformers: the tests compare logits, log-probs, NLL and greedy
-//! output against a fixture that transformers and PEFT computed.
+//! output against one fixture per family that transformers and PEFT computed.
 //!
 //! ```no_run
 //! use burn::prelude::*;

@@ -1,8 +1,11 @@
-//! Llama-family decoder (Llama 2/3/3.1/3.2, SmolLM, Mistral, Qwen2/2.5) in one file.
+//! The decoder of every family tunebench runs (Llama 2/3/3.1/3.2, SmolLM, Mistral, Qwen2/2.5,
+//! Qwen3, Gemma 3 text), one implementation with per-family switches read from the config.
 //!
-//! Reference: Hugging Face transformers `models/llama/modeling_llama.py` (and the Mistral and
-//! Qwen2 files, which differ only in q/k/v biases and Mistral's sliding window). The model is
-//! a stack of pre-norm decoder layers:
+//! Reference: Hugging Face transformers `models/llama/modeling_llama.py` (and the Mistral,
+//! Qwen2 and Qwen3 files, which differ in q/k/v biases, sliding windows and Qwen3's per-head
+//! q/k norms; and `models/gemma3/modeling_gemma3.py`, see [`LlamaConfig::is_gemma`]). One
+//! file, rather than one per family, because generation, LoRA, merging, saving and training
+//! all work on this one type. The Llama model is a stack of pre-norm decoder layers:
 //!
 //! ```text
 //! h = x + o_proj(attention(rope(q_proj(rms(x))), rope(k_proj(rms(x))), v_proj(rms(x))))
@@ -80,9 +83,9 @@ pub struct Attention {
     pub num_kv_heads: usize,
     /// Width of a head.
     pub head_dim: usize,
-    /// Qwen3: RMSNorm of each query head over `head_dim`, before RoPE.
+    /// Qwen3, Gemma 3: RMSNorm of each query head over `head_dim`, before RoPE.
     pub q_norm: Option<RmsNorm>,
-    /// Qwen3: RMSNorm of each key head over `head_dim`, before RoPE.
+    /// Qwen3, Gemma 3: RMSNorm of each key head over `head_dim`, before RoPE.
     pub k_norm: Option<RmsNorm>,
     /// Factor of the scores (None: `head_dim^-1/2`; Gemma: `query_pre_attn_scalar^-1/2`).
     #[module(skip)]
@@ -118,7 +121,7 @@ pub struct DecoderLayer {
     pub pre_feedforward_layernorm: Option<RmsNorm>,
     /// Gemma: norm of the MLP's output.
     pub post_feedforward_layernorm: Option<RmsNorm>,
-    /// Keys further back than this are masked (Mistral; Gemma's sliding layers).
+    /// Keys further back than this are masked (Mistral; Qwen's and Gemma's sliding layers).
     #[module(skip)]
     pub window: Option<usize>,
     /// Gemma's sliding layers: RoPE with the local base.
