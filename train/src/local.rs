@@ -136,7 +136,7 @@ pub fn train_local(
     let tokenizer_dir = settings
         .tokenizer_dir()
         .ok_or_else(|| TrainError::Config("no tokenizer directory".into()))?;
-    let tokenizer = TextTokenizer::load(tokenizer_dir)?;
+    let tokenizer = settings.load_tokenizer()?;
     let (model, lora_config) = build_model(settings, &device)?;
     let encoder = encoder(settings, &tokenizer, &model.config);
     let train = encoder.read(&settings.train_file)?;
@@ -456,10 +456,7 @@ pub fn validation_loss_of(model: &Llama, settings: &LocalTrainSettings) -> Resul
         .validation_file
         .as_deref()
         .ok_or_else(|| TrainError::Config("no validation_file".into()))?;
-    let dir = settings
-        .tokenizer_dir()
-        .ok_or_else(|| TrainError::Config("no tokenizer directory".into()))?;
-    let tokenizer = TextTokenizer::load(dir)?;
+    let tokenizer = settings.load_tokenizer()?;
     let examples = encoder(settings, &tokenizer, &model.config).read(path)?;
     validation_loss(model, &examples.examples, settings.batch_size)
 }

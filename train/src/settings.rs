@@ -130,6 +130,11 @@ pub struct LocalTrainSettings {
     pub merge: bool,
     /// `cpu`, `cuda[:N]` (feature `cuda`), `tch-cpu`, `tch-cuda[:N]` (feature `tch`).
     pub device: String,
+    /// Extra variables for the chat template that renders chat examples
+    /// (`{ enable_thinking = false }` for Qwen3), as on a local eval candidate: train and
+    /// evaluate with the same.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub chat_template_kwargs: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for LocalTrainSettings {
@@ -164,6 +169,7 @@ impl Default for LocalTrainSettings {
             checkpoint_every: 0,
             merge: false,
             device: "cpu".into(),
+            chat_template_kwargs: serde_json::Map::new(),
         }
     }
 }
@@ -317,11 +323,56 @@ impl LocalTrainSettings {
     pub fn tokenizer_dir(&self) -> Option<&Path> {
         self.tokenizer.as_deref().or(self.base_model.as_deref())
     }
+
+    /// The tokenizer of [`Self::tokenizer_dir`], its chat template given
+    /// `chat_template_kwargs`.
+    pub fn load_tokenizer(&self) -> Result<tunebench_models::TextTokenizer> {
+        let dir = self
+            .tokenizer_dir()
+            .ok_or_else(|| TrainError::Config("no tokenizer directory".into()))?;
+        let mut tokenizer = tunebench_models::TextTokenizer::load(dir)?;
+        tokenizer.set_chat_template_kwargs(self.chat_template_kwargs.clone());
+        Ok(tokenizer)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_template_kwargs_reach_the_training_tokenizer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../fixtures/tiny-llama/model/tokenizer.json"
+            ),
+            dir.path().join("tokenizer.json"),
+        )
+        .unwrap();
+        let template = "{% for m in messages %}{{ m.content }}{% endfor %}{% if enable_thinking is defined and enable_thinking is false %}<no-think>{% endif %}";
+        std::fs::write(
+            dir.path().join("tokenizer_config.json"),
+            serde_json::json!({ "chat_template": template }).to_string(),
+        )
+        .unwrap();
+        let settings: LocalTrainSettings = toml::from_str(&format!(
+            "tokenizer = \"{}\"\nchat_template_kwargs = {{ enable_thinking = false }}",
+            dir.path().display()
+        ))
+        .unwrap();
+        let messages = [tunebench_models::ChatMessage {
+            role: "user".into(),
+            content: "hi".into(),
+        }];
+        let text = settings
+            .load_tokenizer()
+            .unwrap()
+            .apply_chat_template(&messages, false)
+            .unwrap();
+        assert_eq!(text, "hi<no-think>");
+    }
 
     fn parse(text: &str) -> std::result::Result<LocalTrainSettings, toml::de::Error> {
         toml::from_str(text)
