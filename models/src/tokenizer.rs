@@ -109,6 +109,12 @@ impl TextTokenizer {
         }
     }
 
+    /// Replaces the chat template (a model's own comes from `tokenizer_config.json` or the GGUF
+    /// metadata).
+    pub fn set_chat_template(&mut self, template: impl Into<String>) {
+        self.chat_template = Some(template.into());
+    }
+
     /// Extra variables for the chat template, as transformers' `apply_chat_template(**kwargs)`
     /// passes them (`enable_thinking = false` for Qwen3); the named ones
     /// (`messages`, `add_generation_prompt`, `bos_token`, `eos_token`) win over these.
@@ -237,21 +243,12 @@ mod tests {
 {% endfor %}
 {%- if add_generation_prompt %}<|im_start|>assistant
 {%- if enable_thinking is defined and enable_thinking is false %}{{ "\n<think>\n\n</think>\n\n" }}{%- endif %}{%- endif %}"#;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../fixtures/tiny-llama/model/tokenizer.json"
-            ),
-            dir.path().join("tokenizer.json"),
-        )
+        let mut tok = TextTokenizer::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/tiny-llama/model"
+        ))
         .unwrap();
-        std::fs::write(
-            dir.path().join("tokenizer_config.json"),
-            serde_json::json!({ "chat_template": template }).to_string(),
-        )
-        .unwrap();
-        let mut tok = TextTokenizer::load(dir.path()).unwrap();
+        tok.set_chat_template(template);
         let messages = [
             ChatMessage {
                 role: "user".into(),

@@ -342,35 +342,22 @@ mod tests {
 
     #[test]
     fn chat_template_kwargs_reach_the_training_tokenizer() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../fixtures/tiny-llama/model/tokenizer.json"
-            ),
-            dir.path().join("tokenizer.json"),
-        )
-        .unwrap();
-        let template = "{% for m in messages %}{{ m.content }}{% endfor %}{% if enable_thinking is defined and enable_thinking is false %}<no-think>{% endif %}";
-        std::fs::write(
-            dir.path().join("tokenizer_config.json"),
-            serde_json::json!({ "chat_template": template }).to_string(),
-        )
-        .unwrap();
-        let settings: LocalTrainSettings = toml::from_str(&format!(
-            "tokenizer = \"{}\"\nchat_template_kwargs = {{ enable_thinking = false }}",
-            dir.path().display()
+        let settings: LocalTrainSettings = toml::from_str(concat!(
+            "tokenizer = \"",
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/tiny-llama/model\"\n",
+            "chat_template_kwargs = { enable_thinking = false }"
         ))
         .unwrap();
+        let mut tokenizer = settings.load_tokenizer().unwrap();
+        tokenizer.set_chat_template(
+            "{% for m in messages %}{{ m.content }}{% endfor %}{% if enable_thinking is defined and enable_thinking is false %}<no-think>{% endif %}",
+        );
         let messages = [tunebench_models::ChatMessage {
             role: "user".into(),
             content: "hi".into(),
         }];
-        let text = settings
-            .load_tokenizer()
-            .unwrap()
-            .apply_chat_template(&messages, false)
-            .unwrap();
+        let text = tokenizer.apply_chat_template(&messages, false).unwrap();
         assert_eq!(text, "hi<no-think>");
     }
 
