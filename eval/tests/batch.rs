@@ -99,6 +99,25 @@ endpoint_url = "{}"
         .unwrap()
 }
 
+/// A suite of `examples` in a fresh folder, evaluated by the Bedrock candidate in batch mode
+/// writing under `s3_prefix`, with `extra` lines in `[batch]`.
+fn batch_case(
+    standin: &BedrockStandin,
+    examples: usize,
+    s3_prefix: &str,
+    extra: &str,
+) -> (tempfile::TempDir, EvalSettings) {
+    let dir = tempfile::tempdir().unwrap();
+    write_suite(dir.path(), examples);
+    let s = settings(
+        dir.path(),
+        standin,
+        "mode = \"batch\"",
+        &format!("s3_prefix = \"{s3_prefix}\"\n{extra}"),
+    );
+    (dir, s)
+}
+
 fn run(s: &EvalSettings) -> SuiteResult {
     let opts = EvalOptions {
         cache_mode: CacheMode::ReadWrite,
@@ -122,14 +141,7 @@ fn responses(dir: &Path) -> Vec<serde_json::Value> {
 fn a_suite_runs_through_one_batch_job_priced_at_the_batch_rate_and_cached() {
     let bucket = format!("tb-batch-{}", std::process::id());
     let standin = standin(StandinConfig::default(), &bucket);
-    let dir = tempfile::tempdir().unwrap();
-    write_suite(dir.path(), 300);
-    let s = settings(
-        dir.path(),
-        &standin,
-        "mode = \"batch\"",
-        &format!("s3_prefix = \"s3://{bucket}/batch/\""),
-    );
+    let (dir, s) = batch_case(&standin, 300, &format!("s3://{bucket}/batch/"), "");
     let r = run(&s);
     let (_, stats) = &r.stats[0];
     assert_eq!(
@@ -192,13 +204,11 @@ fn a_partially_completed_job_ends_every_example_scored_or_errored() {
     let bucket = format!("tb-batch-partial-{}", std::process::id());
     let standin = partial_standin(&bucket);
     // Retried through a second job: the 30 unprocessed records are at least min_records.
-    let dir = tempfile::tempdir().unwrap();
-    write_suite(dir.path(), 300);
-    let s = settings(
-        dir.path(),
+    let (dir, s) = batch_case(
         &standin,
-        "mode = \"batch\"",
-        &format!("s3_prefix = \"s3://{bucket}/a/\"\nmin_records = 20"),
+        300,
+        &format!("s3://{bucket}/a/"),
+        "min_records = 20",
     );
     let r = run(&s);
     let (_, stats) = &r.stats[0];
@@ -225,15 +235,8 @@ fn a_partially_completed_job_ends_every_example_scored_or_errored() {
     assert_eq!(standin.request_count("Converse"), 0);
 
     // Retried on demand: 30 left is fewer than min_records = 100.
-    let dir = tempfile::tempdir().unwrap();
-    write_suite(dir.path(), 300);
     let standin = partial_standin(&format!("{bucket}-b"));
-    let s = settings(
-        dir.path(),
-        &standin,
-        "mode = \"batch\"",
-        &format!("s3_prefix = \"s3://{bucket}-b/b/\""),
-    );
+    let (_dir, s) = batch_case(&standin, 300, &format!("s3://{bucket}-b/b/"), "");
     let r = run(&s);
     let (_, stats) = &r.stats[0];
     assert_eq!(
@@ -271,14 +274,7 @@ fn partial_standin(bucket: &str) -> BedrockStandin {
 fn too_few_examples_for_a_job_run_on_demand_and_say_so() {
     let bucket = format!("tb-batch-few-{}", std::process::id());
     let standin = standin(StandinConfig::default(), &bucket);
-    let dir = tempfile::tempdir().unwrap();
-    write_suite(dir.path(), 40);
-    let s = settings(
-        dir.path(),
-        &standin,
-        "mode = \"batch\"",
-        &format!("s3_prefix = \"s3://{bucket}/few/\""),
-    );
+    let (dir, s) = batch_case(&standin, 40, &format!("s3://{bucket}/few/"), "");
     // The dry run says so too, with the on-demand estimate.
     let opts = EvalOptions {
         dry_run: true,

@@ -389,12 +389,6 @@ impl LlamaConfig {
         self.model_type == "gemma3_text"
     }
 
-    /// The sliding window all windowed layers share (Mistral: every layer; Gemma 3: the
-    /// `sliding_attention` layers), when some layer has one.
-    pub fn attention_window(&self) -> Option<usize> {
-        (0..self.num_hidden_layers).find_map(|l| self.layer_window(l))
-    }
-
     /// Layer `layer`'s attention window: keys further back than this are masked.
     ///
     /// Qwen2 and Qwen3 (`configuration_qwen2/3.py`): only with `use_sliding_window`, on the

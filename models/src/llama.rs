@@ -667,10 +667,14 @@ impl Llama {
     /// The masks of one pass over `keys` keys: `full` for the layers without a window,
     /// `windowed` for those with one (every windowed layer shares the config's window; a
     /// window no shorter than `keys` hides nothing). `build` makes the mask of a window, or
-    /// `None` when nothing is hidden.
+    /// `None` when nothing is hidden; a mask no layer reads is not built.
     fn masks(&self, keys: usize, build: impl Fn(Option<usize>) -> Mask) -> Masks {
-        let window = self.config.attention_window().filter(|w| keys > *w);
-        let full = build(None);
+        let layers = &self.model.layers;
+        let window = layers.iter().find_map(|l| l.window).filter(|w| keys > *w);
+        let full = match window.is_none() || layers.iter().any(|l| l.window.is_none()) {
+            true => build(None),
+            false => None,
+        };
         let windowed = match window {
             Some(_) => build(window),
             None => full.clone(),
