@@ -8,6 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tunebench_standins::s3::endpoint as s3_endpoint;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -242,13 +243,6 @@ fn config_errors_exit_2_and_data_errors_exit_1() {
 
     let out = tunebench(&["data", "prepare", "--bogus"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// The loopback S3 server started by scripts/test.sh.
-fn s3_endpoint() -> String {
-    std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
-        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
-    )
 }
 
 /// Creates a bucket on the loopback S3 server.

@@ -15,15 +15,10 @@ use tunebench_aws::{
     CustomizationJobSpec, Error, JobFilter, Outcome, Role, S3, S3Uri, Turn, WaitSettings,
 };
 use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+use tunebench_standins::s3::endpoint as s3_endpoint;
 
 const SECRET_MARKER: &str = "SECRET-MARKER-7f3a9c";
 const PROMPT_MARKER: &str = "PROMPT-MARKER-b41d";
-
-fn s3_endpoint() -> String {
-    std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
-        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
-    )
-}
 
 fn settings(standin: &BedrockStandin) -> AwsSettings {
     // The clients use the default credential chain; scripts/test.sh sets static test keys.

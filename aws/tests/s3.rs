@@ -7,9 +7,7 @@
 use tunebench_aws::{AwsSettings, S3, S3Uri, UploadOptions, UploadOutcome};
 
 fn client() -> S3 {
-    let endpoint = std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
-        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
-    );
+    let endpoint = tunebench_standins::s3::endpoint();
     S3::connect(&AwsSettings {
         region: Some("us-east-1".into()),
         endpoint_url: Some(endpoint),
@@ -94,9 +92,7 @@ fn missing_objects_and_buckets_are_named_in_the_error() {
 /// status of a failure, duration; never the object's content.
 #[test]
 fn s3_calls_are_audited_one_line_each_without_content() {
-    let endpoint = std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
-        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
-    );
+    let endpoint = tunebench_standins::s3::endpoint();
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit/aws-audit.jsonl");
     let s3 = S3::connect(&AwsSettings {

@@ -17,9 +17,7 @@ fn s3_endpoint() -> String {
         std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
         "AWS_ACCESS_KEY_ID is not set: run the tests with scripts/test.sh"
     );
-    std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
-        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
-    )
+    tunebench_standins::s3::endpoint()
 }
 
 /// A stand-in whose batch jobs read and write the loopback S3 server, and a fresh bucket.

@@ -5,4 +5,5 @@ pub mod cloudwatch;
 pub mod hub;
 pub mod openai;
 pub mod real_models;
+pub mod s3;
 mod server;

@@ -378,9 +378,7 @@ fn faults_are_served_in_order_and_counted() {
 
 #[test]
 fn completed_jobs_write_metrics_csvs_to_s3() {
-    let s3_endpoint = std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
-        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
-    );
+    let s3_endpoint = tunebench_standins::s3::endpoint();
     let standin = BedrockStandin::start(StandinConfig {
         polls_to_complete: 1,
         s3_endpoint: Some(s3_endpoint.clone()),

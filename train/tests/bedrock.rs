@@ -11,17 +11,12 @@ use std::time::Duration;
 
 use tunebench_aws::{AwsSettings, BedrockOptions, JobFilter, S3Uri, VpcConfig};
 use tunebench_standins::bedrock::{BedrockStandin, StandinConfig};
+use tunebench_standins::s3::endpoint as s3_endpoint;
 use tunebench_train::TrainError;
 use tunebench_train::bedrock::{
     BedrockTrainSettings, Clients, CustomizationType, DeployKind, HyperValue, JobRecord, JobRef,
     WaitSettings, plan, submit, wait,
 };
-
-fn s3_endpoint() -> String {
-    std::env::var("TUNEBENCH_TEST_S3_ENDPOINT").expect(
-        "TUNEBENCH_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts a local S3 server",
-    )
-}
 
 fn clients(standin: &BedrockStandin, s3_endpoint: &str) -> Clients {
     // The clients use the default credential chain; scripts/test.sh sets static test keys.
