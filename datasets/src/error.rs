@@ -95,6 +95,30 @@ pub enum Error {
         /// The first reasons records were dropped, one `file:line: category: reason` per line.
         listing: String,
     },
+    /// One text record runs on past what the reader may hold.
+    #[error(
+        "{file}:{line}: a record runs on for {bytes} bytes without ending, more than the memory limit lets the reader hold; most likely a quote on this line is never closed\nhint: close the quote (or write it as \"\" inside a quoted field), or raise --memory-limit if the record really is that long"
+    )]
+    RecordTooLong {
+        /// The file.
+        file: String,
+        /// Line the record starts on.
+        line: usize,
+        /// Bytes read without finding its end.
+        bytes: u64,
+    },
+    /// The run needs more memory than its limit.
+    #[error(
+        "data prepare needs more memory than the limit of {limit}: {detail}\nhint: raise it with --memory-limit, data.memory_limit or TUNEBENCH_MEMORY_LIMIT; or prepare the inputs in parts{hint}"
+    )]
+    MemoryLimit {
+        /// The limit.
+        limit: String,
+        /// What holds how much.
+        detail: String,
+        /// A step-specific hint (starts with a newline), or empty.
+        hint: String,
+    },
     /// Mapping names a column the file does not have.
     #[error(
         "{file}: no column `{column}` (used by {used_by}); the file has: {available}\nhint: column names are case-sensitive; fix [data.mapping] in the config"
@@ -187,6 +211,8 @@ impl tunebench_core::UserFault for Error {
                 | Error::OutputIsInput { .. }
                 | Error::Overlap(_)
                 | Error::MissingColumn { .. }
+                | Error::RecordTooLong { .. }
+                | Error::MemoryLimit { .. }
                 | Error::ColumnType { .. }
         )
     }

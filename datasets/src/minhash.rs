@@ -112,6 +112,16 @@ impl MinHashParams {
 pub struct Signature(Vec<u32>);
 
 impl Signature {
+    /// A signature from its slots, as [`Signature::slots`] gave them.
+    pub fn from_slots(slots: Vec<u32>) -> Self {
+        Signature(slots)
+    }
+
+    /// The slots: one minimum per permutation.
+    pub fn slots(&self) -> &[u32] {
+        &self.0
+    }
+
     /// Estimated Jaccard similarity: the fraction of slots that are equal.
     ///
     /// Slots present in only one signature (mismatched `num_perm`) count as unequal. Two
@@ -181,23 +191,41 @@ impl MinHasher {
     }
 }
 
-/// Marks the end of a bucket chain in [`LshIndex`].
-const NONE: usize = usize::MAX;
+/// Where an [`LshIndex`] reads the signatures of what it holds: it keeps only their band
+/// keys in memory, so a signature store on disk bounds the index at a few dozen bytes per
+/// item.
+pub trait Signatures {
+    /// The signature stored under `id`.
+    fn signature(&self, id: u32) -> std::io::Result<Signature>;
+}
 
-/// Distinct signatures stored in an [`LshIndex`], with the lowest id inserted under each.
-#[derive(Debug, Clone)]
+impl Signatures for [Signature] {
+    fn signature(&self, id: u32) -> std::io::Result<Signature> {
+        Ok(self[id as usize].clone())
+    }
+}
+
+/// Marks the end of a bucket chain in [`LshIndex`].
+const NONE: u32 = u32::MAX;
+
+/// A distinct signature held in an [`LshIndex`]: where it is stored, and the lowest id
+/// inserted under it.
+#[derive(Debug, Clone, Copy)]
 struct Group {
-    sig: Signature,
-    min_id: usize,
+    stored: u32,
+    min_id: u32,
 }
 
 /// A banded LSH index over inserted signatures, for near-duplicate look-ups.
 ///
-/// Items are identified by caller-given `usize` ids (not checked for uniqueness). Items with
-/// identical signatures share one stored copy, so a train set with thousands of copies of
-/// "thanks" costs one verification per query, not thousands. Each band keeps a hash map from
-/// band key to the newest group in that bucket, and buckets are chained through one flat
-/// `Vec`, which avoids a heap allocation per bucket.
+/// Items are identified by caller-given ids below 2^32 (not checked for uniqueness). The
+/// signatures themselves live in a [`Signatures`] store the caller keeps (each insert names
+/// where its signature is stored); the index holds, per distinct signature, its place in the
+/// store, the lowest id inserted with it, and per band a 32-bit bucket entry. A bucket entry
+/// is only a lead: every candidate's band is checked again on its full 64-bit band key, and
+/// then the candidate on its full signature, so the shorter bucket keys cost a rare extra
+/// read and change no answer. Items with identical signatures share one group, so a train
+/// set with thousands of copies of "thanks" costs one verification per query.
 #[derive(Debug, Clone)]
 pub struct LshIndex {
     threshold: f64,
@@ -205,11 +233,11 @@ pub struct LshIndex {
     rows: usize,
     groups: Vec<Group>,
     /// Hash of a full signature -> group holding it (first one wins on a hash collision).
-    exact: KeyMap,
-    /// Per band: band key -> newest group in that bucket.
-    heads: Vec<KeyMap>,
+    exact: HashMap<u64, u32, BuildHasherDefault<PassThroughHasher>>,
+    /// Per band: low 32 bits of the band key -> newest group in that bucket.
+    heads: Vec<HashMap<u32, u32, BuildHasherDefault<PassThroughHasher>>>,
     /// `next[group * bands + band]`: the previous group in the same bucket, or [`NONE`].
-    next: Vec<usize>,
+    next: Vec<u32>,
     len: usize,
 }
 
@@ -223,80 +251,110 @@ impl LshIndex {
             bands,
             rows,
             groups: Vec::new(),
-            exact: KeyMap::default(),
-            heads: vec![KeyMap::default(); bands],
+            exact: HashMap::default(),
+            heads: vec![HashMap::default(); bands],
             next: Vec::new(),
             len: 0,
         }
     }
 
+    /// Approximate bytes the index holds per distinct signature (for memory budgets): the
+    /// group, its place in the whole-signature map, and a bucket entry and chain link per
+    /// band, with hash-table slack.
+    pub fn bytes_per_item(&self) -> usize {
+        std::mem::size_of::<Group>() + 24 + self.bands * (14 + 4)
+    }
+
+    /// Approximate bytes the index holds now.
+    pub fn memory(&self) -> usize {
+        self.groups.len() * self.bytes_per_item()
+    }
+
     /// The id of an already-inserted item whose estimated Jaccard with `sig` is at least the
     /// threshold, with that estimate, or `None`. Candidates from all bands are verified on
-    /// the full signatures; if several pass, the highest estimate wins and ties go to the
-    /// lowest id.
-    pub fn query(&self, sig: &Signature) -> Option<(usize, f64)> {
-        if let Some(group) = self.exact_group(sig) {
+    /// the full signatures read from `store`; if several pass, the highest estimate wins and
+    /// ties go to the lowest id.
+    pub fn query<S: Signatures + ?Sized>(
+        &self,
+        sig: &Signature,
+        store: &S,
+    ) -> std::io::Result<Option<(usize, f64)>> {
+        if let Some(group) = self.exact_group(sig, store)? {
             // Nothing can beat an identical signature, and all items with it share `group`.
-            return (1.0 >= self.threshold).then_some((group.min_id, 1.0));
+            return Ok((1.0 >= self.threshold).then_some((group.min_id as usize, 1.0)));
         }
-        let mut candidates = Vec::new();
+        // (group, band it was found in)
+        let mut candidates: Vec<(u32, usize)> = Vec::new();
         for (band, heads) in self.heads.iter().enumerate() {
             let Some(key) = self.band_key(sig, band) else {
                 break;
             };
-            let mut g = heads.get(&key).copied().unwrap_or(NONE);
+            let mut g = heads.get(&(key as u32)).copied().unwrap_or(NONE);
             while g != NONE {
-                candidates.push(g);
-                g = self
-                    .next
-                    .get(g * self.bands + band)
-                    .copied()
-                    .unwrap_or(NONE);
+                candidates.push((g, band));
+                g = self.next[g as usize * self.bands + band];
             }
         }
         candidates.sort_unstable();
-        candidates.dedup();
         let mut best: Option<(usize, f64)> = None;
-        for group in candidates.iter().filter_map(|&g| self.groups.get(g)) {
-            let score = sig.jaccard(&group.sig);
+        let mut i = 0;
+        while i < candidates.len() {
+            let g = candidates[i].0;
+            let end = i + candidates[i..].iter().take_while(|c| c.0 == g).count();
+            let group = self.groups[g as usize];
+            let stored = store.signature(group.stored)?;
+            let in_a_bucket = candidates[i..end]
+                .iter()
+                .any(|&(_, band)| self.band_key(&stored, band) == self.band_key(sig, band));
+            i = end;
+            if !in_a_bucket {
+                continue;
+            }
+            let score = sig.jaccard(&stored);
             if score < self.threshold {
                 continue;
             }
+            let id = group.min_id as usize;
             let better = match best {
                 None => true,
-                Some((id, s)) => score > s || (score == s && group.min_id < id),
+                Some((best_id, s)) => score > s || (score == s && id < best_id),
             };
             if better {
-                best = Some((group.min_id, score));
+                best = Some((id, score));
             }
         }
-        best
+        Ok(best)
     }
 
-    /// Inserts the item `id` with signature `sig`.
-    pub fn insert(&mut self, id: usize, sig: &Signature) {
+    /// Inserts the item `id` with signature `sig`, which `store` holds under `stored`.
+    pub fn insert<S: Signatures + ?Sized>(
+        &mut self,
+        id: usize,
+        sig: &Signature,
+        stored: u32,
+        store: &S,
+    ) -> std::io::Result<()> {
+        let id = u32::try_from(id).expect("fewer than 2^32 items");
         self.len += 1;
         let full = hash_slots(&sig.0);
         if let Some(&g) = self.exact.get(&full)
-            && let Some(group) = self.groups.get_mut(g)
-            && group.sig == *sig
+            && store.signature(self.groups[g as usize].stored)? == *sig
         {
+            let group = &mut self.groups[g as usize];
             group.min_id = group.min_id.min(id);
-            return;
+            return Ok(());
         }
-        let g = self.groups.len();
+        let g = u32::try_from(self.groups.len()).expect("fewer than 2^32 groups");
         self.exact.entry(full).or_insert(g);
         for band in 0..self.bands {
             let prev = match self.band_key(sig, band) {
-                Some(key) => self.heads[band].insert(key, g).unwrap_or(NONE),
+                Some(key) => self.heads[band].insert(key as u32, g).unwrap_or(NONE),
                 None => NONE,
             };
             self.next.push(prev);
         }
-        self.groups.push(Group {
-            sig: sig.clone(),
-            min_id: id,
-        });
+        self.groups.push(Group { stored, min_id: id });
+        Ok(())
     }
 
     /// Number of items inserted (identical signatures included).
@@ -309,10 +367,17 @@ impl LshIndex {
         self.len == 0
     }
 
-    /// The stored group whose signature equals `sig`, if any.
-    fn exact_group(&self, sig: &Signature) -> Option<&Group> {
-        let g = *self.exact.get(&hash_slots(&sig.0))?;
-        self.groups.get(g).filter(|group| group.sig == *sig)
+    /// The group whose signature equals `sig`, if any.
+    fn exact_group<S: Signatures + ?Sized>(
+        &self,
+        sig: &Signature,
+        store: &S,
+    ) -> std::io::Result<Option<Group>> {
+        let Some(&g) = self.exact.get(&hash_slots(&sig.0)) else {
+            return Ok(None);
+        };
+        let group = self.groups[g as usize];
+        Ok((store.signature(group.stored)? == *sig).then_some(group))
     }
 
     /// The bucket key of `sig` in `band`, or `None` if the signature is too short for it.
@@ -322,11 +387,9 @@ impl LshIndex {
     }
 }
 
-/// A `HashMap` keyed by values that are already well-mixed 64-bit hashes.
-type KeyMap = HashMap<u64, usize, BuildHasherDefault<PassThroughHasher>>;
-
-/// Hasher that passes a `u64` key through unchanged (the keys are hashes already);
-/// other input is folded in with FNV-1a.
+/// Hasher for keys that are already well-mixed hashes: a `u64` passes through unchanged, a
+/// `u32` (the low half of one) is spread over all 64 bits, since the hash table takes its
+/// control bits from the top; other input is folded in with FNV-1a.
 #[derive(Debug, Default, Clone, Copy)]
 struct PassThroughHasher(u64);
 
@@ -343,6 +406,10 @@ impl Hasher for PassThroughHasher {
 
     fn write_u64(&mut self, value: u64) {
         self.0 = value;
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.0 = u64::from(value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -435,6 +502,39 @@ mod tests {
 
     const SEED: u64 = 0x7475_6e65_6265_6e63;
 
+    /// An index with its signatures kept beside it in memory.
+    struct MemIndex {
+        index: LshIndex,
+        sigs: Vec<Signature>,
+    }
+
+    impl MemIndex {
+        fn new(params: MinHashParams) -> Self {
+            MemIndex {
+                index: LshIndex::new(params),
+                sigs: Vec::new(),
+            }
+        }
+
+        fn insert(&mut self, id: usize, sig: &Signature) {
+            self.sigs.push(sig.clone());
+            let stored = (self.sigs.len() - 1) as u32;
+            self.index.insert(id, sig, stored, &self.sigs[..]).unwrap();
+        }
+
+        fn query(&self, sig: &Signature) -> Option<(usize, f64)> {
+            self.index.query(sig, &self.sigs[..]).unwrap()
+        }
+
+        fn len(&self) -> usize {
+            self.index.len()
+        }
+
+        fn is_empty(&self) -> bool {
+            self.index.is_empty()
+        }
+    }
+
     fn hasher() -> MinHasher {
         MinHasher::new(MinHashParams::default(), SEED)
     }
@@ -477,7 +577,7 @@ mod tests {
         let text = "How do I activate my new debit card?";
         let (a, b) = (h.signature(text), h.signature(text));
         assert_eq!(a.jaccard(&b), 1.0);
-        let mut index = LshIndex::new(MinHashParams::default());
+        let mut index = MemIndex::new(MinHashParams::default());
         index.insert(42, &a);
         assert_eq!(index.query(&b), Some((42, 1.0)));
     }
@@ -497,7 +597,7 @@ mod tests {
         // Exact 0.82: found with every one of 500 seeds tried while writing this test.
         assert!(exact > 0.75 && exact < 0.9, "exact {exact}");
 
-        let mut index = LshIndex::new(params);
+        let mut index = MemIndex::new(params);
         index.insert(0, &h.signature("Why was I charged a fee for my transfer?"));
         index.insert(1, &h.signature(original));
         let found = index.query(&h.signature(edited));
@@ -542,7 +642,7 @@ mod tests {
         let a = h.signature("How do I activate my card?");
         let b = h.signature("Why was I charged a fee for my transfer?");
         assert!(a.jaccard(&b) < 0.2, "{}", a.jaccard(&b));
-        let mut index = LshIndex::new(MinHashParams::default());
+        let mut index = MemIndex::new(MinHashParams::default());
         index.insert(0, &a);
         assert_eq!(index.query(&b), None);
     }
@@ -550,7 +650,7 @@ mod tests {
     #[test]
     fn case_and_punctuation_differences_are_found() {
         let h = hasher();
-        let mut index = LshIndex::new(MinHashParams::default());
+        let mut index = MemIndex::new(MinHashParams::default());
         index.insert(3, &h.signature("I lost my card!"));
         for variant in ["i lost my card", "I LOST MY CARD", "i lost, my card..."] {
             assert_eq!(
@@ -621,7 +721,7 @@ mod tests {
         assert_eq!(short.jaccard(&short_again), 1.0);
         assert!(empty.jaccard(&short) < 0.1);
         assert_eq!(empty, h.signature("?!"));
-        let mut index = LshIndex::new(MinHashParams::default());
+        let mut index = MemIndex::new(MinHashParams::default());
         assert!(index.is_empty());
         assert_eq!(index.query(&empty), None);
         index.insert(0, &empty);
@@ -636,7 +736,7 @@ mod tests {
             shingle: 0,
         };
         let sig = MinHasher::new(tiny, 0).signature("abc");
-        let mut index = LshIndex::new(tiny);
+        let mut index = MemIndex::new(tiny);
         index.insert(5, &sig);
         assert_eq!(index.query(&sig), Some((5, 1.0)));
     }
@@ -650,7 +750,7 @@ mod tests {
         let h = MinHasher::new(params, SEED);
         let text = "I was charged twice for the same purchase at the grocery store";
         let near = "I was charged twice for the same purchase at the hardware store";
-        let mut index = LshIndex::new(params);
+        let mut index = MemIndex::new(params);
         index.insert(1, &h.signature(near));
         index.insert(9, &h.signature(text));
         index.insert(4, &h.signature(text));
@@ -678,7 +778,7 @@ mod tests {
         let mut worse = query.clone();
         worse.0[5..7].copy_from_slice(&[100, 100]);
         for order in [[(5, &b), (3, &a)], [(3, &a), (5, &b)]] {
-            let mut index = LshIndex::new(params);
+            let mut index = MemIndex::new(params);
             index.insert(0, &worse);
             for (id, sig) in order {
                 index.insert(id, sig);
@@ -742,7 +842,7 @@ mod tests {
             texts.len() as f64 / secs
         );
         let start = std::time::Instant::now();
-        let mut index = LshIndex::new(MinHashParams::default());
+        let mut index = MemIndex::new(MinHashParams::default());
         let mut dups = 0;
         for (id, sig) in sigs.iter().enumerate() {
             if index.query(sig).is_some() {

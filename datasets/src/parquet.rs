@@ -1,13 +1,104 @@
 //! Parquet output for the local target: one column per field (`prompt`/`completion`,
-//! `messages` as JSON text (chats and RFT prompts), or `text`), written with polars.
+//! `messages` as JSON text (chats and RFT prompts), or `text`), written with polars, a row
+//! group at a time.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
 use crate::record::Record;
+use crate::write::Written;
 use crate::{Error, Result};
 
-/// Records of one split as Parquet bytes.
-pub fn records_to_parquet<'a>(records: impl Iterator<Item = &'a Record>) -> Result<Vec<u8>> {
+/// Rows per row group: polars' own default, so a split of up to this many rows is written
+/// exactly as one `ParquetWriter::finish` call writes it.
+const ROW_GROUP: usize = 512 * 512;
+
+/// One split's Parquet file, written as records arrive: they are held until a row group is
+/// full, then written out.
+pub struct ParquetFile {
+    path: PathBuf,
+    writer: Option<polars::io::parquet::write::BatchedWriter<File>>,
+    pending: Vec<Record>,
+    records: usize,
+}
+
+impl ParquetFile {
+    /// Starts `path` (created on the first row group).
+    pub fn create(path: &Path) -> Result<Self> {
+        Ok(ParquetFile {
+            path: path.into(),
+            writer: None,
+            pending: Vec::new(),
+            records: 0,
+        })
+    }
+
+    /// Adds a record.
+    pub fn push(&mut self, r: Record) -> Result<()> {
+        self.pending.push(r);
+        self.records += 1;
+        if self.pending.len() == ROW_GROUP {
+            self.write_group()?;
+        }
+        Ok(())
+    }
+
+    /// Records added.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    fn polars_err(&self, source: PolarsError) -> Error {
+        Error::Polars {
+            file: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn write_group(&mut self) -> Result<()> {
+        let df = records_frame(self.pending.drain(..).as_slice())?;
+        if self.writer.is_none() {
+            let file = File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
+            let w = ParquetWriter::new(file)
+                .batched(df.schema())
+                .map_err(|e| self.polars_err(e))?;
+            self.writer = Some(w);
+        }
+        if let Some(w) = &mut self.writer {
+            w.write_batch(&df).map_err(|source| Error::Polars {
+                file: self.path.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending (an empty split still gets its columns) and closes the file.
+    pub fn finish(mut self) -> Result<Written> {
+        if !self.pending.is_empty() || self.writer.is_none() {
+            self.write_group()?;
+        }
+        if let Some(w) = &self.writer {
+            w.finish().map_err(|e| self.polars_err(e))?;
+        }
+        drop(self.writer.take());
+        let file = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        let bytes = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        let sha256 =
+            tunebench_core::fs::sha256_file(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        Ok(Written {
+            path: self.path.clone(),
+            sha256,
+            bytes,
+        })
+    }
+}
+
+/// Records as a frame of the output's columns.
+fn records_frame(records: &[Record]) -> Result<DataFrame> {
     let mut prompt = Vec::new();
     let mut completion = Vec::new();
     let mut messages = Vec::new();
@@ -39,10 +130,5 @@ pub fn records_to_parquet<'a>(records: impl Iterator<Item = &'a Record>) -> Resu
         file: "parquet output".into(),
         source,
     };
-    let mut df = DataFrame::new_infer_height(columns).map_err(polars_err)?;
-    let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf)
-        .finish(&mut df)
-        .map_err(polars_err)?;
-    Ok(buf)
+    DataFrame::new_infer_height(columns).map_err(polars_err)
 }

@@ -7,7 +7,9 @@
 //! its source `file:line`, category and reason; the manifest's counts must balance. No output
 //! may land on an input: that is refused before any work.
 
+mod budget;
 mod publish;
+mod spill;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -15,16 +17,18 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{Counts, InputFile, Manifest};
+use crate::manifest::{Counts, InputFile, Manifest, OutputFile};
 use crate::minhash::MinHasher;
 use crate::pii::{PiiCounts, PiiKind, PiiScanner};
-use crate::read::{self, BadRow, Input, Row};
+use crate::read::{self, Input, Row};
 use crate::settings::{OnError, OutputFormat, PrepareSettings};
 use crate::targets::{Split, Target};
 use crate::tokens::{LengthStats, TokenCounter};
 use crate::{Error, Result};
+use budget::Budget;
 pub use publish::STAGING_PREFIX;
-use publish::{Staging, abort_point, listing, write_violations};
+use publish::{RejectedFile, Staging, abort_point, listing, write_violations};
+use spill::{KeptRecords, KeptSet, SignatureFile};
 use steps::{Dropped, ExactDedup, Item, NearDedup, Sources};
 
 /// File names `prepare` writes into `out_dir`.
@@ -173,27 +177,39 @@ pub fn prepare(
         .map(TokenCounter::load)
         .transpose()?;
     publish::remove_leftovers(&settings.out_dir)?;
+    let budget = Budget::new(settings.memory_limit);
 
-    // Read, each chunk of records going through the per-record steps as it is read.
+    // Read, each chunk of records going through the per-record steps as it is read; the
+    // records kept go to disk, the ones dropped to rejected.jsonl, both in the staging folder.
     let started = std::time::Instant::now();
+    let staging = Staging::create(&settings.out_dir)?;
     let sources = Sources::new(&files);
     let mut record_steps = RecordSteps::new(settings, tokenizer.as_ref(), &sources);
-    let mut items: Vec<Item> = Vec::new();
-    let mut dropped: Vec<Dropped> = Vec::new();
-    let ReadAll { inputs, bad } = read_inputs(settings, &files, progress, &mut |chunk| {
-        items.extend(record_steps.run(chunk, &mut dropped)?);
-        Ok(())
+    let signature_width = record_steps
+        .hasher
+        .as_ref()
+        .map(|_| settings.dedup.minhash.num_perm.max(1));
+    let mut kept = KeptRecords::create(&staging.dir, signature_width)?;
+    let mut rejected = RejectedFile::create(&staging.dir, settings.on_error == OnError::Fail)?;
+    let inputs = read_inputs(settings, &files, &budget, progress, &mut |chunk| {
+        let mut dropped: Vec<Dropped> = chunk.bad.into_iter().map(Dropped::from).collect();
+        let signatures = kept.signatures.as_mut();
+        for item in record_steps.run(chunk.rows, &mut dropped, signatures)? {
+            kept.push(item)?;
+        }
+        // Every record of a chunk comes before every record of the next one.
+        dropped.sort_by_key(|d| (d.file, d.line));
+        rejected.write(&dropped, &sources)?;
+        budget.check_records(&record_steps, &kept)
     })?;
     abort_point("read");
-    refuse_unreadable(settings, &bad, &sources)?;
+    refuse_unreadable(settings, rejected.unreadable())?;
     let mut counts = Counts {
         input: inputs.iter().map(|i| i.records).sum(),
         ..Counts::default()
     };
-    dropped.extend(bad.into_iter().map(Dropped::from));
-    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "read and per-record steps");
-    // The de-duplication indexes go here (a near-dup index holds a copy of every kept
-    // record's signature): only the totals live on.
+    tracing::info!(kept = kept.kept.len(), elapsed = ?started.elapsed(), "read and per-record steps");
+    // The de-duplication indexes go here: only the totals live on.
     let (pii, truncated, violations) = record_steps.finish();
     if !violations.is_empty() {
         write_violations(&settings.out_dir, &violations)?;
@@ -204,26 +220,26 @@ pub fn prepare(
         });
     }
     counts.truncated = truncated;
+    let kept = kept.finish()?;
 
     // Over the kept records.
-    let mut splits = steps::split(&items, settings);
-    let leakage = steps::check_leakage(settings, &items, &mut splits, &sources);
-    dropped.sort_by_key(|d| (d.file, d.line));
+    let mut splits = steps::split(&kept, settings);
+    budget.check_leakage(&kept, &splits, settings)?;
+    let leakage = steps::check_leakage(settings, &kept, &mut splits, &sources)?;
+    count_dropped(&mut counts, rejected.by_category());
+    let rejected = rejected.commit()?;
     if !splits.contains(&Split::Train) {
         return Err(no_train_records(
-            settings, &counts, &items, &splits, &dropped, &sources,
+            settings, &counts, &kept, &splits, &staging, &rejected,
         ));
     }
 
-    // Write: render each split and check the target's file rules, stage every file, then
-    // publish them with the manifest last.
-    let bodies = publish::render_splits(settings, &items, &splits, progress)?;
-    let staging = Staging::create(&settings.out_dir)?;
+    // Write: render each split's records into its file and check the target's file rules,
+    // then publish them with the manifest last.
     let mut staged = Vec::new();
-    let split_files = publish::stage_splits(&staging, bodies, settings.output_format, &mut staged)?;
-    count_dropped(&mut counts, &dropped);
-    counts.kept = items.len();
-    let rejected = publish::write_rejected(&staging.dir, &dropped, &sources)?;
+    let split_files =
+        publish::write_splits(settings, &staging, &kept, &splits, progress, &mut staged)?;
+    counts.kept = kept.len();
     staged.push(rejected.file.clone());
     let manifest = Manifest {
         tool: tool_version(),
@@ -236,16 +252,16 @@ pub fn prepare(
             .map(|&k| (k.name().to_string(), pii.get(k)))
             .collect(),
         tokens: tokenizer.as_ref().map(|_| {
-            let lens: Vec<usize> = items.iter().filter_map(|i| i.tokens).collect();
+            let lens: Vec<usize> = kept.kept.iter().filter_map(|k| k.tokens()).collect();
             LengthStats::of(&lens)
         }),
         splits: split_files,
-        labels: label_table(settings, &items, &splits),
+        labels: label_table(settings, &kept, &splits),
         rejected,
         leakage,
         uploaded: Vec::new(),
     };
-    tracing::info!(kept = items.len(), elapsed = ?started.elapsed(), "written");
+    tracing::info!(kept = kept.len(), elapsed = ?started.elapsed(), "written");
     debug_assert!(manifest.counts.balanced(), "{:?}", manifest.counts);
     crate::write_manifest(&staging.dir, &manifest)?;
     staging.publish(&staged)?;
@@ -256,62 +272,44 @@ pub fn prepare(
     })
 }
 
-/// What the read step gives besides the records.
-struct ReadAll {
-    /// The inputs' descriptions for the manifest.
-    inputs: Vec<Input>,
-    /// Rows that could not become records.
-    bad: Vec<BadRow>,
-}
-
 /// Reads every input file, mapping and cleaning each row, and hands the records to
-/// `on_rows` in input order, in chunks (see [`read::CHUNK_ROWS`]).
+/// `on_chunk` in input order, a stretch of each file at a time (its size set by `budget`).
+/// Returns the inputs' descriptions for the manifest.
 fn read_inputs(
     settings: &PrepareSettings,
     files: &[(String, PathBuf)],
+    budget: &Budget,
     progress: &dyn Progress,
-    on_rows: &mut dyn FnMut(Vec<Row>) -> Result<()>,
-) -> Result<ReadAll> {
+    on_chunk: &mut dyn FnMut(read::Chunk) -> Result<()>,
+) -> Result<Vec<Input>> {
+    let reader = read::FileReader {
+        mapping: &settings.mapping,
+        label: settings.split.stratify_by.as_deref(),
+        max_record_bytes: settings.max_record_bytes,
+        chunk_bytes: budget.chunk_bytes(),
+        max_pending_bytes: budget.max_pending_bytes(),
+    };
     progress.start("prepare", files.len() as u64);
     let mut inputs = Vec::new();
-    let mut bad = Vec::new();
     for (i, (name, path)) in files.iter().enumerate() {
         let format = read::format_of(name, settings.format)?;
-        let got = read::read_file(
-            i as u32,
-            name,
-            path,
-            format,
-            &settings.mapping,
-            settings.split.stratify_by.as_deref(),
-            settings.max_record_bytes,
-            on_rows,
-        )?;
-        inputs.push(got.input);
-        bad.extend(got.bad);
+        inputs.push(reader.read(i as u32, name, path, format, on_chunk)?);
         progress.advance(1);
     }
     progress.finish();
-    Ok(ReadAll { inputs, bad })
+    Ok(inputs)
 }
 
-/// With `on_error = "fail"`, an unreadable row fails the run, listing every one.
-fn refuse_unreadable(settings: &PrepareSettings, bad: &[BadRow], sources: &Sources) -> Result<()> {
-    if settings.on_error != OnError::Fail {
+/// With `on_error = "fail"`, an unreadable row fails the run, listing every one
+/// (`file:line: reason`).
+fn refuse_unreadable(settings: &PrepareSettings, lines: &[String]) -> Result<()> {
+    if settings.on_error != OnError::Fail || lines.is_empty() {
         return Ok(());
     }
-    let lines: Vec<String> = bad
-        .iter()
-        .filter(|b| b.category == "unreadable")
-        .map(|b| format!("{}: {}", sources.at(b.file, b.line), b.reason))
-        .collect();
-    if lines.is_empty() {
-        return Ok(());
-    }
-    write_violations(&settings.out_dir, &lines)?;
+    write_violations(&settings.out_dir, lines)?;
     Err(Error::BadRecords {
         count: lines.len(),
-        listing: listing(lines.into_iter()),
+        listing: listing(lines.iter().cloned()),
     })
 }
 
@@ -363,16 +361,30 @@ impl<'a> RecordSteps<'a> {
         (self.pii, self.truncated, self.violations)
     }
 
+    /// Approximate bytes the de-duplication indexes hold.
+    fn memory(&self) -> (usize, usize) {
+        (
+            self.exact.as_ref().map_or(0, ExactDedup::memory),
+            self.near.as_ref().map_or(0, NearDedup::memory),
+        )
+    }
+
     /// One chunk through every per-record step; returns the records kept, in input order.
-    fn run(&mut self, chunk: Vec<Row>, dropped: &mut Vec<Dropped>) -> Result<Vec<Item>> {
+    /// `signatures` stores the near de-duplication index's signatures.
+    fn run(
+        &mut self,
+        chunk: Vec<Row>,
+        dropped: &mut Vec<Dropped>,
+        signatures: Option<&mut SignatureFile>,
+    ) -> Result<Vec<Item>> {
         let s = self.settings;
         let mut items = steps::redact_pii(chunk, &self.scanner, s.pii, &mut self.pii).keep(dropped);
         if let Some(exact) = &mut self.exact {
             items = exact.apply(items, self.sources).keep(dropped);
         }
         steps::minhash(&mut items, self.hasher.as_ref());
-        if let Some(near) = &mut self.near {
-            items = near.apply(items, self.sources).keep(dropped);
+        if let (Some(near), Some(store)) = (&mut self.near, signatures) {
+            items = near.apply(items, self.sources, store)?.keep(dropped);
         }
         if let Some(tok) = self.tokenizer {
             let (stepped, truncated) = steps::count_tokens(items, tok, &s.tokens)?;
@@ -390,30 +402,19 @@ impl<'a> RecordSteps<'a> {
 fn no_train_records(
     settings: &PrepareSettings,
     counts: &Counts,
-    items: &[Item],
+    kept: &KeptSet,
     splits: &[Split],
-    dropped: &[Dropped],
-    sources: &Sources,
+    staging: &Staging,
+    rejected: &OutputFile,
 ) -> Error {
-    let lines: Vec<String> = dropped
-        .iter()
-        .map(|d| {
-            format!(
-                "{}: {}: {}",
-                sources.at(d.file, d.line),
-                d.category,
-                d.reason
-            )
-        })
-        .collect();
+    let (lines, by_category) = match publish::read_rejected(&staging.dir.join(&rejected.file)) {
+        Ok(read) => read,
+        Err(e) => return e,
+    };
     if let Err(e) = write_violations(&settings.out_dir, &lines) {
         return e;
     }
     let in_split = |s: Split| splits.iter().filter(|x| **x == s).count();
-    let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
-    for d in dropped {
-        *by_category.entry(d.category).or_default() += 1;
-    }
     let dropped_text: Vec<String> = by_category
         .iter()
         .map(|(c, n)| format!("{n} {c}"))
@@ -421,7 +422,7 @@ fn no_train_records(
     let summary = format!(
         "{} record(s) in, {} kept (validation {}, test {}), dropped: {}",
         counts.input,
-        items.len(),
+        kept.len(),
         in_split(Split::Validation),
         in_split(Split::Test),
         if dropped_text.is_empty() {
@@ -440,18 +441,18 @@ fn no_train_records(
     }
 }
 
-/// Adds each dropped record to its category's count, and the sums.
-fn count_dropped(counts: &mut Counts, dropped: &[Dropped]) {
-    for d in dropped {
-        match d.category {
-            "unreadable" => counts.unreadable += 1,
-            "empty" => counts.empty += 1,
-            "too_large" => counts.too_large += 1,
-            "pii" => counts.pii_rejected += 1,
-            "invalid_for_target" => counts.invalid_for_target += 1,
-            "exact_duplicate" => counts.exact_duplicates += 1,
-            "near_duplicate" => counts.near_duplicates += 1,
-            "filtered" => counts.filtered += 1,
+/// Adds the dropped records' counts by category, and the sums.
+fn count_dropped(counts: &mut Counts, by_category: &BTreeMap<&'static str, usize>) {
+    for (&category, &n) in by_category {
+        match category {
+            "unreadable" => counts.unreadable += n,
+            "empty" => counts.empty += n,
+            "too_large" => counts.too_large += n,
+            "pii" => counts.pii_rejected += n,
+            "invalid_for_target" => counts.invalid_for_target += n,
+            "exact_duplicate" => counts.exact_duplicates += n,
+            "near_duplicate" => counts.near_duplicates += n,
+            "filtered" => counts.filtered += n,
             _ => {}
         }
     }
@@ -466,14 +467,14 @@ fn count_dropped(counts: &mut Counts, dropped: &[Dropped]) {
 /// Records per label and split, when the split is stratified.
 fn label_table(
     settings: &PrepareSettings,
-    items: &[Item],
+    kept: &KeptSet,
     splits: &[Split],
 ) -> BTreeMap<String, BTreeMap<String, usize>> {
     let mut t: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     if settings.split.stratify_by.is_some() {
-        for (it, s) in items.iter().zip(splits) {
-            let l = it.row.label.clone().unwrap_or_default();
-            *t.entry(l)
+        for (k, s) in kept.kept.iter().zip(splits) {
+            let l = k.label().map(|l| kept.labels.name(l)).unwrap_or_default();
+            *t.entry(l.to_string())
                 .or_default()
                 .entry(s.name().to_string())
                 .or_default() += 1;
@@ -502,18 +503,28 @@ mod tests {
         let settings = raw.resolve(&root).unwrap();
         let files = read::expand(&settings.inputs, &[]).unwrap();
         let mut rows = Vec::new();
-        read_inputs(&settings, &files, &NoProgress, &mut |chunk| {
-            rows.extend(chunk);
+        let budget = Budget::new(settings.memory_limit);
+        read_inputs(&settings, &files, &budget, &NoProgress, &mut |chunk| {
+            rows.extend(chunk.rows);
             Ok(())
         })
         .unwrap();
         let sources = Sources::new(&files);
         let tok = TokenCounter::load(settings.tokens.tokenizer.as_deref().unwrap()).unwrap();
         let run = |chunk: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = KeptRecords::create(dir.path(), Some(settings.dedup.minhash.num_perm))
+                .unwrap()
+                .signatures
+                .unwrap();
             let mut steps = RecordSteps::new(&settings, Some(&tok), &sources);
             let (mut kept, mut dropped) = (Vec::new(), Vec::new());
             for c in rows.chunks(chunk) {
-                kept.extend(steps.run(c.to_vec(), &mut dropped).unwrap());
+                kept.extend(
+                    steps
+                        .run(c.to_vec(), &mut dropped, Some(&mut store))
+                        .unwrap(),
+                );
             }
             let kept: Vec<_> = kept.iter().map(|i| (i.row.line, i.key, i.tokens)).collect();
             // The pipeline lists dropped records in input order; steps add them as they go.

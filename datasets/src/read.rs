@@ -137,130 +137,324 @@ pub struct BadRow {
     pub category: &'static str,
 }
 
-/// Records per chunk that [`read_file`] hands on: the unit the preparation steps work on.
-pub const CHUNK_ROWS: usize = 8_192;
-
-/// What one file gave, besides the records handed on.
-pub struct FileRows {
-    /// The file's description for the manifest.
-    pub input: Input,
-    /// Records that could not be read or were empty.
+/// Records and unreadable rows of one stretch of a file, handed on as the file is read: the
+/// unit the preparation steps work on.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Records made, in input order.
+    pub rows: Vec<Row>,
+    /// Rows of the same stretch that could not become records, in line order.
     pub bad: Vec<BadRow>,
 }
 
-/// Reads one file and maps its rows, handing the records to `on_rows` in order, in chunks
-/// of at most [`CHUNK_ROWS`], as they are made: the file's records are never all held at
-/// once.
-#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
-pub fn read_file(
-    index: u32,
-    name: &str,
-    path: &Path,
-    format: InputFormat,
-    mapping: &Mapping,
-    label: Option<&str>,
-    max_record_bytes: u64,
-    on_rows: &mut dyn FnMut(Vec<Row>) -> Result<()>,
-) -> Result<FileRows> {
-    let wanted = wanted_columns(mapping, label);
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let size = bytes.len() as u64;
-    let (df, lines, mut bad) = match format {
-        InputFormat::Csv | InputFormat::Jsonl => {
-            let scanned = if format == InputFormat::Csv {
-                scan_csv(bytes)
-            } else {
-                scan_jsonl(bytes)
-            };
-            let header = scanned.header.map_err(|reason| Error::BadHeader {
+/// How one file is read: what to make of its rows and how much of it to hold at a time.
+pub struct FileReader<'a> {
+    /// Columns to records.
+    pub mapping: &'a Mapping,
+    /// The stratification column.
+    pub label: Option<&'a str>,
+    /// Rows whose mapped columns hold more are rejected as `too_large`.
+    pub max_record_bytes: u64,
+    /// Input bytes read, parsed and handed on at a time (Parquet: rows of about that size).
+    pub chunk_bytes: usize,
+    /// The longest single text record the reader will hold; a longer one (in practice a
+    /// quote that is never closed, which runs to the end of the file) fails the run.
+    pub max_pending_bytes: usize,
+}
+
+/// Bytes read from a text file at least per `read` call.
+const MIN_READ: usize = 64 << 10;
+
+impl FileReader<'_> {
+    /// Reads one file and maps its rows, handing them to `on_chunk` in input order, one
+    /// stretch of about `chunk_bytes` at a time: the file is never held whole, neither as
+    /// bytes nor as a frame. Returns the file's description for the manifest.
+    pub fn read(
+        &self,
+        index: u32,
+        name: &str,
+        path: &Path,
+        format: InputFormat,
+        on_chunk: &mut dyn FnMut(Chunk) -> Result<()>,
+    ) -> Result<Input> {
+        let (sha256, bytes, records) = match format {
+            InputFormat::Csv | InputFormat::Jsonl => {
+                self.read_text(index, name, path, format, on_chunk)?
+            }
+            InputFormat::Parquet | InputFormat::Auto => {
+                self.read_parquet(index, name, path, on_chunk)?
+            }
+        };
+        Ok(Input {
+            name: name.into(),
+            path: path.into(),
+            format,
+            sha256,
+            bytes,
+            records,
+        })
+    }
+
+    /// CSV or JSON Lines, in stretches: read bytes, cut them into whole records with the
+    /// pre-pass (a record cut by the end of the stretch waits for the next read), parse the
+    /// good ones with polars, map them. Returns (sha256, size, records read).
+    fn read_text(
+        &self,
+        index: u32,
+        name: &str,
+        path: &Path,
+        format: InputFormat,
+        on_chunk: &mut dyn FnMut(Chunk) -> Result<()>,
+    ) -> Result<(String, u64, usize)> {
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut hash = Sha256::new();
+        let (mut size, mut records) = (0u64, 0usize);
+        let mut scanner = Scanner::new(format);
+        let mut columns = SeenColumns::default();
+        let mut buf: Vec<u8> = Vec::new();
+        let (mut eof, mut bom_checked) = (false, false);
+        let mut want = self.chunk_bytes.max(MIN_READ);
+        loop {
+            while !eof && buf.len() < want {
+                let start = buf.len();
+                buf.resize(start + (want - start).max(MIN_READ), 0);
+                let n = read_some(&mut file, &mut buf[start..]).map_err(|e| Error::io(path, e))?;
+                buf.truncate(start + n);
+                hash.update(&buf[start..]);
+                size += n as u64;
+                eof = n == 0;
+            }
+            if !bom_checked && (buf.len() >= BOM.len() || eof) {
+                buf.drain(..bom_len(&buf));
+                bom_checked = true;
+            }
+            let part = scanner.scan(&buf, eof).map_err(|reason| Error::BadHeader {
                 file: name.into(),
                 reason,
             })?;
-            if scanned.lines.is_empty() && scanned.bad.is_empty() {
-                return Err(match header {
-                    Some(h) => Error::NoRows {
+            if part.consumed == 0 && !eof {
+                // One record runs past everything held: read more of it, up to the cap.
+                if buf.len() >= self.max_pending_bytes {
+                    return Err(Error::RecordTooLong {
                         file: name.into(),
-                        columns: quoted_list(h.split(',').map(|c| c.trim().trim_matches('"'))),
-                    },
-                    None => Error::EmptyFile { file: name.into() },
-                });
-            }
-            let bad: Vec<BadRow> = scanned
-                .bad
-                .into_iter()
-                .map(|(line, reason)| BadRow {
-                    file: index,
-                    line: line as u32,
-                    reason,
-                    category: "unreadable",
-                })
-                .collect();
-            let df = if scanned.lines.is_empty() {
-                None
-            } else {
-                let lf = text_scan(scanned.buffer, format).map_err(|source| Error::Polars {
-                    file: name.into(),
-                    source,
-                })?;
-                let df = collect_columns(lf, name, &wanted)?;
-                // Rows are matched to line numbers by position: a different count means the
-                // two parsers cut the file differently, and rows would be lost or mislabelled.
-                if df.height() != scanned.lines.len() {
-                    return Err(Error::RecordCount {
-                        file: name.into(),
-                        expected: scanned.lines.len(),
-                        parsed: df.height(),
+                        line: scanner.line(),
+                        bytes: buf.len() as u64,
                     });
                 }
-                Some(df)
-            };
-            (df, scanned.lines, bad)
-        }
-        InputFormat::Parquet | InputFormat::Auto => {
-            drop(bytes);
-            let lf = LazyFrame::scan_parquet(
-                PlRefPath::new(path.to_string_lossy().as_ref()),
-                Default::default(),
-            )
-            .map_err(|source| Error::Polars {
-                file: name.into(),
-                source,
-            })?;
-            let df = collect_columns(lf, name, &wanted)?;
-            if df.height() == 0 {
-                return Err(Error::NoRows {
-                    file: name.into(),
-                    columns: quoted_list(df.get_column_names().iter().map(|c| c.as_str())),
-                });
+                want = (buf.len() * 2).min(self.max_pending_bytes.max(buf.len() + 1));
+                continue;
             }
-            let lines = (1..=df.height()).collect();
-            (Some(df), lines, Vec::new())
+            want = self.chunk_bytes.max(MIN_READ);
+            let chunk =
+                self.parse_part(index, name, format, &buf, &part, &scanner, &mut columns)?;
+            records += chunk.rows.len() + chunk.bad.len();
+            if !chunk.rows.is_empty() || !chunk.bad.is_empty() {
+                on_chunk(chunk)?;
+            }
+            buf.drain(..part.consumed);
+            if eof {
+                break;
+            }
         }
-    };
-    let rows = match df {
-        Some(df) => map_rows(
-            index,
-            name,
-            &df,
-            &lines,
-            mapping,
-            label,
-            max_record_bytes,
-            &mut bad,
-            on_rows,
-        )?,
-        None => 0,
-    };
-    let input = Input {
-        name: name.into(),
-        path: path.into(),
-        format,
-        sha256,
-        bytes: size,
-        records: rows + bad.len(),
-    };
-    Ok(FileRows { input, bad })
+        if scanner.records() == 0 {
+            return Err(match scanner.header_text() {
+                Some(h) => Error::NoRows {
+                    file: name.into(),
+                    columns: quoted_list(h.split(',').map(|c| c.trim().trim_matches('"'))),
+                },
+                None => Error::EmptyFile { file: name.into() },
+            });
+        }
+        columns.check(name, &wanted_columns(self.mapping, self.label))?;
+        Ok((hex::encode(hash.finalize()), size, records))
+    }
+
+    /// The good records of one scanned stretch through polars and the mapping, with the bad
+    /// ones beside them.
+    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+    fn parse_part(
+        &self,
+        index: u32,
+        name: &str,
+        format: InputFormat,
+        bytes: &[u8],
+        part: &Part,
+        scanner: &Scanner,
+        columns: &mut SeenColumns,
+    ) -> Result<Chunk> {
+        let mut bad: Vec<BadRow> = part
+            .bad
+            .iter()
+            .map(|(line, reason)| BadRow {
+                file: index,
+                line: *line as u32,
+                reason: reason.clone(),
+                category: "unreadable",
+            })
+            .collect();
+        if part.good.is_empty() {
+            return Ok(Chunk {
+                rows: Vec::new(),
+                bad,
+            });
+        }
+        let buffer = polars_buffer(scanner.header_bytes(), bytes, &part.good);
+        let lf = text_scan(buffer, format).map_err(|source| Error::Polars {
+            file: name.into(),
+            source,
+        })?;
+        let wanted = wanted_columns(self.mapping, self.label);
+        let df = if format == InputFormat::Jsonl {
+            // A JSON key may be missing from every line of one stretch and present in the
+            // next: absent here means null here; absent from the whole file is an error
+            // (checked at its end).
+            columns.collect(lf, name, &wanted)?
+        } else {
+            collect_columns(lf, name, &wanted)?
+        };
+        // Rows are matched to line numbers by position: a different count means the two
+        // parsers cut the file differently, and rows would be lost or mislabelled.
+        if df.height() != part.good.len() {
+            return Err(Error::RecordCount {
+                file: name.into(),
+                expected: part.good.len(),
+                parsed: df.height(),
+            });
+        }
+        let lines: Vec<usize> = part.good.iter().map(|g| g.2).collect();
+        let rows = self.map_rows(index, name, &df, &lines, &mut bad)?;
+        bad.sort_by_key(|b| b.line);
+        Ok(Chunk { rows, bad })
+    }
+
+    /// Parquet, a slice of rows at a time (polars reads only the row groups a slice needs).
+    /// Returns (sha256, size, records read).
+    fn read_parquet(
+        &self,
+        index: u32,
+        name: &str,
+        path: &Path,
+        on_chunk: &mut dyn FnMut(Chunk) -> Result<()>,
+    ) -> Result<(String, u64, usize)> {
+        let sha256 = tunebench_core::fs::sha256_file(path).map_err(|e| Error::io(path, e))?;
+        let size = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        let polars_err = |source| Error::Polars {
+            file: name.into(),
+            source,
+        };
+        let lf = LazyFrame::scan_parquet(
+            PlRefPath::new(path.to_string_lossy().as_ref()),
+            Default::default(),
+        )
+        .map_err(polars_err)?;
+        let wanted = wanted_columns(self.mapping, self.label);
+        let total = lf
+            .clone()
+            .select([len()])
+            .collect()
+            .and_then(|df| {
+                let n = df.columns()[0].idx()?.get(0).unwrap_or(0);
+                Ok(n as usize)
+            })
+            .map_err(polars_err)?;
+        if total == 0 {
+            let df = collect_columns(lf, name, &wanted)?;
+            return Err(Error::NoRows {
+                file: name.into(),
+                columns: quoted_list(df.get_column_names().iter().map(|c| c.as_str())),
+            });
+        }
+        let per_row = (size as usize / total).max(1);
+        let step = (self.chunk_bytes / per_row).max(1024);
+        let mut records = 0;
+        for offset in (0..total).step_by(step) {
+            let n = step.min(total - offset);
+            let df = collect_columns(lf.clone().slice(offset as i64, n as IdxSize), name, &wanted)?;
+            let lines: Vec<usize> = (offset + 1..=offset + df.height()).collect();
+            let mut bad = Vec::new();
+            let rows = self.map_rows(index, name, &df, &lines, &mut bad)?;
+            records += rows.len() + bad.len();
+            on_chunk(Chunk { rows, bad })?;
+        }
+        Ok((sha256, size, records))
+    }
+}
+
+/// Reads into `buf` until it is full or the file ends; returns the bytes read.
+fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The keys a JSON Lines file has shown so far, in order of first sight, so that a wanted
+/// key absent from one stretch reads as null there and one absent from the whole file is
+/// refused, naming the keys the file does have.
+#[derive(Default)]
+struct SeenColumns {
+    names: Vec<String>,
+}
+
+impl SeenColumns {
+    /// Reads the wanted columns of one stretch, null where a key is absent from it.
+    fn collect(
+        &mut self,
+        mut lf: LazyFrame,
+        name: &str,
+        wanted: &[(&str, String)],
+    ) -> Result<DataFrame> {
+        let polars_err = |source| Error::Polars {
+            file: name.into(),
+            source,
+        };
+        let schema = lf.collect_schema().map_err(polars_err)?;
+        for n in schema.iter_names() {
+            if !self.names.iter().any(|s| s == n.as_str()) {
+                self.names.push(n.to_string());
+            }
+        }
+        lf.select(
+            wanted
+                .iter()
+                .map(|(c, _)| match schema.get(c) {
+                    Some(_) => col(*c),
+                    None => lit(NULL).cast(DataType::String).alias(*c),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .collect()
+        .map_err(polars_err)
+    }
+
+    /// Refuses a wanted column no stretch had.
+    fn check(&self, name: &str, wanted: &[(&str, String)]) -> Result<()> {
+        if self.names.is_empty() {
+            // A CSV file: its header was checked with the first stretch.
+            return Ok(());
+        }
+        match wanted
+            .iter()
+            .find(|(c, _)| !self.names.iter().any(|n| n == c))
+        {
+            Some((c, used_by)) => Err(Error::MissingColumn {
+                file: name.into(),
+                column: c.to_string(),
+                used_by: used_by.clone(),
+                available: quoted_list(self.names.iter().map(String::as_str)),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The columns the mapping and the stratification read, each with what needs it.
@@ -321,63 +515,60 @@ fn text_scan(buffer: Vec<u8>, format: InputFormat) -> PolarsResult<LazyFrame> {
     Ok(lf)
 }
 
-/// Turns the frame's rows into records, checking column types first. A row whose mapped
-/// columns hold more than `max_record_bytes` is rejected here, before it is cleaned, so no
-/// later step (PII scan, MinHash, tokenizer) ever works on it. Records go to `on_rows` in
-/// chunks of [`CHUNK_ROWS`]; returns how many there were.
-#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
-fn map_rows(
-    index: u32,
-    name: &str,
-    df: &DataFrame,
-    lines: &[usize],
-    mapping: &Mapping,
-    label: Option<&str>,
-    max_record_bytes: u64,
-    bad: &mut Vec<BadRow>,
-    on_rows: &mut dyn FnMut(Vec<Row>) -> Result<()>,
-) -> Result<usize> {
-    // Column name -> text values, each column checked and cast once.
-    let mut columns: Vec<(String, StringChunked)> = Vec::new();
-    for (c, _) in wanted_columns(mapping, label) {
-        let col = df.column(c).map_err(|source| Error::Polars {
-            file: name.into(),
-            source,
-        })?;
-        let dtype = col.dtype();
-        if !(dtype.is_primitive_numeric()
-            || dtype.is_bool()
-            || matches!(dtype, DataType::String | DataType::Null))
-        {
-            return Err(Error::ColumnType {
-                file: name.into(),
-                column: c.into(),
-                dtype: dtype.to_string(),
-            });
-        }
-        let text = col
-            .cast(&DataType::String)
-            .and_then(|s| s.str().cloned())
-            .map_err(|source| Error::Polars {
+impl FileReader<'_> {
+    /// Turns a frame's rows (`lines`: each row's line) into records, checking column types
+    /// first. A row whose mapped columns hold more than `max_record_bytes` is rejected here,
+    /// before it is cleaned, so no later step (PII scan, MinHash, tokenizer) ever works on
+    /// it; rows that cannot become records go to `bad`.
+    fn map_rows(
+        &self,
+        index: u32,
+        name: &str,
+        df: &DataFrame,
+        lines: &[usize],
+        bad: &mut Vec<BadRow>,
+    ) -> Result<Vec<Row>> {
+        let (mapping, label, max_record_bytes) = (self.mapping, self.label, self.max_record_bytes);
+        // Column name -> text values, each column checked and cast once.
+        let mut columns: Vec<(String, StringChunked)> = Vec::new();
+        for (c, _) in wanted_columns(mapping, label) {
+            let col = df.column(c).map_err(|source| Error::Polars {
                 file: name.into(),
                 source,
             })?;
-        columns.push((c.to_string(), text));
-    }
-    let templates = mapping.templates();
-    let content_columns: Vec<&str> = wanted_columns(mapping, None)
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
-    let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK_ROWS.min(df.height()));
-    let mut count = 0;
-    for (i, &line) in lines.iter().enumerate().take(df.height()) {
-        let size: u64 = columns
-            .iter()
-            .map(|(_, ca)| ca.get(i).map_or(0, |v| v.len() as u64))
-            .sum();
-        if size > max_record_bytes {
-            bad.push(BadRow {
+            let dtype = col.dtype();
+            if !(dtype.is_primitive_numeric()
+                || dtype.is_bool()
+                || matches!(dtype, DataType::String | DataType::Null))
+            {
+                return Err(Error::ColumnType {
+                    file: name.into(),
+                    column: c.into(),
+                    dtype: dtype.to_string(),
+                });
+            }
+            let text = col
+                .cast(&DataType::String)
+                .and_then(|s| s.str().cloned())
+                .map_err(|source| Error::Polars {
+                    file: name.into(),
+                    source,
+                })?;
+            columns.push((c.to_string(), text));
+        }
+        let templates = mapping.templates();
+        let content_columns: Vec<&str> = wanted_columns(mapping, None)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        let mut rows: Vec<Row> = Vec::with_capacity(df.height());
+        for (i, &line) in lines.iter().enumerate().take(df.height()) {
+            let size: u64 = columns
+                .iter()
+                .map(|(_, ca)| ca.get(i).map_or(0, |v| v.len() as u64))
+                .sum();
+            if size > max_record_bytes {
+                bad.push(BadRow {
                 file: index,
                 line: line as u32,
                 reason: format!(
@@ -385,119 +576,205 @@ fn map_rows(
                 ),
                 category: "too_large",
             });
-            continue;
-        }
-        // Values are cleaned before templating, so a template's own spacing survives.
-        let values: Vec<Option<Cow<str>>> = columns
-            .iter()
-            .map(|(_, ca)| ca.get(i).map(clean_text))
-            .collect();
-        let lookup = |c: &str| -> Option<&str> {
-            columns
+                continue;
+            }
+            // Values are cleaned before templating, so a template's own spacing survives.
+            let values: Vec<Option<Cow<str>>> = columns
                 .iter()
-                .position(|(n, _)| n == c)
-                .and_then(|p| values[p].as_deref())
-        };
-        // A template over an empty or missing value would hide the gap ("Classify: "),
-        // so a blank mapped column drops the record, counted as empty.
-        let blank = templates.iter().find_map(|(field, t)| {
-            t.columns()
-                .into_iter()
-                .find(|c| lookup(c).is_none_or(str::is_empty))
-                .map(|c| {
-                    format!("empty {field}: column `{c}` is blank or missing (after cleaning)")
-                })
-        });
-        if let Some(reason) = blank {
-            bad.push(BadRow {
-                file: index,
-                line: line as u32,
-                reason,
-                category: "empty",
+                .map(|(_, ca)| ca.get(i).map(clean_text))
+                .collect();
+            let lookup = |c: &str| -> Option<&str> {
+                columns
+                    .iter()
+                    .position(|(n, _)| n == c)
+                    .and_then(|p| values[p].as_deref())
+            };
+            // A template over an empty or missing value would hide the gap ("Classify: "),
+            // so a blank mapped column drops the record, counted as empty.
+            let blank = templates.iter().find_map(|(field, t)| {
+                t.columns()
+                    .into_iter()
+                    .find(|c| lookup(c).is_none_or(str::is_empty))
+                    .map(|c| {
+                        format!("empty {field}: column `{c}` is blank or missing (after cleaning)")
+                    })
             });
-            continue;
-        }
-        let render = |t: &crate::template::Template| t.render(|c| lookup(c).unwrap_or(""));
-        let record = match mapping {
-            Mapping::Completion { prompt, completion } => Record::Completion {
-                prompt: render(prompt),
-                completion: render(completion),
-            },
-            Mapping::Chat {
-                system,
-                user,
-                assistant,
-            } => Record::Chat {
-                system: system.as_ref().map(render),
-                turns: vec![
-                    Turn {
+            if let Some(reason) = blank {
+                bad.push(BadRow {
+                    file: index,
+                    line: line as u32,
+                    reason,
+                    category: "empty",
+                });
+                continue;
+            }
+            let render = |t: &crate::template::Template| t.render(|c| lookup(c).unwrap_or(""));
+            let record = match mapping {
+                Mapping::Completion { prompt, completion } => Record::Completion {
+                    prompt: render(prompt),
+                    completion: render(completion),
+                },
+                Mapping::Chat {
+                    system,
+                    user,
+                    assistant,
+                } => Record::Chat {
+                    system: system.as_ref().map(render),
+                    turns: vec![
+                        Turn {
+                            role: Role::User,
+                            content: render(user),
+                        },
+                        Turn {
+                            role: Role::Assistant,
+                            content: render(assistant),
+                        },
+                    ],
+                },
+                Mapping::Text { text } => Record::Text { text: render(text) },
+                Mapping::Prompt {
+                    system,
+                    user,
+                    reference_answer,
+                    fields,
+                } => Record::Prompt {
+                    system: system.as_ref().map(render),
+                    turns: vec![Turn {
                         role: Role::User,
                         content: render(user),
-                    },
-                    Turn {
-                        role: Role::Assistant,
-                        content: render(assistant),
-                    },
-                ],
+                    }],
+                    reference_answer: render(reference_answer),
+                    fields: fields.iter().map(|(n, t)| (n.clone(), render(t))).collect(),
+                },
+            };
+            let row = Row {
+                file: index,
+                line: line as u32,
+                record,
+                label: label.and_then(&lookup).map(str::to_string),
+                content: content_columns
+                    .iter()
+                    .map(|c| lookup(c).unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            };
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// What the pre-pass found in one stretch of a text file.
+#[derive(Debug, Default)]
+struct Part {
+    /// Bytes of the stretch that are done with; the rest starts a record cut off by the end
+    /// of what was read, and waits for more.
+    consumed: usize,
+    /// `(start byte, end byte, first line)` of every good record, in order.
+    good: Vec<(usize, usize, usize)>,
+    /// `(line, reason)` of every bad record, in line order.
+    bad: Vec<(usize, String)>,
+}
+
+/// The line-by-line pre-pass over a text file, fed one stretch at a time; it carries the
+/// line count (and, for CSV, the header) from one stretch to the next.
+enum Scanner {
+    Csv(CsvScanner),
+    Jsonl {
+        /// Lines done.
+        line: usize,
+        /// Records found (good or bad).
+        records: usize,
+    },
+}
+
+impl Scanner {
+    fn new(format: InputFormat) -> Self {
+        match format {
+            InputFormat::Csv => Scanner::Csv(CsvScanner {
+                line: 1,
+                header: None,
+                records: 0,
+            }),
+            _ => Scanner::Jsonl {
+                line: 0,
+                records: 0,
             },
-            Mapping::Text { text } => Record::Text { text: render(text) },
-            Mapping::Prompt {
-                system,
-                user,
-                reference_answer,
-                fields,
-            } => Record::Prompt {
-                system: system.as_ref().map(render),
-                turns: vec![Turn {
-                    role: Role::User,
-                    content: render(user),
-                }],
-                reference_answer: render(reference_answer),
-                fields: fields.iter().map(|(n, t)| (n.clone(), render(t))).collect(),
-            },
-        };
-        let row = Row {
-            file: index,
-            line: line as u32,
-            record,
-            label: label.and_then(&lookup).map(str::to_string),
-            content: content_columns
-                .iter()
-                .map(|c| lookup(c).unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        };
-        chunk.push(row);
-        count += 1;
-        if chunk.len() == CHUNK_ROWS {
-            let next = Vec::with_capacity(CHUNK_ROWS.min(df.height() - i - 1));
-            on_rows(std::mem::replace(&mut chunk, next))?;
         }
     }
-    if !chunk.is_empty() {
-        on_rows(chunk)?;
+
+    /// Cuts `bytes` (which start where the last stretch's consumed bytes ended) into
+    /// records. Unless `eof`, a record the bytes end inside is left for the next call.
+    /// Fails only on a CSV header that cannot be one.
+    fn scan(&mut self, bytes: &[u8], eof: bool) -> std::result::Result<Part, String> {
+        let part = match self {
+            Scanner::Csv(s) => s.scan(bytes, eof)?,
+            Scanner::Jsonl { line, .. } => scan_jsonl(bytes, eof, line),
+        };
+        match self {
+            Scanner::Csv(CsvScanner { records, .. }) | Scanner::Jsonl { records, .. } => {
+                *records += part.good.len() + part.bad.len();
+            }
+        }
+        Ok(part)
     }
-    Ok(count)
+
+    /// Records found so far, good or bad.
+    fn records(&self) -> usize {
+        match self {
+            Scanner::Csv(CsvScanner { records, .. }) | Scanner::Jsonl { records, .. } => *records,
+        }
+    }
+
+    /// The line the next record starts on.
+    fn line(&self) -> usize {
+        match self {
+            Scanner::Csv(s) => s.line,
+            Scanner::Jsonl { line, .. } => *line + 1,
+        }
+    }
+
+    /// The CSV header's bytes, which every stretch handed to polars starts with.
+    fn header_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Scanner::Csv(CsvScanner {
+                header: Some(h), ..
+            }) => Some(&h.bytes),
+            _ => None,
+        }
+    }
+
+    /// The CSV header as text, once found.
+    fn header_text(&self) -> Option<String> {
+        self.header_bytes()
+            .map(|h| String::from_utf8_lossy(h).into_owned())
+    }
 }
 
-/// Result of the pre-pass over a text file.
-struct Scanned {
-    /// Bytes for polars: the original (less a BOM), or only the good records.
-    buffer: Vec<u8>,
-    /// First line of every good record, in order.
-    lines: Vec<usize>,
-    /// `(line, reason)` of every bad record.
-    bad: Vec<(usize, String)>,
-    /// CSV: the header line (`None` when the file has no line at all), or why the first
-    /// line cannot be one. JSON Lines: always `Ok(None)`.
-    header: std::result::Result<Option<String>, String>,
+/// The UTF-8 byte-order mark, which a text file may start with.
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Bytes of a byte-order mark at the start of `bytes` (0 or 3).
+fn bom_len(bytes: &[u8]) -> usize {
+    if bytes.starts_with(&BOM) {
+        BOM.len()
+    } else {
+        0
+    }
 }
 
-fn strip_bom(mut bytes: Vec<u8>) -> Vec<u8> {
-    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        bytes.drain(..3);
+/// What polars parses for one stretch: the CSV header (if any), then the good records,
+/// each ended by a newline.
+fn polars_buffer(header: Option<&[u8]>, bytes: &[u8], good: &[(usize, usize, usize)]) -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(good.last().map_or(0, |g| g.1) + 256);
+    for record in header
+        .into_iter()
+        .chain(good.iter().map(|&(s, e, _)| &bytes[s..e]))
+    {
+        buffer.extend_from_slice(record);
+        buffer.push(b'\n');
     }
-    bytes
+    buffer
 }
 
 fn utf8_problem(record: &[u8]) -> Option<String> {
@@ -524,8 +801,10 @@ struct CsvRecord {
     inner_lines: usize,
     /// Fields, counting only separators outside quotes.
     fields: usize,
-    /// False when the file ends inside a quoted field.
+    /// False when the bytes end inside a quoted field.
     closed: bool,
+    /// True when the record ends with a newline (rather than with the bytes).
+    ended: bool,
 }
 
 /// The record that starts at byte `start`. Every `"` toggles quoting, as polars' own line
@@ -551,6 +830,7 @@ fn csv_record(bytes: &[u8], start: usize) -> CsvRecord {
                     inner_lines,
                     fields,
                     closed: true,
+                    ended: true,
                 };
             }
             _ => {}
@@ -562,123 +842,121 @@ fn csv_record(bytes: &[u8], start: usize) -> CsvRecord {
         inner_lines,
         fields,
         closed: !quoted,
+        ended: false,
     }
 }
 
-/// Splits CSV bytes into records, quote-aware, and checks each against the header.
+/// The CSV header, once found.
+struct CsvHeader {
+    bytes: Vec<u8>,
+    fields: usize,
+}
+
+/// The CSV pre-pass: splits records, quote-aware, and checks each against the header.
 ///
 /// A stray quote (an unterminated quoted field) would make the rest of the file, or every
 /// line up to the next stray quote, one long record. So a record that never closes, or that
 /// spans several lines and has the wrong number of fields, costs only its first line: that
 /// line is reported bad and scanning starts again on the next line. Every non-blank line is
 /// thus either part of a record that is read or reported bad under its own line number.
-fn scan_csv(bytes: Vec<u8>) -> Scanned {
-    let bytes = strip_bom(bytes);
-    // (start byte, end byte exclusive without the newline, first line, field count)
-    let mut records: Vec<(usize, usize, usize, usize)> = Vec::new();
-    let mut bad = Vec::new();
-    let (mut pos, mut line) = (0usize, 1usize);
-    while pos < bytes.len() {
-        let r = csv_record(&bytes, pos);
-        let header_fields = records.first().map(|h| h.3);
-        let broken = if !r.closed {
-            Some("a quoted field is never closed".to_string())
-        } else if r.inner_lines > 0 && header_fields.is_some_and(|h| h != r.fields) {
-            Some(format!(
-                "a quoted field runs over lines {line}-{} and leaves {} fields, the header has {}: probably a quote that is never closed (the lines after this one are read again)",
-                line + r.inner_lines,
-                r.fields,
-                header_fields.unwrap_or_default()
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = broken {
-            if records.is_empty() {
-                return Scanned {
-                    buffer: Vec::new(),
-                    lines: vec![],
-                    bad: vec![],
-                    header: Err(reason),
-                };
+struct CsvScanner {
+    /// The line the next record starts on.
+    line: usize,
+    header: Option<CsvHeader>,
+    /// Records found (good or bad).
+    records: usize,
+}
+
+impl CsvScanner {
+    fn scan(&mut self, bytes: &[u8], eof: bool) -> std::result::Result<Part, String> {
+        let mut part = Part::default();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let r = csv_record(bytes, pos);
+            if !r.ended && !eof {
+                break;
             }
-            bad.push((line, reason));
-            match bytes[pos..].iter().position(|&b| b == b'\n') {
-                Some(n) => {
-                    pos += n + 1;
-                    line += 1;
-                    continue;
+            let header_fields = self.header.as_ref().map(|h| h.fields);
+            let broken = if !r.closed {
+                Some("a quoted field is never closed".to_string())
+            } else if r.inner_lines > 0 && header_fields.is_some_and(|h| h != r.fields) {
+                Some(format!(
+                    "a quoted field runs over lines {}-{} and leaves {} fields, the header has {}: probably a quote that is never closed (the lines after this one are read again)",
+                    self.line,
+                    self.line + r.inner_lines,
+                    r.fields,
+                    header_fields.unwrap_or_default()
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = broken {
+                if self.header.is_none() {
+                    return Err(reason);
                 }
-                None => break,
+                part.bad.push((self.line, reason));
+                match bytes[pos..].iter().position(|&b| b == b'\n') {
+                    Some(n) => {
+                        pos += n + 1;
+                        self.line += 1;
+                        continue;
+                    }
+                    None => {
+                        pos = bytes.len();
+                        break;
+                    }
+                }
             }
-        }
-        if r.end > pos {
-            records.push((pos, r.end, line, r.fields));
-        }
-        pos = r.next;
-        line += r.inner_lines + 1;
-    }
-    let Some(&(hs, he, _, header_fields)) = records.first() else {
-        return Scanned {
-            buffer: bytes,
-            lines: vec![],
-            bad,
-            header: Ok(None),
-        };
-    };
-    let header = Ok(Some(String::from_utf8_lossy(&bytes[hs..he]).into_owned()));
-    let mut lines = Vec::with_capacity(records.len());
-    let mut good = Vec::with_capacity(records.len());
-    if let Some(reason) = utf8_problem(&bytes[hs..he]) {
-        bad.push((1, format!("header: {reason}")));
-    }
-    for &(s, e, l, f) in &records[1..] {
-        let problem = if f != header_fields {
-            Some(format!("has {f} fields, the header has {header_fields}"))
-        } else {
-            utf8_problem(&bytes[s..e])
-        };
-        match problem {
-            Some(reason) => bad.push((l, reason)),
-            None => {
-                lines.push(l);
-                good.push((s, e));
+            if r.end > pos {
+                let record = &bytes[pos..r.end];
+                match header_fields {
+                    None => {
+                        if let Some(reason) = utf8_problem(record) {
+                            part.bad.push((1, format!("header: {reason}")));
+                        }
+                        self.header = Some(CsvHeader {
+                            bytes: record.to_vec(),
+                            fields: r.fields,
+                        });
+                    }
+                    Some(h) => {
+                        let problem = if r.fields != h {
+                            Some(format!("has {} fields, the header has {h}", r.fields))
+                        } else {
+                            utf8_problem(record)
+                        };
+                        match problem {
+                            Some(reason) => part.bad.push((self.line, reason)),
+                            None => part.good.push((pos, r.end, self.line)),
+                        }
+                    }
+                }
             }
+            pos = r.next;
+            self.line += r.inner_lines + 1;
         }
-    }
-    bad.sort_by_key(|(l, _)| *l);
-    let buffer = if bad.is_empty() {
-        bytes
-    } else {
-        let mut buf = Vec::with_capacity(bytes.len());
-        buf.extend_from_slice(&bytes[hs..he]);
-        buf.push(b'\n');
-        for (s, e) in good {
-            buf.extend_from_slice(&bytes[s..e]);
-            buf.push(b'\n');
-        }
-        buf
-    };
-    Scanned {
-        buffer,
-        lines,
-        bad,
-        header,
+        part.consumed = pos;
+        part.bad.sort_by_key(|(l, _)| *l);
+        Ok(part)
     }
 }
 
-/// Splits JSON Lines into records and checks each is one JSON object.
-fn scan_jsonl(bytes: Vec<u8>) -> Scanned {
-    let bytes = strip_bom(bytes);
+/// The JSON Lines pre-pass over one stretch: splits lines and checks each is one JSON
+/// object. `line` is the number of lines before the stretch, and is moved on.
+fn scan_jsonl(bytes: &[u8], eof: bool, line: &mut usize) -> Part {
     let mut spans = Vec::new();
-    let mut start = 0;
-    for (n, piece) in bytes.split(|&b| b == b'\n').enumerate() {
-        let end = start + piece.len();
-        let trimmed = piece.trim_ascii();
-        if !trimmed.is_empty() {
-            spans.push((n + 1, start, end));
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let end = match bytes[pos..].iter().position(|&b| b == b'\n') {
+            Some(n) => pos + n,
+            None if eof => bytes.len(),
+            None => break,
+        };
+        *line += 1;
+        if !bytes[pos..end].trim_ascii().is_empty() {
+            spans.push((*line, pos, end));
         }
-        start = end + 1;
+        pos = (end + 1).min(bytes.len());
     }
     let problems: Vec<Option<String>> = spans
         .par_iter()
@@ -701,32 +979,17 @@ fn scan_jsonl(bytes: Vec<u8>) -> Scanned {
                 })
         })
         .collect();
-    let mut lines = Vec::with_capacity(spans.len());
-    let mut bad = Vec::new();
-    for (&(l, _, _), p) in spans.iter().zip(&problems) {
-        match p {
-            Some(reason) => bad.push((l, reason.clone())),
-            None => lines.push(l),
-        }
-    }
-    let buffer = if bad.is_empty() {
-        bytes
-    } else {
-        let mut buf = Vec::with_capacity(bytes.len());
-        for (&(_, s, e), p) in spans.iter().zip(&problems) {
-            if p.is_none() {
-                buf.extend_from_slice(&bytes[s..e]);
-                buf.push(b'\n');
-            }
-        }
-        buf
+    let mut part = Part {
+        consumed: pos,
+        ..Part::default()
     };
-    Scanned {
-        buffer,
-        lines,
-        bad,
-        header: Ok(None),
+    for ((l, s, e), p) in spans.into_iter().zip(problems) {
+        match p {
+            Some(reason) => part.bad.push((l, reason)),
+            None => part.good.push((s, e, l)),
+        }
     }
+    part
 }
 
 /// serde_json's message without its " at line X column Y" tail (we give our own line).
@@ -742,64 +1005,136 @@ fn json_reason(e: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
+    /// The pre-pass over a whole file: (good lines, bad lines, what polars gets, header).
+    #[allow(clippy::type_complexity)]
+    fn scan_all(
+        format: InputFormat,
+        bytes: &[u8],
+    ) -> (
+        Vec<usize>,
+        Vec<(usize, String)>,
+        Vec<u8>,
+        std::result::Result<Option<String>, String>,
+    ) {
+        let bytes = &bytes[bom_len(bytes)..];
+        let mut scanner = Scanner::new(format);
+        match scanner.scan(bytes, true) {
+            Ok(part) => (
+                part.good.iter().map(|g| g.2).collect(),
+                part.bad,
+                polars_buffer(scanner.header_bytes(), bytes, &part.good),
+                Ok(scanner.header_text()),
+            ),
+            Err(e) => (vec![], vec![], vec![], Err(e)),
+        }
+    }
+
+    fn scan_csv(
+        bytes: &[u8],
+    ) -> (
+        Vec<usize>,
+        Vec<(usize, String)>,
+        Vec<u8>,
+        std::result::Result<Option<String>, String>,
+    ) {
+        scan_all(InputFormat::Csv, bytes)
+    }
+
     #[test]
     fn csv_lines_count_quoted_newlines_and_flag_ragged_rows() {
-        let s = scan_csv(b"\xEF\xBB\xBFtext,label\r\n\"a\nb\",x\r\nc,d,e\r\nf,g\r\n".to_vec());
-        assert_eq!(s.lines, vec![2, 5]);
-        assert_eq!(
-            s.bad,
-            vec![(4, "has 3 fields, the header has 2".to_string())]
-        );
-        assert_eq!(s.buffer, b"text,label\n\"a\nb\",x\nf,g\n".to_vec());
+        let s = scan_csv(b"\xEF\xBB\xBFtext,label\r\n\"a\nb\",x\r\nc,d,e\r\nf,g\r\n");
+        assert_eq!(s.0, vec![2, 5]);
+        assert_eq!(s.1, vec![(4, "has 3 fields, the header has 2".to_string())]);
+        assert_eq!(s.2, b"text,label\n\"a\nb\",x\nf,g\n");
     }
 
     #[test]
     fn csv_invalid_utf8_and_open_quote_are_located() {
-        let s = scan_csv(b"a,b\nok,\xff\xfe\n".to_vec());
-        assert_eq!(s.bad.len(), 1);
-        assert_eq!(s.bad[0].0, 2);
-        assert!(s.bad[0].1.contains("invalid UTF-8"));
-        let s = scan_csv(b"a,b\n\"open,x\n".to_vec());
-        assert_eq!(
-            s.bad,
-            vec![(2, "a quoted field is never closed".to_string())]
-        );
+        let s = scan_csv(b"a,b\nok,\xff\xfe\n");
+        assert_eq!(s.1.len(), 1);
+        assert_eq!(s.1[0].0, 2);
+        assert!(s.1[0].1.contains("invalid UTF-8"));
+        let s = scan_csv(b"a,b\n\"open,x\n");
+        assert_eq!(s.1, vec![(2, "a quoted field is never closed".to_string())]);
     }
 
     #[test]
     fn csv_stray_quote_costs_its_line_and_the_lines_after_are_read_again() {
-        let s = scan_csv(b"a,b\n\"open,x\nc,d\ne,f\n".to_vec());
-        assert_eq!(s.lines, vec![3, 4]);
-        assert_eq!(
-            s.bad,
-            vec![(2, "a quoted field is never closed".to_string())]
-        );
-        assert_eq!(s.buffer, b"a,b\nc,d\ne,f\n".to_vec());
+        let s = scan_csv(b"a,b\n\"open,x\nc,d\ne,f\n");
+        assert_eq!(s.0, vec![3, 4]);
+        assert_eq!(s.1, vec![(2, "a quoted field is never closed".to_string())]);
+        assert_eq!(s.2, b"a,b\nc,d\ne,f\n");
         // Two stray quotes enclose lines that do not add up to a record: every line is
         // either read or reported.
-        let s = scan_csv(b"a,b\nx,\"stray\nc,d\ny\",z,extra\ne,f\n".to_vec());
-        assert_eq!(s.lines, vec![3, 5]);
-        assert_eq!(s.bad.iter().map(|b| b.0).collect::<Vec<_>>(), vec![2, 4]);
-        assert!(s.bad[0].1.contains("lines 2-4"), "{}", s.bad[0].1);
+        let s = scan_csv(b"a,b\nx,\"stray\nc,d\ny\",z,extra\ne,f\n");
+        assert_eq!(s.0, vec![3, 5]);
+        assert_eq!(s.1.iter().map(|b| b.0).collect::<Vec<_>>(), vec![2, 4]);
+        assert!(s.1[0].1.contains("lines 2-4"), "{}", s.1[0].1);
         // A header that never closes its quote is no header.
-        assert!(scan_csv(b"\"a,b\nc,d\n".to_vec()).header.is_err());
-        assert_eq!(
-            scan_csv(b"a,b\n".to_vec()).header,
-            Ok(Some("a,b".to_string()))
-        );
+        assert!(scan_csv(b"\"a,b\nc,d\n").3.is_err());
+        assert_eq!(scan_csv(b"a,b\n").3, Ok(Some("a,b".to_string())));
     }
 
     #[test]
     fn jsonl_syntax_errors_keep_their_line() {
-        let s = scan_jsonl(b"{\"a\":1}\n\n{\"a\":\n[1]\n{\"a\":2}".to_vec());
-        assert_eq!(s.lines, vec![1, 5]);
-        assert_eq!(s.bad.len(), 2);
-        assert_eq!(s.bad[0].0, 3);
-        assert!(
-            s.bad[0].1.starts_with("JSON syntax error"),
-            "{}",
-            s.bad[0].1
-        );
-        assert_eq!(s.bad[1], (4, "not a JSON object".to_string()));
+        let s = scan_all(InputFormat::Jsonl, b"{\"a\":1}\n\n{\"a\":\n[1]\n{\"a\":2}");
+        assert_eq!(s.0, vec![1, 5]);
+        assert_eq!(s.1.len(), 2);
+        assert_eq!(s.1[0].0, 3);
+        assert!(s.1[0].1.starts_with("JSON syntax error"), "{}", s.1[0].1);
+        assert_eq!(s.1[1], (4, "not a JSON object".to_string()));
+    }
+
+    /// Fed in stretches of `k` bytes, as `FileReader` reads a file, the pre-pass finds what
+    /// it finds in one go.
+    fn scan_in_pieces(
+        format: InputFormat,
+        bytes: &[u8],
+        k: usize,
+    ) -> (Vec<usize>, Vec<(usize, String)>) {
+        let mut scanner = Scanner::new(format);
+        let (mut buf, mut fed) = (Vec::new(), 0);
+        let (mut lines, mut bad) = (Vec::new(), Vec::new());
+        loop {
+            let n = k.min(bytes.len() - fed);
+            buf.extend_from_slice(&bytes[fed..fed + n]);
+            fed += n;
+            let eof = fed == bytes.len();
+            let part = scanner.scan(&buf, eof).unwrap();
+            lines.extend(part.good.iter().map(|g| g.2));
+            bad.extend(part.bad);
+            buf.drain(..part.consumed);
+            if eof {
+                assert!(buf.is_empty());
+                return (lines, bad);
+            }
+        }
+    }
+
+    #[test]
+    fn stretch_boundaries_do_not_change_what_the_pre_pass_finds() {
+        let cases: [(InputFormat, &[u8]); 4] = [
+            (
+                InputFormat::Csv,
+                b"text,label\r\n\"a\nb\",x\r\nc,d,e\r\nf,g\r\n\r\nh,i",
+            ),
+            (
+                InputFormat::Csv,
+                b"a,b\nx,\"stray\nc,d\ny\",z,extra\ne,f\n\"open,x\nk,l\n",
+            ),
+            (InputFormat::Csv, b"a,b\nok,\xff\xfe\nfine,row\n"),
+            (InputFormat::Jsonl, b"{\"a\":1}\n\n{\"a\":\n[1]\n{\"a\":2}"),
+        ];
+        for (format, bytes) in cases {
+            let (lines, bad, _, _) = scan_all(format, bytes);
+            assert!(!lines.is_empty() && !bad.is_empty());
+            for k in 1..=bytes.len() {
+                assert_eq!(
+                    scan_in_pieces(format, bytes, k),
+                    (lines.clone(), bad.clone()),
+                    "stretches of {k}"
+                );
+            }
+        }
     }
 }

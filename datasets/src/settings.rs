@@ -43,6 +43,10 @@ pub struct RawDataConfig {
     /// A bigger record is rejected (counted as `too_large`, written to rejected.jsonl) before
     /// PII scanning and tokenisation, whose memory grows with the record.
     pub max_record_bytes: Option<u64>,
+    /// Memory the run may use, as `2GiB`, `512MiB` or `1.5GB` (default: half the machine's
+    /// memory). Input is read in chunks that follow it, and a run whose per-record state
+    /// outgrows it stops with what holds how much. It changes no output.
+    pub memory_limit: Option<String>,
 }
 
 /// `[data.mapping]`.
@@ -129,6 +133,7 @@ impl RawDataConfig {
             output_format: self.output_format.or(lower.output_format),
             out_dir: self.out_dir.or(lower.out_dir),
             max_record_bytes: self.max_record_bytes.or(lower.max_record_bytes),
+            memory_limit: self.memory_limit.or(lower.memory_limit),
         }
     }
 
@@ -276,6 +281,21 @@ impl RawDataConfig {
                 "data.max_record_bytes = 0 would reject every record\nhint: leave it out for the default of {DEFAULT_MAX_RECORD_BYTES} bytes (1 MiB)"
             )));
         }
+        let memory_limit = match self.memory_limit {
+            Some(text) => parse_bytes(&text).map_err(|why| {
+                Error::Config(format!(
+                    "data.memory_limit = {text:?}: {why}\nhint: write it as 2GiB, 512MiB or 1.5GB"
+                ))
+            })?,
+            None => default_memory_limit(),
+        };
+        if memory_limit < MIN_MEMORY_LIMIT {
+            return Err(Error::Config(format!(
+                "data.memory_limit = {} is below the {} a run needs to start\nhint: leave it out for half the machine's memory",
+                format_bytes(memory_limit),
+                format_bytes(MIN_MEMORY_LIMIT)
+            )));
+        }
         Ok(PrepareSettings {
             inputs,
             format,
@@ -289,7 +309,75 @@ impl RawDataConfig {
             output_format,
             out_dir,
             max_record_bytes,
+            memory_limit,
         })
+    }
+}
+
+/// The smallest `data.memory_limit`.
+pub const MIN_MEMORY_LIMIT: u64 = 64 << 20;
+
+/// Half the memory of the machine (or of its cgroup, when that is lower); 2 GiB when
+/// neither can be read.
+fn default_memory_limit() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match (total, cgroup) {
+        (Some(t), Some(c)) => t.min(c) / 2,
+        (Some(t), None) => t / 2,
+        (None, Some(c)) => c / 2,
+        (None, None) => 2 << 30,
+    }
+    .max(MIN_MEMORY_LIMIT)
+}
+
+/// A size as people write it: a number, optionally with a fraction, then a unit: `B`,
+/// binary `KiB`/`MiB`/`GiB`/`TiB` (or `Ki`, `Mi`, …) or decimal `KB`/`MB`/`GB`/`TB` (or `K`,
+/// `M`, …), any case. A bare number is bytes.
+pub fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| "not a number followed by a unit".to_string())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "ki" | "kib" => 1 << 10,
+        "mi" | "mib" => 1 << 20,
+        "gi" | "gib" => 1 << 30,
+        "ti" | "tib" => 1 << 40,
+        other => return Err(format!("unknown unit {other:?}")),
+    };
+    Ok((value * scale as f64) as u64)
+}
+
+/// Bytes in the largest binary unit that keeps the number at least 1, with one decimal.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
     }
 }
 
@@ -600,6 +688,9 @@ pub struct PrepareSettings {
     pub out_dir: PathBuf,
     /// Largest record (bytes of its mapped columns) that is prepared; bigger ones are rejected.
     pub max_record_bytes: u64,
+    /// Memory the run may use, in bytes. Not part of the config hash: it changes no output.
+    #[serde(skip)]
+    pub memory_limit: u64,
 }
 
 fn ser_display<S: serde::Serializer>(t: &Target, s: S) -> Result<S::Ok, S::Error> {

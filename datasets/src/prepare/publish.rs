@@ -14,11 +14,14 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::Progress;
-use super::steps::{Dropped, Item, Sources};
+use super::spill::KeptSet;
+use super::steps::{Dropped, Sources};
 use crate::manifest::OutputFile;
+use crate::parquet::ParquetFile;
+use crate::record::Record;
 use crate::settings::{OutputFormat, PrepareSettings};
 use crate::targets::{Split, Target};
-use crate::write::{AtomicFile, write_atomic};
+use crate::write::{AtomicFile, Written, write_atomic};
 use crate::{Error, Result};
 
 /// Test hook, in debug builds only: with `TUNEBENCH_TEST_ABORT_AT=<point>` the process aborts
@@ -112,44 +115,83 @@ pub(super) fn remove_leftovers(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Each split's file rendered into memory, with its record count, in split order; a broken
-/// file rule of the target (size, record count) fails the run before anything is staged.
-pub(super) fn render_splits(
+/// Records rendered at a time when the splits are written (in parallel within a batch).
+const WRITE_BATCH: usize = 8_192;
+
+/// Reads the kept records back in input order, renders each into its split's file in the
+/// staging folder (adding the names to `staged`), then checks the target's file rules (size,
+/// record count): a broken one fails the run before anything is published.
+pub(super) fn write_splits(
     settings: &PrepareSettings,
-    items: &[Item],
+    staging: &Staging,
+    kept: &KeptSet,
     splits: &[Split],
     progress: &dyn Progress,
-) -> Result<Vec<(Split, Vec<u8>, usize)>> {
+    staged: &mut Vec<String>,
+) -> Result<BTreeMap<String, OutputFile>> {
     let target = settings.target;
-    progress.start("write", items.len() as u64);
-    let mut members: BTreeMap<Split, Vec<&Item>> = [Split::Train, Split::Validation, Split::Test]
-        .into_iter()
-        .map(|s| (s, Vec::new()))
-        .collect();
-    for (it, s) in items.iter().zip(splits) {
-        members.entry(*s).or_default().push(it);
-    }
-    let mut bodies = Vec::new();
-    for (s, members) in &members {
-        let body = match settings.output_format {
-            OutputFormat::Jsonl => render_jsonl(target, members)?,
-            OutputFormat::Parquet => {
-                crate::parquet::records_to_parquet(members.iter().map(|i| &i.row.record))?
+    let ext = extension(settings.output_format);
+    let order = [Split::Train, Split::Validation, Split::Test];
+    let mut writers = order
+        .iter()
+        .map(|s| {
+            SplitWriter::create(
+                &staging.dir.join(format!("{}.{ext}", s.name())),
+                settings.output_format,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let slot = |s: Split| order.iter().position(|o| *o == s).unwrap_or(0);
+    progress.start("write", kept.len() as u64);
+    let mut records = kept.records()?;
+    let mut done = 0;
+    loop {
+        let batch: Vec<Record> = records.by_ref().take(WRITE_BATCH).collect::<Result<_>>()?;
+        if batch.is_empty() {
+            break;
+        }
+        let in_split = &splits[done..done + batch.len()];
+        done += batch.len();
+        match settings.output_format {
+            OutputFormat::Jsonl => {
+                let lines: Vec<Result<Vec<u8>>> =
+                    batch.par_iter().map(|r| render_jsonl(target, r)).collect();
+                for (line, s) in lines.into_iter().zip(in_split) {
+                    writers[slot(*s)].write_line(&line?)?;
+                }
             }
-        };
-        progress.advance(members.len() as u64);
-        bodies.push((*s, body, members.len()));
+            OutputFormat::Parquet => {
+                for (r, s) in batch.into_iter().zip(in_split) {
+                    writers[slot(*s)].push_record(r)?;
+                }
+            }
+        }
+        progress.advance(in_split.len() as u64);
     }
     progress.finish();
-    let violations: Vec<String> = bodies
-        .iter()
-        .flat_map(|(s, body, n)| {
+    let mut files = BTreeMap::new();
+    let mut violations = Vec::new();
+    for (s, w) in order.into_iter().zip(writers) {
+        let (name, n) = (format!("{}.{ext}", s.name()), w.records());
+        let written = w.finish()?;
+        abort_point("staging");
+        violations.extend(
             target
-                .check_split(*s, *n, body.len() as u64)
+                .check_split(s, n, written.bytes)
                 .into_iter()
-                .map(move |v| format!("{}: {}: {}", s.name(), v.rule, v.message))
-        })
-        .collect();
+                .map(move |v| format!("{}: {}: {}", s.name(), v.rule, v.message)),
+        );
+        staged.push(name.clone());
+        files.insert(
+            s.name().to_string(),
+            OutputFile {
+                file: name,
+                records: n,
+                bytes: written.bytes,
+                sha256: written.sha256,
+            },
+        );
+    }
     if !violations.is_empty() {
         write_violations(&settings.out_dir, &violations)?;
         return Err(Error::TargetRules {
@@ -158,7 +200,54 @@ pub(super) fn render_splits(
             listing: listing(violations.into_iter()),
         });
     }
-    Ok(bodies)
+    Ok(files)
+}
+
+/// One split's file as it is written.
+enum SplitWriter {
+    Jsonl { file: AtomicFile, records: usize },
+    Parquet(ParquetFile),
+}
+
+impl SplitWriter {
+    fn create(path: &Path, format: OutputFormat) -> Result<Self> {
+        Ok(match format {
+            OutputFormat::Jsonl => SplitWriter::Jsonl {
+                file: AtomicFile::create(path)?,
+                records: 0,
+            },
+            OutputFormat::Parquet => SplitWriter::Parquet(ParquetFile::create(path)?),
+        })
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> Result<()> {
+        if let SplitWriter::Jsonl { file, records } = self {
+            *records += 1;
+            file.write(line)?;
+        }
+        Ok(())
+    }
+
+    fn push_record(&mut self, r: Record) -> Result<()> {
+        if let SplitWriter::Parquet(p) = self {
+            p.push(r)?;
+        }
+        Ok(())
+    }
+
+    fn records(&self) -> usize {
+        match self {
+            SplitWriter::Jsonl { records, .. } => *records,
+            SplitWriter::Parquet(p) => p.records(),
+        }
+    }
+
+    fn finish(self) -> Result<Written> {
+        match self {
+            SplitWriter::Jsonl { file, .. } => file.commit(),
+            SplitWriter::Parquet(p) => p.finish(),
+        }
+    }
 }
 
 /// The split files' extension.
@@ -169,80 +258,99 @@ pub(super) fn extension(format: OutputFormat) -> &'static str {
     }
 }
 
-/// Writes the rendered splits into the staging folder, adding their names to `staged`.
-pub(super) fn stage_splits(
-    staging: &Staging,
-    bodies: Vec<(Split, Vec<u8>, usize)>,
-    format: OutputFormat,
-    staged: &mut Vec<String>,
-) -> Result<BTreeMap<String, OutputFile>> {
-    let ext = extension(format);
-    let mut files = BTreeMap::new();
-    for (s, body, n) in bodies {
-        let name = format!("{}.{ext}", s.name());
-        let w = write_atomic(&staging.dir.join(&name), &body)?;
-        abort_point("staging");
-        staged.push(name.clone());
-        files.insert(
-            s.name().to_string(),
-            OutputFile {
-                file: name,
-                records: n,
-                bytes: w.bytes,
-                sha256: w.sha256,
-            },
-        );
-    }
-    Ok(files)
+/// One record as its target's JSONL line.
+fn render_jsonl(target: Target, record: &Record) -> Result<Vec<u8>> {
+    let v = target.render(record).map_err(|v| Error::TargetRules {
+        target: target.to_string(),
+        count: 1,
+        listing: format!("{}: {}", v.rule, v.message),
+    })?;
+    let mut b = serde_json::to_vec(&v)?;
+    b.push(b'\n');
+    Ok(b)
 }
 
-fn render_jsonl(target: Target, members: &[&Item]) -> Result<Vec<u8>> {
-    let lines: Vec<Result<Vec<u8>>> = members
-        .par_iter()
-        .map(|it| {
-            let v = target
-                .render(&it.row.record)
-                .map_err(|v| Error::TargetRules {
-                    target: target.to_string(),
-                    count: 1,
-                    listing: format!("{}: {}", v.rule, v.message),
-                })?;
+/// `rejected.jsonl`, written as the chunks are dropped from, with counts by category.
+pub(super) struct RejectedFile {
+    file: AtomicFile,
+    records: usize,
+    by_category: BTreeMap<&'static str, usize>,
+    /// `file:line: reason` of the unreadable rows, kept when they fail the run.
+    unreadable: Option<Vec<String>>,
+}
+
+impl RejectedFile {
+    /// In `dir`; with `list_unreadable`, the unreadable rows are also listed for the error.
+    pub(super) fn create(dir: &Path, list_unreadable: bool) -> Result<Self> {
+        Ok(RejectedFile {
+            file: AtomicFile::create(&dir.join("rejected.jsonl"))?,
+            records: 0,
+            by_category: BTreeMap::new(),
+            unreadable: list_unreadable.then(Vec::new),
+        })
+    }
+
+    /// Appends dropped records (in input order, after every earlier one).
+    pub(super) fn write(&mut self, dropped: &[Dropped], sources: &Sources) -> Result<()> {
+        for d in dropped {
+            let source = sources.at(d.file, d.line);
+            if let (Some(list), "unreadable") = (&mut self.unreadable, d.category) {
+                list.push(format!("{source}: {}", d.reason));
+            }
+            let v: Value = json!({
+                "source": source,
+                "category": d.category,
+                "reason": d.reason,
+                "record": d.record,
+            });
             let mut b = serde_json::to_vec(&v)?;
             b.push(b'\n');
-            Ok(b)
-        })
-        .collect();
-    let mut out = Vec::new();
-    for l in lines {
-        out.extend(l?);
+            self.file.write(&b)?;
+            *self.by_category.entry(d.category).or_default() += 1;
+        }
+        self.records += dropped.len();
+        Ok(())
     }
-    Ok(out)
+
+    /// The unreadable rows listed so far (none unless asked for at creation).
+    pub(super) fn unreadable(&self) -> &[String] {
+        self.unreadable.as_deref().unwrap_or_default()
+    }
+
+    /// Dropped records by category.
+    pub(super) fn by_category(&self) -> &BTreeMap<&'static str, usize> {
+        &self.by_category
+    }
+
+    pub(super) fn commit(self) -> Result<OutputFile> {
+        let w = self.file.commit()?;
+        Ok(OutputFile {
+            file: "rejected.jsonl".into(),
+            records: self.records,
+            bytes: w.bytes,
+            sha256: w.sha256,
+        })
+    }
 }
 
-pub(super) fn write_rejected(
-    dir: &Path,
-    dropped: &[Dropped],
-    sources: &Sources,
-) -> Result<OutputFile> {
-    let mut f = AtomicFile::create(&dir.join("rejected.jsonl"))?;
-    for d in dropped {
-        let v: Value = json!({
-            "source": sources.at(d.file, d.line),
-            "category": d.category,
-            "reason": d.reason,
-            "record": d.record,
-        });
-        let mut b = serde_json::to_vec(&v)?;
-        b.push(b'\n');
-        f.write(&b)?;
+/// The lines of a written `rejected.jsonl` as `file:line: category: reason`, and the counts
+/// by category.
+pub(super) fn read_rejected(path: &Path) -> Result<(Vec<String>, BTreeMap<String, usize>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = Vec::new();
+    let mut by_category: BTreeMap<String, usize> = BTreeMap::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line)?;
+        let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        lines.push(format!(
+            "{}: {}: {}",
+            field("source"),
+            field("category"),
+            field("reason")
+        ));
+        *by_category.entry(field("category")).or_default() += 1;
     }
-    let w = f.commit()?;
-    Ok(OutputFile {
-        file: "rejected.jsonl".into(),
-        records: dropped.len(),
-        bytes: w.bytes,
-        sha256: w.sha256,
-    })
+    Ok((lines, by_category))
 }
 
 pub(super) fn write_violations(dir: &Path, lines: &[String]) -> Result<()> {

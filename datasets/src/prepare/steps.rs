@@ -14,9 +14,10 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::spill::{KeptSet, SignatureFile};
 use crate::Result;
 use crate::manifest::Leakage;
-use crate::minhash::{LshIndex, MinHashParams, MinHasher, Signature};
+use crate::minhash::{LshIndex, MinHashParams, MinHasher, Signature, Signatures};
 use crate::pii::{PiiCounts, PiiScanner};
 use crate::read::{BadRow, Row};
 use crate::record::Record;
@@ -68,6 +69,8 @@ pub(super) struct Item {
     pub(super) tokens: Option<usize>,
     /// MinHash of the content, when near-duplicate search or the leakage check needs it.
     pub(super) signature: Option<Signature>,
+    /// Where the signature is stored, once it is (see [`super::spill::SignatureFile`]).
+    pub(super) stored: Option<u32>,
 }
 
 /// What a step did with a chunk.
@@ -169,6 +172,7 @@ pub(super) fn redact_pii(
                 row,
                 tokens: None,
                 signature: None,
+                stored: None,
             });
         }
     }
@@ -183,6 +187,11 @@ pub(super) struct ExactDedup {
 }
 
 impl ExactDedup {
+    /// Approximate bytes held in memory: a 24-byte entry and a control byte per slot.
+    pub(super) fn memory(&self) -> usize {
+        self.seen.capacity() * 25
+    }
+
     pub(super) fn apply(&mut self, items: Vec<Item>, sources: &Sources) -> Stepped {
         let mut out = Stepped {
             kept: Vec::with_capacity(items.len()),
@@ -215,7 +224,8 @@ pub(super) fn minhash(items: &mut [Item], hasher: Option<&MinHasher>) {
 }
 
 /// Near de-duplication over the signatures, in input order: a record similar to a kept one
-/// is dropped.
+/// is dropped. The signatures of the records it keeps are stored in a [`SignatureFile`];
+/// the index holds their band keys.
 pub(super) struct NearDedup {
     index: LshIndex,
     /// Where each indexed record came from.
@@ -230,17 +240,27 @@ impl NearDedup {
         }
     }
 
-    pub(super) fn apply(&mut self, items: Vec<Item>, sources: &Sources) -> Stepped {
+    /// Approximate bytes held in memory.
+    pub(super) fn memory(&self) -> usize {
+        self.index.memory() + self.origin.capacity() * 8
+    }
+
+    pub(super) fn apply(
+        &mut self,
+        items: Vec<Item>,
+        sources: &Sources,
+        store: &mut SignatureFile,
+    ) -> Result<Stepped> {
         let mut out = Stepped {
             kept: Vec::with_capacity(items.len()),
             dropped: Vec::new(),
         };
-        for it in items {
+        for mut it in items {
             let Some(sig) = &it.signature else {
                 out.kept.push(it);
                 continue;
             };
-            match self.index.query(sig) {
+            match self.index.query(sig, store).map_err(|e| store.error(e))? {
                 Some((id, j)) => {
                     let (f, l) = self.origin[id];
                     let reason =
@@ -249,13 +269,17 @@ impl NearDedup {
                         .push(Dropped::of(it.row, "near_duplicate", reason));
                 }
                 None => {
-                    self.index.insert(self.origin.len(), sig);
+                    let stored = store.append(sig)?;
+                    self.index
+                        .insert(self.origin.len(), sig, stored, store)
+                        .map_err(|e| store.error(e))?;
                     self.origin.push((it.row.file, it.row.line));
+                    it.stored = Some(stored);
                     out.kept.push(it);
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -342,23 +366,25 @@ pub(super) fn check_target(
 
 /// The split of each kept record, from a seeded hash of its content (stratified by label
 /// when `split.stratify_by` is set).
-pub(super) fn split(items: &[Item], settings: &PrepareSettings) -> Vec<Split> {
-    let split_keys: Vec<u64> = items
+pub(super) fn split(kept: &KeptSet, settings: &PrepareSettings) -> Vec<Split> {
+    let split_keys: Vec<u64> = kept
+        .kept
         .par_iter()
-        .map(|it| {
+        .map(|k| {
             let mut h = Sha256::new();
             h.update(settings.split.seed.to_le_bytes());
-            h.update(it.key);
+            h.update(k.key);
             let d = h.finalize();
             u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
         })
         .collect();
     match &settings.split.stratify_by {
         Some(_) => {
-            let labelled: Vec<(Option<&str>, u64)> = items
+            let labelled: Vec<(Option<&str>, u64)> = kept
+                .kept
                 .iter()
                 .zip(&split_keys)
-                .map(|(it, &k)| (it.row.label.as_deref(), k))
+                .map(|(k, &key)| (k.label().map(|l| kept.labels.name(l)), key))
                 .collect();
             crate::split::assign_stratified(
                 &labelled,
@@ -377,16 +403,17 @@ pub(super) fn split(items: &[Item], settings: &PrepareSettings) -> Vec<Split> {
 /// threshold under 1) nearly. A leaked record is moved into train or reported.
 pub(super) fn check_leakage(
     settings: &PrepareSettings,
-    items: &[Item],
+    kept: &KeptSet,
     splits: &mut [Split],
     sources: &Sources,
-) -> Leakage {
+) -> Result<Leakage> {
     let threshold = settings.split.leakage_threshold;
-    let train_keys: HashSet<[u8; 16]> = items
+    let records = &kept.kept;
+    let train_keys: HashSet<[u8; 16]> = records
         .iter()
         .zip(splits.iter())
         .filter(|(_, s)| **s == Split::Train)
-        .map(|(i, _)| i.key)
+        .map(|(k, _)| k.key)
         .collect();
     let params = MinHashParams {
         threshold,
@@ -394,33 +421,42 @@ pub(super) fn check_leakage(
     };
     let mut index = LshIndex::new(params);
     // Threshold 0 would match everything: only exact copies count then.
-    let near = |i: usize| items[i].signature.as_ref().filter(|_| threshold > 0.0);
-    for (i, s) in splits.iter().enumerate() {
-        if let (Split::Train, Some(sig)) = (s, near(i)) {
-            index.insert(i, sig);
+    let store = kept.signatures.as_ref().filter(|_| threshold > 0.0);
+    if let Some(store) = store {
+        for (i, (k, s)) in records.iter().zip(splits.iter()).enumerate() {
+            if let (Split::Train, Some(at)) = (s, k.signature()) {
+                let sig = store.signature(at).map_err(|e| store.error(e))?;
+                index
+                    .insert(i, &sig, at, store)
+                    .map_err(|e| store.error(e))?;
+            }
         }
     }
     let mut leak = Leakage {
         threshold,
         ..Leakage::default()
     };
-    for i in 0..items.len() {
+    for (i, k) in records.iter().enumerate() {
         if splits[i] == Split::Train {
             continue;
         }
-        let leaked = train_keys.contains(&items[i].key)
-            || near(i).is_some_and(|sig| index.query(sig).is_some());
+        let mut leaked = train_keys.contains(&k.key);
+        if !leaked && let (Some(store), Some(at)) = (store, k.signature()) {
+            let sig = store.signature(at).map_err(|e| store.error(e))?;
+            leaked = index
+                .query(&sig, store)
+                .map_err(|e| store.error(e))?
+                .is_some();
+        }
         if leaked {
             match settings.split.leakage {
                 LeakageAction::Move => {
                     splits[i] = Split::Train;
                     leak.moved += 1;
                 }
-                LeakageAction::Report => leak
-                    .reported
-                    .push(sources.at(items[i].row.file, items[i].row.line)),
+                LeakageAction::Report => leak.reported.push(sources.at(k.file, k.line)),
             }
         }
     }
-    leak
+    Ok(leak)
 }
