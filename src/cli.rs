@@ -761,6 +761,12 @@ pub struct PrepareArgs {
     /// jsonl, or parquet (local target only).
     #[arg(long, value_name = "jsonl|parquet")]
     pub output_format: Option<String>,
+    /// Memory the run may use, e.g. 2GiB or 512MiB (default: half the machine's memory).
+    /// Inputs are read in chunks that follow it; a run whose per-record state outgrows it
+    /// stops and says which step holds how much. Outputs do not depend on it
+    /// [env: TUNEBENCH_MEMORY_LIMIT].
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
     /// Upload the outputs under this S3 prefix (skips objects that are unchanged)
     /// [env: TUNEBENCH_UPLOAD].
     #[arg(long, value_name = "s3://BUCKET/PREFIX/")]

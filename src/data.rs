@@ -19,6 +19,7 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
             on_error: args.on_error.clone(),
             pii: args.pii.clone(),
             output_format: args.output_format.clone(),
+            memory_limit: args.memory_limit.clone(),
             upload: args.upload.clone(),
             sse_kms_key_id: args.sse_kms_key_id.clone(),
             endpoint_url: args.endpoint_url.clone(),

@@ -763,4 +763,49 @@ mod tests {
             .to_string();
         assert!(err.contains("data.max_record_bytes = 0"), "{err}");
     }
+
+    #[test]
+    fn memory_limits_are_read_as_people_write_them() {
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1.5GB"), Ok(1_500_000_000));
+        assert_eq!(parse_bytes("2g"), Ok(2_000_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("lots").is_err());
+        assert!(
+            parse_bytes("2 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert_eq!(format_bytes(64 << 20), "64.0 MiB");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(10), "10 B");
+
+        let base =
+            "inputs = [\"a.csv\"]\n[mapping]\nprompt = \"{text}\"\ncompletion = \"{label}\"\n";
+        let s = raw(&format!("memory_limit = \"3GiB\"\n{base}"))
+            .resolve(Path::new("/cfg"))
+            .unwrap();
+        assert_eq!(s.memory_limit, 3 << 30);
+        assert!(raw(base).resolve(Path::new("/cfg")).unwrap().memory_limit >= MIN_MEMORY_LIMIT);
+        let err = raw(&format!("memory_limit = \"1MiB\"\n{base}"))
+            .resolve(Path::new("/cfg"))
+            .unwrap_err();
+        assert!(err.to_string().contains("below the 64.0 MiB"), "{err}");
+        let err = raw(&format!("memory_limit = \"much\"\n{base}"))
+            .resolve(Path::new("/cfg"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("data.memory_limit = \"much\""),
+            "{err}"
+        );
+        // The limit changes no output, so it is not part of the settings' hash.
+        let other = raw(&format!("memory_limit = \"9GiB\"\n{base}"))
+            .resolve(Path::new("/cfg"))
+            .unwrap();
+        assert_eq!(
+            crate::config_hash(&s).unwrap(),
+            crate::config_hash(&other).unwrap()
+        );
+    }
 }

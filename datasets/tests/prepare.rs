@@ -1056,3 +1056,104 @@ fn outputs_do_not_depend_on_the_number_of_threads() {
         }
     }
 }
+
+/// Inputs are read, de-duplicated and written a stretch at a time; where the stretches end
+/// changes nothing. A 64 MiB memory limit reads 512 KiB at a time, so banking77 comes in two
+/// stretches and GSM8K in eight, against one at the default limit: every golden case still
+/// gives the golden outputs.
+#[test]
+fn outputs_do_not_depend_on_the_memory_limit() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/golden.tsv");
+    let want = std::fs::read_to_string(&path).unwrap();
+    for (n, d, t, k, e) in GOLDEN {
+        let extra = format!("{e}\nmemory_limit = \"64MiB\"");
+        let got = golden_line(n, d, t, k, &extra);
+        let expected = want.lines().find(|l| l.starts_with(&format!("{n}\t")));
+        assert_eq!(Some(got.as_str()), expected);
+    }
+}
+
+/// A JSON key that one stretch of the file never has, and a later one does, is null in the
+/// first (its records are dropped as empty, each with its line) and read in the second; a
+/// key no line has is an error naming the keys the file does have.
+#[test]
+fn a_json_key_missing_from_one_stretch_is_null_there_and_read_in_the_next() {
+    let mut body = String::new();
+    for i in 0..12_000 {
+        body.push_str(&format!(
+            "{{\"q\": \"question number {i}\", \"b\": \"padding text\"}}\n"
+        ));
+    }
+    body.push_str("{\"q\": \"the last question\", \"a\": \"its answer\"}\n");
+    let (d, r) = prepare_file(
+        "x.jsonl",
+        body.as_bytes(),
+        "memory_limit = \"64MiB\"\non_error = \"reject\"",
+    );
+    let m = r.unwrap();
+    assert_eq!(m.counts.kept, 1);
+    assert_eq!(m.counts.empty, 12_000);
+    let out = read_jsonl(&d.path().join("out/train.jsonl"));
+    assert_eq!(out[0]["completion"], "its answer");
+    let rejected = read_jsonl(&d.path().join("out/rejected.jsonl"));
+    let source = rejected[11_999]["source"].as_str().unwrap();
+    assert!(source.ends_with("/x.jsonl:12000"), "{source}");
+
+    let (_d, r) = prepare_file(
+        "y.jsonl",
+        b"{\"q\": \"x\", \"b\": 1}\n{\"q\": \"y\", \"c\": 2}\n",
+        "",
+    );
+    let err = r.unwrap_err().to_string();
+    assert!(err.contains("no column `a`"), "{err}");
+    assert!(err.contains("`q`, `b`, `c`"), "{err}");
+}
+
+/// A quote that never closes makes the rest of the file one record. Past a quarter of the
+/// memory limit the reader stops holding it and fails, naming the line, instead of reading
+/// the whole file into memory.
+#[test]
+fn a_record_longer_than_the_memory_limit_allows_fails_naming_its_line() {
+    let mut body = String::from("q,a\nfine,row\n\"never closed,x\n");
+    while body.len() < 17 << 20 {
+        body.push_str("more,rows that the open quote swallows\n");
+    }
+    let (d, r) = prepare_file(
+        "x.csv",
+        body.as_bytes(),
+        "memory_limit = \"64MiB\"\non_error = \"reject\"",
+    );
+    let err = r.unwrap_err();
+    assert!(matches!(err, Error::RecordTooLong { line: 3, .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("/x.csv:3: a record runs on for"), "{text}");
+    assert!(text.contains("quote"), "{text}");
+    assert!(!d.path().join("out/manifest.json").exists());
+}
+
+/// A run whose per-record state outgrows the memory limit stops with what holds how much,
+/// before writing anything, instead of being killed by the system.
+#[test]
+fn a_run_that_outgrows_the_memory_limit_says_which_step_holds_what() {
+    let mut body = String::from("q,a\n");
+    for i in 0..400_000u64 {
+        // Distinct texts: every record is kept, so the near-duplicate index grows with them.
+        let h = tunebench_core::SplitMix64(i).next_u64();
+        body.push_str(&format!("ticket {h:x} about card {i},label{}\n", i % 7));
+    }
+    let (d, r) = prepare_file("x.csv", body.as_bytes(), "memory_limit = \"64MiB\"");
+    let err = r.unwrap_err();
+    assert!(matches!(err, Error::MemoryLimit { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("more memory than the limit of 64.0 MiB"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the largest is the near-duplicate index"),
+        "{text}"
+    );
+    assert!(text.contains("--memory-limit"), "{text}");
+    assert!(!d.path().join("out/manifest.json").exists());
+    assert!(!d.path().join("out/train.jsonl").exists());
+}

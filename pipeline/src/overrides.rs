@@ -9,6 +9,7 @@
 //! | `TUNEBENCH_TARGET` | `data prepare --target` | `[data] target` |
 //! | `TUNEBENCH_OUT_DIR` | `data prepare --out` | `[data] out_dir` |
 //! | `TUNEBENCH_UPLOAD` | `data prepare --upload` | `[upload] uri` |
+//! | `TUNEBENCH_MEMORY_LIMIT` | `data prepare --memory-limit` | `[data] memory_limit` |
 //! | `TUNEBENCH_TRAIN_OUT_DIR` | `train local --out` | `[train.local] out_dir` |
 //! | `TUNEBENCH_DEVICE` | `train local --device`, `model … --device` | `[train.local] device` |
 //! | `TUNEBENCH_EVAL_OUT_DIR` | `eval --out` | `[eval] out_dir` |
@@ -25,6 +26,8 @@ pub const TARGET_VAR: &str = "TUNEBENCH_TARGET";
 pub const DATA_OUT_VAR: &str = "TUNEBENCH_OUT_DIR";
 /// `[upload]` uri.
 pub const UPLOAD_VAR: &str = "TUNEBENCH_UPLOAD";
+/// `[data]` memory_limit.
+pub const MEMORY_LIMIT_VAR: &str = "TUNEBENCH_MEMORY_LIMIT";
 /// `[train.local]` out_dir.
 pub const TRAIN_OUT_VAR: &str = "TUNEBENCH_TRAIN_OUT_DIR";
 /// `[train.local]` device, and the device of the `model` commands.
@@ -47,6 +50,8 @@ pub struct DataOverrides {
     pub pii: Option<String>,
     /// `jsonl` or `parquet`.
     pub output_format: Option<String>,
+    /// Memory the run may use (`2GiB`).
+    pub memory_limit: Option<String>,
     /// `s3://bucket/prefix/` to upload to.
     pub upload: Option<String>,
     /// SSE-KMS key of the upload.
@@ -92,6 +97,7 @@ impl Overrides {
                 target: var(TARGET_VAR),
                 out_dir: var(DATA_OUT_VAR).map(PathBuf::from),
                 upload: var(UPLOAD_VAR),
+                memory_limit: var(MEMORY_LIMIT_VAR),
                 ..DataOverrides::default()
             },
             train: TrainOverrides {
@@ -122,6 +128,7 @@ impl Overrides {
                 on_error: d.on_error.or(l.on_error),
                 pii: d.pii.or(l.pii),
                 output_format: d.output_format.or(l.output_format),
+                memory_limit: d.memory_limit.or(l.memory_limit),
                 upload: d.upload.or(l.upload),
                 sse_kms_key_id: d.sse_kms_key_id.or(l.sse_kms_key_id),
                 endpoint_url: d.endpoint_url.or(l.endpoint_url),
@@ -179,6 +186,7 @@ impl Loaded {
             set(&mut data.on_error, &d.on_error);
             set(&mut data.pii, &d.pii);
             set(&mut data.output_format, &d.output_format);
+            set(&mut data.memory_limit, &d.memory_limit);
             if let Some(out) = &d.out_dir {
                 data.out_dir = Some(from_cwd(out).to_string_lossy().into_owned());
             }
