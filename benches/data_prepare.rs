@@ -5,10 +5,18 @@
 //! row, about a quarter of them lightly perturbed (case, punctuation, a filler word, a typo)
 //! and some repeated verbatim, so exact and near de-duplication both have work to do.
 //!
-//! Run: `cargo bench --bench data_prepare` (set TUNEBENCH_BENCH_ROWS to change the size;
-//! TUNEBENCH_BENCH_PYTHON to a python with pandas, datasketch and tokenizers to include
-//! the baseline; default ~/.cache/tunebench-bench-venv/bin/python when it exists).
+//! Run: `cargo bench --bench data_prepare`. Settings, all optional:
+//! - TUNEBENCH_BENCH_ROWS: rows to generate (default 1,000,000; 10,000,000 is banking77
+//!   ×1000, ~870 MB);
+//! - TUNEBENCH_BENCH_MEMORY_LIMIT: passed to `--memory-limit` (default: tunebench's own);
+//! - TUNEBENCH_BENCH_PYTHON: a python with pandas, datasketch and tokenizers for the
+//!   baseline (default ~/.cache/tunebench-bench-venv/bin/python when it exists; see
+//!   bench/requirements.txt);
+//! - TUNEBENCH_BENCH_PANDAS_MAX_ROWS: the baseline is skipped above this many rows
+//!   (default 2,000,000: it holds the whole frame and every MinHash, 2.8 GB at 1M rows, so
+//!   10M rows would not fit a 24 GiB machine).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -58,8 +66,10 @@ fn generate(repo: &Path, rows: usize, out: &Path) -> u64 {
         }
     }
     let mut rng = Rng(tunebench_core::SplitMix64(77));
-    let mut body = String::with_capacity(rows * 90);
-    body.push_str("text,category\n");
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(out).expect("create the bench input"));
+    let mut size = 0u64;
+    let mut body = String::from("text,category\n");
     for i in 0..rows {
         let (text, cat) = &reader[rng.below(reader.len())];
         // A quarter perturbed; the rest verbatim copies of real rows, plus a row-unique
@@ -75,9 +85,38 @@ fn generate(repo: &Path, rows: usize, out: &Path) -> u64 {
         body.push(',');
         body.push_str(cat);
         body.push('\n');
+        if body.len() > 1 << 20 {
+            out.write_all(body.as_bytes())
+                .expect("write the bench input");
+            size += body.len() as u64;
+            body.clear();
+        }
     }
-    std::fs::write(out, &body).expect("write bench input");
-    body.len() as u64
+    out.write_all(body.as_bytes())
+        .expect("write the bench input");
+    out.flush().expect("write the bench input");
+    size + body.len() as u64
+}
+
+/// The CPU's model name and whether it has AVX2 / AVX-512, from /proc/cpuinfo.
+fn cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+    format!(
+        "{}, {} logical CPUs, AVX2 {}, AVX-512F {}",
+        field("model name"),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if has("avx2") { "yes" } else { "no" },
+        if has("avx512f") { "yes" } else { "no" }
+    )
 }
 
 /// Runs a command under GNU time; returns (seconds, peak RSS in MiB).
@@ -132,6 +171,7 @@ fn main() {
         ),
     )
     .expect("bench config");
+    println!("cpu: {}", cpu());
     println!(
         "input: {} rows, {:.1} MiB ({})",
         rows,
@@ -142,6 +182,10 @@ fn main() {
     let mut ours = Command::new(env!("CARGO_BIN_EXE_tunebench"));
     ours.args(["data", "prepare", "--quiet", "--force", "--config"])
         .arg(&config);
+    if let Ok(limit) = std::env::var("TUNEBENCH_BENCH_MEMORY_LIMIT") {
+        println!("tunebench --memory-limit {limit}");
+        ours.args(["--memory-limit", &limit]);
+    }
     let (t, rss) = (0..2)
         .map(|_| measure(&mut ours))
         .fold((f64::MAX, 0.0), |a, b| (a.0.min(b.0), f64::max(a.1, b.1)));
@@ -157,7 +201,15 @@ fn main() {
             PathBuf::from(std::env::var("HOME").unwrap_or_default())
                 .join(".cache/tunebench-bench-venv/bin/python")
         });
-    if python.exists() {
+    let pandas_max: usize = std::env::var("TUNEBENCH_BENCH_PANDAS_MAX_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
+    if rows > pandas_max {
+        println!(
+            "pandas baseline skipped: {rows} rows is over TUNEBENCH_BENCH_PANDAS_MAX_ROWS = {pandas_max}"
+        );
+    } else if python.exists() {
         let mut pandas = Command::new(&python);
         pandas
             .arg(repo.join("bench/prepare_pandas.py"))

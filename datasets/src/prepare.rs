@@ -191,17 +191,21 @@ pub fn prepare(
         .map(|_| settings.dedup.minhash.num_perm.max(1));
     let mut kept = KeptRecords::create(&staging.dir, signature_width)?;
     let mut rejected = RejectedFile::create(&staging.dir, settings.on_error == OnError::Fail)?;
+    let mut read_done = std::time::Instant::now();
     let inputs = read_inputs(settings, &files, &budget, progress, &mut |chunk| {
+        let t = record_steps.times.add("read", read_done);
         let mut dropped: Vec<Dropped> = chunk.bad.into_iter().map(Dropped::from).collect();
-        let signatures = kept.signatures.as_mut();
-        for item in record_steps.run(chunk.rows, &mut dropped, signatures)? {
-            kept.push(item)?;
-        }
+        let items = record_steps.run(chunk.rows, &mut dropped, kept.signatures.as_mut())?;
+        let t = std::time::Instant::now().max(t);
+        kept.extend(items)?;
         // Every record of a chunk comes before every record of the next one.
         dropped.sort_by_key(|d| (d.file, d.line));
         rejected.write(&dropped, &sources)?;
+        read_done = record_steps.times.add("spill", t);
         budget.check_records(&record_steps, &kept)
     })?;
+    record_steps.times.add("read", read_done);
+    record_steps.times.log();
     abort_point("read");
     refuse_unreadable(settings, rejected.unreadable())?;
     let mut counts = Counts {
@@ -328,6 +332,34 @@ struct RecordSteps<'a> {
     pii: PiiCounts,
     truncated: usize,
     violations: Vec<String>,
+    /// Time spent in each step so far (logged at the end of the run).
+    times: StepTimes,
+}
+
+/// Wall time per step, summed over the chunks, in pipeline order: `RUST_LOG=info` shows
+/// where a run's time went.
+#[derive(Default)]
+struct StepTimes(Vec<(&'static str, std::time::Duration)>);
+
+impl StepTimes {
+    /// Adds the time since `since` to `step`; returns now, where the next step starts.
+    fn add(&mut self, step: &'static str, since: std::time::Instant) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        match self.0.iter_mut().find(|(s, _)| *s == step) {
+            Some((_, t)) => *t += now - since,
+            None => self.0.push((step, now - since)),
+        }
+        now
+    }
+
+    fn log(&self) {
+        let text: Vec<String> = self
+            .0
+            .iter()
+            .map(|(s, t)| format!("{s} {:.2}s", t.as_secs_f64()))
+            .collect();
+        tracing::info!("time per step: {}", text.join(", "));
+    }
 }
 
 impl<'a> RecordSteps<'a> {
@@ -352,6 +384,7 @@ impl<'a> RecordSteps<'a> {
             pii: PiiCounts::default(),
             truncated: 0,
             violations: Vec::new(),
+            times: StepTimes::default(),
         }
     }
 
@@ -378,21 +411,28 @@ impl<'a> RecordSteps<'a> {
         signatures: Option<&mut SignatureFile>,
     ) -> Result<Vec<Item>> {
         let s = self.settings;
+        let t = std::time::Instant::now();
         let mut items = steps::redact_pii(chunk, &self.scanner, s.pii, &mut self.pii).keep(dropped);
+        let t = self.times.add("pii", t);
         if let Some(exact) = &mut self.exact {
             items = exact.apply(items, self.sources).keep(dropped);
         }
+        let t = self.times.add("exact de-dup", t);
         steps::minhash(&mut items, self.hasher.as_ref());
+        let t = self.times.add("minhash", t);
         if let (Some(near), Some(store)) = (&mut self.near, signatures) {
             items = near.apply(items, self.sources, store)?.keep(dropped);
         }
+        let t = self.times.add("near de-dup", t);
         if let Some(tok) = self.tokenizer {
             let (stepped, truncated) = steps::count_tokens(items, tok, &s.tokens)?;
             self.truncated += truncated;
             items = stepped.keep(dropped);
         }
+        let t = self.times.add("tokens", t);
         let (stepped, violations) = steps::check_target(items, s.target, s.on_error, self.sources);
         self.violations.extend(violations);
+        self.times.add("target rules", t);
         Ok(stepped.keep(dropped))
     }
 }

@@ -561,14 +561,18 @@ impl FileReader<'_> {
             .into_iter()
             .map(|(c, _)| c)
             .collect();
-        let mut rows: Vec<Row> = Vec::with_capacity(df.height());
-        for (i, &line) in lines.iter().enumerate().take(df.height()) {
+        // Rows are mapped in parallel (cleaning and templating are most of the read step's
+        // work), then kept in their order.
+        let mapped: Vec<std::result::Result<Row, BadRow>> = (0..df.height().min(lines.len()))
+            .into_par_iter()
+            .map(|i| {
+            let line = lines[i];
             let size: u64 = columns
                 .iter()
                 .map(|(_, ca)| ca.get(i).map_or(0, |v| v.len() as u64))
                 .sum();
             if size > max_record_bytes {
-                bad.push(BadRow {
+                return Err(BadRow {
                 file: index,
                 line: line as u32,
                 reason: format!(
@@ -576,7 +580,6 @@ impl FileReader<'_> {
                 ),
                 category: "too_large",
             });
-                continue;
             }
             // Values are cleaned before templating, so a template's own spacing survives.
             let values: Vec<Option<Cow<str>>> = columns
@@ -600,13 +603,12 @@ impl FileReader<'_> {
                     })
             });
             if let Some(reason) = blank {
-                bad.push(BadRow {
+                return Err(BadRow {
                     file: index,
                     line: line as u32,
                     reason,
                     category: "empty",
                 });
-                continue;
             }
             let render = |t: &crate::template::Template| t.render(|c| lookup(c).unwrap_or(""));
             let record = match mapping {
@@ -658,7 +660,15 @@ impl FileReader<'_> {
                     .collect::<Vec<_>>()
                     .join("\n"),
             };
-            rows.push(row);
+            Ok(row)
+            })
+            .collect();
+        let mut rows: Vec<Row> = Vec::with_capacity(mapped.len());
+        for m in mapped {
+            match m {
+                Ok(row) => rows.push(row),
+                Err(b) => bad.push(b),
+            }
         }
         Ok(rows)
     }

@@ -292,20 +292,25 @@ impl RejectedFile {
 
     /// Appends dropped records (in input order, after every earlier one).
     pub(super) fn write(&mut self, dropped: &[Dropped], sources: &Sources) -> Result<()> {
-        for d in dropped {
-            let source = sources.at(d.file, d.line);
+        let lines: Vec<Result<Vec<u8>>> = dropped
+            .par_iter()
+            .map(|d| {
+                let v: Value = json!({
+                    "source": sources.at(d.file, d.line),
+                    "category": d.category,
+                    "reason": d.reason,
+                    "record": d.record,
+                });
+                let mut b = serde_json::to_vec(&v)?;
+                b.push(b'\n');
+                Ok(b)
+            })
+            .collect();
+        for (d, line) in dropped.iter().zip(lines) {
             if let (Some(list), "unreadable") = (&mut self.unreadable, d.category) {
-                list.push(format!("{source}: {}", d.reason));
+                list.push(format!("{}: {}", sources.at(d.file, d.line), d.reason));
             }
-            let v: Value = json!({
-                "source": source,
-                "category": d.category,
-                "reason": d.reason,
-                "record": d.record,
-            });
-            let mut b = serde_json::to_vec(&v)?;
-            b.push(b'\n');
-            self.file.write(&b)?;
+            self.file.write(&line?)?;
             *self.by_category.entry(d.category).or_default() += 1;
         }
         self.records += dropped.len();

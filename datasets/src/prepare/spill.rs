@@ -10,6 +10,8 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::steps::Item;
 use crate::minhash::{Signature, Signatures};
 use crate::record::Record;
@@ -184,12 +186,27 @@ impl KeptRecords {
         })
     }
 
-    /// Adds a record that passed every per-record step.
-    pub(super) fn push(&mut self, item: Item) -> Result<()> {
-        serde_json::to_writer(&mut self.out, &item.row.record)?;
-        self.out
-            .write_all(b"\n")
-            .map_err(|e| Error::io(&self.path, e))?;
+    /// Adds the records of a chunk that passed every per-record step, in input order.
+    pub(super) fn extend(&mut self, items: Vec<Item>) -> Result<()> {
+        let lines: Vec<Result<Vec<u8>>> = items
+            .par_iter()
+            .map(|it| {
+                let mut line = serde_json::to_vec(&it.row.record)?;
+                line.push(b'\n');
+                Ok(line)
+            })
+            .collect();
+        for (item, line) in items.into_iter().zip(lines) {
+            self.out
+                .write_all(&line?)
+                .map_err(|e| Error::io(&self.path, e))?;
+            self.push(item)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the state of a record whose line is written.
+    fn push(&mut self, item: Item) -> Result<()> {
         let signature = match (item.stored, &item.signature, &mut self.signatures) {
             (Some(at), _, _) => at,
             (None, Some(sig), Some(file)) => file.append(sig)?,

@@ -179,11 +179,36 @@ pub(super) fn redact_pii(
     out
 }
 
+/// Hashes a content key (the first bytes of a sha256, uniform already) by taking its first
+/// eight bytes, instead of running SipHash over it.
+#[derive(Default)]
+pub(super) struct ContentKeyHasher(u64);
+
+impl std::hash::Hasher for ContentKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut first = [0u8; 8];
+        let n = bytes.len().min(8);
+        first[..n].copy_from_slice(&bytes[..n]);
+        self.0 ^= u64::from_le_bytes(first);
+    }
+
+    fn write_usize(&mut self, _: usize) {
+        // The length prefix of the key's bytes: always 16.
+    }
+}
+
+/// A map or set keyed by content keys.
+type ByContentKey = std::hash::BuildHasherDefault<ContentKeyHasher>;
+
 /// Exact de-duplication: the first occurrence of each content key stays.
 #[derive(Default)]
 pub(super) struct ExactDedup {
     /// Content key → where it was first seen.
-    seen: HashMap<[u8; 16], (u32, u32)>,
+    seen: HashMap<[u8; 16], (u32, u32), ByContentKey>,
 }
 
 impl ExactDedup {
@@ -409,7 +434,7 @@ pub(super) fn check_leakage(
 ) -> Result<Leakage> {
     let threshold = settings.split.leakage_threshold;
     let records = &kept.kept;
-    let train_keys: HashSet<[u8; 16]> = records
+    let train_keys: HashSet<[u8; 16], ByContentKey> = records
         .iter()
         .zip(splits.iter())
         .filter(|(_, s)| **s == Split::Train)
