@@ -315,7 +315,7 @@ impl RawDataConfig {
 }
 
 /// The smallest `data.memory_limit`.
-pub const MIN_MEMORY_LIMIT: u64 = 64 << 20;
+pub const MIN_MEMORY_LIMIT: u64 = 128 << 20;
 
 /// Half the memory of the machine (or of its cgroup, when that is lower); 2 GiB when
 /// neither can be read.
@@ -777,7 +777,7 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown unit")
         );
-        assert_eq!(format_bytes(64 << 20), "64.0 MiB");
+        assert_eq!(format_bytes(128 << 20), "128.0 MiB");
         assert_eq!(format_bytes(1536), "1.5 KiB");
         assert_eq!(format_bytes(10), "10 B");
 
@@ -791,7 +791,7 @@ mod tests {
         let err = raw(&format!("memory_limit = \"1MiB\"\n{base}"))
             .resolve(Path::new("/cfg"))
             .unwrap_err();
-        assert!(err.to_string().contains("below the 64.0 MiB"), "{err}");
+        assert!(err.to_string().contains("below the 128.0 MiB"), "{err}");
         let err = raw(&format!("memory_limit = \"much\"\n{base}"))
             .resolve(Path::new("/cfg"))
             .unwrap_err();

@@ -1058,7 +1058,7 @@ fn outputs_do_not_depend_on_the_number_of_threads() {
 }
 
 /// Inputs are read, de-duplicated and written a stretch at a time; where the stretches end
-/// changes nothing. A 64 MiB memory limit reads 512 KiB at a time, so banking77 comes in two
+/// changes nothing. A 128 MiB memory limit reads 512 KiB at a time, so banking77 comes in two
 /// stretches and GSM8K in eight, against one and three at the default limit: every golden case still
 /// gives the golden outputs.
 #[test]
@@ -1066,7 +1066,7 @@ fn outputs_do_not_depend_on_the_memory_limit() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/golden.tsv");
     let want = std::fs::read_to_string(&path).unwrap();
     for (n, d, t, k, e) in GOLDEN {
-        let extra = format!("{e}\nmemory_limit = \"64MiB\"");
+        let extra = format!("{e}\nmemory_limit = \"128MiB\"");
         let got = golden_line(n, d, t, k, &extra);
         let expected = want.lines().find(|l| l.starts_with(&format!("{n}\t")));
         assert_eq!(Some(got.as_str()), expected);
@@ -1088,7 +1088,7 @@ fn a_json_key_missing_from_one_stretch_is_null_there_and_read_in_the_next() {
     let (d, r) = prepare_file(
         "x.jsonl",
         body.as_bytes(),
-        "memory_limit = \"64MiB\"\non_error = \"reject\"",
+        "memory_limit = \"128MiB\"\non_error = \"reject\"",
     );
     let m = r.unwrap();
     assert_eq!(m.counts.kept, 1);
@@ -1115,13 +1115,13 @@ fn a_json_key_missing_from_one_stretch_is_null_there_and_read_in_the_next() {
 #[test]
 fn a_record_longer_than_the_memory_limit_allows_fails_naming_its_line() {
     let mut body = String::from("q,a\nfine,row\n\"never closed,x\n");
-    while body.len() < 17 << 20 {
+    while body.len() < 33 << 20 {
         body.push_str("more,rows that the open quote swallows\n");
     }
     let (d, r) = prepare_file(
         "x.csv",
         body.as_bytes(),
-        "memory_limit = \"64MiB\"\non_error = \"reject\"",
+        "memory_limit = \"128MiB\"\non_error = \"reject\"",
     );
     let err = r.unwrap_err();
     assert!(matches!(err, Error::RecordTooLong { line: 3, .. }), "{err}");
@@ -1141,12 +1141,12 @@ fn a_run_that_outgrows_the_memory_limit_says_which_step_holds_what() {
         let h = tunebench_core::SplitMix64(i).next_u64();
         body.push_str(&format!("ticket {h:x} about card {i},label{}\n", i % 7));
     }
-    let (d, r) = prepare_file("x.csv", body.as_bytes(), "memory_limit = \"64MiB\"");
+    let (d, r) = prepare_file("x.csv", body.as_bytes(), "memory_limit = \"128MiB\"");
     let err = r.unwrap_err();
     assert!(matches!(err, Error::MemoryLimit { .. }), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("more memory than the limit of 64.0 MiB"),
+        text.contains("more memory than the limit of 128.0 MiB"),
         "{text}"
     );
     assert!(

@@ -40,9 +40,9 @@ impl Budget {
         Budget { limit }
     }
 
-    /// Input bytes read and processed at a time: 1/128 of the limit, within 256 KiB–2 MiB.
+    /// Input bytes read and processed at a time: 1/256 of the limit, within 256 KiB–2 MiB.
     pub(super) fn chunk_bytes(&self) -> usize {
-        ((self.limit / 128) as usize).clamp(CHUNK_BYTES.0, CHUNK_BYTES.1)
+        ((self.limit / 256) as usize).clamp(CHUNK_BYTES.0, CHUNK_BYTES.1)
     }
 
     /// The longest single record the reader holds: a quarter of the limit.
