@@ -1058,9 +1058,9 @@ fn outputs_do_not_depend_on_the_number_of_threads() {
 }
 
 /// Inputs are read, de-duplicated and written a stretch at a time; where the stretches end
-/// changes nothing. A 128 MiB memory limit reads 512 KiB at a time, so banking77 comes in two
-/// stretches and GSM8K in eight, against one and three at the default limit: every golden case still
-/// gives the golden outputs.
+/// changes nothing. A 128 MiB memory limit reads 256 KiB at a time, so banking77 comes in
+/// four stretches and GSM8K in sixteen, against two and eight at the default limit: every
+/// golden case still gives the golden outputs.
 #[test]
 fn outputs_do_not_depend_on_the_memory_limit() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/golden.tsv");

@@ -5,7 +5,7 @@
 //! the records and their signatures) is bounded by the chunk size, which follows the limit.
 //! What grows with the input is held per record: the exact-duplicate keys (every record
 //! that reaches that step), the near-duplicate index (every record kept by it: band keys
-//! only, the signatures are on disk), and 36 bytes of state per kept record; the leakage
+//! and sketches only, the signatures are on disk), and 36 bytes of state per kept record; the leakage
 //! check later holds the train records' keys and an index of their signatures. After every
 //! chunk, and before the leakage check, the run adds these up; when they pass the limit it
 //! stops and says which step holds what, rather than being killed by the system later.
@@ -17,12 +17,13 @@ use crate::settings::{PrepareSettings, format_bytes};
 use crate::targets::Split;
 use crate::{Error, Result};
 
-/// Smallest and largest stretch of input read at a time. Above 2 MiB a run is no faster
-/// (banking77 ×100: 12.5 s at 2 MiB, 13.7 s at 8 MiB) and holds more.
-const CHUNK_BYTES: (usize, usize) = (256 << 10, 2 << 20);
+/// Smallest and largest stretch of input read at a time. Larger stretches are hardly faster
+/// and hold more: on banking77 ×100 (one build, one session), 2 MiB took 10.6–10.7 s and
+/// peaked at 239–242 MB, 1 MiB 10.9 s and 208 MB, 512 KiB 11.1–11.7 s and 197 MB.
+const CHUNK_BYTES: (usize, usize) = (64 << 10, 512 << 10);
 
-/// Memory a chunk in flight takes per byte of input: peak RSS grew by 24 bytes per byte of
-/// chunk between 2 and 8 MiB chunks on banking77 ×100 (the input bytes, the frame polars
+/// Memory a chunk in flight takes per byte of input: peak RSS grew by about 24 bytes per
+/// byte of chunk between 2 and 8 MiB chunks on banking77 ×100 (the input bytes, the frame polars
 /// parses them into, records, rendered lines and signatures).
 const CHUNK_EXPANSION: usize = 24;
 
@@ -40,9 +41,10 @@ impl Budget {
         Budget { limit }
     }
 
-    /// Input bytes read and processed at a time: 1/256 of the limit, within 256 KiB–2 MiB.
+    /// Input bytes read and processed at a time: 1/512 of the limit, within 64–512 KiB (so
+    /// 512 KiB from a 256 MiB limit up).
     pub(super) fn chunk_bytes(&self) -> usize {
-        ((self.limit / 256) as usize).clamp(CHUNK_BYTES.0, CHUNK_BYTES.1)
+        ((self.limit / 512) as usize).clamp(CHUNK_BYTES.0, CHUNK_BYTES.1)
     }
 
     /// The longest single record the reader holds: a quarter of the limit.
@@ -93,7 +95,7 @@ impl Budget {
         self.check(
             kept.len(),
             &held,
-            "\nhint: split.leakage_threshold = 1.0 checks exact copies only, without the index",
+            "\nhint: split.leakage_threshold = 0 checks exact copies only, without the index",
         )
     }
 
