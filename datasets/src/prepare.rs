@@ -1,7 +1,9 @@
 //! `data prepare` as a pipeline of steps (in [`steps`]):
 //! read (map, clean) → PII → exact de-dup → near de-dup → token lengths → target rules, chunk
-//! by chunk in input order; then over the kept records: split → leakage check → write
-//! (atomically, in [`publish`]) → manifest.
+//! by chunk in input order, the kept records spilled to disk as they pass (in [`spill`]);
+//! then over the kept records: split → leakage check → write (read back from disk and
+//! rendered into the staging folder, in [`publish`]) → manifest. What a run holds in memory
+//! is bounded by `--memory-limit` (in [`budget`]).
 //!
 //! Every record that does not reach a split is counted and written to `rejected.jsonl` with
 //! its source `file:line`, category and reason; the manifest's counts must balance. No output
@@ -193,10 +195,10 @@ pub fn prepare(
     let mut rejected = RejectedFile::create(&staging.dir, settings.on_error == OnError::Fail)?;
     let mut read_done = std::time::Instant::now();
     let inputs = read_inputs(settings, &files, &budget, progress, &mut |chunk| {
-        let t = record_steps.times.add("read", read_done);
+        record_steps.times.add("read", read_done);
         let mut dropped: Vec<Dropped> = chunk.bad.into_iter().map(Dropped::from).collect();
         let items = record_steps.run(chunk.rows, &mut dropped, kept.signatures.as_mut())?;
-        let t = std::time::Instant::now().max(t);
+        let t = std::time::Instant::now();
         kept.extend(items)?;
         // Every record of a chunk comes before every record of the next one.
         dropped.sort_by_key(|d| (d.file, d.line));

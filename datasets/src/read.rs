@@ -8,6 +8,11 @@
 //! count, JSON syntax errors, unterminated quotes). Good records go to polars from memory;
 //! bad ones are reported with file and line, or rejected, per `on_error`.
 //!
+//! A file is never held whole: it is read a stretch at a time (see [`FileReader`]); the
+//! pre-pass carries its line count and the CSV header from one stretch to the next, and a
+//! record cut by the end of a stretch waits for the next read. Parquet is read a slice of
+//! rows at a time.
+//!
 //! Column values are cleaned (see [`crate::clean`]) before templates are rendered, so a
 //! template's own whitespace (`completion = " {label}"`) is kept as written.
 
@@ -1015,17 +1020,16 @@ fn json_reason(e: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
-    /// The pre-pass over a whole file: (good lines, bad lines, what polars gets, header).
-    #[allow(clippy::type_complexity)]
-    fn scan_all(
-        format: InputFormat,
-        bytes: &[u8],
-    ) -> (
+    /// What the pre-pass finds in a whole file: (good lines, bad lines, what polars gets,
+    /// the header or why there is none).
+    type Scanned = (
         Vec<usize>,
         Vec<(usize, String)>,
         Vec<u8>,
         std::result::Result<Option<String>, String>,
-    ) {
+    );
+
+    fn scan_all(format: InputFormat, bytes: &[u8]) -> Scanned {
         let bytes = &bytes[bom_len(bytes)..];
         let mut scanner = Scanner::new(format);
         match scanner.scan(bytes, true) {
@@ -1039,14 +1043,7 @@ mod tests {
         }
     }
 
-    fn scan_csv(
-        bytes: &[u8],
-    ) -> (
-        Vec<usize>,
-        Vec<(usize, String)>,
-        Vec<u8>,
-        std::result::Result<Option<String>, String>,
-    ) {
+    fn scan_csv(bytes: &[u8]) -> Scanned {
         scan_all(InputFormat::Csv, bytes)
     }
 

@@ -19,7 +19,7 @@ use crate::{Error, Result};
 
 /// Smallest and largest stretch of input read at a time. Larger stretches are hardly faster
 /// and hold more: on banking77 ×100 (one build, one session), 2 MiB took 10.6–10.7 s and
-/// peaked at 239–242 MB, 1 MiB 10.9 s and 208 MB, 512 KiB 11.1–11.7 s and 197 MB.
+/// peaked at 233–236 MiB, 1 MiB 10.9 s and 203 MiB, 512 KiB 11.1–11.7 s and 194 MiB.
 const CHUNK_BYTES: (usize, usize) = (64 << 10, 512 << 10);
 
 /// Memory a chunk in flight takes per byte of input: peak RSS grew by about 24 bytes per

@@ -206,7 +206,7 @@ pub(super) fn write_splits(
 /// One split's file as it is written.
 enum SplitWriter {
     Jsonl { file: AtomicFile, records: usize },
-    Parquet(ParquetFile),
+    Parquet(Box<ParquetFile>),
 }
 
 impl SplitWriter {
@@ -216,7 +216,7 @@ impl SplitWriter {
                 file: AtomicFile::create(path)?,
                 records: 0,
             },
-            OutputFormat::Parquet => SplitWriter::Parquet(ParquetFile::create(path)?),
+            OutputFormat::Parquet => SplitWriter::Parquet(Box::new(ParquetFile::create(path)?)),
         })
     }
 
