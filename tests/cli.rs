@@ -122,6 +122,53 @@ fn show_settings_applies_flag_over_env_over_file() {
         run(&["--target", "bedrock:llama3.1"], Some("bedrock:nova")),
         "bedrock:llama3.1"
     );
+
+    // The memory limit: flag over TUNEBENCH_MEMORY_LIMIT over `[data] memory_limit`.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[data]\ninputs = [\"x.csv\"]\nmemory_limit = \"1GiB\"\n[data.mapping]\nprompt = \"{q}\"\ncompletion = \"{a}\"\n",
+    )
+    .unwrap();
+    let limit = |extra: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunebench"));
+        cmd.args(["data", "prepare", "--show-settings", "--config"])
+            .arg(&config)
+            .args(extra);
+        match env {
+            Some(v) => cmd.env("TUNEBENCH_MEMORY_LIMIT", v),
+            None => cmd.env_remove("TUNEBENCH_MEMORY_LIMIT"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["data"]["memory_limit"].as_str().unwrap().to_string()
+    };
+    assert_eq!(limit(&[], None), "1.0 GiB");
+    assert_eq!(limit(&[], Some("512MiB")), "512.0 MiB");
+    assert_eq!(
+        limit(&["--memory-limit", "3GiB"], Some("512MiB")),
+        "3.0 GiB"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tunebench"))
+        .args([
+            "data",
+            "prepare",
+            "--show-settings",
+            "--memory-limit",
+            "lots",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("data.memory_limit = \"lots\""),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -137,7 +184,13 @@ fn show_settings_snapshot_pins_the_defaults() {
         &repo(),
     );
     assert!(out.status.success());
-    let shown = text(&out.stdout).replace(repo().to_str().unwrap(), "[REPO]");
+    // The default memory limit is half of this machine's memory.
+    let shown: String = text(&out.stdout)
+        .replace(repo().to_str().unwrap(), "[REPO]")
+        .lines()
+        .filter(|l| !l.contains("\"memory_limit\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
     insta::assert_snapshot!(shown);
 }
 

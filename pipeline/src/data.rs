@@ -56,8 +56,17 @@ impl DataJob {
 
     /// The settings as `--show-settings` prints them.
     pub fn shown(&self) -> serde_json::Value {
+        // The memory limit is no part of the settings' hash (it changes no output), so it is
+        // not serialised with them; it is shown all the same.
+        let mut data = serde_json::to_value(&self.data).unwrap_or_default();
+        if let Some(d) = data.as_object_mut() {
+            d.insert(
+                "memory_limit".into(),
+                tunebench_datasets::settings::format_bytes(self.data.memory_limit).into(),
+            );
+        }
         serde_json::json!({
-            "data": self.data,
+            "data": data,
             "aws": self.aws,
             "upload": {
                 "uri": self.upload.as_ref().map(ToString::to_string),
