@@ -94,32 +94,40 @@ fn shipped_banking77_config_runs_and_prints_json() {
     );
 }
 
-#[test]
-fn show_settings_applies_flag_over_env_over_file() {
-    let run = |extra: &[&str], env: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunebench"));
-        cmd.args([
-            "data",
-            "prepare",
-            "--config",
-            "configs/banking77.toml",
-            "--show-settings",
-        ])
+/// `data prepare --config CONFIG --show-settings EXTRA…` with `var` set to `value` (or
+/// unset): the exit status and what it printed.
+fn shown_data_settings(
+    config: &Path,
+    extra: &[&str],
+    var: &str,
+    value: Option<&str>,
+) -> (Option<i32>, serde_json::Value, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunebench"));
+    cmd.args(["data", "prepare", "--show-settings", "--config"])
+        .arg(config)
         .args(extra)
         .current_dir(repo());
-        match env {
-            Some(t) => cmd.env("TUNEBENCH_TARGET", t),
-            None => cmd.env_remove("TUNEBENCH_TARGET"),
-        };
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    match value {
+        Some(v) => cmd.env(var, v),
+        None => cmd.env_remove(var),
+    };
+    let out = cmd.output().unwrap();
+    let shown = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (out.status.code(), shown, text(&out.stderr))
+}
+
+#[test]
+fn show_settings_applies_flag_over_env_over_file() {
+    let config = repo().join("configs/banking77.toml");
+    let target = |extra: &[&str], env: Option<&str>| {
+        let (code, v, err) = shown_data_settings(&config, extra, "TUNEBENCH_TARGET", env);
+        assert_eq!(code, Some(0), "{err}");
         v["data"]["target"].as_str().unwrap().to_string()
     };
-    assert_eq!(run(&[], None), "local");
-    assert_eq!(run(&[], Some("bedrock:nova")), "bedrock:nova");
+    assert_eq!(target(&[], None), "local");
+    assert_eq!(target(&[], Some("bedrock:nova")), "bedrock:nova");
     assert_eq!(
-        run(&["--target", "bedrock:llama3.1"], Some("bedrock:nova")),
+        target(&["--target", "bedrock:llama3.1"], Some("bedrock:nova")),
         "bedrock:llama3.1"
     );
 
@@ -132,17 +140,8 @@ fn show_settings_applies_flag_over_env_over_file() {
     )
     .unwrap();
     let limit = |extra: &[&str], env: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunebench"));
-        cmd.args(["data", "prepare", "--show-settings", "--config"])
-            .arg(&config)
-            .args(extra);
-        match env {
-            Some(v) => cmd.env("TUNEBENCH_MEMORY_LIMIT", v),
-            None => cmd.env_remove("TUNEBENCH_MEMORY_LIMIT"),
-        };
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (code, v, err) = shown_data_settings(&config, extra, "TUNEBENCH_MEMORY_LIMIT", env);
+        assert_eq!(code, Some(0), "{err}");
         v["data"]["memory_limit"].as_str().unwrap().to_string()
     };
     assert_eq!(limit(&[], None), "1.0 GiB");
@@ -151,24 +150,14 @@ fn show_settings_applies_flag_over_env_over_file() {
         limit(&["--memory-limit", "3GiB"], Some("512MiB")),
         "3.0 GiB"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_tunebench"))
-        .args([
-            "data",
-            "prepare",
-            "--show-settings",
-            "--memory-limit",
-            "lots",
-            "--config",
-        ])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("data.memory_limit = \"lots\""),
-        "{}",
-        text(&out.stderr)
+    let (code, _, err) = shown_data_settings(
+        &config,
+        &["--memory-limit", "lots"],
+        "TUNEBENCH_MEMORY_LIMIT",
+        None,
     );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("data.memory_limit = \"lots\""), "{err}");
 }
 
 #[test]
