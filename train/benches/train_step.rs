@@ -15,37 +15,17 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
-use tunebench_models::config::SMOLLM2_135M_SHAPE;
-use tunebench_models::lora::{self, LoraConfig};
-use tunebench_models::{Llama, LlamaConfig, TextTokenizer, device::peak_rss_mib};
-use tunebench_train::batch::{Batch, Plan, epoch_plan};
-use tunebench_train::data::{Encoder, Example};
+use common::{model, synthetic_batch};
+use tunebench_models::{Llama, TextTokenizer, device::peak_rss_mib};
+use tunebench_train::batch::{Batch, epoch_plan};
+use tunebench_train::data::Encoder;
 use tunebench_train::loss::causal_lm_loss;
 use tunebench_train::optim::{self, AdamW};
-use tunebench_train::{mark_trainable, optimizer_step};
+use tunebench_train::optimizer_step;
+
+mod common;
 
 const STEPS: usize = 4;
-
-fn model(device: &Device) -> Llama {
-    let config =
-        LlamaConfig::from_json_str(SMOLLM2_135M_SHAPE, "smollm2-135m-shape.json").expect("config");
-    let base = Llama::random(&config, device).expect("random model");
-    let lora = LoraConfig::new(8, 16.0, &["q_proj", "k_proj", "v_proj", "o_proj"]);
-    mark_trainable(lora::attach_new(base, &lora, device).expect("adapters")).train()
-}
-
-fn synthetic_batch(rows: usize, seq: usize) -> Batch {
-    let examples: Vec<Example> = (0..rows)
-        .map(|r| Example {
-            ids: (0..seq)
-                .map(|i| ((r * 7919 + i * 104_729) % 8189 + 3) as u32)
-                .collect(),
-            target: (0..seq).map(|i| i > 0).collect(),
-        })
-        .collect();
-    let plan: Plan = (0..rows).map(|r| vec![r]).collect();
-    Batch::build(&plan, &examples)
-}
 
 /// Mean seconds per optimizer step over `STEPS` steps after one warm-up step.
 fn time_steps(mut model: Llama, batches: &[Vec<Batch>]) -> (Llama, f64) {
@@ -133,7 +113,7 @@ fn main() {
             .collect();
         let real: usize = windows[1..].iter().flatten().map(|b| b.tokens).sum();
         let slots: usize = windows[1..].iter().flatten().map(|b| b.rows * b.seq).sum();
-        let (_, per_step) = time_steps(self::model(&device), &windows);
+        let (_, per_step) = time_steps(model(&device), &windows);
         println!(
             "banking77 {label}: {:.0} effective tokens/s ({:.0}% of positions are real tokens)",
             real as f64 / (per_step * STEPS as f64),

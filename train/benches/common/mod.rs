@@ -1,0 +1,34 @@
+//! What the training benches share: a SmolLM2-135M-shaped Llama with random weights and
+//! LoRA r=8 on q, k, v and o, and a synthetic batch.
+
+use burn::prelude::*;
+use tunebench_models::config::SMOLLM2_135M_SHAPE;
+use tunebench_models::lora::{self, LoraConfig};
+use tunebench_models::{Llama, LlamaConfig};
+use tunebench_train::batch::{Batch, Plan};
+use tunebench_train::data::Example;
+use tunebench_train::mark_trainable;
+
+/// The model, in training mode, LoRA weights trainable.
+pub fn model(device: &Device) -> Llama {
+    let config =
+        LlamaConfig::from_json_str(SMOLLM2_135M_SHAPE, "smollm2-135m-shape.json").expect("config");
+    let base = Llama::random(&config, device).expect("random model");
+    let lora = LoraConfig::new(8, 16.0, &["q_proj", "k_proj", "v_proj", "o_proj"]);
+    mark_trainable(lora::attach_new(base, &lora, device).expect("adapters")).train()
+}
+
+/// `rows` rows of `seq` token ids spread over the vocabulary, every token after the first a
+/// target.
+pub fn synthetic_batch(rows: usize, seq: usize) -> Batch {
+    let examples: Vec<Example> = (0..rows)
+        .map(|r| Example {
+            ids: (0..seq)
+                .map(|i| ((r * 7919 + i * 104_729) % 8189 + 3) as u32)
+                .collect(),
+            target: (0..seq).map(|i| i > 0).collect(),
+        })
+        .collect();
+    let plan: Plan = (0..rows).map(|r| vec![r]).collect();
+    Batch::build(&plan, &examples)
+}
