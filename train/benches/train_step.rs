@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
-use common::{model, synthetic_batch};
+use common::synthetic_batch;
 use tunebench_models::{Llama, TextTokenizer, device::peak_rss_mib};
 use tunebench_train::batch::{Batch, epoch_plan};
 use tunebench_train::data::Encoder;
@@ -49,7 +49,7 @@ fn main() {
         "backend burn-flex, {} threads",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let model = model(&device);
+    let model = common::model(&device);
     let trainable: usize = optim::trainable(&model).values().map(|t| t.dims()[0]).sum();
     println!("LoRA r=8 on q,k,v,o: {trainable} trainable parameters");
 
@@ -113,7 +113,7 @@ fn main() {
             .collect();
         let real: usize = windows[1..].iter().flatten().map(|b| b.tokens).sum();
         let slots: usize = windows[1..].iter().flatten().map(|b| b.rows * b.seq).sum();
-        let (_, per_step) = time_steps(model(&device), &windows);
+        let (_, per_step) = time_steps(common::model(&device), &windows);
         println!(
             "banking77 {label}: {:.0} effective tokens/s ({:.0}% of positions are real tokens)",
             real as f64 / (per_step * STEPS as f64),
