@@ -217,6 +217,12 @@ const SKETCH_MASK: u32 = (1 << SKETCH_BITS) - 1;
 /// Marks the end of a bucket chain in [`LshIndex`].
 const NONE: u32 = u32::MAX;
 
+/// Approximate bytes an [`LshIndex`] of `bands` bands holds per distinct signature of `width`
+/// slots.
+fn item_bytes(bands: usize, width: usize) -> usize {
+    std::mem::size_of::<Group>() + 24 + bands * (14 + 4) + width.div_ceil(SKETCH_PER_BYTE)
+}
+
 /// A distinct signature held in an [`LshIndex`]: where it is stored, and the lowest id
 /// inserted under it.
 #[derive(Debug, Clone, Copy)]
@@ -281,19 +287,16 @@ impl LshIndex {
         }
     }
 
-    /// Approximate bytes the index holds per distinct signature (for memory budgets): the
-    /// group, its place in the whole-signature map, and a bucket entry and chain link per
-    /// band, with hash-table slack.
-    pub fn bytes_per_item(&self) -> usize {
-        std::mem::size_of::<Group>()
-            + 24
-            + self.bands * (14 + 4)
-            + self.width.div_ceil(SKETCH_PER_BYTE)
+    /// Approximate bytes an index with these settings holds per distinct signature (for
+    /// memory budgets): the group, its place in the whole-signature map, its sketch, and a
+    /// bucket entry and chain link per band, with hash-table slack.
+    pub fn bytes_per_item(params: MinHashParams) -> usize {
+        item_bytes(params.bands_rows().0, params.num_perm.max(1))
     }
 
     /// Approximate bytes the index holds now.
     pub fn memory(&self) -> usize {
-        self.groups.len() * self.bytes_per_item()
+        self.groups.len() * item_bytes(self.bands, self.width)
     }
 
     /// The id of an already-inserted item whose estimated Jaccard with `sig` is at least the
@@ -309,12 +312,12 @@ impl LshIndex {
             // Nothing can beat an identical signature, and all items with it share `group`.
             return Ok((1.0 >= self.threshold).then_some((group.min_id as usize, 1.0)));
         }
-        // (group, band it was found in)
+        // The query's band keys, and the candidates as (group, band it was found in).
+        let keys: Vec<u64> = (0..self.bands)
+            .map_while(|band| self.band_key(sig, band))
+            .collect();
         let mut candidates: Vec<(u32, usize)> = Vec::new();
-        for (band, heads) in self.heads.iter().enumerate() {
-            let Some(key) = self.band_key(sig, band) else {
-                break;
-            };
+        for (band, (heads, &key)) in self.heads.iter().zip(&keys).enumerate() {
             let mut g = heads.get(&(key as u32)).copied().unwrap_or(NONE);
             while g != NONE {
                 candidates.push((g, band));
@@ -325,22 +328,18 @@ impl LshIndex {
         let mut best: Option<(usize, f64)> = None;
         // Signatures of another width (another hasher) are compared in full only.
         let sketch = (sig.0.len() == self.width).then(|| self.sketch(sig));
-        let mut i = 0;
-        while i < candidates.len() {
-            let g = candidates[i].0;
-            let end = i + candidates[i..].iter().take_while(|c| c.0 == g).count();
+        for found in candidates.chunk_by(|a, b| a.0 == b.0) {
+            let g = found[0].0;
             let group = self.groups[g as usize];
             if let Some(sketch) = &sketch
                 && (self.sketch_matches(g, sketch) as f64) < self.threshold * self.width as f64
             {
-                i = end;
                 continue;
             }
             let stored = store.signature(group.stored)?;
-            let in_a_bucket = candidates[i..end]
+            let in_a_bucket = found
                 .iter()
-                .any(|&(_, band)| self.band_key(&stored, band) == self.band_key(sig, band));
-            i = end;
+                .any(|&(_, band)| self.band_key(&stored, band) == Some(keys[band]));
             if !in_a_bucket {
                 continue;
             }

@@ -232,11 +232,17 @@ pub fn prepare(
     let mut splits = steps::split(&kept, settings);
     budget.check_leakage(&kept, &splits, settings)?;
     let leakage = steps::check_leakage(settings, &kept, &mut splits, &sources)?;
-    count_dropped(&mut counts, rejected.by_category());
-    let rejected = rejected.commit()?;
+    let (rejected, by_category) = rejected.commit()?;
+    count_dropped(&mut counts, &by_category);
     if !splits.contains(&Split::Train) {
         return Err(no_train_records(
-            settings, &counts, &kept, &splits, &staging, &rejected,
+            settings,
+            &counts,
+            &by_category,
+            &kept,
+            &splits,
+            &staging,
+            &rejected,
         ));
     }
 
@@ -444,13 +450,14 @@ impl<'a> RecordSteps<'a> {
 fn no_train_records(
     settings: &PrepareSettings,
     counts: &Counts,
+    by_category: &BTreeMap<&'static str, usize>,
     kept: &KeptSet,
     splits: &[Split],
     staging: &Staging,
     rejected: &OutputFile,
 ) -> Error {
-    let (lines, by_category) = match publish::read_rejected(&staging.dir.join(&rejected.file)) {
-        Ok(read) => read,
+    let lines = match publish::read_rejected(&staging.dir.join(&rejected.file)) {
+        Ok(lines) => lines,
         Err(e) => return e,
     };
     if let Err(e) = write_violations(&settings.out_dir, &lines) {
@@ -555,10 +562,8 @@ mod tests {
         let tok = TokenCounter::load(settings.tokens.tokenizer.as_deref().unwrap()).unwrap();
         let run = |chunk: usize| {
             let dir = tempfile::tempdir().unwrap();
-            let mut store = KeptRecords::create(dir.path(), Some(settings.dedup.minhash.num_perm))
-                .unwrap()
-                .signatures
-                .unwrap();
+            let width = settings.dedup.minhash.num_perm;
+            let mut store = SignatureFile::create(dir.path().join("signatures"), width).unwrap();
             let mut steps = RecordSteps::new(&settings, Some(&tok), &sources);
             let (mut kept, mut dropped) = (Vec::new(), Vec::new());
             for c in rows.chunks(chunk) {

@@ -17,6 +17,7 @@
 //! template's own whitespace (`completion = " {label}"`) is kept as written.
 
 use std::borrow::Cow;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -220,14 +221,16 @@ impl FileReader<'_> {
         let (mut eof, mut bom_checked) = (false, false);
         let mut want = self.chunk_bytes.max(MIN_READ);
         loop {
-            while !eof && buf.len() < want {
-                let start = buf.len();
-                buf.resize(start + (want - start).max(MIN_READ), 0);
-                let n = read_some(&mut file, &mut buf[start..]).map_err(|e| Error::io(path, e))?;
-                buf.truncate(start + n);
+            if !eof && buf.len() < want {
+                // `take(..).read_to_end` stops at the limit or at the end of the file.
+                let (start, limit) = (buf.len(), (want - buf.len()).max(MIN_READ));
+                let n = Read::by_ref(&mut file)
+                    .take(limit as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::io(path, e))?;
                 hash.update(&buf[start..]);
                 size += n as u64;
-                eof = n == 0;
+                eof = n < limit;
             }
             if !bom_checked && (buf.len() >= BOM.len() || eof) {
                 buf.drain(..bom_len(&buf));
@@ -261,7 +264,7 @@ impl FileReader<'_> {
                 break;
             }
         }
-        if scanner.records() == 0 {
+        if scanner.records == 0 {
             return Err(match scanner.header_text() {
                 Some(h) => Error::NoRows {
                     file: name.into(),
@@ -385,21 +388,6 @@ impl FileReader<'_> {
         }
         Ok((sha256, size, records))
     }
-}
-
-/// Reads into `buf` until it is full or the file ends; returns the bytes read.
-fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::io::Read;
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The keys a JSON Lines file has shown so far, in order of first sight, so that a wanted
@@ -693,66 +681,56 @@ struct Part {
 
 /// The line-by-line pre-pass over a text file, fed one stretch at a time; it carries the
 /// line count (and, for CSV, the header) from one stretch to the next.
-enum Scanner {
+struct Scanner {
+    kind: ScanKind,
+    /// Records found so far (good or bad).
+    records: usize,
+}
+
+enum ScanKind {
     Csv(CsvScanner),
     Jsonl {
         /// Lines done.
         line: usize,
-        /// Records found (good or bad).
-        records: usize,
     },
 }
 
 impl Scanner {
     fn new(format: InputFormat) -> Self {
-        match format {
-            InputFormat::Csv => Scanner::Csv(CsvScanner {
+        let kind = match format {
+            InputFormat::Csv => ScanKind::Csv(CsvScanner {
                 line: 1,
                 header: None,
-                records: 0,
             }),
-            _ => Scanner::Jsonl {
-                line: 0,
-                records: 0,
-            },
-        }
+            _ => ScanKind::Jsonl { line: 0 },
+        };
+        Scanner { kind, records: 0 }
     }
 
     /// Cuts `bytes` (which start where the last stretch's consumed bytes ended) into
     /// records. Unless `eof`, a record the bytes end inside is left for the next call.
     /// Fails only on a CSV header that cannot be one.
     fn scan(&mut self, bytes: &[u8], eof: bool) -> std::result::Result<Part, String> {
-        let part = match self {
-            Scanner::Csv(s) => s.scan(bytes, eof)?,
-            Scanner::Jsonl { line, .. } => scan_jsonl(bytes, eof, line),
+        let part = match &mut self.kind {
+            ScanKind::Csv(s) => s.scan(bytes, eof)?,
+            ScanKind::Jsonl { line } => scan_jsonl(bytes, eof, line),
         };
-        match self {
-            Scanner::Csv(CsvScanner { records, .. }) | Scanner::Jsonl { records, .. } => {
-                *records += part.good.len() + part.bad.len();
-            }
-        }
+        self.records += part.good.len() + part.bad.len();
         Ok(part)
-    }
-
-    /// Records found so far, good or bad.
-    fn records(&self) -> usize {
-        match self {
-            Scanner::Csv(CsvScanner { records, .. }) | Scanner::Jsonl { records, .. } => *records,
-        }
     }
 
     /// The line the next record starts on.
     fn line(&self) -> usize {
-        match self {
-            Scanner::Csv(s) => s.line,
-            Scanner::Jsonl { line, .. } => *line + 1,
+        match &self.kind {
+            ScanKind::Csv(s) => s.line,
+            ScanKind::Jsonl { line } => *line + 1,
         }
     }
 
     /// The CSV header's bytes, which every stretch handed to polars starts with.
     fn header_bytes(&self) -> Option<&[u8]> {
-        match self {
-            Scanner::Csv(CsvScanner {
+        match &self.kind {
+            ScanKind::Csv(CsvScanner {
                 header: Some(h), ..
             }) => Some(&h.bytes),
             _ => None,
@@ -878,8 +856,6 @@ struct CsvScanner {
     /// The line the next record starts on.
     line: usize,
     header: Option<CsvHeader>,
-    /// Records found (good or bad).
-    records: usize,
 }
 
 impl CsvScanner {

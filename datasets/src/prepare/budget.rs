@@ -76,11 +76,10 @@ impl Budget {
         settings: &PrepareSettings,
     ) -> Result<()> {
         let train = splits.iter().filter(|s| **s == Split::Train).count();
-        let per_train = LshIndex::new(MinHashParams {
+        let per_train = LshIndex::bytes_per_item(MinHashParams {
             threshold: settings.split.leakage_threshold,
             ..settings.dedup.minhash
-        })
-        .bytes_per_item();
+        });
         let keys = train * 40;
         let index = if kept.signatures.is_some() && settings.split.leakage_threshold > 0.0 {
             train * per_train

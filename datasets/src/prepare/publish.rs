@@ -322,28 +322,23 @@ impl RejectedFile {
         self.unreadable.as_deref().unwrap_or_default()
     }
 
-    /// Dropped records by category.
-    pub(super) fn by_category(&self) -> &BTreeMap<&'static str, usize> {
-        &self.by_category
-    }
-
-    pub(super) fn commit(self) -> Result<OutputFile> {
+    /// Closes the file; returns its description and the dropped records by category.
+    pub(super) fn commit(self) -> Result<(OutputFile, BTreeMap<&'static str, usize>)> {
         let w = self.file.commit()?;
-        Ok(OutputFile {
+        let file = OutputFile {
             file: "rejected.jsonl".into(),
             records: self.records,
             bytes: w.bytes,
             sha256: w.sha256,
-        })
+        };
+        Ok((file, self.by_category))
     }
 }
 
-/// The lines of a written `rejected.jsonl` as `file:line: category: reason`, and the counts
-/// by category.
-pub(super) fn read_rejected(path: &Path) -> Result<(Vec<String>, BTreeMap<String, usize>)> {
+/// The lines of a written `rejected.jsonl` as `file:line: category: reason`.
+pub(super) fn read_rejected(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut lines = Vec::new();
-    let mut by_category: BTreeMap<String, usize> = BTreeMap::new();
     for line in text.lines() {
         let v: Value = serde_json::from_str(line)?;
         let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
@@ -353,9 +348,8 @@ pub(super) fn read_rejected(path: &Path) -> Result<(Vec<String>, BTreeMap<String
             field("category"),
             field("reason")
         ));
-        *by_category.entry(field("category")).or_default() += 1;
     }
-    Ok((lines, by_category))
+    Ok(lines)
 }
 
 pub(super) fn write_violations(dir: &Path, lines: &[String]) -> Result<()> {

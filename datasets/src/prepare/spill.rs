@@ -92,7 +92,8 @@ pub(super) struct SignatureFile {
 const SIGNATURE_BUFFER: usize = 1 << 20;
 
 impl SignatureFile {
-    fn create(path: PathBuf, width: usize) -> Result<Self> {
+    /// A new, empty file at `path` for signatures of `width` slots.
+    pub(super) fn create(path: PathBuf, width: usize) -> Result<Self> {
         let file = File::options()
             .read(true)
             .write(true)
