@@ -20,8 +20,8 @@ use std::hint::black_box;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use tunebench_models::config::SMOLLM2_135M_SHAPE;
-use tunebench_models::{Llama, LlamaConfig, Logits};
+use tunebench_models::config::smollm2_135m_shape;
+use tunebench_models::{Llama, Logits};
 
 /// Token ids for `rows` sequences of `len` tokens, spread over the vocabulary.
 fn ids(rows: usize, len: usize, device: &Device) -> Tensor<2, Int> {
@@ -32,8 +32,7 @@ fn ids(rows: usize, len: usize, device: &Device) -> Tensor<2, Int> {
 }
 
 fn hot_paths(c: &mut Criterion) {
-    let config =
-        LlamaConfig::from_json_str(SMOLLM2_135M_SHAPE, "smollm2-135m-shape.json").expect("config");
+    let config = smollm2_135m_shape(8192);
     let device = Device::flex();
     let model = Llama::random(&config, &device).expect("random model");
     let mut group = c.benchmark_group("smollm2_135m_shape");

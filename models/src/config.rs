@@ -641,10 +641,19 @@ pub(crate) fn no_path() -> PathBuf {
     PathBuf::from("<config>")
 }
 
-/// `config.json` of SmolLM2-135M's shape with an 8,192-token vocabulary (30 layers, hidden
-/// 576, 9 heads / 3 KV heads, intermediate 1536, tied embeddings): the model of
-/// PERFORMANCE.md's reference workloads, used by the benchmarks with random weights.
-pub const SMOLLM2_135M_SHAPE: &str = r#"{
+/// SmolLM2-135M's shape (30 layers, hidden 576, 9 heads / 3 KV heads, intermediate 1536,
+/// tied embeddings) with a `vocab`-token vocabulary, for the benchmarks' random-weight
+/// models: 8,192 is the vocabulary of PERFORMANCE.md's reference workloads, 49,152 is
+/// SmolLM2's own.
+pub fn smollm2_135m_shape(vocab: usize) -> LlamaConfig {
+    let json =
+        SMOLLM2_135M_SHAPE.replace("\"vocab_size\": 8192", &format!("\"vocab_size\": {vocab}"));
+    LlamaConfig::from_json_str(&json, "smollm2-135m-shape.json").expect("SmolLM2-135M shape")
+}
+
+/// `config.json` of SmolLM2-135M's shape with an 8,192-token vocabulary; see
+/// [`smollm2_135m_shape`].
+const SMOLLM2_135M_SHAPE: &str = r#"{
   "architectures": ["LlamaForCausalLM"], "model_type": "llama",
   "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
   "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
@@ -656,6 +665,13 @@ pub const SMOLLM2_135M_SHAPE: &str = r#"{
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bench_shape_with_smollm2s_vocabulary_has_its_parameter_count() {
+        // SmolLM2-135M's published count (tied embeddings).
+        assert_eq!(smollm2_135m_shape(49_152).num_parameters(), 134_515_008);
+        assert_eq!(smollm2_135m_shape(8192).vocab_size, 8192);
+    }
 
     const BASE: &str = r#"{
         "model_type": "llama", "vocab_size": 32, "hidden_size": 16,

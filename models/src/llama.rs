@@ -559,6 +559,48 @@ impl Llama {
         input_ids: Tensor<2, Int>,
         segments: &[u32],
     ) -> Result<Tensor<3>> {
+        Ok(self.head(self.segment_hidden_states(input_ids, segments)?))
+    }
+
+    /// [`Llama::forward_segments`]'s logits at the positions `at` only (indices into the
+    /// row-major `[batch · seq]` positions), in that order: training needs logits only where
+    /// a target token is predicted, and the output head over a 50k–150k vocabulary at every
+    /// position would be a large share of a step's time and memory.
+    ///
+    /// # Shapes
+    ///
+    /// - input_ids: `[batch, seq]`; `at`: non-empty, every index `< batch · seq`
+    /// - output: `[at.len(), vocab]`
+    pub fn forward_segments_at(
+        &self,
+        input_ids: Tensor<2, Int>,
+        segments: &[u32],
+        at: &[usize],
+    ) -> Result<Tensor<2>> {
+        let [batch, seq] = input_ids.dims();
+        if at.is_empty() || at.iter().any(|&i| i >= batch * seq) {
+            return Err(ModelError::InvalidInput(format!(
+                "positions for logits must be non-empty and below {} (batch · seq)",
+                batch * seq
+            )));
+        }
+        let hidden = self.segment_hidden_states(input_ids, segments)?;
+        let width = hidden.dims()[2];
+        let index = at.iter().map(|&i| i as i64).collect::<Vec<_>>();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [at.len()]), &self.device());
+        Ok(self.head(hidden.reshape([batch * seq, width]).select(0, index)))
+    }
+
+    /// The final hidden states of [`Llama::forward_segments`].
+    ///
+    /// # Shapes
+    ///
+    /// - output: `[batch, seq, hidden]`
+    fn segment_hidden_states(
+        &self,
+        input_ids: Tensor<2, Int>,
+        segments: &[u32],
+    ) -> Result<Tensor<3>> {
         let [batch, seq] = input_ids.dims();
         if seq == 0 || segments.len() != batch * seq {
             return Err(ModelError::InvalidInput(format!(
@@ -595,8 +637,7 @@ impl Llama {
             let data = TensorData::new(hidden, [batch, 1, seq, seq]);
             Some(Tensor::from_data(data, &self.device()))
         });
-        let hidden = self.hidden_states(input_ids, &positions, &masks, None);
-        Ok(self.head(hidden))
+        Ok(self.hidden_states(input_ids, &positions, &masks, None))
     }
 
     /// [`Llama::forward_with`] on checked arguments.
@@ -744,9 +785,9 @@ impl Llama {
     ///
     /// # Shapes
     ///
-    /// - input: `[batch, seq, hidden]`
-    /// - output: `[batch, seq, vocab]`
-    fn head(&self, hidden: Tensor<3>) -> Tensor<3> {
+    /// - input: `[..., hidden]`
+    /// - output: `[..., vocab]`
+    fn head<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
         let logits = match &self.lm_head {
             Some(head) => head.forward(hidden),
             // Tied: the embedding table [vocab, hidden] read as a [hidden, vocab] projection.

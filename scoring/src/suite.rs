@@ -41,6 +41,10 @@
 //! or `loglikelihood = true` with the one metric `kind = "loglikelihood"`: the likelihood of
 //! each example's (first) reference after its prompt, summarised as perplexity.
 //!
+//! `per_reference = N` keeps a fixed, stratified subset: the first `N` examples (in file
+//! order) of each distinct (first) reference, for a classification suite too large to run
+//! whole on every change. Choices taken `from_references` still come from every example.
+//!
 //! Everything is rendered when the suite is loaded, so a bad record fails the load with its
 //! file, line and field instead of failing half-way through a paid run. Nothing is dropped:
 //! a record with a missing field is an error, and so is a duplicate id.
@@ -470,6 +474,21 @@ impl Suite {
             }
         }
 
+        if let Some(n) = file.per_reference {
+            if n == 0 {
+                return Err(ScoreError::input(
+                    at("per_reference"),
+                    "must be at least 1\nhint: leave it out to keep every example",
+                ));
+            }
+            let mut kept: HashMap<String, usize> = HashMap::new();
+            examples.retain(|e| {
+                let count = kept.entry(e.references[0].clone()).or_default();
+                *count += 1;
+                *count <= n
+            });
+        }
+
         let mut fewshot = file.fewshot.clone();
         if let Some(from) = &file.fewshot_from {
             let fs_path = base.join(&from.path);
@@ -743,6 +762,34 @@ kind = "exact_match"
             .to_string();
         assert!(
             err.contains("metrics[0].abs_tol`: does not apply to kind exact_match"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn per_reference_keeps_the_first_examples_of_each_reference_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines: String = ["b", "a", "b", "b", "c", "a", "a"]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{{\"q\":\"{i}\",\"a\":\"{a}\"}}\n"))
+            .collect();
+        write(dir.path(), "d.jsonl", &lines);
+        let with = |extra: &str| {
+            let s = BASE.replace(
+                "reference = \"{{ a }}\"",
+                &format!("reference = \"{{{{ a }}}}\"\n{extra}"),
+            );
+            Suite::load(write(dir.path(), "s.toml", &s))
+        };
+        let suite = with("per_reference = 2\n[choices]\nfrom_references = true").unwrap();
+        let ids: Vec<&str> = suite.examples.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["L1", "L2", "L3", "L5", "L6"]);
+        // The choices still come from every example.
+        assert_eq!(suite.examples[0].choices, ["a", "b", "c"]);
+        let err = with("per_reference = 0").unwrap_err().to_string();
+        assert!(
+            err.contains("per_reference") && err.contains("hint:"),
             "{err}"
         );
     }

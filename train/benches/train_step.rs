@@ -1,5 +1,6 @@
 //! LoRA training throughput on a SmolLM2-135M-shaped Llama with random weights (30 layers,
-//! hidden 576, 9 heads / 3 KV heads, intermediate 1536, vocab 8192, tied embeddings), the
+//! hidden 576, 9 heads / 3 KV heads, intermediate 1536, vocab 8192 or
+//! `TUNEBENCH_BENCH_VOCAB`, tied embeddings), the
 //! shape of PERFORMANCE.md's reference (transformers + PEFT: 161 tokens/s).
 //!
 //! 1. Synthetic: LoRA r=8 on q/k/v/o, batch 4 × 128 tokens, every token a target, AdamW:
@@ -7,7 +8,7 @@
 //!    and optimizer time; peak RSS.
 //! 2. Real banking77 batches (the repository's training slice, tokenised with the fixture
 //!    tokenizer): effective (non-padding) tokens/s with length-grouped padding and with
-//!    packing into rows of 128 tokens.
+//!    packing into rows of 128 tokens (left out with `TUNEBENCH_BENCH_SYNTHETIC_ONLY=1`).
 //!
 //! Run: `cargo bench -p tunebench-train --bench train_step`
 
@@ -65,15 +66,8 @@ fn main() {
     // Where the time goes: forward (with the autodiff graph), backward, optimizer.
     let (mut fwd, mut bwd) = (0.0, 0.0);
     for _ in 0..2 {
-        let ids = Tensor::<2, Int>::from_data(
-            TensorData::new(batch.ids.clone(), [batch.rows, batch.seq]),
-            &device,
-        );
         let t0 = Instant::now();
-        let logits = model
-            .forward_segments(ids, &batch.segments)
-            .expect("forward");
-        let loss = causal_lm_loss(logits, &batch, batch.targets);
+        let loss = causal_lm_loss(&model, &batch, batch.targets).expect("forward");
         let _ = loss.clone().into_scalar::<f32>();
         let t1 = Instant::now();
         let grads = loss.backward();
@@ -88,7 +82,11 @@ fn main() {
     );
     println!("  peak RSS {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));
 
-    // 2. Real banking77 batches, padded vs packed.
+    // 2. Real banking77 batches, padded vs packed (left out by bench/side_by_side.sh, whose
+    // PyTorch reference has only the synthetic batch).
+    if std::env::var_os("TUNEBENCH_BENCH_SYNTHETIC_ONLY").is_some() {
+        return;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let tokenizer = TextTokenizer::load(root.join("fixtures/tiny-llama/model")).expect("tokenizer");
     let encoder = Encoder {

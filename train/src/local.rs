@@ -331,6 +331,16 @@ fn build_model(
             let mut config = LoraConfig::new(l.r, l.alpha, &targets);
             config.lora_dropout = l.dropout;
             config.use_rslora = l.rslora;
+            if let Some(layers) = &l.layers_to_transform {
+                let count = model.config.num_hidden_layers;
+                if layers.is_empty() || layers.iter().any(|&i| i >= count) {
+                    return Err(TrainError::Config(format!(
+                        "train.local.lora.layers_to_transform = {layers:?} must name layers of the model, which has {count} (0 to {})\nhint: list 0-based layer indices, or leave it out to adapt every layer",
+                        count.saturating_sub(1)
+                    )));
+                }
+                config.layers_to_transform = Some(lora::Layers::Many(layers.clone()));
+            }
             config.base_model_name_or_path = settings
                 .base_model
                 .as_ref()
@@ -360,7 +370,7 @@ pub fn optimizer_step(
     let mut loss_sum = 0.0;
     for (i, batch) in batches.iter().enumerate() {
         device.seed(Rng::derive(seed, i as u64).0);
-        let loss = micro_batch_loss(&model, batch, window_targets)?;
+        let loss = causal_lm_loss(&model, batch, window_targets)?;
         loss_sum += f64::from(loss.clone().into_scalar::<f32>());
         let g = loss.backward();
         optim::accumulate(&mut grads, optim::gradients(&model, &g));
@@ -423,17 +433,6 @@ fn model_context(settings: &LocalTrainSettings) -> Result<usize> {
     Ok(context)
 }
 
-/// The loss of one micro-batch, normalised by the window's target count.
-fn micro_batch_loss(model: &Llama, batch: &Batch, window_targets: usize) -> Result<Tensor<1>> {
-    let device = model.device();
-    let ids = Tensor::<2, Int>::from_data(
-        TensorData::new(batch.ids.clone(), [batch.rows, batch.seq]),
-        &device,
-    );
-    let logits = model.forward_segments(ids, &batch.segments)?;
-    Ok(causal_lm_loss(logits, batch, window_targets))
-}
-
 fn encoder<'a>(
     settings: &LocalTrainSettings,
     tokenizer: &'a TextTokenizer,
@@ -470,7 +469,7 @@ fn validation_loss(model: &Llama, examples: &[Example], batch_size: usize) -> Re
     for chunk in order.chunks(batch_size) {
         let plan: Plan = chunk.iter().map(|&i| vec![i]).collect();
         let batch = Batch::build(&plan, examples);
-        sum += f64::from(micro_batch_loss(&model, &batch, 1)?.into_scalar::<f32>());
+        sum += f64::from(causal_lm_loss(&model, &batch, 1)?.into_scalar::<f32>());
         targets += batch.targets;
     }
     Ok(sum / targets.max(1) as f64)

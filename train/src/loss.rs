@@ -2,8 +2,10 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use tunebench_models::Llama;
 
 use crate::batch::Batch;
+use crate::error::Result;
 
 /// Summed cross-entropy of the batch's target tokens divided by `norm`.
 ///
@@ -12,26 +14,43 @@ use crate::batch::Batch;
 /// (as PyTorch's `cross_entropy(reduction="mean")` over the concatenated window), however
 /// the tokens fall into micro-batches.
 ///
+/// The output head runs only at the positions that predict a target token (position `t`
+/// predicts token `t + 1`): on a prompt/completion data set most positions are prompt, and
+/// the head over a real vocabulary (49k–150k) is a large share of a step. A batch without
+/// a target computes the head at its first position and weighs it 0, so the loss stays part
+/// of the graph.
+///
 /// # Shapes
 ///
-/// - logits: `[rows, seq, vocab]`
 /// - output: `[1]`
-pub fn causal_lm_loss(logits: Tensor<3>, batch: &Batch, norm: usize) -> Tensor<1> {
-    let [rows, seq, _] = logits.dims();
-    let device = logits.device();
-    // Position t predicts token t + 1.
-    let next: Vec<i64> = (0..rows)
-        .flat_map(|r| batch.ids[r * seq + 1..(r + 1) * seq].iter().copied())
-        .collect();
-    let next = Tensor::<3, Int>::from_data(TensorData::new(next, [rows, seq - 1, 1]), &device);
-    let weights = Tensor::<2>::from_data(
-        TensorData::new(batch.weights.clone(), [rows, seq - 1]),
+pub fn causal_lm_loss(model: &Llama, batch: &Batch, norm: usize) -> Result<Tensor<1>> {
+    let seq = batch.seq;
+    let (mut at, mut next) = (Vec::new(), Vec::new());
+    for (i, &w) in batch.weights.iter().enumerate() {
+        if w > 0.0 {
+            let (r, t) = (i / (seq - 1), i % (seq - 1));
+            at.push(r * seq + t);
+            next.push(batch.ids[r * seq + t + 1]);
+        }
+    }
+    let weight = match at.is_empty() {
+        true => {
+            (at, next) = (vec![0], vec![0]);
+            0.0
+        }
+        false => 1.0,
+    };
+    let device = model.device();
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(batch.ids.clone(), [batch.rows, seq]),
         &device,
     );
-    let logp = log_softmax(logits.narrow(1, 0, seq - 1), 2); // [rows, seq-1, vocab]
-    let picked = logp.gather(2, next).reshape([rows, seq - 1]);
-    (picked * weights)
+    let n = at.len();
+    let logits = model.forward_segments_at(ids, &batch.segments, &at)?; // [n, vocab]
+    let next = Tensor::<2, Int>::from_data(TensorData::new(next, [n, 1]), &device);
+    let picked = log_softmax(logits, 1).gather(1, next); // [n, 1]
+    Ok(picked
         .sum()
-        .neg()
-        .div_scalar(norm.max(1) as f64)
+        .mul_scalar(-weight)
+        .div_scalar(norm.max(1) as f64))
 }

@@ -49,6 +49,10 @@ pub struct LoraSettings {
     pub target_modules: Vec<String>,
     /// Scale by `alpha / √r` (Kalajdzievski 2023).
     pub rslora: bool,
+    /// Decoder layers (0-based) that carry adapters; all when left out (PEFT's
+    /// `layers_to_transform`). Adapting only the top layers makes a step cheaper: the
+    /// backward pass stops at the lowest adapted layer.
+    pub layers_to_transform: Option<Vec<usize>>,
 }
 
 impl Default for LoraSettings {
@@ -59,6 +63,7 @@ impl Default for LoraSettings {
             dropout: 0.05,
             target_modules: vec!["q_proj".into(), "v_proj".into()],
             rslora: false,
+            layers_to_transform: None,
         }
     }
 }

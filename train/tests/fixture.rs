@@ -47,15 +47,7 @@ fn fixture_batch(expected: &serde_json::Value) -> Batch {
 }
 
 fn loss_of(model: &Llama, batch: &Batch, norm: usize) -> Tensor<1> {
-    let ids = Tensor::<2, Int>::from_data(
-        TensorData::new(batch.ids.clone(), [batch.rows, batch.seq]),
-        &model.device(),
-    );
-    causal_lm_loss(
-        model.forward_segments(ids, &batch.segments).unwrap(),
-        batch,
-        norm,
-    )
+    causal_lm_loss(model, batch, norm).unwrap()
 }
 
 fn rel_err(ours: &[f32], theirs: &[f32]) -> f64 {

@@ -270,6 +270,51 @@ fn full_fine_tuning_writes_a_model_directory() {
     assert_eq!(summary.trainable_params, counted);
 }
 
+/// `layers_to_transform` puts adapters on the chosen layers only, and says so in
+/// `adapter_config.json` as PEFT does; a layer the model lacks is refused before training.
+#[test]
+fn lora_on_chosen_layers_trains_only_those_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = settings(tmp.path());
+    s.max_steps = Some(4);
+    s.lora.layers_to_transform = Some(vec![1]);
+    let summary = run(&s, false, &NoProgress);
+    assert_eq!(summary.status, Status::Completed);
+    // One layer of lora_training_lowers_the_loss_and_saves_a_reloadable_adapter's two.
+    assert_eq!(
+        summary.trainable_params,
+        4 * 4 * 64 + 4 * (64 + 32 + 32 + 64)
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("adapter_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["layers_to_transform"], serde_json::json!([1]));
+    let base = weights::load_model(root().join("fixtures/tiny-llama/model"), &Device::flex());
+    let tuned = lora::load_adapter(base.unwrap(), tmp.path()).unwrap();
+    let adapted: Vec<usize> = tuned
+        .linears()
+        .iter()
+        .filter(|(_, _, l)| l.lora.is_some())
+        .map(|(layer, _, _)| *layer)
+        .collect();
+    assert_eq!(adapted, [1, 1, 1, 1]);
+
+    s.lora.layers_to_transform = Some(vec![0, 2]);
+    s.out_dir = tmp.path().join("refused");
+    let stop = AtomicBool::new(false);
+    let options = RunOptions {
+        resume: false,
+        stop: &stop,
+    };
+    let err = train_local(&s, &options, &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("layers_to_transform") && err.contains("has 2") && err.contains("hint:"),
+        "{err}"
+    );
+}
+
 #[test]
 fn packing_over_several_epochs_completes_and_resumes() {
     // Greedy packing makes a different number of rows in each epoch's shuffle; every epoch

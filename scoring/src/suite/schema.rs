@@ -35,6 +35,8 @@ pub(super) struct SuiteFile {
     pub(super) choices: Option<ChoicesSpec>,
     #[serde(default)]
     pub(super) loglikelihood: bool,
+    #[serde(default)]
+    pub(super) per_reference: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
