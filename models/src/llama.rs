@@ -808,8 +808,9 @@ impl Llama {
     /// reads the table in its stored layout and the small `[vocab, rows]` result is
     /// transposed after; `x · tableᵀ` through a transposed view made the matrix product pack
     /// the whole table into panels on every call (measured with SmolLM2's 49,152 × 576
-    /// table on burn-flex: 133 ms → 14 ms for one row, 47 → 20 ms for 16 rows, even at 128
-    /// rows, 16% slower at 512; BENCHMARKS.md). Many rows go through the view.
+    /// table on burn-flex: 133 → 14 ms for one row, 47 → 20 ms for 16 rows, 78 → 58 ms for
+    /// 64; equal at 128 rows and 22% slower at 512; BENCHMARKS.md). Many rows go through the
+    /// view.
     ///
     /// # Shapes
     ///

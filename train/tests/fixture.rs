@@ -165,6 +165,22 @@ fn masked_loss_is_the_mean_over_unmasked_tokens() {
 /// A masked token's label reaches neither the loss nor the gradient: changing the label of
 /// the last position (which no other position sees) changes nothing when it is masked, and
 /// changes both when it is not.
+/// A micro-batch whose every token is masked (possible with `train_on_inputs = false` and a
+/// long prompt cut short) adds nothing: its loss is 0, and its backward pass runs and gives
+/// zero gradients.
+#[test]
+fn a_batch_without_targets_adds_a_zero_loss_and_zero_gradients() {
+    let model = model_with_adapter(LLAMA);
+    let mut batch = fixture_batch(&expected(LLAMA));
+    batch.weights.fill(0.0);
+    batch.targets = 0;
+    let loss = loss_of(&model, &batch, 1);
+    let grads = optim::gradients(&model, &loss.backward());
+    assert_eq!(loss.into_scalar::<f32>(), 0.0);
+    assert!(!grads.is_empty());
+    assert!(grads.into_values().flat_map(host).all(|g| g == 0.0));
+}
+
 #[test]
 fn masked_labels_do_not_reach_the_gradient() {
     let expected = expected(LLAMA);
