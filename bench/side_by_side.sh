@@ -5,14 +5,9 @@
 #
 #   bench/side_by_side.sh
 #
-# Makes a venv with bench/torch-requirements.txt under ~/.cache on first use (torch from
-# PyPI: several GB); TUNEBENCH_TORCH_VENV names another venv holding those packages.
+# The PyTorch side runs in the venv of bench/torch-venv.sh (made on first use).
 # Nothing else should run meanwhile: both sides use every core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="${TUNEBENCH_TORCH_VENV:-$HOME/.cache/tunebench-torch-venv}"
-if ! "$venv/bin/python" -c "import torch, transformers, peft" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/torch-requirements.txt
-fi
-exec "$venv/bin/python" bench/side_by_side.py
+python="$(bench/torch-venv.sh)"
+exec "$python" bench/side_by_side.py

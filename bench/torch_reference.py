@@ -11,7 +11,11 @@ tunebench's `train_step` and `generate` benches, on the same model shape with ra
   tokens/s over the time after prefill, as the Rust bench counts it.
 
 Prints one `result KEY VALUE` line per figure (read by bench/side_by_side.py), the peak RSS
-of the process and the versions it ran with. Training and generation run in separate
+of the process and the versions it ran with. For the GPU check (scripts/gpu-check.sh),
+TORCH_REF_DEVICE (default cpu, e.g. cuda), TORCH_REF_DTYPE (float32 or bfloat16: the base model
+in that type; PEFT keeps the LoRA weights in float32) and TORCH_REF_BATCH
+(ROWSxSEQ, default 4x128) change the training workload; on CUDA the peak GPU memory is
+printed too. Training and generation run in separate
 processes, as the two Rust benches do. Usage: python bench/torch_reference.py train|generate VOCAB
 """
 
@@ -56,7 +60,10 @@ def synthetic_ids(rows: int, seq: int) -> torch.Tensor:
 
 def train(vocab: int) -> None:
     torch.manual_seed(0)
-    model = LlamaForCausalLM(shape(vocab))
+    device = os.environ.get("TORCH_REF_DEVICE", "cpu")
+    dtype = getattr(torch, os.environ.get("TORCH_REF_DTYPE", "float32"))
+    rows, seq = (int(n) for n in os.environ.get("TORCH_REF_BATCH", "4x128").split("x"))
+    model = LlamaForCausalLM(shape(vocab)).to(device=device, dtype=dtype)
     lora = peft.LoraConfig(
         r=8,
         lora_alpha=16,
@@ -69,7 +76,11 @@ def train(vocab: int) -> None:
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.01
     )
-    ids = synthetic_ids(4, 128)
+    ids = synthetic_ids(rows, seq).to(device)
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
 
     def step() -> None:
         loss = model(input_ids=ids, labels=ids).loss
@@ -81,22 +92,28 @@ def train(vocab: int) -> None:
         opt.zero_grad(set_to_none=True)
 
     step()  # warm-up
+    sync()
     started = time.perf_counter()
     for _ in range(STEPS):
         step()
+    sync()
     per_step = (time.perf_counter() - started) / STEPS
     fwd = bwd = 0.0
     for _ in range(2):
         t0 = time.perf_counter()
         loss = model(input_ids=ids, labels=ids).loss
+        sync()
         t1 = time.perf_counter()
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         fwd += (t1 - t0) / 2
         bwd += (t2 - t1) / 2
     print(f"result train_s_per_step {per_step:.4f}")
-    print(f"result train_tokens_per_s {4 * 128 / per_step:.2f}")
+    print(f"result train_tokens_per_s {rows * seq / per_step:.2f}")
+    if device.startswith("cuda"):
+        print(f"result train_peak_gpu_mib {torch.cuda.max_memory_allocated() / 2**20:.0f}")
     print(f"result train_forward_s {fwd:.4f}")
     print(f"result train_backward_s {bwd:.4f}")
 

@@ -436,7 +436,7 @@ pub struct TrainLocalArgs {
     /// Output folder [env: TUNEBENCH_TRAIN_OUT_DIR].
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// cpu, cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
+    /// cpu, wgpu[:N] or wgpu:cpu (feature `wgpu`), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
     /// [env: TUNEBENCH_DEVICE].
     #[arg(long)]
     pub device: Option<String>,
@@ -474,7 +474,7 @@ pub enum ModelCommand {
     /// candidate. Its lineage comes from --run. Registering the same thing again gives back
     /// its version. `tunebench run` registers what it trains under [registry] model.
     ///
-    /// Example: tunebench model register support-bot runs/quickstart/train/banking77-lora --base assets/quickstart-base --run runs/quickstart --history runs/history.sqlite
+    /// Example: tunebench model register support-bot runs/quickstart/train/banking77-lora --base runs/models/SmolLM2-135M-Instruct.Q4_1.gguf --run runs/quickstart --history runs/history.sqlite
     Register(RegisterArgs),
     /// The registry's models (versions, aliases), or with a name, that model's versions
     /// (what each is, its aliases, its gate verdict).
@@ -647,7 +647,7 @@ pub struct GenerateArgs {
     /// Stop once the output ends with this text (repeatable).
     #[arg(long)]
     pub stop: Vec<String>,
-    /// cpu (default), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
+    /// cpu (default), wgpu[:N] or wgpu:cpu (feature `wgpu`), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
     /// [env: TUNEBENCH_DEVICE].
     #[arg(long)]
     pub device: Option<String>,
@@ -696,7 +696,7 @@ pub struct ScoreArgs {
     /// Write the scores here (atomically) instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// cpu (default), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
+    /// cpu (default), wgpu[:N] or wgpu:cpu (feature `wgpu`), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
     /// [env: TUNEBENCH_DEVICE].
     #[arg(long)]
     pub device: Option<String>,

@@ -220,7 +220,7 @@ pub struct LocalSettings {
     /// PEFT adapter directory applied on top.
     #[serde(default)]
     pub adapter: Option<PathBuf>,
-    /// `cpu`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`.
+    /// `cpu`, `wgpu[:N]`, `wgpu:cpu`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`.
     #[serde(default = "default_device")]
     pub device: String,
     /// Requests generated together in one batch (default 1).

@@ -1,8 +1,13 @@
-//! Run-time device selection (`--device cpu|cuda[:N]|tch-cpu|tch-cuda[:N]`).
+//! Run-time device selection (`--device cpu|wgpu[:N|:cpu]|cuda[:N]|tch-cpu|tch-cuda[:N]`).
 //!
-//! The CPU backend (burn-flex, pure Rust) is always built; CUDA (burn-cuda) and libtorch
-//! (burn-tch) exist only when the crate is built with the `cuda` or `tch` feature, and naming
-//! one the build lacks is an error that says which feature to enable.
+//! The CPU backend (burn-flex, pure Rust) is always built; wgpu (Burn's wgpu backend, WGSL
+//! shaders on Vulkan, Metal or DX12), CUDA (burn-cuda) and libtorch (burn-tch) exist only when
+//! the crate is built with the `wgpu`, `cuda` or `tch` feature, and naming one the build lacks
+//! is an error that says which feature to enable. Every backend runs the same model code.
+//!
+//! `wgpu` is the adapter wgpu ranks best (a discrete GPU first; `CUBECL_WGPU_DEFAULT_DEVICE`
+//! overrides it), `wgpu:N` the N-th discrete GPU, and `wgpu:cpu` a CPU adapter such as
+//! lavapipe (Mesa's Vulkan on the CPU, which CI runs the GPU path on).
 
 use burn::prelude::*;
 
@@ -10,6 +15,9 @@ use crate::error::{ModelError, Result};
 
 /// Parses a device name into a Burn device.
 pub fn parse_device(name: &str) -> Result<Device> {
+    if name == "wgpu:cpu" {
+        return wgpu(WgpuAdapter::Cpu, name);
+    }
     let (kind, index) = match name.split_once(':') {
         Some((k, i)) => {
             let i: usize = i.parse().map_err(|_| {
@@ -21,13 +29,37 @@ pub fn parse_device(name: &str) -> Result<Device> {
     };
     match (kind, index) {
         ("cpu", None) => Ok(Device::flex()),
+        ("wgpu", None) => wgpu(WgpuAdapter::Best, name),
+        ("wgpu", Some(i)) => wgpu(WgpuAdapter::Discrete(i), name),
         ("cuda", i) => cuda(i.unwrap_or(0), name),
         ("tch-cpu", None) => tch_cpu(name),
         ("tch-cuda", i) => tch_cuda(i.unwrap_or(0), name),
         _ => Err(ModelError::InvalidInput(format!(
-            "unknown device `{name}`\nhint: use cpu, cuda[:N], tch-cpu or tch-cuda[:N]"
+            "unknown device `{name}`\nhint: use cpu, wgpu[:N], wgpu:cpu, cuda[:N], tch-cpu or tch-cuda[:N]"
         ))),
     }
+}
+
+/// Which wgpu adapter `wgpu[:N|:cpu]` names (read only in a build with the `wgpu` feature).
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
+enum WgpuAdapter {
+    Best,
+    Discrete(usize),
+    Cpu,
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu(adapter: WgpuAdapter, _name: &str) -> Result<Device> {
+    Ok(Device::wgpu(match adapter {
+        WgpuAdapter::Best => DeviceKind::DefaultDevice,
+        WgpuAdapter::Discrete(i) => DeviceKind::DiscreteGpu(i),
+        WgpuAdapter::Cpu => DeviceKind::Cpu,
+    }))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu(_adapter: WgpuAdapter, name: &str) -> Result<Device> {
+    Err(missing_feature(name, "wgpu"))
 }
 
 #[cfg(feature = "cuda")]
@@ -60,7 +92,7 @@ fn tch_cuda(_index: usize, name: &str) -> Result<Device> {
     Err(missing_feature(name, "tch"))
 }
 
-#[cfg(any(not(feature = "cuda"), not(feature = "tch")))]
+#[cfg(any(not(feature = "cuda"), not(feature = "tch"), not(feature = "wgpu")))]
 fn missing_feature(name: &str, feature: &str) -> ModelError {
     ModelError::InvalidInput(format!(
         "device `{name}` is not in this build\nhint: rebuild with `--features {feature}`"
@@ -85,6 +117,16 @@ mod tests {
         assert!(parse_device("cpu").is_ok());
         assert!(parse_device("gpu").is_err());
         assert!(parse_device("cuda:x").is_err());
+        assert!(parse_device("wgpu:x").is_err());
+    }
+
+    #[cfg(not(feature = "wgpu"))]
+    #[test]
+    fn wgpu_without_the_feature_names_the_feature() {
+        for name in ["wgpu", "wgpu:1", "wgpu:cpu"] {
+            let msg = parse_device(name).map(|_| ()).map_err(|e| e.to_string());
+            assert!(msg.err().unwrap_or_default().contains("--features wgpu"));
+        }
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -51,8 +51,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T> {
     serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
 }
 
+/// The device under test: the CPU default, or `TUNEBENCH_TEST_DEVICE` (CI runs these tests
+/// again with `wgpu:cpu`, on lavapipe).
 fn device() -> Device {
-    Device::flex()
+    let name = std::env::var("TUNEBENCH_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    tunebench_models::device::parse_device(&name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn base(name: &str) -> Result<Llama> {

@@ -67,7 +67,7 @@ pub struct TrainOverrides {
     pub out_dir: Option<PathBuf>,
     /// Stop after this many optimizer steps.
     pub max_steps: Option<usize>,
-    /// `cpu`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`.
+    /// `cpu`, `wgpu[:N]`, `wgpu:cpu`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`.
     pub device: Option<String>,
 }
 

@@ -10,7 +10,11 @@
 //!    tokenizer): effective (non-padding) tokens/s with length-grouped padding and with
 //!    packing into rows of 128 tokens (left out with `TUNEBENCH_BENCH_SYNTHETIC_ONLY=1`).
 //!
-//! Run: `cargo bench -p tunebench-train --bench train_step`
+//! `TUNEBENCH_BENCH_DEVICE` picks the device (default `cpu`; e.g. `wgpu` with the `wgpu`
+//! feature), `TUNEBENCH_BENCH_BATCH` the synthetic batch (`ROWSxSEQ`, default `4x128`) and
+//! `TUNEBENCH_BENCH_CHECKPOINTING=1` turns on gradient checkpointing.
+//!
+//! Run: `cargo bench --locked --profile dev --workspace --bench train_step`
 
 use std::path::Path;
 use std::time::Instant;
@@ -20,6 +24,7 @@ use common::synthetic_batch;
 use tunebench_models::{Llama, TextTokenizer, device::peak_rss_mib};
 use tunebench_train::batch::{Batch, epoch_plan};
 use tunebench_train::data::Encoder;
+use tunebench_train::local::training_device;
 use tunebench_train::loss::causal_lm_loss;
 use tunebench_train::optim::{self, AdamW};
 use tunebench_train::optimizer_step;
@@ -45,22 +50,34 @@ fn time_steps(mut model: Llama, batches: &[Vec<Batch>]) -> (Llama, f64) {
 }
 
 fn main() {
-    let device = Device::flex();
+    let name = std::env::var("TUNEBENCH_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let checkpointing = std::env::var_os("TUNEBENCH_BENCH_CHECKPOINTING").is_some();
+    let device = training_device(&name, checkpointing).expect("device");
     println!(
-        "backend burn-flex, {} threads",
+        "device {name}{}, {} CPU threads",
+        if checkpointing {
+            " with gradient checkpointing"
+        } else {
+            ""
+        },
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let model = common::model(&device);
     let trainable: usize = optim::trainable(&model).values().map(|t| t.dims()[0]).sum();
     println!("LoRA r=8 on q,k,v,o: {trainable} trainable parameters");
 
-    // 1. Synthetic 4 × 128.
-    let batch = synthetic_batch(4, 128);
+    // 1. Synthetic, 4 × 128 unless TUNEBENCH_BENCH_BATCH says otherwise.
+    let shape = std::env::var("TUNEBENCH_BENCH_BATCH").unwrap_or_else(|_| "4x128".into());
+    let (rows, seq) = shape
+        .split_once('x')
+        .and_then(|(r, s)| Some((r.parse().ok()?, s.parse().ok()?)))
+        .expect("TUNEBENCH_BENCH_BATCH is ROWSxSEQ, e.g. 8x512");
+    let batch = synthetic_batch(rows, seq);
     let windows: Vec<Vec<Batch>> = (0..=STEPS).map(|_| vec![batch.clone()]).collect();
     let (model, per_step) = time_steps(model, &windows);
     let tokens = (batch.rows * batch.seq) as f64;
     println!(
-        "synthetic batch 4 x 128: {per_step:.2} s/step = {:.0} tokens/s (reference: transformers+PEFT 161 tokens/s, 3.17 s/step)",
+        "synthetic batch {rows} x {seq}: {per_step:.2} s/step = {:.0} tokens/s",
         tokens / per_step
     );
     // Where the time goes: forward (with the autodiff graph), backward, optimizer.

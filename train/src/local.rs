@@ -131,7 +131,7 @@ pub fn train_local(
             out.display()
         )));
     }
-    let device = parse_device(&settings.device)?;
+    let device = training_device(&settings.device, settings.gradient_checkpointing)?;
     device.seed(settings.seed);
     let tokenizer_dir = settings
         .tokenizer_dir()
@@ -311,6 +311,18 @@ pub fn train_local(
         serde_json::to_vec_pretty(&summary).map_err(|e| TrainError::Config(e.to_string()))?;
     weights::write_atomic(&out.join("summary.json"), &json)?;
     Ok(summary)
+}
+
+/// The device to train on: the device `name`d, with autodiff and balanced gradient
+/// checkpointing when `gradient_checkpointing` is set. Every tensor of the model, and every
+/// tensor made on its device, then carries that strategy (Burn refuses to mix strategies in
+/// one operation).
+pub fn training_device(name: &str, gradient_checkpointing: bool) -> Result<Device> {
+    let device = parse_device(name)?;
+    Ok(match gradient_checkpointing {
+        true => device.autodiff().gradient_checkpointing(),
+        false => device,
+    })
 }
 
 /// The starting model with its trainable parameters marked, and the adapter config (LoRA).
@@ -599,11 +611,13 @@ fn write_outputs(
     )?)
 }
 
-/// A hash of everything that shapes the trained weights (not the device, the checkpoint
-/// interval or the output folder), so a resume with other settings is refused.
+/// A hash of everything that shapes the trained weights (not the device, gradient
+/// checkpointing, the checkpoint interval or the output folder), so a resume with other
+/// settings is refused.
 fn settings_hash(s: &LocalTrainSettings) -> String {
     let mut s = s.clone();
     s.device.clear();
+    s.gradient_checkpointing = false;
     s.checkpoint_every = 0;
     s.out_dir.clear();
     let text = toml::to_string(&s).unwrap_or_default();

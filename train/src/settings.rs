@@ -133,8 +133,13 @@ pub struct LocalTrainSettings {
     pub checkpoint_every: usize,
     /// Also write the base model with the adapter folded in (`merged/`).
     pub merge: bool,
-    /// `cpu`, `cuda[:N]` (feature `cuda`), `tch-cpu`, `tch-cuda[:N]` (feature `tch`).
+    /// `cpu`, `wgpu[:N]`, `wgpu:cpu` (feature `wgpu`), `cuda[:N]` (feature `cuda`), `tch-cpu`, `tch-cuda[:N]` (feature `tch`).
     pub device: String,
+    /// Recompute activations in the backward pass instead of keeping them (Burn's balanced
+    /// gradient checkpointing: the memory-bound operations, such as norms, activations and
+    /// softmax, are recomputed; matrix products keep their outputs). Less memory for the same
+    /// loss and gradients, at some extra compute.
+    pub gradient_checkpointing: bool,
     /// Extra variables for the chat template that renders chat examples
     /// (`{ enable_thinking = false }` for Qwen3), as on a local eval candidate: train and
     /// evaluate with the same.
@@ -173,6 +178,7 @@ impl Default for LocalTrainSettings {
             patience: 0,
             checkpoint_every: 0,
             merge: false,
+            gradient_checkpointing: false,
             device: "cpu".into(),
             chat_template_kwargs: serde_json::Map::new(),
         }

@@ -27,9 +27,22 @@ fn expected(name: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(fixture(name).join("expected.json")).unwrap()).unwrap()
 }
 
+/// The name of the device under test: the CPU default, or `TUNEBENCH_TEST_DEVICE` (CI runs
+/// these tests again with `wgpu:cpu`, on lavapipe).
+fn device_name() -> String {
+    std::env::var("TUNEBENCH_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
+}
+
+fn device() -> Device {
+    tunebench_models::device::parse_device(&device_name()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn model_with_adapter(name: &str) -> Llama {
-    let device = Device::flex();
-    let base = weights::load_model(fixture(name).join("model"), &device).unwrap();
+    model_with_adapter_on(name, &device())
+}
+
+fn model_with_adapter_on(name: &str, device: &Device) -> Llama {
+    let base = weights::load_model(fixture(name).join("model"), device).unwrap();
     mark_trainable(lora::load_adapter(base, fixture(name).join("adapter")).unwrap()).train()
 }
 
@@ -67,13 +80,31 @@ fn rel_err(ours: &[f32], theirs: &[f32]) -> f64 {
 #[test]
 fn loss_and_lora_gradients_match_peft() {
     for fixture_name in [LLAMA, "tiny-qwen3", "tiny-gemma3"] {
-        loss_and_lora_gradients_match_peft_on(fixture_name);
+        loss_and_lora_gradients_match_peft_on(fixture_name, &device());
     }
 }
 
-fn loss_and_lora_gradients_match_peft_on(fixture_name: &str) {
+/// `gradient_checkpointing = true` (Burn's balanced strategy: memory-bound operations are
+/// recomputed in the backward pass) gives the loss and LoRA gradients within the same
+/// tolerances of PEFT's, and the same loss as without it to 1e-6.
+#[test]
+fn gradient_checkpointing_keeps_the_loss_and_lora_gradients() {
+    let checkpointing = tunebench_train::local::training_device(&device_name(), true).unwrap();
+    assert!(checkpointing.gradient_checkpointing_strategy().is_some());
+    for fixture_name in [LLAMA, "tiny-qwen3", "tiny-gemma3"] {
+        let with = loss_and_lora_gradients_match_peft_on(fixture_name, &checkpointing);
+        let without = loss_and_lora_gradients_match_peft_on(fixture_name, &device());
+        assert!(
+            (with - without).abs() / without < 1e-6,
+            "{fixture_name}: loss {with} with checkpointing, {without} without"
+        );
+    }
+}
+
+/// Checks the loss and every LoRA gradient against PEFT's on `device`; returns the loss.
+fn loss_and_lora_gradients_match_peft_on(fixture_name: &str, device: &Device) -> f64 {
     let expected = expected(fixture_name);
-    let model = model_with_adapter(fixture_name);
+    let model = model_with_adapter_on(fixture_name, device);
     let batch = fixture_batch(&expected);
     assert_eq!(batch.targets, 30);
     let loss = loss_of(&model, &batch, batch.targets);
@@ -117,6 +148,7 @@ fn loss_and_lora_gradients_match_peft_on(fixture_name: &str) {
         }
     }
     eprintln!("{fixture_name}: worst LoRA gradient relative error: {worst:.2e}");
+    ours
 }
 
 fn host(t: Tensor<1>) -> Vec<f32> {
