@@ -3,10 +3,10 @@
 # build here, carry the binaries there, run them there.
 #
 #   scripts/gpu-check.sh build
-#       Here. Builds, with the `wgpu` feature, the model parity tests (models/tests/fixture.rs),
-#       the training tests (train/tests/fixture.rs) and the LoRA training bench
-#       (train/benches/train_step.rs), strips them and puts them in gpu-check/ (ignored by
-#       git) with the Vulkan loader (libvulkan.so.1), which the GPU machine lacks.
+#       Here. Builds (the workspace has the `wgpu` feature by default) the model parity tests
+#       (models/tests/fixture.rs), the training tests (train/tests/fixture.rs) and the LoRA
+#       training bench (train/benches/train_step.rs), strips them and puts them in gpu-check/
+#       (ignored by git) with the Vulkan loader (libvulkan.so.1), which the GPU machine lacks.
 #   scripts/gpu-check.sh run [DEVICE]
 #       There, from a copy of the repository holding gpu-check/ (the device tool's `carry`).
 #       DEVICE is a tunebench device name, default `wgpu` (the adapter wgpu ranks best; a
@@ -26,7 +26,7 @@ build() {
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tunebench-target}"
   rm -rf "$out"
   mkdir -p "$out/bin" "$out/lib"
-  local features=(--workspace --locked --features tunebench-models/wgpu)
+  local features=(--workspace --locked)
   # The executables cargo reports, by target name.
   exes() {
     python3 -c '

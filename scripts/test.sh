@@ -88,8 +88,8 @@ cargo test --workspace --locked "$@"
 
 # The GPU path: the model parity tests and the LoRA training tests again on Burn's wgpu
 # backend, through lavapipe (Mesa's Vulkan driver on the CPU, from Debian's packages). The
-# same workspace and features plus `wgpu`, so only Burn and the crates built on it compile a
-# second time. Only in a full run (no extra arguments); TUNEBENCH_SKIP_WGPU=1 skips it.
+# workspace builds with the `wgpu` feature by default, so this reuses the build above. Only in
+# a full run (no extra arguments); TUNEBENCH_SKIP_WGPU=1 skips it.
 if [ $# -eq 0 ] && [ "${TUNEBENCH_SKIP_WGPU:-0}" != 1 ]; then
   if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
     echo "installing Debian's mesa-vulkan-drivers and libvulkan1 (lavapipe, for the wgpu tests)" >&2
@@ -98,5 +98,7 @@ if [ $# -eq 0 ] && [ "${TUNEBENCH_SKIP_WGPU:-0}" != 1 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
   fi
-  TUNEBENCH_TEST_DEVICE=wgpu:cpu cargo test --workspace --locked --features tunebench-models/wgpu --test fixture
+  # (Mesa asks for XDG_RUNTIME_DIR, and only prints an error without it.)
+  TUNEBENCH_TEST_DEVICE=wgpu:cpu XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" \
+    cargo test --workspace --locked --test fixture
 fi

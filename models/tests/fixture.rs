@@ -12,6 +12,7 @@ use serde::Deserialize;
 use tunebench_models::generate::{self, GenerationConfig, Sampling};
 use tunebench_models::weights::{self, HostTensor, SafetensorsReader};
 use tunebench_models::{Llama, LlamaConfig, ModelError, Result, lora};
+use tunebench_standins::real_models::test_device_name as device_name;
 
 /// Float32 parity tolerance of the fixture's README.
 const TOLERANCE: f64 = 1e-4;
@@ -51,11 +52,9 @@ fn read_json<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T> {
     serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
 }
 
-/// The device under test: the CPU default, or `TUNEBENCH_TEST_DEVICE` (CI runs these tests
-/// again with `wgpu:cpu`, on lavapipe).
+/// The device under test (CI runs these tests again on `wgpu:cpu`, lavapipe).
 fn device() -> Device {
-    let name = std::env::var("TUNEBENCH_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    tunebench_models::device::parse_device(&name).unwrap_or_else(|e| panic!("{e}"))
+    tunebench_models::device::parse_device(&device_name()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn base(name: &str) -> Result<Llama> {
@@ -1090,6 +1089,15 @@ mod gemma3_gguf {
         let Some(path) = tunebench_standins::real_models::gemma3_gguf() else {
             return Ok(());
         };
+        if device_name() == "wgpu:cpu" {
+            // A wgpu tensor is one storage buffer, and lavapipe binds at most 128 MiB
+            // (maxStorageBufferRange); Gemma 3's embedding, 262,144 x 640 in f32, is 640 MiB.
+            // GPUs bind 2-4 GiB. SmolLM2's 108 MiB embedding runs on lavapipe above.
+            eprintln!(
+                "skipped on lavapipe: Gemma 3's 640 MiB embedding exceeds its 128 MiB buffers"
+            );
+            return Ok(());
+        }
         let exp = expected()?;
         let model = weights::load_model(&path, &device())?;
         for n in &exp.nll {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use tunebench_models::weights::{self, SafetensorsReader};
 use tunebench_models::{Llama, lora};
+use tunebench_standins::real_models::test_device_name as device_name;
 use tunebench_train::batch::Batch;
 use tunebench_train::data::Example;
 use tunebench_train::loss::causal_lm_loss;
@@ -27,12 +28,7 @@ fn expected(name: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(fixture(name).join("expected.json")).unwrap()).unwrap()
 }
 
-/// The name of the device under test: the CPU default, or `TUNEBENCH_TEST_DEVICE` (CI runs
-/// these tests again with `wgpu:cpu`, on lavapipe).
-fn device_name() -> String {
-    std::env::var("TUNEBENCH_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
-}
-
+/// The device under test (CI runs these tests again on `wgpu:cpu`, lavapipe).
 fn device() -> Device {
     tunebench_models::device::parse_device(&device_name()).unwrap_or_else(|e| panic!("{e}"))
 }
