@@ -5,8 +5,9 @@
 #   scripts/gpu-check.sh build
 #       Here. Builds (the workspace has the `wgpu` feature by default) the model parity tests
 #       (models/tests/fixture.rs), the training tests (train/tests/fixture.rs) and the LoRA
-#       training bench (train/benches/train_step.rs), strips them and puts them in gpu-check/
-#       (ignored by git) with the Vulkan loader (libvulkan.so.1), which the GPU machine lacks.
+#       training bench (train/benches/train_step.rs), strips them and packs them with the
+#       Vulkan loader (libvulkan.so.1), which the GPU machine lacks, into
+#       gpu-check/bundle.tar.xz (ignored by git; about 40 MB, under the device tool's 64 MiB).
 #   scripts/gpu-check.sh run [DEVICE]
 #       There, from a copy of the repository holding gpu-check/ (the device tool's `carry`).
 #       DEVICE is a tunebench device name, default `wgpu` (the adapter wgpu ranks best; a
@@ -17,7 +18,8 @@
 #       PyTorch + PEFT with the base in bf16 (bench/torch_reference.py), for the ratio.
 #
 # `run wgpu:cpu` runs the same on lavapipe here (Debian's mesa-vulkan-drivers), which is how
-# this script itself is tested.
+# this script itself is tested; GPU_CHECK_BATCH (ROWSxSEQ, default 8x512) shrinks the bench
+# step for that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=gpu-check
@@ -48,12 +50,15 @@ for line in sys.stdin:
   cp -L "$(ldconfig -p | awk '/libvulkan.so.1 .*x86-64/ {print $NF; exit}')" "$out/lib/libvulkan.so.1"
   # The tests find their fixtures under the path they were built at.
   pwd >"$out/ROOT"
-  du -sh "$out"
+  XZ_OPT="-T2 -6" tar -C "$out" -cJf "$out/bundle.tar.xz" bin lib ROOT
+  rm -rf "$out/bin" "$out/lib" "$out/ROOT"
+  du -h "$out/bundle.tar.xz"
 }
 
 run() {
   local device="${1:-wgpu}"
-  [ -d "$out/bin" ] || { echo "no $out/bin: run \`scripts/gpu-check.sh build\` first" >&2; exit 2; }
+  [ -f "$out/bundle.tar.xz" ] || { echo "no $out/bundle.tar.xz: run \`scripts/gpu-check.sh build\` first" >&2; exit 2; }
+  tar -C "$out" -xJf "$out/bundle.tar.xz"
   local root
   root="$(cat "$out/ROOT")"
   if [ ! -e "$root" ]; then
@@ -80,8 +85,9 @@ run() {
     echo "== $(basename "$test") on $device"
     TUNEBENCH_TEST_DEVICE="$device" "$test" --test-threads 1 || status=1
   done
-  echo "== LoRA training step on $device: SmolLM2-135M shape, vocabulary 49152, batch 8 x 512, f32"
-  TUNEBENCH_BENCH_DEVICE="$device" TUNEBENCH_BENCH_BATCH=8x512 TUNEBENCH_BENCH_VOCAB=49152 \
+  local batch="${GPU_CHECK_BATCH:-8x512}"
+  echo "== LoRA training step on $device: SmolLM2-135M shape, vocabulary 49152, batch $batch, f32"
+  TUNEBENCH_BENCH_DEVICE="$device" TUNEBENCH_BENCH_BATCH="$batch" TUNEBENCH_BENCH_VOCAB=49152 \
     TUNEBENCH_BENCH_SYNTHETIC_ONLY=1 "$out"/bin/*-train_step || status=1
   if [ -n "$sampler" ]; then
     kill "$sampler"
@@ -89,7 +95,7 @@ run() {
   fi
   if python3 -c 'import torch, peft, transformers; assert torch.cuda.is_available()' 2>/dev/null; then
     echo "== the same step in PyTorch + PEFT, base in bf16, on CUDA"
-    TORCH_REF_DEVICE=cuda TORCH_REF_DTYPE=bfloat16 TORCH_REF_BATCH=8x512 \
+    TORCH_REF_DEVICE=cuda TORCH_REF_DTYPE=bfloat16 TORCH_REF_BATCH="$batch" \
       python3 bench/torch_reference.py train 49152 || status=1
   fi
   exit "$status"

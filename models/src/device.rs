@@ -99,6 +99,14 @@ fn missing_feature(name: &str, feature: &str) -> ModelError {
     ))
 }
 
+/// `t` remade on `device` from its values, so that it carries `device`'s autodiff context:
+/// Burn 0.22's `Tensor::random`, `zeros` and `ones` on an autodiff device with gradient
+/// checkpointing leave the strategy off, and Burn refuses operations that mix strategies.
+/// Only for tensors made at initialisation (a copy through host memory).
+pub fn remade_on<const D: usize>(t: Tensor<D>, device: &Device) -> Tensor<D> {
+    Tensor::from_data(t.into_data(), device)
+}
+
 /// Peak resident memory of this process in MiB (`VmHWM` of `/proc/self/status`), for
 /// benchmarks; `None` where the platform has no such file.
 pub fn peak_rss_mib() -> Option<f64> {

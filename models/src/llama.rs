@@ -26,6 +26,7 @@ use burn::tensor::module::{attention, embedding, linear};
 use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::LlamaConfig;
+use crate::device::remade_on;
 use crate::error::{ModelError, Result};
 use crate::lora::Linear;
 use crate::weights::TensorSource;
@@ -254,16 +255,16 @@ impl Llama {
     /// tests and benchmarks.
     pub fn random(config: &LlamaConfig, device: &Device) -> Result<Self> {
         config.validate(&crate::config::no_path())?;
-        let normal =
-            |shape: [usize; 2]| Tensor::random(shape, Distribution::Normal(0.0, 0.02), device);
-        let small = |n: usize| Tensor::random([n], Distribution::Normal(0.0, 0.02), device);
+        let dist = Distribution::Normal(0.0, 0.02);
+        let normal = |shape: [usize; 2]| remade_on(Tensor::random(shape, dist, device), device);
+        let small = |n: usize| remade_on(Tensor::random([n], dist, device), device);
         let lin = |d_in: usize, d_out: usize, bias: bool| {
             Linear::new(normal([d_in, d_out]), bias.then(|| small(d_out)))
         };
         Self::build(
             config,
             |_, d_in, d_out, bias| Ok(lin(d_in, d_out, bias)),
-            |_, n| Ok(Tensor::ones([n], device)),
+            |_, n| Ok(remade_on(Tensor::ones([n], device), device)),
             |_| Ok(normal([config.vocab_size, config.hidden_size])),
         )
     }

@@ -26,6 +26,7 @@ use burn::tensor::Distribution;
 use burn::tensor::module::linear;
 use serde::{Deserialize, Serialize};
 
+use crate::device::remade_on;
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
 use crate::weights::{self, SafetensorsReader, TensorSource};
@@ -402,7 +403,8 @@ pub fn attach_new(mut model: Llama, config: &LoraConfig, device: &Device) -> Res
             Distribution::Uniform(-bound, bound),
             device,
         );
-        let b = Tensor::zeros([config.r, d_out], device);
+        let a = remade_on(a, device);
+        let b = remade_on(Tensor::zeros([config.r, d_out], device), device);
         linear.lora = Some(Lora::new(a, b, scale, config.lora_dropout));
     }
     Ok(model)

@@ -87,6 +87,44 @@ fn loss_and_lora_gradients_match_peft() {
 fn gradient_checkpointing_keeps_the_loss_and_lora_gradients() {
     let checkpointing = tunebench_train::local::training_device(&device_name(), true).unwrap();
     assert!(checkpointing.gradient_checkpointing_strategy().is_some());
+    // The whole forward pass carries the strategy (Burn refuses to mix strategies, and a
+    // model left on the plain strategy would give a loss without it).
+    // So does a new adapter on a loaded model (what `train local` makes) and a random model
+    // (`init_config`), both made with Burn's random constructors.
+    let loaded = weights::load_model(fixture(LLAMA).join("model"), &checkpointing).unwrap();
+    let fresh_adapter = lora::attach_new(
+        loaded,
+        &lora::LoraConfig::new(4, 8.0, &["q_proj", "v_proj"]),
+        &checkpointing,
+    )
+    .unwrap();
+    let random = Llama::random(&model_with_adapter(LLAMA).config, &checkpointing).unwrap();
+    // Through optimizer steps too, which replace the trainable parameters.
+    let batch = fixture_batch(&expected(LLAMA));
+    for mut model in [
+        model_with_adapter_on(LLAMA, &checkpointing),
+        mark_trainable(fresh_adapter).train(),
+        mark_trainable(random).train(),
+    ] {
+        let mut opt = optim::AdamW::new((0.9, 0.999), 1e-8, 0.01);
+        for step in 0..2 {
+            let loss = loss_of(&model, &batch, batch.targets);
+            assert_eq!(
+                loss.gradient_checkpointing_strategy(),
+                checkpointing.gradient_checkpointing_strategy()
+            );
+            model = tunebench_train::optimizer_step(
+                model,
+                &mut opt,
+                std::slice::from_ref(&batch),
+                1e-3,
+                1.0,
+                step,
+            )
+            .unwrap()
+            .0;
+        }
+    }
     for fixture_name in [LLAMA, "tiny-qwen3", "tiny-gemma3"] {
         let with = loss_and_lora_gradients_match_peft_on(fixture_name, &checkpointing);
         let without = loss_and_lora_gradients_match_peft_on(fixture_name, &device());
