@@ -19,7 +19,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::prelude::*;
 use common::synthetic_batch;
 use tunebench_models::{Llama, TextTokenizer, device::peak_rss_mib};
 use tunebench_train::batch::{Batch, epoch_plan};
