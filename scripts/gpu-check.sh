@@ -3,7 +3,7 @@
 # build here, carry the binaries there, run them there.
 #
 #   scripts/gpu-check.sh build
-#       Here. Builds (the workspace has the `wgpu` feature by default) the model parity tests
+#       Here. Builds, with the `wgpu` feature, the model parity tests
 #       (models/tests/fixture.rs), the training tests (train/tests/fixture.rs) and the LoRA
 #       training bench (train/benches/train_step.rs), strips them and packs them with the
 #       Vulkan loader (libvulkan.so.1), which the GPU machine lacks, into
@@ -28,7 +28,7 @@ build() {
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tunebench-target}"
   rm -rf "$out"
   mkdir -p "$out/bin" "$out/lib"
-  local features=(--workspace --locked)
+  local features=(--workspace --locked --features wgpu)
   # The executables cargo reports, by target name.
   exes() {
     python3 -c '

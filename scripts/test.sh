@@ -86,11 +86,11 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
 cargo test --workspace --locked "$@"
 
-# The GPU path: the model parity tests and the LoRA training tests again on Burn's wgpu
-# backend, through lavapipe (Mesa's Vulkan driver on the CPU, from Debian's packages). The
-# workspace builds with the `wgpu` feature by default, so this reuses the build above. Only in
-# a full run (no extra arguments); TUNEBENCH_SKIP_WGPU=1 skips it.
-if [ $# -eq 0 ] && [ "${TUNEBENCH_SKIP_WGPU:-0}" != 1 ]; then
+# The GPU path, with TUNEBENCH_TEST_WGPU=1: the model parity tests and the LoRA training tests
+# again on Burn's wgpu backend, through lavapipe (Mesa's Vulkan driver on the CPU, from
+# Debian's packages). The `wgpu` feature is a second build of the workspace (about 25 minutes
+# on 2 cores), so it is not part of the default run.
+if [ "${TUNEBENCH_TEST_WGPU:-0}" = 1 ]; then
   if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
     echo "installing Debian's mesa-vulkan-drivers and libvulkan1 (lavapipe, for the wgpu tests)" >&2
     sudo=""
@@ -100,5 +100,5 @@ if [ $# -eq 0 ] && [ "${TUNEBENCH_SKIP_WGPU:-0}" != 1 ]; then
   fi
   # (Mesa asks for XDG_RUNTIME_DIR, and only prints an error without it.)
   TUNEBENCH_TEST_DEVICE=wgpu:cpu XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" \
-    cargo test --workspace --locked --test fixture
+    cargo test --workspace --locked --features wgpu --test fixture
 fi

@@ -436,7 +436,7 @@ pub struct TrainLocalArgs {
     /// Output folder [env: TUNEBENCH_TRAIN_OUT_DIR].
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// cpu, wgpu[:N] or wgpu:cpu (feature `wgpu`, in the default build), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`); training computes in f32 on every device
+    /// cpu, wgpu[:N] or wgpu:cpu (feature `wgpu`), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`); training computes in f32 on every device
     /// [env: TUNEBENCH_DEVICE].
     #[arg(long)]
     pub device: Option<String>,
@@ -647,7 +647,7 @@ pub struct GenerateArgs {
     /// Stop once the output ends with this text (repeatable).
     #[arg(long)]
     pub stop: Vec<String>,
-    /// cpu (default), wgpu[:N] or wgpu:cpu (feature `wgpu`, in the default build), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
+    /// cpu (default), wgpu[:N] or wgpu:cpu (feature `wgpu`), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
     /// [env: TUNEBENCH_DEVICE].
     #[arg(long)]
     pub device: Option<String>,
@@ -696,7 +696,7 @@ pub struct ScoreArgs {
     /// Write the scores here (atomically) instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// cpu (default), wgpu[:N] or wgpu:cpu (feature `wgpu`, in the default build), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
+    /// cpu (default), wgpu[:N] or wgpu:cpu (feature `wgpu`), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`)
     /// [env: TUNEBENCH_DEVICE].
     #[arg(long)]
     pub device: Option<String>,

@@ -52,7 +52,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T> {
     serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
 }
 
-/// The device under test (CI runs these tests again on `wgpu:cpu`, lavapipe).
+/// The device under test (`TUNEBENCH_TEST_WGPU=1 scripts/test.sh` runs these tests again on
+/// `wgpu:cpu`, lavapipe).
 fn device() -> Device {
     tunebench_models::device::parse_device(&device_name()).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -37,7 +37,8 @@ fn real_model(var: &str, file: &str) -> Option<PathBuf> {
 }
 
 /// The device the model and training tests run on: `TUNEBENCH_TEST_DEVICE`, default `cpu`.
-/// scripts/test.sh runs the fixture tests a second time with `wgpu:cpu` (lavapipe).
+/// `TUNEBENCH_TEST_WGPU=1 scripts/test.sh` runs the fixture tests a second time with `wgpu:cpu`
+/// (lavapipe).
 pub fn test_device_name() -> String {
     std::env::var("TUNEBENCH_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
 }

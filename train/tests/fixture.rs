@@ -28,7 +28,8 @@ fn expected(name: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(fixture(name).join("expected.json")).unwrap()).unwrap()
 }
 
-/// The device under test (CI runs these tests again on `wgpu:cpu`, lavapipe).
+/// The device under test (`TUNEBENCH_TEST_WGPU=1 scripts/test.sh` runs these tests again on
+/// `wgpu:cpu`, lavapipe).
 fn device() -> Device {
     tunebench_models::device::parse_device(&device_name()).unwrap_or_else(|e| panic!("{e}"))
 }
