@@ -51,13 +51,18 @@ PY
 fi
 export TUNEBENCH_TEST_GEMMA3_GGUF="$gemma3_gguf"
 
+# Installs Debian packages (as root, or through sudo).
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 chromium_bin="$(command -v chromium || true)"
 if [ -z "$chromium_bin" ]; then
   echo "installing Debian's chromium (headless check of the HTML report)" >&2
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  apt_install chromium
   chromium_bin="$(command -v chromium)"
 fi
 export TUNEBENCH_TEST_CHROMIUM="$chromium_bin"
@@ -93,10 +98,7 @@ cargo test --workspace --locked "$@"
 if [ "${TUNEBENCH_TEST_WGPU:-0}" = 1 ]; then
   if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
     echo "installing Debian's mesa-vulkan-drivers and libvulkan1 (lavapipe, for the wgpu tests)" >&2
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+    apt_install mesa-vulkan-drivers libvulkan1
   fi
   # (Mesa asks for XDG_RUNTIME_DIR, and only prints an error without it.)
   TUNEBENCH_TEST_DEVICE=wgpu:cpu XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" \
