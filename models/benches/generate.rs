@@ -1,8 +1,8 @@
 //! Local inference speed on a SmolLM2-135M-shaped Llama with random weights (30 layers,
 //! hidden 576, 9 heads / 3 KV heads, intermediate 1536, vocab 8192 or
-//! `TUNEBENCH_BENCH_VOCAB`, tied embeddings; the shape of PERFORMANCE.md's reference): prompt processing tokens/s and greedy generation
-//! tokens/s at batch 1 and 8 (32-token prompt, 48 new tokens), and peak RSS against the
-//! weight size.
+//! `TUNEBENCH_BENCH_VOCAB`, tied embeddings; the shape of PERFORMANCE.md's reference): prompt
+//! processing tokens/s and greedy generation tokens/s at batch 1 and 8 (32-token prompt, 48
+//! new tokens), and peak RSS against the weight size.
 //!
 //! Run: `cargo bench -p tunebench-models --bench generate`
 
@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use tunebench_models::Llama;
-use tunebench_models::config::smollm2_135m_shape;
+use tunebench_models::config::{bench_vocab, smollm2_135m_shape};
 use tunebench_models::generate::{self, GenerationConfig};
 
 fn peak_rss_mib() -> f64 {
@@ -18,12 +18,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
-    // `TUNEBENCH_BENCH_VOCAB=49152` for SmolLM2's own vocabulary (bench/side_by_side.sh).
-    let vocab = std::env::var("TUNEBENCH_BENCH_VOCAB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8192);
-    let config = smollm2_135m_shape(vocab);
+    let config = smollm2_135m_shape(bench_vocab());
     let device = Device::flex();
     let model = Llama::random(&config, &device).expect("random model");
     let weights_mib = config.num_parameters() as f64 * 4.0 / 1048576.0;

@@ -651,6 +651,15 @@ pub fn smollm2_135m_shape(vocab: usize) -> LlamaConfig {
     LlamaConfig::from_json_str(&json, "smollm2-135m-shape.json").expect("SmolLM2-135M shape")
 }
 
+/// The benchmarks' vocabulary: `TUNEBENCH_BENCH_VOCAB`, default 8,192 (PERFORMANCE.md's
+/// reference shape; bench/side_by_side.sh also runs 49,152, SmolLM2's own).
+pub fn bench_vocab() -> usize {
+    std::env::var("TUNEBENCH_BENCH_VOCAB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8192)
+}
+
 /// `config.json` of SmolLM2-135M's shape with an 8,192-token vocabulary; see
 /// [`smollm2_135m_shape`].
 const SMOLLM2_135M_SHAPE: &str = r#"{

@@ -3,24 +3,15 @@
 
 use burn::prelude::*;
 use tunebench_models::Llama;
-use tunebench_models::config::smollm2_135m_shape;
+use tunebench_models::config::{bench_vocab, smollm2_135m_shape};
 use tunebench_models::lora::{self, LoraConfig};
 use tunebench_train::batch::{Batch, Plan};
 use tunebench_train::data::Example;
 use tunebench_train::mark_trainable;
 
-/// The model's vocabulary: `TUNEBENCH_BENCH_VOCAB`, default 8,192 (PERFORMANCE.md's
-/// reference shape; 49152 is SmolLM2's own, as `bench/side_by_side.sh` runs it).
-pub fn vocab() -> usize {
-    std::env::var("TUNEBENCH_BENCH_VOCAB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8192)
-}
-
 /// The model, in training mode, LoRA weights trainable.
 pub fn model(device: &Device) -> Llama {
-    let config = smollm2_135m_shape(vocab());
+    let config = smollm2_135m_shape(bench_vocab());
     let base = Llama::random(&config, device).expect("random model");
     let lora = LoraConfig::new(8, 16.0, &["q_proj", "k_proj", "v_proj", "o_proj"]);
     mark_trainable(lora::attach_new(base, &lora, device).expect("adapters")).train()
