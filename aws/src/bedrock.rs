@@ -64,18 +64,7 @@ pub(crate) async fn sdk_config(
         .with_max_attempts(opts.max_attempts.max(1))
         .with_initial_backoff(opts.initial_backoff)
         .with_max_backoff(opts.max_backoff);
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry);
-    if let Some(r) = &settings.region {
-        loader = loader.region(aws_config::Region::new(r.clone()));
-    }
-    if let Some(p) = &settings.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(e) = &settings.endpoint_url {
-        loader = loader.endpoint_url(e);
-    }
-    loader.load().await
+    settings.sdk_config(retry).await
 }
 
 /// Opens the audit log of `opts`, else of `settings`, if any.

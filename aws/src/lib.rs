@@ -46,3 +46,37 @@ pub struct AwsSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_log: Option<std::path::PathBuf>,
 }
+
+impl AwsSettings {
+    /// The SDK configuration of these settings, shared by every client: the default chain
+    /// fills what they leave out, and `retry` is the client's retry policy.
+    ///
+    /// One HTTP client serves every AWS call, and the SSO and STS calls the credential chain
+    /// makes: hyper 1 with rustls on ring, trusting the system's certificates. The SDK's
+    /// default client is the same on aws-lc, a large C library that nothing else here needs.
+    pub(crate) async fn sdk_config(
+        &self,
+        retry: aws_config::retry::RetryConfig,
+    ) -> aws_config::SdkConfig {
+        use aws_smithy_http_client::tls;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .retry_config(retry);
+        if let Some(r) = &self.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if let Some(p) = &self.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &self.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        loader.load().await
+    }
+}

@@ -128,18 +128,9 @@ impl S3 {
             .build()
             .map_err(Error::Runtime)?;
         let client = rt.block_on(async {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
-            if let Some(r) = &settings.region {
-                loader = loader.region(aws_config::Region::new(r.clone()));
-            }
-            if let Some(p) = &settings.profile {
-                loader = loader.profile_name(p);
-            }
-            if let Some(e) = &settings.endpoint_url {
-                loader = loader.endpoint_url(e);
-            }
-            let shared = loader.load().await;
+            let shared = settings
+                .sdk_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+                .await;
             // Custom endpoints (local servers, S3-compatible stores) rarely resolve
             // virtual-host bucket names, so they get path-style addressing.
             let path_style = settings.endpoint_url.is_some()

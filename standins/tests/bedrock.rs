@@ -205,6 +205,7 @@ fn model_patterns_all_compile() {
 fn sdk_config(endpoint: &str) -> aws_sdk_bedrock::Config {
     aws_sdk_bedrock::Config::builder()
         .behavior_version(aws_sdk_bedrock::config::BehaviorVersion::latest())
+        .http_client(tunebench_standins::sdk_http_client())
         .region(aws_sdk_bedrock::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_bedrock::config::Credentials::new(
@@ -307,6 +308,7 @@ fn converse_answers_by_policy_with_usage() {
     rt.block_on(async {
         let conf = aws_sdk_bedrockruntime::Config::builder()
             .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+            .http_client(tunebench_standins::sdk_http_client())
             .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
             .endpoint_url(standin.endpoint_url())
             .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
@@ -390,6 +392,7 @@ fn completed_jobs_write_metrics_csvs_to_s3() {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .http_client(tunebench_standins::sdk_http_client())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
             .endpoint_url(&s3_endpoint)
             .force_path_style(true)

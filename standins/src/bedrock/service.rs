@@ -528,6 +528,7 @@ async fn s3_client(shared: &Shared, endpoint: String) -> &aws_sdk_s3::Client {
         .get_or_init(|| async move {
             let conf = aws_sdk_s3::config::Builder::new()
                 .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .http_client(crate::sdk_http_client())
                 .region(aws_sdk_s3::config::Region::new(region))
                 .endpoint_url(endpoint)
                 .force_path_style(true)
