@@ -1793,8 +1793,11 @@ fn eval_exits_1_when_every_request_of_a_candidate_failed() {
         "{err}"
     );
     let stdout = text(&out.stdout);
-    let row = stdout.lines().find(|l| l.starts_with("| down ")).unwrap();
-    assert!(row.contains("failed, not ranked"), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("| down (failed) |"))
+        .unwrap();
+    assert!(row.contains("every request failed: not ranked"), "{stdout}");
     assert!(stdout.contains("Best: **rec**"), "{stdout}");
     let c: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("out/math/comparison.json")).unwrap(),
@@ -2269,7 +2272,12 @@ fn eval_scores_with_the_shipped_gsm8k_grader() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m[0].as_str().unwrap().to_string(), m[1].as_f64().unwrap()))
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["value"].as_f64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(metrics["reward"], 0.0, "{comparison:#}");
     // The grader's `format` entry is a column of its own: 0 without `####`.
@@ -2595,8 +2603,8 @@ fn shipped_rft_example_goes_from_prompts_to_a_graded_eval() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m[0] == "reward")
-            .unwrap()[1]
+            .find(|m| m["name"] == "reward")
+            .unwrap()["value"]
             .as_f64()
             .unwrap()
     };

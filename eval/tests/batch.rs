@@ -158,7 +158,10 @@ fn a_suite_runs_through_one_batch_job_priced_at_the_batch_rate_and_cached() {
     let job = standin.last_input("CreateModelInvocationJob").unwrap();
     assert_eq!(job["modelInvocationType"], "Converse");
     assert!(job["clientRequestToken"].as_str().unwrap().len() >= 32);
-    assert_eq!(r.comparison.candidates[0].score, 1.0, "every echo is exact");
+    assert_eq!(
+        r.comparison.candidates[0].score.value, 1.0,
+        "every echo is exact"
+    );
     // Tokens are the output's usage; dollars the batch rate (0.5 / 1.0 per 1k), not 1 / 2.
     let rs = responses(dir.path());
     let (input, output): (u64, u64) = rs.iter().fold((0, 0), |(i, o), r| {

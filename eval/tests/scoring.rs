@@ -523,14 +523,14 @@ fn markdown_comparison_table() {
     insta::assert_snapshot!(md, @r#"
     ### pair (v2): 4 candidates on 20 examples
 
-    | candidate   |       score (95% CI) | exact_match |  chrf | cost $ | score/$ | p50 ms | p95 ms | errors | vs best           |
-    | ----------- | -------------------: | ----------: | ----: | -----: | ------: | -----: | -----: | -----: | ----------------- |
-    | a-small     | 0.300 [0.100, 0.500] |       0.300 | 0.315 | 0.0100 |    30.0 |     60 |     68 |      0 | p=0.021 McNemar   |
-    | **b-large** | 0.700 [0.500, 0.900] |       0.700 | 0.646 | 0.2000 |     3.5 |    410 |    418 |      0 | best              |
-    | c-copy      | 0.300 [0.100, 0.500] |       0.300 | 0.315 | 0.0400 |     7.5 |     60 |     68 |      0 | p=0.021 McNemar   |
-    | d-close     | 0.650 [0.450, 0.850] |       0.650 | 0.615 | 0.0760 |     8.6 |    209 |    217 |      1 | p=1.000 McNemar ≈ |
+    | rank | candidate      |       score (95% CI) | exact_match |  chrf | cost $ | score/$ | rank by score/$ | p50 ms | p95 ms | errors | vs best                   |
+    | ---: | -------------- | -------------------: | ----------: | ----: | -----: | ------: | --------------: | -----: | -----: | -----: | ------------------------- |
+    |    1 | b-large (best) | 0.700 [0.500, 0.900] |       0.700 | 0.646 | 0.2000 |     3.5 |               4 |    410 |    418 |      0 | best                      |
+    |    2 | d-close        | 0.650 [0.450, 0.850] |       0.650 | 0.615 | 0.0760 |     8.6 |               2 |    209 |    217 |      1 | p=1.000 ≈ not significant |
+    |    3 | a-small        | 0.300 [0.100, 0.500] |       0.300 | 0.315 | 0.0100 |    30.0 |               1 |     60 |     68 |      0 | p=0.021                   |
+    |    4 | c-copy         | 0.300 [0.100, 0.500] |       0.300 | 0.315 | 0.0400 |     7.5 |               3 |     60 |     68 |      0 | p=0.021                   |
 
-    Best: **b-large**. `≈`: not significantly different from the best (paired test on the aggregate score, p ≥ 0.05).
+    Best: **b-large**. `≈ not significant`: p ≥ 0.05 in the paired test on the same examples (exact McNemar for pass/fail scores, paired bootstrap otherwise).
     Pareto frontier, score vs cost: a-small, d-close, b-large; score vs p50 latency: a-small, c-copy, d-close, b-large.
     Rank by score: b-large, d-close, a-small, c-copy; by score per dollar: a-small, d-close, c-copy, b-large.
     "#);

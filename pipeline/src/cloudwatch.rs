@@ -321,9 +321,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use tunebench_eval::compare::{CandidateRow, Comparison, FORMAT, MetricValue};
     use tunebench_eval::score::Estimate;
     use tunebench_reports::gate::Check;
-    use tunebench_reports::summary::{CandidateSummary, MetricValue, SuiteSummary};
 
     fn estimate(value: f64) -> Estimate {
         Estimate {
@@ -333,8 +333,8 @@ mod tests {
         }
     }
 
-    fn candidate(name: &str, score: f64, latency: Option<f64>) -> CandidateSummary {
-        CandidateSummary {
+    fn candidate(name: &str, score: f64, latency: Option<f64>) -> CandidateRow {
+        CandidateRow {
             name: name.into(),
             n: 10,
             errors: 2,
@@ -354,14 +354,16 @@ mod tests {
         }
     }
 
-    fn summary(candidates: Vec<CandidateSummary>) -> RunSummary {
+    fn summary(candidates: Vec<CandidateRow>) -> RunSummary {
         RunSummary {
+            format: tunebench_reports::summary::FORMAT,
             run_id: "nightly-1".into(),
             created: "2026-12-06T02:00:00Z".into(),
-            suites: vec![SuiteSummary {
+            suites: vec![Comparison {
+                format: FORMAT,
                 suite: "gsm8k".into(),
-                version: "1".into(),
-                examples: 10,
+                suite_version: "1".into(),
+                suite_examples: 10,
                 best: None,
                 rank_quality: vec![],
                 rank_quality_per_dollar: vec![],
@@ -369,6 +371,7 @@ mod tests {
                 pareto_latency: vec![],
                 candidates,
                 tests: vec![],
+                bootstrap: None,
             }],
             training: vec![],
             models: vec![],

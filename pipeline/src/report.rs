@@ -10,7 +10,7 @@ use tunebench_reports::gate::{self, GateReport, GateSettings};
 use tunebench_reports::history::{GateOutcome, History};
 use tunebench_reports::load::{RunResults, load_run};
 use tunebench_reports::render::{self, ReportSettings, write_atomic};
-use tunebench_reports::summary::{RunSummary, summarize};
+use tunebench_reports::summary::{FormatError, RunSummary, summarize};
 
 use crate::config::Loaded;
 use crate::error::{PipelineError, Result, io};
@@ -83,13 +83,15 @@ pub fn write_report(
 /// It cannot be read, or is not a summary (the error names the file and line).
 pub fn read_summary(path: &Path) -> Result<RunSummary> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
-    serde_json::from_str(&text).map_err(|e| {
+    RunSummary::from_json(&text).map_err(|e| {
+        let hint = match e {
+            FormatError::Json(_) => "\nhint: write it again with `tunebench report`",
+            FormatError::Newer(_) => "",
+        };
         tunebench_reports::ReportError::Input {
             path: path.to_path_buf(),
-            line: Some(e.line()),
-            message: format!(
-                "not a report summary: {e}\nhint: write it again with `tunebench report`"
-            ),
+            line: e.line(),
+            message: format!("{e}{hint}"),
         }
         .into()
     })

@@ -6,9 +6,11 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use tunebench_scoring::compare::Comparison;
+
 use crate::error::{ReportError, Result};
 use crate::load::{LossPoint, TrainingCurve};
-use crate::summary::{RunSummary, SuiteSummary};
+use crate::summary::RunSummary;
 
 const SIZE: (u32, u32) = (720, 380);
 const FONT: &str = "sans-serif";
@@ -111,7 +113,7 @@ fn padded(lo: f64, hi: f64, pad: f64) -> (f64, f64) {
 ///
 /// # Errors
 /// [`ReportError::Chart`] when drawing fails.
-pub fn quality_vs_cost(suite: &SuiteSummary) -> Result<String> {
+pub fn quality_vs_cost(suite: &Comparison) -> Result<String> {
     let points: Vec<(String, f64, f64)> = suite
         .candidates
         .iter()
@@ -156,7 +158,7 @@ pub fn quality_vs_cost(suite: &SuiteSummary) -> Result<String> {
 ///
 /// # Errors
 /// [`ReportError::Chart`] when drawing fails.
-pub fn metric_bars(suite: &SuiteSummary) -> Result<String> {
+pub fn metric_bars(suite: &Comparison) -> Result<String> {
     let mut metrics: Vec<String> = vec!["score".into()];
     if let Some(c) = suite.candidates.first() {
         metrics.extend(c.metrics.iter().map(|m| m.name.clone()));
@@ -206,7 +208,7 @@ pub fn metric_bars(suite: &SuiteSummary) -> Result<String> {
 ///
 /// # Errors
 /// [`ReportError::Chart`] when drawing fails.
-pub fn latency(suite: &SuiteSummary) -> Result<Option<String>> {
+pub fn latency(suite: &Comparison) -> Result<Option<String>> {
     let rows: Vec<(String, f64, f64)> = suite
         .candidates
         .iter()
@@ -374,7 +376,7 @@ pub fn trend(runs: &[RunSummary], suite: &str) -> Result<Option<String>> {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, r)| {
-                    let s = r.suites.iter().find(|s| s.suite == suite)?;
+                    let s = r.suite(suite)?;
                     Some((i as f64, s.candidate(name)?.score.value))
                 })
                 .collect();

@@ -210,7 +210,7 @@ impl History {
         let mut out = Vec::new();
         for row in rows {
             let (json, dir, gate) = row.map_err(|e| self.err(e))?;
-            let summary: RunSummary = serde_json::from_str(&json).map_err(|e| {
+            let summary = RunSummary::from_json(&json).map_err(|e| {
                 ReportError::input(&self.path, None, format!("a stored summary: {e}"))
             })?;
             out.push(StoredRun {

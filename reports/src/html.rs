@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use tunebench_scoring::output::leaderboard;
+
 use crate::charts;
 use crate::error::Result;
 use crate::markdown::{frontier_lines, listed};
@@ -51,10 +53,10 @@ pub fn render(report: &Report) -> Result<String> {
             out,
             "<section>\n<h2>{} (v{}, {} examples)</h2>",
             escape(&suite.suite),
-            escape(&suite.version),
-            suite.examples
+            escape(&suite.suite_version),
+            suite.suite_examples
         );
-        out.push_str(&sections::leaderboard(suite).to_html());
+        out.push_str(&leaderboard(suite).to_html());
         for line in frontier_lines(suite).lines() {
             let _ = writeln!(out, "<p>{}</p>", bold(&escape(line)));
         }

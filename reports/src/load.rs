@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tunebench_scoring::compare::Comparison;
+use tunebench_scoring::compare::{Comparison, FORMAT, format1};
 use tunebench_scoring::score::{ExampleScore, Summary};
 
 use crate::error::{ReportError, Result};
@@ -134,7 +134,8 @@ pub fn load_run(dir: &Path, run_id: Option<&str>) -> Result<RunResults> {
 }
 
 /// Every `<dir>/<suite>/comparison.json` with its candidates, by suite name; none when `dir`
-/// does not exist.
+/// does not exist. A comparison of format 1 gets its rows from the candidates' summaries (see
+/// [`format1`]).
 ///
 /// # Errors
 /// As [`load_run`].
@@ -145,20 +146,53 @@ pub fn load_eval(dir: &Path) -> Result<Vec<SuiteResults>> {
         if !path.is_file() {
             continue;
         }
-        let comparison: Comparison = read_json(&path)?;
-        let mut candidates = Vec::with_capacity(comparison.candidates.len());
-        for row in &comparison.candidates {
-            let cdir = suite_dir.join(&row.name);
-            let summary: Summary = read_json(&cdir.join("summary.json"))?;
-            let examples = read_jsonl(&cdir.join("scores.jsonl"))?;
-            candidates.push(CandidateResults { summary, examples });
-        }
+        let (comparison, candidates) = read_comparison(&suite_dir, &path)?;
         suites.push(SuiteResults {
             comparison,
             candidates,
         });
     }
     Ok(suites)
+}
+
+/// The comparison at `path` (in `suite_dir`) in today's format, and its candidates' results.
+fn read_comparison(suite_dir: &Path, path: &Path) -> Result<(Comparison, Vec<CandidateResults>)> {
+    #[derive(Deserialize)]
+    struct Header {
+        format: Option<u32>,
+    }
+    let candidate = |name: &str| -> Result<CandidateResults> {
+        let dir = suite_dir.join(name);
+        Ok(CandidateResults {
+            summary: read_json(&dir.join("summary.json"))?,
+            examples: read_jsonl(&dir.join("scores.jsonl"))?,
+        })
+    };
+    let header: Header = read_json(path)?;
+    match header.format {
+        None => {
+            let old: format1::Comparison1 = read_json(path)?;
+            let candidates = old.names().map(candidate).collect::<Result<Vec<_>>>()?;
+            let summaries: Vec<Summary> = candidates.iter().map(|c| c.summary.clone()).collect();
+            Ok((old.upgrade(&summaries), candidates))
+        }
+        Some(n) if n <= FORMAT => {
+            let comparison: Comparison = read_json(path)?;
+            let candidates = comparison
+                .candidates
+                .iter()
+                .map(|r| candidate(&r.name))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((comparison, candidates))
+        }
+        Some(n) => Err(ReportError::input(
+            path,
+            None,
+            format!(
+                "comparison format {n} is newer than this tunebench reads (up to {FORMAT})\nhint: upgrade tunebench"
+            ),
+        )),
+    }
 }
 
 /// Every `<dir>/<job>/metrics.csv`, by job name; none when `dir` does not exist.

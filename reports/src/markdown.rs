@@ -4,9 +4,11 @@
 
 use std::fmt::Write as _;
 
+use tunebench_scoring::compare::Comparison;
+use tunebench_scoring::output::leaderboard;
+
 use crate::render::{MAX_LISTED, Report};
 use crate::sections;
-use crate::summary::SuiteSummary;
 
 /// The report as Markdown.
 pub fn render(report: &Report) -> String {
@@ -31,9 +33,9 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "## {} (v{}, {} examples)\n",
-            suite.suite, suite.version, suite.examples
+            suite.suite, suite.suite_version, suite.suite_examples
         );
-        out.push_str(&sections::leaderboard(suite).to_markdown());
+        out.push_str(&leaderboard(suite).to_markdown());
         out.push('\n');
         out.push_str(&frontier_lines(suite));
         if let Some(f) = report.flips.iter().find(|f| f.suite == suite.suite) {
@@ -96,7 +98,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// The Pareto frontiers and the ranking by score per dollar, as sentences.
-pub fn frontier_lines(suite: &SuiteSummary) -> String {
+pub fn frontier_lines(suite: &Comparison) -> String {
     let list = |names: &[String]| {
         if names.is_empty() {
             "–".to_owned()

@@ -1,138 +1,20 @@
-//! The report's tables, built from summaries: the registry versions evaluated, the
-//! leaderboard of a suite, each candidate against the baseline, training jobs, and trends
-//! across runs. Markdown and HTML render the
+//! The report's tables, built from summaries: the registry versions evaluated, each
+//! candidate against the baseline, training jobs, and trends across runs (a suite's
+//! leaderboard is [`tunebench_scoring::output::leaderboard`]). Markdown and HTML render the
 //! same tables.
 
-use tunebench_scoring::compare::TestKind;
+use tunebench_scoring::compare::{Comparison, TestKind};
+use tunebench_scoring::output::format_p;
 
 use crate::flips::Flips;
 use crate::labels::SuiteLabels;
 use crate::load::RegistryModel;
-use crate::summary::{RunSummary, SuiteSummary, TrainingSummary};
-use crate::table::{Table, number};
-
-/// Candidates of `suite`, best score first: score with its interval, each metric, cost,
-/// score per dollar, latency, errors, and the rank by score per dollar. Candidates that
-/// answered nothing come last, unranked, marked `failed` instead of a score.
-pub fn leaderboard(suite: &SuiteSummary) -> Table {
-    let metrics: Vec<&str> = suite
-        .candidates
-        .first()
-        .map(|c| c.metrics.iter().map(|m| m.name.as_str()).collect())
-        .unwrap_or_default();
-    let mut columns: Vec<(&str, bool)> = vec![("rank", true), ("candidate", false)];
-    columns.push(("score (95% CI)", true));
-    columns.extend(metrics.iter().map(|m| (*m, true)));
-    columns.extend([
-        ("cost $", true),
-        ("score/$", true),
-        ("rank by score/$", true),
-        ("p50 ms", true),
-        ("p95 ms", true),
-        ("errors", true),
-        ("vs best", false),
-    ]);
-    let mut table = Table::new(&columns);
-    // Summaries written before candidates could fail rank them too: skip them there.
-    let ranked = suite
-        .rank_quality
-        .iter()
-        .filter(|n| suite.candidate(n).is_some_and(|c| !c.failed));
-    for (rank, name) in ranked.enumerate() {
-        let Some(c) = suite.candidate(name) else {
-            continue;
-        };
-        let marker = if suite.best.as_deref() == Some(name.as_str()) {
-            " (best)"
-        } else {
-            ""
-        };
-        let mut row = vec![
-            (rank + 1).to_string(),
-            format!("{name}{marker}"),
-            format!(
-                "{:.3} [{:.3}, {:.3}]",
-                c.score.value, c.score.lower, c.score.upper
-            ),
-        ];
-        row.extend(
-            metrics
-                .iter()
-                .map(|m| c.metric(m).map_or_else(dash, |e| format!("{:.3}", e.value))),
-        );
-        row.push(format!("{:.4}", c.cost_usd));
-        row.push(number(c.quality_per_dollar, 1));
-        row.push(
-            suite
-                .rank_quality_per_dollar
-                .iter()
-                .position(|n| n == name)
-                .map_or_else(dash, |i| (i + 1).to_string()),
-        );
-        row.push(number(c.latency_p50_ms, 0));
-        row.push(number(c.latency_p95_ms, 0));
-        row.push(if c.missing > 0 {
-            format!("{} (+{} missing)", c.errors, c.missing)
-        } else {
-            c.errors.to_string()
-        });
-        row.push(versus_best(suite, name));
-        table.push(row);
-    }
-    for c in suite.candidates.iter().filter(|c| c.failed) {
-        let mut row = vec![dash(), format!("{} (failed)", c.name), "failed".into()];
-        row.extend(metrics.iter().map(|_| dash()));
-        row.extend([
-            format!("{:.4}", c.cost_usd),
-            dash(),
-            dash(),
-            dash(),
-            dash(),
-            if c.missing > 0 {
-                format!("{} (+{} missing)", c.errors, c.missing)
-            } else {
-                c.errors.to_string()
-            },
-            "every request failed: not ranked".into(),
-        ]);
-        table.push(row);
-    }
-    table
-}
-
-/// The paired test of the aggregate score against the best candidate: its p-value, marked
-/// `≈` when the difference is not significant.
-fn versus_best(suite: &SuiteSummary, name: &str) -> String {
-    let Some(best) = suite.best.as_deref() else {
-        return dash();
-    };
-    if best == name {
-        return "best".into();
-    }
-    suite
-        .tests
-        .iter()
-        .find(|t| {
-            t.metric == "score" && ((t.a == best && t.b == name) || (t.a == name && t.b == best))
-        })
-        .map_or_else(dash, |t| {
-            let p = format_p(t.p_value);
-            let p = if p.starts_with('<') {
-                format!("p{p}")
-            } else {
-                format!("p={p}")
-            };
-            if t.significant {
-                p
-            } else {
-                format!("{p} ≈ not significant")
-            }
-        })
-}
+use crate::summary::{RunSummary, TrainingSummary};
+use crate::table::{DASH, Table, number};
 
 /// Every other candidate against `baseline` on the aggregate score and each metric: both
 /// values, the difference, the paired test's p-value, and whether it is significant.
-pub fn versus_baseline(suite: &SuiteSummary, baseline: &str) -> Table {
+pub fn versus_baseline(suite: &Comparison, baseline: &str) -> Table {
     let mut table = Table::new(&[
         ("candidate", false),
         ("metric", false),
@@ -247,7 +129,7 @@ pub fn labels(s: &SuiteLabels) -> Table {
             c.candidate.clone(),
             format!("{:.3}", c.macro_f1),
             if confused.is_empty() {
-                dash()
+                DASH.into()
             } else {
                 confused.join("; ")
             },
@@ -307,33 +189,23 @@ pub fn trend(runs: &[RunSummary], suite: &str) -> Table {
     columns.extend(names.iter().map(|n| (*n, true)));
     let mut table = Table::new(&columns);
     for r in runs {
-        let Some(s) = r.suites.iter().find(|s| s.suite == suite) else {
+        let Some(s) = r.suite(suite) else {
             continue;
         };
         let mut row = vec![r.run_id.clone(), r.created.clone()];
         row.extend(names.iter().map(|n| {
-            s.candidate(n).map_or_else(dash, |c| {
-                if c.failed {
-                    "failed".into()
-                } else {
-                    format!("{:.3}", c.score.value)
-                }
-            })
+            s.candidate(n).map_or_else(
+                || DASH.into(),
+                |c| {
+                    if c.failed {
+                        "failed".into()
+                    } else {
+                        format!("{:.3}", c.score.value)
+                    }
+                },
+            )
         }));
         table.push(row);
     }
     table
-}
-
-/// A p-value for a table: three decimals, or `<0.001`.
-pub fn format_p(p: f64) -> String {
-    if p < 0.001 {
-        "<0.001".into()
-    } else {
-        format!("{p:.3}")
-    }
-}
-
-fn dash() -> String {
-    "–".into()
 }

@@ -1,22 +1,29 @@
-//! `summary.json`: the compact record of one run (every candidate's score, metrics with
-//! intervals, tokens, cost and latency per suite, and each training job's losses). History
-//! stores it and the gate compares two of them.
+//! `summary.json`: the compact record of one run (each suite's comparison: every candidate's
+//! score, metrics with intervals, tokens, cost, latency and the paired tests; and each
+//! training job's losses). History stores it and the gate compares two of them.
 
 use serde::{Deserialize, Serialize};
-use tunebench_scoring::compare::PairTest;
-use tunebench_scoring::score::Estimate;
+use tunebench_scoring::compare::{self as comparison, Comparison};
 
 use crate::load::{RegistryModel, RunResults, TrainingCurve};
+
+/// The format of `summary.json` and of the summaries the history stores. Format 1, before
+/// it had a number, named each suite's version and example count `version` and `examples`
+/// and kept no bootstrap settings; it reads as format 2 with those left out.
+pub const FORMAT: u32 = 2;
 
 /// One run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
+    /// [`FORMAT`].
+    #[serde(default = "format1")]
+    pub format: u32,
     /// The run's id.
     pub run_id: String,
     /// When the report was made (UTC, RFC 3339).
     pub created: String,
-    /// Per suite.
-    pub suites: Vec<SuiteSummary>,
+    /// Per suite: the comparison `tunebench eval` wrote.
+    pub suites: Vec<Comparison>,
     /// Per training job.
     pub training: Vec<TrainingSummary>,
     /// The registry versions its `registry:` candidates were.
@@ -24,92 +31,60 @@ pub struct RunSummary {
     pub models: Vec<RegistryModel>,
 }
 
-/// One suite of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SuiteSummary {
-    /// Suite name.
-    pub suite: String,
-    /// Suite version.
-    pub version: String,
-    /// Examples in the suite.
-    pub examples: usize,
-    /// Best candidate by score.
-    pub best: Option<String>,
-    /// Candidates by score, best first.
-    pub rank_quality: Vec<String>,
-    /// Candidates by score per dollar, best first (those that spent nothing left out).
-    pub rank_quality_per_dollar: Vec<String>,
-    /// Non-dominated candidates on (score, cost).
-    pub pareto_cost: Vec<String>,
-    /// Non-dominated candidates on (score, latency p50).
-    pub pareto_latency: Vec<String>,
-    /// The candidates, in the order evaluated.
-    pub candidates: Vec<CandidateSummary>,
-    /// Paired tests between candidates (every metric and the aggregate `score`).
-    pub tests: Vec<PairTest>,
+fn format1() -> u32 {
+    1
 }
 
-impl SuiteSummary {
-    /// The candidate called `name`.
-    pub fn candidate(&self, name: &str) -> Option<&CandidateSummary> {
-        self.candidates.iter().find(|c| c.name == name)
-    }
+/// Why a summary could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// Not a summary, or a broken one.
+    #[error("not a report summary: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Written by a newer tunebench.
+    #[error(
+        "summary format {0} is newer than this tunebench reads (up to {FORMAT})\nhint: upgrade tunebench, or write the summary again with `tunebench report`"
+    )]
+    Newer(u32),
 }
 
-/// One candidate on one suite.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CandidateSummary {
-    /// Candidate name.
-    pub name: String,
-    /// Examples scored.
-    pub n: usize,
-    /// Errored responses (scored 0).
-    pub errors: usize,
-    /// Examples without a response.
-    pub missing: usize,
-    /// Weighted aggregate with its 95% interval.
-    pub score: Estimate,
-    /// Every metric with its interval, in suite order.
-    pub metrics: Vec<MetricValue>,
-    /// Input tokens.
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Dollars.
-    pub cost_usd: f64,
-    /// Score per dollar (none when nothing was spent).
-    pub quality_per_dollar: Option<f64>,
-    /// Median latency (ms).
-    pub latency_p50_ms: Option<f64>,
-    /// 95th percentile latency (ms).
-    pub latency_p95_ms: Option<f64>,
-    /// Every request failed (or nothing was scored): its score measures nothing, and it is
-    /// marked failed and left out of the ranks.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub failed: bool,
-}
-
-impl CandidateSummary {
-    /// The value of `metric` (`score` is the aggregate).
-    pub fn metric(&self, metric: &str) -> Option<Estimate> {
-        if metric == "score" {
-            return Some(self.score);
+impl FormatError {
+    /// The line of the JSON error, if it is one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            FormatError::Json(e) => Some(e.line()),
+            FormatError::Newer(_) => None,
         }
-        self.metrics
-            .iter()
-            .find(|m| m.name == metric)
-            .map(|m| m.estimate)
     }
 }
 
-/// A metric's value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricValue {
-    /// Metric name.
-    pub name: String,
-    /// Value and 95% interval.
-    #[serde(flatten)]
-    pub estimate: Estimate,
+impl RunSummary {
+    /// Reads a summary of any format up to [`FORMAT`], into today's.
+    ///
+    /// # Errors
+    /// [`FormatError`].
+    pub fn from_json(text: &str) -> Result<RunSummary, FormatError> {
+        #[derive(Deserialize)]
+        struct Header {
+            #[serde(default = "format1")]
+            format: u32,
+        }
+        let header: Header = serde_json::from_str(text)?;
+        if header.format > FORMAT {
+            return Err(FormatError::Newer(header.format));
+        }
+        let mut summary: RunSummary = serde_json::from_str(text)?;
+        summary.format = FORMAT;
+        for s in &mut summary.suites {
+            s.format = comparison::FORMAT;
+        }
+        Ok(summary)
+    }
+
+    /// The comparison of `suite`.
+    pub fn suite(&self, suite: &str) -> Option<&Comparison> {
+        self.suites.iter().find(|s| s.suite == suite)
+    }
 }
 
 /// One training job.
@@ -133,57 +108,11 @@ pub struct TrainingSummary {
 
 /// Summarises `run`; `created` is the report's time (see [`tunebench_core::time::utc_rfc3339`]).
 pub fn summarize(run: &RunResults, created: &str) -> RunSummary {
-    let suites = run
-        .suites
-        .iter()
-        .map(|s| {
-            let c = &s.comparison;
-            SuiteSummary {
-                suite: c.suite.clone(),
-                version: c.suite_version.clone(),
-                examples: c.suite_examples,
-                best: c.best.clone(),
-                rank_quality: c.rank_quality.clone(),
-                rank_quality_per_dollar: c.rank_quality_per_dollar.clone(),
-                pareto_cost: c.pareto_cost.clone(),
-                pareto_latency: c.pareto_latency.clone(),
-                candidates: s
-                    .candidates
-                    .iter()
-                    .map(|cand| {
-                        let m = &cand.summary;
-                        CandidateSummary {
-                            name: m.candidate.clone(),
-                            n: m.n,
-                            errors: m.errors,
-                            missing: m.missing,
-                            score: m.score,
-                            metrics: m
-                                .metrics
-                                .iter()
-                                .map(|x| MetricValue {
-                                    name: x.name.clone(),
-                                    estimate: x.estimate,
-                                })
-                                .collect(),
-                            input_tokens: m.input_tokens,
-                            output_tokens: m.output_tokens,
-                            cost_usd: m.cost_usd,
-                            quality_per_dollar: m.quality_per_dollar,
-                            latency_p50_ms: m.latency_p50_ms,
-                            latency_p95_ms: m.latency_p95_ms,
-                            failed: m.all_failed(),
-                        }
-                    })
-                    .collect(),
-                tests: c.tests.clone(),
-            }
-        })
-        .collect();
     RunSummary {
+        format: FORMAT,
         run_id: run.run_id.clone(),
         created: created.to_owned(),
-        suites,
+        suites: run.suites.iter().map(|s| s.comparison.clone()).collect(),
         training: run.training.iter().map(training_summary).collect(),
         models: run.models.clone(),
     }

@@ -214,6 +214,75 @@ fn html_is_self_contained_with_every_chart() {
     );
 }
 
+/// Run folders and history written before the comparison format had a number (format 1:
+/// each row's score as three numbers, metrics without intervals, no tokens; suites' version
+/// and size as `version` and `examples`) read as today's; a newer format is refused.
+#[test]
+fn format_1_comparisons_and_summaries_read_as_today() {
+    use serde_json::{Value, json};
+    use tunebench_reports::summary::RunSummary;
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = make_run(
+        dir.path(),
+        "old",
+        &[("base", all_but(18), 0.0), ("tuned", all_but(4), 0.001)],
+    );
+    let today = load_run(&run, None).unwrap();
+    let path = run.join("eval").join("intents").join("comparison.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(v["format"], 2);
+    let c = v.as_object_mut().unwrap();
+    c.remove("format");
+    for row in c["candidates"].as_array_mut().unwrap() {
+        let r = row.as_object_mut().unwrap();
+        let score = r.remove("score").unwrap();
+        for (k, from) in [("score", "value"), ("lower", "lower"), ("upper", "upper")] {
+            r.insert(k.into(), score[from].clone());
+        }
+        let metrics: Vec<Value> = r["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| json!([m["name"], m["value"]]))
+            .collect();
+        r.insert("metrics".into(), metrics.into());
+        r.remove("input_tokens");
+        r.remove("output_tokens");
+    }
+    std::fs::write(&path, v.to_string()).unwrap();
+    let old = load_run(&run, None).unwrap();
+    assert_eq!(old.suites[0].comparison, today.suites[0].comparison);
+
+    let summary = summarize(&today, "2026-11-25T00:00:00Z");
+    let mut v = serde_json::to_value(&summary).unwrap();
+    v.as_object_mut().unwrap().remove("format");
+    for s in v["suites"].as_array_mut().unwrap() {
+        let s = s.as_object_mut().unwrap();
+        s.remove("format");
+        s.remove("bootstrap");
+        let version = s.remove("suite_version").unwrap();
+        s.insert("version".into(), version);
+        let examples = s.remove("suite_examples").unwrap();
+        s.insert("examples".into(), examples);
+    }
+    let mut expected = summary.clone();
+    expected.suites[0].bootstrap = None;
+    assert_eq!(RunSummary::from_json(&v.to_string()).unwrap(), expected);
+
+    v["format"] = 3.into();
+    let e = RunSummary::from_json(&v.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("summary format 3 is newer than this tunebench reads (up to 2)"),
+        "{e}"
+    );
+    std::fs::write(&path, r#"{"format": 3}"#).unwrap();
+    let e = load_run(&run, None).unwrap_err().to_string();
+    assert!(e.contains("comparison format 3 is newer"), "{e}");
+}
+
 #[test]
 fn history_trends_and_last_passing_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -432,9 +501,14 @@ fn failed_candidate_is_marked_and_never_ranked_or_best() {
     assert!(comparison.candidates[0].failed && !comparison.candidates[1].failed);
     assert!(comparison.tests.is_empty(), "{:?}", comparison.tests);
     let table = tunebench_scoring::output::markdown(&comparison);
-    let row = table.lines().find(|l| l.starts_with("| down ")).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.contains("| down (failed) |"))
+        .unwrap();
     assert!(
-        row.contains(" failed |") && row.contains("failed, not ranked") && !row.contains("best"),
+        row.contains(" failed |")
+            && row.contains("every request failed: not ranked")
+            && !row.contains("best"),
         "{table}"
     );
     assert!(
@@ -452,7 +526,7 @@ fn failed_candidate_is_marked_and_never_ranked_or_best() {
     );
     let s = &report.summary.suites[0];
     assert!(s.candidate("down").unwrap().failed);
-    let board = tunebench_reports::sections::leaderboard(s);
+    let board = tunebench_scoring::output::leaderboard(s);
     assert_eq!(
         board.rows[0][..2],
         ["1".to_string(), "weak (best)".to_string()]

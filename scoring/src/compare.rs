@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::score::{Aggregate, CandidateScores, Column, ExampleScore};
+use crate::score::{Aggregate, CandidateScores, Column, Estimate, ExampleScore, Summary};
 use crate::stats::{
     BootstrapConfig, ParetoPoint, mcnemar_exact, paired_bootstrap_by, pareto_frontier,
 };
@@ -61,28 +61,33 @@ pub struct PairTest {
     pub b_only: Option<u64>,
 }
 
+/// The format of `comparison.json`, and of the comparisons a report's `summary.json` (and so
+/// the history) stores. Format 1, before it had a number, gave each candidate its score as
+/// three numbers and each metric without its interval or tokens; [`format1`] reads it.
+pub const FORMAT: u32 = 2;
+
 /// A candidate's row in the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateRow {
     /// Candidate name.
     pub name: String,
-    /// Aggregate score.
-    pub score: f64,
-    /// Lower end of its interval.
-    pub lower: f64,
-    /// Upper end of its interval.
-    pub upper: f64,
-    /// Metric name → value, in suite order.
-    pub metrics: Vec<(String, f64)>,
     /// Examples scored.
     pub n: usize,
-    /// Errored responses.
+    /// Errored responses (scored 0).
     pub errors: usize,
-    /// Missing responses.
+    /// Examples without a response.
     pub missing: usize,
+    /// Weighted aggregate with its 95% interval.
+    pub score: Estimate,
+    /// Every metric with its interval, in suite order.
+    pub metrics: Vec<MetricValue>,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
     /// Dollars.
     pub cost_usd: f64,
-    /// Score per dollar.
+    /// Score per dollar (none when nothing was spent).
     pub quality_per_dollar: Option<f64>,
     /// Median latency (ms).
     pub latency_p50_ms: Option<f64>,
@@ -94,14 +99,70 @@ pub struct CandidateRow {
     pub failed: bool,
 }
 
-/// `comparison.json`: every candidate on one suite.
+impl CandidateRow {
+    /// The value of `metric` (`score` is the aggregate).
+    pub fn metric(&self, metric: &str) -> Option<Estimate> {
+        if metric == "score" {
+            return Some(self.score);
+        }
+        self.metrics
+            .iter()
+            .find(|m| m.name == metric)
+            .map(|m| m.estimate)
+    }
+}
+
+impl From<&Summary> for CandidateRow {
+    fn from(s: &Summary) -> Self {
+        CandidateRow {
+            name: s.candidate.clone(),
+            n: s.n,
+            errors: s.errors,
+            missing: s.missing,
+            score: s.score,
+            metrics: s
+                .metrics
+                .iter()
+                .map(|m| MetricValue {
+                    name: m.name.clone(),
+                    estimate: m.estimate,
+                })
+                .collect(),
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cost_usd: s.cost_usd,
+            quality_per_dollar: s.quality_per_dollar,
+            latency_p50_ms: s.latency_p50_ms,
+            latency_p95_ms: s.latency_p95_ms,
+            failed: s.all_failed(),
+        }
+    }
+}
+
+/// A metric's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    /// Metric name.
+    pub name: String,
+    /// Value and 95% interval.
+    #[serde(flatten)]
+    pub estimate: Estimate,
+}
+
+/// `comparison.json`: every candidate on one suite. A report's `summary.json` and the
+/// history store the same, one per suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
+    /// [`FORMAT`] when written; 1 in comparisons of summaries written before it had a number.
+    #[serde(default = "format1::number")]
+    pub format: u32,
     /// Suite name.
     pub suite: String,
     /// Suite version.
+    #[serde(alias = "version")]
     pub suite_version: String,
     /// Examples in the suite.
+    #[serde(alias = "examples")]
     pub suite_examples: usize,
     /// Candidates, in the order given.
     pub candidates: Vec<CandidateRow>,
@@ -118,8 +179,10 @@ pub struct Comparison {
     pub rank_quality: Vec<String>,
     /// Candidates by score per dollar, best first; those that spent nothing are left out.
     pub rank_quality_per_dollar: Vec<String>,
-    /// Bootstrap settings of the paired tests.
-    pub bootstrap: BootstrapConfig,
+    /// Bootstrap settings of the paired tests; none in the comparisons of summaries written
+    /// before format 2, which did not keep them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<BootstrapConfig>,
 }
 
 impl Comparison {
@@ -128,6 +191,76 @@ impl Comparison {
         self.tests
             .iter()
             .find(|t| t.metric == metric && ((t.a == x && t.b == y) || (t.a == y && t.b == x)))
+    }
+
+    /// The candidate called `name`.
+    pub fn candidate(&self, name: &str) -> Option<&CandidateRow> {
+        self.candidates.iter().find(|c| c.name == name)
+    }
+}
+
+pub mod format1 {
+    //! `comparison.json` as tunebench wrote it before [`FORMAT`](super::FORMAT) 2: each
+    //! candidate's score as `score`, `lower` and `upper`, its metrics as `[name, value]` pairs
+    //! without intervals, and no tokens. The rows are rebuilt from each candidate's
+    //! `summary.json`, which has all of it; the rest reads as it is.
+
+    use serde::Deserialize;
+
+    use super::{CandidateRow, Comparison, PairTest};
+    use crate::score::Summary;
+    use crate::stats::BootstrapConfig;
+
+    /// The format number of comparisons that have none.
+    pub(super) fn number() -> u32 {
+        1
+    }
+
+    /// A format-1 `comparison.json`, its candidates by name only.
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct Comparison1 {
+        suite: String,
+        suite_version: String,
+        suite_examples: usize,
+        candidates: Vec<Named>,
+        tests: Vec<PairTest>,
+        best: Option<String>,
+        pareto_cost: Vec<String>,
+        pareto_latency: Vec<String>,
+        rank_quality: Vec<String>,
+        rank_quality_per_dollar: Vec<String>,
+        bootstrap: BootstrapConfig,
+    }
+
+    #[derive(Debug, Clone, Deserialize)]
+    struct Named {
+        name: String,
+    }
+
+    impl Comparison1 {
+        /// The candidates' names, in order.
+        pub fn names(&self) -> impl Iterator<Item = &str> {
+            self.candidates.iter().map(|c| c.name.as_str())
+        }
+
+        /// The comparison in today's format, its rows from `summaries` (one per candidate,
+        /// in [`Comparison1::names`] order).
+        pub fn upgrade(self, summaries: &[Summary]) -> Comparison {
+            Comparison {
+                format: super::FORMAT,
+                suite: self.suite,
+                suite_version: self.suite_version,
+                suite_examples: self.suite_examples,
+                candidates: summaries.iter().map(CandidateRow::from).collect(),
+                tests: self.tests,
+                best: self.best,
+                pareto_cost: self.pareto_cost,
+                pareto_latency: self.pareto_latency,
+                rank_quality: self.rank_quality,
+                rank_quality_per_dollar: self.rank_quality_per_dollar,
+                bootstrap: Some(self.bootstrap),
+            }
+        }
     }
 }
 
@@ -139,28 +272,7 @@ pub fn compare(suite: &Suite, candidates: &[CandidateScores]) -> Comparison {
         .unwrap_or_default();
     let rows: Vec<CandidateRow> = candidates
         .iter()
-        .map(|c| {
-            let s = &c.summary;
-            CandidateRow {
-                name: s.candidate.clone(),
-                score: s.score.value,
-                lower: s.score.lower,
-                upper: s.score.upper,
-                metrics: s
-                    .metrics
-                    .iter()
-                    .map(|m| (m.name.clone(), m.estimate.value))
-                    .collect(),
-                n: s.n,
-                errors: s.errors,
-                missing: s.missing,
-                cost_usd: s.cost_usd,
-                quality_per_dollar: s.quality_per_dollar,
-                latency_p50_ms: s.latency_p50_ms,
-                latency_p95_ms: s.latency_p95_ms,
-                failed: s.all_failed(),
-            }
-        })
+        .map(|c| CandidateRow::from(&c.summary))
         .collect();
 
     // A candidate that answered nothing is compared with nothing: its zeros would "lose"
@@ -179,7 +291,8 @@ pub fn compare(suite: &Suite, candidates: &[CandidateScores]) -> Comparison {
 
     let by_score = |x: &&CandidateRow, y: &&CandidateRow| {
         y.score
-            .total_cmp(&x.score)
+            .value
+            .total_cmp(&x.score.value)
             .then_with(|| x.name.cmp(&y.name))
     };
     let mut ranked: Vec<&CandidateRow> = ranked_rows.clone();
@@ -188,7 +301,7 @@ pub fn compare(suite: &Suite, candidates: &[CandidateScores]) -> Comparison {
         .iter()
         .copied()
         .fold(None::<&CandidateRow>, |best, r| match best {
-            Some(b) if b.score >= r.score => Some(b),
+            Some(b) if b.score.value >= r.score.value => Some(b),
             _ => Some(r),
         })
         .map(|r| r.name.clone());
@@ -205,13 +318,14 @@ pub fn compare(suite: &Suite, candidates: &[CandidateScores]) -> Comparison {
             .filter_map(|r| {
                 cost(r).map(|c| ParetoPoint {
                     id: r.name.clone(),
-                    quality: r.score,
+                    quality: r.score.value,
                     cost: c,
                 })
             })
             .collect()
     };
     Comparison {
+        format: FORMAT,
         suite: suite.name.clone(),
         suite_version: suite.version.clone(),
         suite_examples: suite.examples.len(),
@@ -222,7 +336,7 @@ pub fn compare(suite: &Suite, candidates: &[CandidateScores]) -> Comparison {
         best,
         candidates: rows,
         tests,
-        bootstrap,
+        bootstrap: Some(bootstrap),
     }
 }
 

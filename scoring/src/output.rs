@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::compare::{Comparison, TestKind};
+use crate::compare::{CandidateRow, Comparison};
 use crate::error::{Location, Result, ScoreError};
 use crate::score::CandidateScores;
 use crate::suite::safe_name;
-use crate::table::{Table, number};
+use crate::table::{DASH, Table, number};
 use crate::types::ResponseRecord;
 
 /// Writes a candidate's `responses.jsonl`, `scores.jsonl` and `summary.json` under
@@ -85,78 +85,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tunebench_core::write_atomic(path, bytes).map_err(|e| ScoreError::io(path, e))
 }
 
-/// The comparison as a Markdown table, candidates as rows: score with its 95% interval,
-/// each metric, cost, score per dollar, latency p50/p95, errors, and the p-value of the
-/// paired test against the best candidate (`≈` when the difference is not significant).
-/// A candidate that answered nothing reads `failed` instead of a score and is not ranked.
-/// Columns are padded so the table also reads as plain text.
+/// The comparison as Markdown: a heading, the [`leaderboard`], which candidate is best and
+/// which failed, the Pareto frontiers and the ranks. Columns are padded so it also reads as
+/// plain text (in a terminal, or as a PR comment).
 pub fn markdown(c: &Comparison) -> String {
-    let metric_names: Vec<&str> = c
-        .candidates
-        .first()
-        .map(|r| r.metrics.iter().map(|(n, _)| n.as_str()).collect())
-        .unwrap_or_default();
-    // Text columns (the first and last) left-aligned, numbers right-aligned.
-    let mut columns: Vec<(&str, bool)> = vec![("candidate", false), ("score (95% CI)", true)];
-    columns.extend(metric_names.iter().map(|n| (*n, true)));
-    columns.extend([
-        ("cost $", true),
-        ("score/$", true),
-        ("p50 ms", true),
-        ("p95 ms", true),
-        ("errors", true),
-        ("vs best", false),
-    ]);
-    let mut table = Table::new(&columns);
     let best = c.best.as_deref();
-    for r in &c.candidates {
-        let mut row = vec![
-            if Some(r.name.as_str()) == best {
-                format!("**{}**", r.name)
-            } else {
-                r.name.clone()
-            },
-            if r.failed {
-                "failed".into()
-            } else {
-                format!("{:.3} [{:.3}, {:.3}]", r.score, r.lower, r.upper)
-            },
-        ];
-        row.extend(r.metrics.iter().map(|(_, v)| {
-            if r.failed {
-                "–".into()
-            } else {
-                format!("{v:.3}")
-            }
-        }));
-        row.push(format!("{:.4}", r.cost_usd));
-        row.push(number(r.quality_per_dollar, 1));
-        row.push(number(r.latency_p50_ms, 0));
-        row.push(number(r.latency_p95_ms, 0));
-        row.push(if r.missing > 0 {
-            format!("{} (+{} missing)", r.errors, r.missing)
-        } else {
-            r.errors.to_string()
-        });
-        row.push(match best {
-            _ if r.failed => "failed, not ranked".into(),
-            Some(b) if b == r.name => "best".into(),
-            Some(b) => match c.test(b, &r.name, "score") {
-                Some(t) => {
-                    let kind = match t.test {
-                        TestKind::McNemar => "McNemar",
-                        TestKind::PairedBootstrap => "bootstrap",
-                    };
-                    let mark = if t.significant { "" } else { " ≈" };
-                    format!("p={:.3} {kind}{mark}", t.p_value)
-                }
-                None => "–".into(),
-            },
-            None => "–".into(),
-        });
-        table.push(row);
-    }
-
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -168,12 +101,12 @@ pub fn markdown(c: &Comparison) -> String {
         c.suite_examples,
         plural(c.suite_examples)
     );
-    out.push_str(&table.to_markdown());
+    out.push_str(&leaderboard(c).to_markdown());
     out.push('\n');
     if let Some(b) = best {
         let _ = writeln!(
             out,
-            "Best: **{b}**. `≈`: not significantly different from the best (paired test on the aggregate score, p ≥ 0.05)."
+            "Best: **{b}**. `≈ not significant`: p ≥ 0.05 in the paired test on the same examples (exact McNemar for pass/fail scores, paired bootstrap otherwise)."
         );
     }
     let failed: Vec<&str> = c
@@ -191,7 +124,7 @@ pub fn markdown(c: &Comparison) -> String {
     }
     let list = |names: &[String]| {
         if names.is_empty() {
-            "–".to_owned()
+            DASH.to_owned()
         } else {
             names.join(", ")
         }
@@ -213,4 +146,130 @@ pub fn markdown(c: &Comparison) -> String {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// The candidates of a comparison, best score first: score with its 95% interval, each
+/// metric, cost, score per dollar, latency, errors, and the paired test of the aggregate
+/// score against the best candidate (`≈ not significant` when p ≥ 0.05). Candidates that
+/// answered nothing come last, unranked, marked `failed` instead of a score. The one table
+/// of a comparison: `comparison.md`, `tunebench eval`'s output and the reports show it.
+pub fn leaderboard(c: &Comparison) -> Table {
+    let metrics: Vec<&str> = c
+        .candidates
+        .first()
+        .map(|r| r.metrics.iter().map(|m| m.name.as_str()).collect())
+        .unwrap_or_default();
+    let mut columns: Vec<(&str, bool)> = vec![("rank", true), ("candidate", false)];
+    columns.push(("score (95% CI)", true));
+    columns.extend(metrics.iter().map(|m| (*m, true)));
+    columns.extend([
+        ("cost $", true),
+        ("score/$", true),
+        ("rank by score/$", true),
+        ("p50 ms", true),
+        ("p95 ms", true),
+        ("errors", true),
+        ("vs best", false),
+    ]);
+    let mut table = Table::new(&columns);
+    // Summaries written before candidates could fail rank them too: skip them there.
+    let ranked = c
+        .rank_quality
+        .iter()
+        .filter(|n| c.candidate(n).is_some_and(|r| !r.failed));
+    for (rank, name) in ranked.enumerate() {
+        let Some(r) = c.candidate(name) else {
+            continue;
+        };
+        let marker = if c.best.as_deref() == Some(name.as_str()) {
+            " (best)"
+        } else {
+            ""
+        };
+        let mut row = vec![
+            (rank + 1).to_string(),
+            format!("{name}{marker}"),
+            format!(
+                "{:.3} [{:.3}, {:.3}]",
+                r.score.value, r.score.lower, r.score.upper
+            ),
+        ];
+        row.extend(
+            metrics
+                .iter()
+                .map(|m| number(r.metric(m).map(|e| e.value), 3)),
+        );
+        row.push(format!("{:.4}", r.cost_usd));
+        row.push(number(r.quality_per_dollar, 1));
+        row.push(
+            c.rank_quality_per_dollar
+                .iter()
+                .position(|n| n == name)
+                .map_or_else(|| DASH.into(), |i| (i + 1).to_string()),
+        );
+        row.push(number(r.latency_p50_ms, 0));
+        row.push(number(r.latency_p95_ms, 0));
+        row.push(errors(r));
+        row.push(versus_best(c, name));
+        table.push(row);
+    }
+    for r in c.candidates.iter().filter(|r| r.failed) {
+        let mut row = vec![DASH.into(), format!("{} (failed)", r.name), "failed".into()];
+        row.extend(metrics.iter().map(|_| DASH.into()));
+        row.extend([
+            format!("{:.4}", r.cost_usd),
+            DASH.into(),
+            DASH.into(),
+            DASH.into(),
+            DASH.into(),
+            errors(r),
+            "every request failed: not ranked".into(),
+        ]);
+        table.push(row);
+    }
+    table
+}
+
+fn errors(r: &CandidateRow) -> String {
+    if r.missing > 0 {
+        format!("{} (+{} missing)", r.errors, r.missing)
+    } else {
+        r.errors.to_string()
+    }
+}
+
+/// The paired test of the aggregate score against the best candidate: its p-value, marked
+/// `≈ not significant` when the difference is not significant.
+fn versus_best(c: &Comparison, name: &str) -> String {
+    let Some(best) = c.best.as_deref() else {
+        return DASH.into();
+    };
+    if best == name {
+        return "best".into();
+    }
+    c.test(best, name, "score").map_or_else(
+        || DASH.into(),
+        |t| {
+            let p = format_p(t.p_value);
+            let p = if p.starts_with('<') {
+                format!("p{p}")
+            } else {
+                format!("p={p}")
+            };
+            if t.significant {
+                p
+            } else {
+                format!("{p} ≈ not significant")
+            }
+        },
+    )
+}
+
+/// A p-value with three decimals, or `<0.001`.
+pub fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
 }

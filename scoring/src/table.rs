@@ -94,9 +94,12 @@ impl Table {
     }
 }
 
-/// A number cell with `decimals` decimals, or `–` when there is none.
+/// The cell of a value there is none of.
+pub const DASH: &str = "–";
+
+/// A number cell with `decimals` decimals, or [`DASH`] when there is none.
 pub fn number(v: Option<f64>, decimals: usize) -> String {
-    v.map_or_else(|| "–".into(), |x| format!("{x:.decimals$}"))
+    v.map_or_else(|| DASH.into(), |x| format!("{x:.decimals$}"))
 }
 
 fn class(numeric: bool) -> &'static str {
