@@ -1,6 +1,7 @@
-//! tunebench's AWS access (S3, Bedrock, Bedrock Runtime, CloudWatch): clients built from the default credential chain (profile and
-//! region as configured), each with an endpoint override so tests and users of S3-compatible
-//! stores can point them at another server. The rest of tunebench is synchronous batch code,
+//! tunebench's AWS access (S3, Bedrock, Bedrock Runtime, CloudWatch): clients built from the
+//! default credential chain (profile and region as configured) on one HTTPS client, each with
+//! an endpoint override so tests and users of S3-compatible stores can point them at another
+//! server. The rest of tunebench is synchronous batch code,
 //! so each client owns a small tokio runtime and offers blocking calls; the exception is
 //! [`BedrockRuntime`], async for eval's concurrent runner.
 #![warn(missing_docs)]

@@ -1,5 +1,6 @@
 //! Comparing candidates on one suite: paired significance tests for every pair and every
-//! metric, Pareto frontiers and ranks.
+//! metric, Pareto frontiers and ranks. [`Comparison`] is the one record of a suite's
+//! results: `comparison.json`, and what a report's `summary.json` and the history store.
 //!
 //! Tests are paired on the examples both candidates were scored on. A metric whose values
 //! are all 0 or 1 for both candidates is tested with the exact McNemar test (only the
