@@ -13,9 +13,10 @@
 #       DEVICE is a tunebench device name, default `wgpu` (the adapter wgpu ranks best; a
 #       discrete GPU first). Runs the parity and training tests on it, then the LoRA training
 #       step on SmolLM2-135M's shape (vocabulary 49,152, batch 8 x 512, LoRA r=8 on q,k,v,o,
-#       f32: tunebench has no bf16 path yet), printing tokens/s and the peak GPU memory that
-#       nvidia-smi saw; then, where python3 has torch and peft and CUDA is up, the same step in
-#       PyTorch + PEFT with the base in bf16 (bench/torch_reference.py), for the ratio.
+#       the base's frozen weights in f16: WGSL has no bf16; GPU_CHECK_DTYPE=f32 for f32),
+#       printing tokens/s and the peak GPU memory that nvidia-smi saw; then, where python3
+#       has torch and peft and CUDA is up, the same step in PyTorch + PEFT with the base in
+#       bf16 (bench/torch_reference.py), for the ratio.
 #
 # `run wgpu:cpu` runs the same on lavapipe here (Debian's mesa-vulkan-drivers), which is how
 # this script itself is tested; GPU_CHECK_BATCH (ROWSxSEQ, default 8x512) shrinks the bench
@@ -85,10 +86,10 @@ run() {
     echo "== $(basename "$test") on $device"
     TUNEBENCH_TEST_DEVICE="$device" "$test" --test-threads 1 || status=1
   done
-  local batch="${GPU_CHECK_BATCH:-8x512}"
-  echo "== LoRA training step on $device: SmolLM2-135M shape, vocabulary 49152, batch $batch, f32"
+  local batch="${GPU_CHECK_BATCH:-8x512}" dtype="${GPU_CHECK_DTYPE:-f16}"
+  echo "== LoRA training step on $device: SmolLM2-135M shape, vocabulary 49152, batch $batch, base in $dtype"
   TUNEBENCH_BENCH_DEVICE="$device" TUNEBENCH_BENCH_BATCH="$batch" TUNEBENCH_BENCH_VOCAB=49152 \
-    TUNEBENCH_BENCH_SYNTHETIC_ONLY=1 "$out"/bin/*-train_step || status=1
+    TUNEBENCH_BENCH_DTYPE="$dtype" TUNEBENCH_BENCH_SYNTHETIC_ONLY=1 "$out"/bin/*-train_step || status=1
   if [ -n "$sampler" ]; then
     kill "$sampler"
     echo "peak GPU memory in use during the check: $(sort -n "$peak_file" | tail -1) MiB"

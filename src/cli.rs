@@ -248,6 +248,11 @@ pub enum TrainCommand {
     /// Ctrl-C writes a checkpoint and stops; `--resume` continues from the newest one and
     /// ends where an uninterrupted run would.
     ///
+    /// Memory: `dtype = "bf16"` (or "f16") in [train.local] stores the base model's frozen
+    /// weights at half the bytes, their products running in that dtype, while the LoRA
+    /// adapters, optimizer state and loss stay f32; `gradient_checkpointing = true`
+    /// recomputes activations in the backward pass. On the CPU, bf16 saves memory, not time.
+    ///
     /// Example: tunebench train local --config configs/banking77.toml
     Local(TrainLocalArgs),
     /// Amazon Bedrock model customization from the config's [train.bedrock] section:
@@ -436,7 +441,7 @@ pub struct TrainLocalArgs {
     /// Output folder [env: TUNEBENCH_TRAIN_OUT_DIR].
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// cpu, wgpu[:N] or wgpu:cpu (feature `wgpu`), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`); training computes in f32 on every device
+    /// cpu, wgpu[:N] or wgpu:cpu (feature `wgpu`), cuda[:N] (feature `cuda`), tch-cpu or tch-cuda[:N] (feature `tch`); training computes in f32 on every device, except the products with frozen weights that [train.local] dtype puts in bf16 or f16
     /// [env: TUNEBENCH_DEVICE].
     #[arg(long)]
     pub device: Option<String>,

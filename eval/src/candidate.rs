@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use tunebench_aws::{LatencyProfile, ServiceTier};
+use tunebench_models::WeightDtype;
 
 use crate::error::{EvalError, Result};
 use crate::types::ChatRequest;
@@ -226,6 +227,11 @@ pub struct LocalSettings {
     /// Requests generated together in one batch (default 1).
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// The dtype the model's weights are stored and multiplied in: `f32` (default), or
+    /// `bf16` / `f16` for half the memory (see `tunebench_models::dtype`). Part of the
+    /// candidate's identity when not f32, so cached answers never cross dtypes.
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub dtype: WeightDtype,
     /// Extra variables for the model's chat template, as transformers'
     /// `apply_chat_template(**kwargs)` takes them: `{ enable_thinking = false }` turns Qwen3's
     /// thinking off. Part of the candidate's identity, so cached answers never cross settings.
@@ -233,14 +239,21 @@ pub struct LocalSettings {
     pub chat_template_kwargs: serde_json::Map<String, serde_json::Value>,
 }
 
+fn is_f32(dtype: &WeightDtype) -> bool {
+    *dtype == WeightDtype::F32
+}
+
 impl LocalSettings {
-    /// [`crate::local::local_identity`] of the model and adapter, plus the chat template's
-    /// extra variables when there are any.
+    /// [`crate::local::local_identity`] of the model and adapter, plus the weights' dtype
+    /// when it is not f32 and the chat template's extra variables when there are any.
     pub fn identity(&self) -> Result<String> {
         let mut id = crate::local::local_identity(
             &tunebench_models::hub::local_model(&self.model_dir)?,
             self.adapter.as_deref(),
         )?;
+        if self.dtype != WeightDtype::F32 {
+            id.push_str(&format!("+dtype:{}", self.dtype.name()));
+        }
         if !self.chat_template_kwargs.is_empty() {
             id.push_str(&format!(
                 "+template:{}",

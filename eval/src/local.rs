@@ -117,12 +117,13 @@ impl LocalCandidate {
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
         let adapter = settings.adapter.clone();
         let device_name = settings.device.clone();
+        let dtype = settings.dtype;
         std::thread::Builder::new()
             .name(format!("local-model-{}", settings.name))
             .spawn(move || {
                 let loaded = (|| -> Result<Worker> {
                     let device = device::parse_device(&device_name)?;
-                    let mut model = weights::load_model(&model_dir, &device)?;
+                    let mut model = weights::load_model_as(&model_dir, &device, dtype)?;
                     if let Some(adapter) = &adapter {
                         model = lora::load_adapter(model, adapter)?;
                     }

@@ -19,6 +19,7 @@ use tunebench_eval::runner::{
     self, CostGuard, NOT_SENT_COST, NoProgress, RunProgress, RunnerOptions,
 };
 use tunebench_eval::types::{ChatRequest, ExampleRequest, Message, Role, Sampling};
+use tunebench_models::WeightDtype;
 use tunebench_standins::openai::{OpenAiConfig, OpenAiStandin};
 
 const SYSTEM: &str = "Answer briefly.";
@@ -587,13 +588,14 @@ fn tiny_llama() -> PathBuf {
 fn reference_generation(
     model_dir: &Path,
     adapter: Option<&Path>,
+    dtype: WeightDtype,
     prompt: &str,
     max_tokens: usize,
 ) -> (String, u64, u64) {
     use tunebench_models::generate::{self, GenerationConfig, Sampling};
     use tunebench_models::{TextTokenizer, device, lora, weights};
     let dev = device::parse_device("cpu").unwrap();
-    let mut model = weights::load_model(model_dir, &dev).unwrap();
+    let mut model = weights::load_model_as(model_dir, &dev, dtype).unwrap();
     if let Some(a) = adapter {
         model = lora::load_adapter(model, a).unwrap();
     }
@@ -628,13 +630,19 @@ async fn local_greedy_answers_equal_generate() {
     for r in &mut reqs {
         r.request.sampling.max_tokens = 12;
     }
-    for (adapter, batch_size) in [(None, None), (Some(adapter.clone()), Some(2))] {
+    // The frozen weights in bf16 (`dtype`) answer as the model loaded so answers.
+    for (adapter, batch_size, dtype) in [
+        (None, None, WeightDtype::F32),
+        (Some(adapter.clone()), Some(2), WeightDtype::F32),
+        (Some(adapter.clone()), Some(2), WeightDtype::Bf16),
+    ] {
         let settings = LocalSettings {
             name: "tiny".into(),
             model_dir: model_dir.clone(),
             adapter: adapter.clone(),
             device: "cpu".into(),
             batch_size,
+            dtype,
             chat_template_kwargs: Default::default(),
         };
         let candidate = candidate::build(&CandidateSettings::Local(settings)).unwrap();
@@ -642,6 +650,10 @@ async fn local_greedy_answers_equal_generate() {
         assert_eq!(
             candidate.identity().contains("+adapter:"),
             adapter.is_some()
+        );
+        assert_eq!(
+            candidate.identity().contains("+dtype:bf16"),
+            dtype == WeightDtype::Bf16
         );
         let out = runner::run(
             candidate,
@@ -657,7 +669,7 @@ async fn local_greedy_answers_equal_generate() {
             assert_eq!(r.error, None);
             let prompt = format!("{SYSTEM}\n\n{}", req.request.messages[0].content);
             let (text, input, output) =
-                reference_generation(&model_dir, adapter.as_deref(), &prompt, 12);
+                reference_generation(&model_dir, adapter.as_deref(), dtype, &prompt, 12);
             assert_eq!(r.text, text);
             assert_eq!(r.input_tokens, input);
             assert_eq!(r.output_tokens, output);
@@ -703,6 +715,7 @@ async fn local_candidate_scores_choices_and_continuations_by_loglikelihood() {
         adapter: None,
         device: "cpu".into(),
         batch_size: Some(2),
+        dtype: WeightDtype::F32,
         chat_template_kwargs: Default::default(),
     }))
     .unwrap();
@@ -1158,6 +1171,7 @@ async fn local_gguf_candidate_answers_like_transformers() {
         adapter: None,
         device: "cpu".into(),
         batch_size: None,
+        dtype: WeightDtype::F32,
         chat_template_kwargs: Default::default(),
     };
     let candidate = candidate::build(&CandidateSettings::Local(settings)).unwrap();

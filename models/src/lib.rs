@@ -8,6 +8,7 @@
 //! - [`lora`]: LoRA layers and PEFT adapter load/save/merge.
 //! - [`generate`]: per-token log-probs, NLL, greedy and sampled generation.
 //! - [`device`]: run-time device names.
+//! - [`dtype`]: the dtype frozen weights are stored and multiplied in (f32, bf16, f16).
 //! - [`gguf`]: GGUF files (llama.cpp, Ollama): reader, de-quantisation, llama.cpp tensor
 //!   names (llama, qwen2, qwen3, gemma3), tokenizer and config rebuilt from the metadata.
 //! - [`hub`]: model references: folders and Hugging Face Hub ids, downloaded into the HF cache.
@@ -34,6 +35,7 @@
 
 pub mod config;
 pub mod device;
+pub mod dtype;
 pub mod error;
 pub mod generate;
 pub mod gguf;
@@ -44,6 +46,7 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use config::LlamaConfig;
+pub use dtype::WeightDtype;
 pub use error::{ModelError, Result};
 pub use llama::{KvCache, Llama, Logits};
 pub use tokenizer::{ChatMessage, TextTokenizer};

@@ -20,13 +20,14 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use burn::tensor::activation::silu;
 use burn::tensor::module::{attention, embedding, linear};
 use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{DType, Distribution};
 
 use crate::config::LlamaConfig;
 use crate::device::remade_on;
+use crate::dtype::{WeightDtype, in_weight_dtype};
 use crate::error::{ModelError, Result};
 use crate::lora::Linear;
 use crate::weights::TensorSource;
@@ -254,6 +255,11 @@ impl Llama {
     /// A model with random weights as HF initialises them (normal, std 0.02; norms one), for
     /// tests and benchmarks.
     pub fn random(config: &LlamaConfig, device: &Device) -> Result<Self> {
+        Self::random_as(config, device, WeightDtype::F32)
+    }
+
+    /// [`Llama::random`] with the frozen weights stored in `dtype` (see [`crate::dtype`]).
+    pub fn random_as(config: &LlamaConfig, device: &Device, dtype: WeightDtype) -> Result<Self> {
         config.validate(&crate::config::no_path())?;
         let dist = Distribution::Normal(0.0, 0.02);
         let normal = |shape: [usize; 2]| remade_on(Tensor::random(shape, dist, device), device);
@@ -263,6 +269,7 @@ impl Llama {
         };
         Self::build(
             config,
+            (device, dtype),
             |_, d_in, d_out, bias| Ok(lin(d_in, d_out, bias)),
             |_, n| Ok(remade_on(Tensor::ones([n], device), device)),
             |_| Ok(normal([config.vocab_size, config.hidden_size])),
@@ -271,13 +278,18 @@ impl Llama {
 
     /// Builds the model from the tensors of an HF checkpoint or a GGUF file (names and shapes
     /// as in PyTorch; linear weights are transposed into storage layout).
+    ///
+    /// The projections (with their biases) and the embedding table are stored in `dtype`,
+    /// each converted as it is read; the norms stay f32 (see [`crate::dtype`]).
     pub fn from_tensors(
         config: &LlamaConfig,
         reader: &impl TensorSource,
         device: &Device,
+        dtype: WeightDtype,
     ) -> Result<Self> {
         Self::build(
             config,
+            (device, dtype),
             |name, d_in, d_out, bias| {
                 let weight =
                     reader.tensor2(&format!("{name}.weight"), [d_out, d_in], true, device)?;
@@ -300,12 +312,21 @@ impl Llama {
     }
 
     /// Assembles the module tree; the closures supply each parameter by its HF module path.
+    /// The projections and the embedding table are stored in `dtype` as each arrives, so the
+    /// model is never held in two dtypes at once; the norms stay f32. A device that cannot
+    /// store and multiply `dtype` is an error before anything is read.
     fn build(
         config: &LlamaConfig,
+        (device, dtype): (&Device, WeightDtype),
         linear: impl Fn(&str, usize, usize, bool) -> Result<Linear>,
         norm: impl Fn(&str, usize) -> Result<Tensor<1>>,
         embed: impl Fn(&str) -> Result<Tensor<2>>,
     ) -> Result<Self> {
+        let dtype = dtype.on(device)?;
+        let linear = |name: &str, d_in: usize, d_out: usize, bias: bool| -> Result<Linear> {
+            Ok(linear(name, d_in, d_out, bias)?.stored_as(dtype))
+        };
+        let embed = |name: &str| -> Result<Tensor<2>> { Ok(embed(name)?.cast(dtype)) };
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let (q, kv) = (
             config.num_attention_heads * config.head_dim(),
@@ -743,9 +764,10 @@ impl Llama {
             .inv_freq_local
             .as_ref()
             .map(|f| self.rope_tables(f, positions, batch, seq));
-        let mut x = embedding(self.model.embed_tokens.weight.val(), input_ids); // [batch, seq, hidden]
+        // [batch, seq, hidden], in f32 whatever the table's dtype.
+        let mut x = embedding(self.model.embed_tokens.weight.val(), input_ids).cast(DType::F32);
         if self.config.is_gemma() {
-            // Gemma scales the embeddings by √hidden (in the weights' dtype, here f32).
+            // Gemma scales the embeddings by √hidden (in f32).
             x = x * (self.config.hidden_size as f32).sqrt();
         }
         for (l, layer) in self.model.layers.iter().enumerate() {
@@ -824,12 +846,14 @@ impl Llama {
         let [vocab, width] = table.dims();
         let mut dims = hidden.dims();
         let rows = dims[..D - 1].iter().product::<usize>();
-        if rows > FEW_ROWS {
-            return linear(hidden, table.transpose(), None);
-        }
-        dims[D - 1] = vocab;
-        let columns = hidden.reshape([rows, width]).transpose(); // [hidden, rows]
-        table.matmul(columns).transpose().reshape(dims)
+        in_weight_dtype(hidden, table.dtype(), |hidden| {
+            if rows > FEW_ROWS {
+                return linear(hidden, table.transpose(), None);
+            }
+            dims[D - 1] = vocab;
+            let columns = hidden.reshape([rows, width]).transpose(); // [hidden, rows]
+            table.matmul(columns).transpose().reshape(dims)
+        })
     }
 
     /// RoPE cosines and sines for the given positions, computed as transformers does: the

@@ -22,11 +22,12 @@ use std::path::Path;
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use burn::tensor::module::linear;
+use burn::tensor::{Distribution, FloatDType};
 use serde::{Deserialize, Serialize};
 
 use crate::device::remade_on;
+use crate::dtype::in_weight_dtype;
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
 use crate::weights::{self, SafetensorsReader, TensorSource};
@@ -80,12 +81,24 @@ pub struct Lora {
 }
 
 impl Linear {
-    /// A layer from its weight (`[in, out]`) and optional bias; both frozen.
+    /// A layer from its weight (`[in, out]`) and optional bias; both frozen, and in the same
+    /// dtype (see [`crate::dtype`]).
     pub fn new(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Self {
         Self {
             weight: Param::from_tensor(weight).set_require_grad(false),
             bias: bias.map(|b| Param::from_tensor(b).set_require_grad(false)),
             lora: None,
+        }
+    }
+
+    /// The layer with its frozen weight and bias stored in `dtype` (see [`crate::dtype`]).
+    pub fn stored_as(self, dtype: FloatDType) -> Self {
+        Self {
+            weight: Param::from_tensor(self.weight.val().cast(dtype)).set_require_grad(false),
+            bias: self
+                .bias
+                .map(|b| Param::from_tensor(b.val().cast(dtype)).set_require_grad(false)),
+            lora: self.lora,
         }
     }
 
@@ -106,11 +119,10 @@ impl Linear {
     /// - input: `[..., in]`
     /// - output: `[..., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let base = linear(
-            x.clone(),
-            self.weight.val(),
-            self.bias.as_ref().map(|b| b.val()),
-        );
+        let weight = self.weight.val();
+        let base = in_weight_dtype(x.clone(), weight.dtype(), |x| {
+            linear(x, weight, self.bias.as_ref().map(|b| b.val()))
+        });
         match &self.lora {
             None => base,
             Some(lora) => base + lora.forward(x),
@@ -546,7 +558,9 @@ pub fn merge_adapters(mut model: Llama) -> Llama {
             .val()
             .matmul(lora.lora_b.val())
             .mul_scalar(lora.scale);
-        let merged = linear.weight.val() + delta;
+        let weight = linear.weight.val();
+        let dtype = weight.dtype();
+        let merged = weight + delta.cast(dtype);
         linear.weight = Param::from_tensor(merged).set_require_grad(false);
     }
     model

@@ -19,6 +19,7 @@ use burn::prelude::*;
 use safetensors::tensor::{Dtype, TensorInfo};
 
 use crate::config::LlamaConfig;
+use crate::dtype::WeightDtype;
 use crate::error::{ModelError, Result};
 use crate::gguf::{self, GgufLlama};
 use crate::llama::Llama;
@@ -464,14 +465,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Loads an HF model directory (`config.json` + safetensors), or a `.gguf` file, onto
-/// `device`.
+/// `device`, in f32.
 pub fn load_model(dir: impl AsRef<Path>, device: &Device) -> Result<Llama> {
+    load_model_as(dir, device, WeightDtype::F32)
+}
+
+/// [`load_model`] with the frozen weights stored in `dtype` (see [`crate::dtype`]).
+pub fn load_model_as(dir: impl AsRef<Path>, device: &Device, dtype: WeightDtype) -> Result<Llama> {
     let dir = dir.as_ref();
     if gguf::is_gguf(dir) {
-        return GgufLlama::open(dir)?.load_model(device);
+        return GgufLlama::open(dir)?.load_model(device, dtype);
     }
     let config = LlamaConfig::from_file(dir.join(CONFIG_FILE))?;
-    load_model_with_config(dir, &config, device)
+    load_dir(dir, &config, device, dtype)
 }
 
 /// The config of an HF model directory (its `config.json`), or the one a `.gguf` file's
@@ -504,9 +510,18 @@ pub fn load_model_with_config(
     config: &LlamaConfig,
     device: &Device,
 ) -> Result<Llama> {
+    load_dir(dir.as_ref(), config, device, WeightDtype::F32)
+}
+
+fn load_dir(
+    dir: &Path,
+    config: &LlamaConfig,
+    device: &Device,
+    dtype: WeightDtype,
+) -> Result<Llama> {
     let reader = SafetensorsReader::open_model_dir(dir)?;
     reader.check(&Llama::tensor_shapes(config))?;
-    Llama::from_tensors(config, &reader, device)
+    Llama::from_tensors(config, &reader, device, dtype)
 }
 
 /// Files of an HF model directory besides the weights that a saved model needs to be

@@ -12,7 +12,8 @@
 //!
 //! `TUNEBENCH_BENCH_DEVICE` picks the device (default `cpu`; e.g. `wgpu` with the `wgpu`
 //! feature), `TUNEBENCH_BENCH_BATCH` the synthetic batch (`ROWSxSEQ`, default `4x128`) and
-//! `TUNEBENCH_BENCH_CHECKPOINTING=1` turns on gradient checkpointing.
+//! `TUNEBENCH_BENCH_CHECKPOINTING=1` turns on gradient checkpointing and
+//! `TUNEBENCH_BENCH_DTYPE=bf16` (or `f16`) stores the frozen weights at half precision.
 //!
 //! Run: `cargo bench --locked --profile dev --workspace --bench train_step`
 
@@ -53,12 +54,13 @@ fn main() {
     let checkpointing = std::env::var_os("TUNEBENCH_BENCH_CHECKPOINTING").is_some();
     let device = training_device(&name, checkpointing).expect("device");
     println!(
-        "device {name}{}, {} CPU threads",
+        "device {name}{}, frozen weights in {}, {} CPU threads",
         if checkpointing {
             " with gradient checkpointing"
         } else {
             ""
         },
+        common::dtype().name(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let model = common::model(&device);

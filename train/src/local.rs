@@ -331,7 +331,7 @@ fn build_model(
     device: &Device,
 ) -> Result<(Llama, Option<LoraConfig>)> {
     let model = match (&settings.base_model, &settings.init_config) {
-        (Some(dir), _) => weights::load_model(dir, device)?,
+        (Some(dir), _) => weights::load_model_as(dir, device, settings.dtype)?,
         (None, Some(config)) => Llama::random(&LlamaConfig::from_file(config)?, device)?,
         (None, None) => return Err(TrainError::Config("no base_model or init_config".into())),
     };

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tunebench_core::paths::under;
+use tunebench_models::WeightDtype;
 use tunebench_models::hub::{ModelSource, local_model};
 use tunebench_models::lora::LORA_TARGETS;
 
@@ -140,6 +141,10 @@ pub struct LocalTrainSettings {
     /// softmax, are recomputed; matrix products keep their outputs). Less memory for the same
     /// loss and gradients, at some extra compute.
     pub gradient_checkpointing: bool,
+    /// The dtype the base model's frozen weights are stored and multiplied in: `f32`, or
+    /// `bf16` / `f16` for half their memory (LoRA only: the adapters, their optimizer state
+    /// and the loss stay f32; see `tunebench_models::dtype`).
+    pub dtype: WeightDtype,
     /// Extra variables for the chat template that renders chat examples
     /// (`{ enable_thinking = false }` for Qwen3), as on a local eval candidate: train and
     /// evaluate with the same.
@@ -179,6 +184,7 @@ impl Default for LocalTrainSettings {
             checkpoint_every: 0,
             merge: false,
             gradient_checkpointing: false,
+            dtype: WeightDtype::F32,
             device: "cpu".into(),
             chat_template_kwargs: serde_json::Map::new(),
         }
@@ -223,6 +229,10 @@ impl LocalTrainSettings {
         need(
             self.init_config.is_none() || self.method == Method::Full,
             "init_config needs method = \"full\" (a fresh model has nothing to adapt)",
+        );
+        need(
+            self.dtype == WeightDtype::F32 || self.method == Method::Lora,
+            "dtype = \"bf16\" or \"f16\" stores the frozen base weights at half precision, so it needs method = \"lora\" (full fine-tuning trains every weight, in f32)",
         );
         need(
             self.init_config.is_none() || self.tokenizer.is_some(),
@@ -438,6 +448,22 @@ mod tests {
         ] {
             assert!(err.contains(expected), "{expected} missing from:\n{err}");
         }
+    }
+
+    #[test]
+    fn half_precision_weights_are_for_lora_and_a_typo_names_the_choices() {
+        let s = parse(
+            "base_model = \"m\"\ntrain_file = \"t.jsonl\"\nout_dir = \"out\"\nmethod = \"full\"\ndtype = \"bf16\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.dtype, WeightDtype::Bf16);
+        let err = s.resolve(Path::new("/base")).unwrap_err().to_string();
+        assert!(err.contains("dtype = \"bf16\" or \"f16\""), "{err}");
+        let err = parse("dtype = \"fp16\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("expected one of `f32`, `bf16`, `f16`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::path::Path;
 use burn::prelude::Device;
 
 use crate::config::{LlamaConfig, TokenIds};
+use crate::dtype::WeightDtype;
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
 use crate::weights::TensorSource;
@@ -66,10 +67,10 @@ impl GgufLlama {
         &self.file
     }
 
-    /// Builds the model, de-quantising one tensor at a time.
-    pub fn load_model(&self, device: &Device) -> Result<Llama> {
+    /// Builds the model, de-quantising one tensor at a time, its frozen weights in `dtype`.
+    pub fn load_model(&self, device: &Device, dtype: WeightDtype) -> Result<Llama> {
         self.check(&Llama::tensor_shapes(&self.config))?;
-        Llama::from_tensors(&self.config, self, device)
+        Llama::from_tensors(&self.config, self, device, dtype)
     }
 
     /// The GGUF tensor behind HF tensor `hf`, `None` for names a llama checkpoint lacks.
