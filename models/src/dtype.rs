@@ -8,9 +8,10 @@
 //! state, the logits' log-softmax and the loss. The weights are converted one tensor at a
 //! time as they are read, so loading never holds the model in f32.
 //!
-//! Every backend stores and multiplies bf16 and f16 where its hardware or kernels allow:
-//! the CPU backend (burn-flex) does both (its bf16 product widens to f32 inside; f16 uses
-//! gemm's f16 kernels). On the CPU it saves memory, not time.
+//! A backend that cannot store and compute in the dtype is refused when the model loads
+//! ([`WeightDtype::on`]): WGSL, and so the wgpu backend, has no bf16. The CPU backend
+//! (burn-flex) does both: its bf16 product widens both sides to f32 (slower than f32), its f16
+//! product uses gemm's f16 kernels (faster than f32 on a CPU with AVX-512 FP16; BENCHMARKS.md).
 
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
