@@ -251,7 +251,7 @@ impl LocalSettings {
             &tunebench_models::hub::local_model(&self.model_dir)?,
             self.adapter.as_deref(),
         )?;
-        if self.dtype != WeightDtype::F32 {
+        if !is_f32(&self.dtype) {
             id.push_str(&format!("+dtype:{}", self.dtype.name()));
         }
         if !self.chat_template_kwargs.is_empty() {

@@ -76,13 +76,12 @@ impl WeightDtype {
 impl std::str::FromStr for WeightDtype {
     type Err = String;
 
+    /// As a config writes it (the serde names).
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "f32" => Ok(WeightDtype::F32),
-            "bf16" => Ok(WeightDtype::Bf16),
-            "f16" => Ok(WeightDtype::F16),
-            _ => Err(format!("`{s}` is not a weight dtype: use f32, bf16 or f16")),
-        }
+        use serde::de::IntoDeserializer;
+        let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            s.into_deserializer();
+        Self::deserialize(de).map_err(|e| e.to_string())
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tunebench_scoring::compare::{Comparison, FORMAT, format1};
+use tunebench_scoring::compare::{Comparison, FORMAT, format_of, format1};
 use tunebench_scoring::score::{ExampleScore, Summary};
 
 use crate::error::{ReportError, Result};
@@ -157,10 +157,6 @@ pub fn load_eval(dir: &Path) -> Result<Vec<SuiteResults>> {
 
 /// The comparison at `path` (in `suite_dir`) in today's format, and its candidates' results.
 fn read_comparison(suite_dir: &Path, path: &Path) -> Result<(Comparison, Vec<CandidateResults>)> {
-    #[derive(Deserialize)]
-    struct Header {
-        format: Option<u32>,
-    }
     let candidate = |name: &str| -> Result<CandidateResults> {
         let dir = suite_dir.join(name);
         Ok(CandidateResults {
@@ -168,16 +164,16 @@ fn read_comparison(suite_dir: &Path, path: &Path) -> Result<(Comparison, Vec<Can
             examples: read_jsonl(&dir.join("scores.jsonl"))?,
         })
     };
-    let header: Header = read_json(path)?;
-    match header.format {
-        None => {
-            let old: format1::Comparison1 = read_json(path)?;
+    let text = read_text(path)?;
+    match format_of(&text).map_err(|e| json_error(path, &e))? {
+        1 => {
+            let old: format1::Comparison1 = parse_json(path, &text)?;
             let candidates = old.names().map(candidate).collect::<Result<Vec<_>>>()?;
             let summaries: Vec<Summary> = candidates.iter().map(|c| c.summary.clone()).collect();
             Ok((old.upgrade(&summaries), candidates))
         }
-        Some(n) if n <= FORMAT => {
-            let comparison: Comparison = read_json(path)?;
+        n if n <= FORMAT => {
+            let comparison: Comparison = parse_json(path, &text)?;
             let candidates = comparison
                 .candidates
                 .iter()
@@ -185,7 +181,7 @@ fn read_comparison(suite_dir: &Path, path: &Path) -> Result<(Comparison, Vec<Can
                 .collect::<Result<Vec<_>>>()?;
             Ok((comparison, candidates))
         }
-        Some(n) => Err(ReportError::input(
+        n => Err(ReportError::input(
             path,
             None,
             format!(
@@ -290,18 +286,28 @@ fn subfolders(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        ReportError::input(
-            path,
-            Some(e.line()),
-            format!("{e}\nhint: was it written by this version of tunebench?"),
-        )
-    })
+    parse_json(path, &read_text(path)?)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))
+}
+
+/// `text`, the content of `path`, as JSON.
+fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| json_error(path, &e))
+}
+
+fn json_error(path: &Path, e: &serde_json::Error) -> ReportError {
+    ReportError::input(
+        path,
+        Some(e.line()),
+        format!("{e}\nhint: was it written by this version of tunebench?"),
+    )
 }
 
 fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
+    let text = read_text(path)?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

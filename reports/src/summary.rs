@@ -16,7 +16,7 @@ pub const FORMAT: u32 = 2;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// [`FORMAT`].
-    #[serde(default = "format1")]
+    #[serde(default = "comparison::unnumbered")]
     pub format: u32,
     /// The run's id.
     pub run_id: String,
@@ -29,10 +29,6 @@ pub struct RunSummary {
     /// The registry versions its `registry:` candidates were.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<RegistryModel>,
-}
-
-fn format1() -> u32 {
-    1
 }
 
 /// Why a summary could not be read.
@@ -64,14 +60,9 @@ impl RunSummary {
     /// # Errors
     /// [`FormatError`].
     pub fn from_json(text: &str) -> Result<RunSummary, FormatError> {
-        #[derive(Deserialize)]
-        struct Header {
-            #[serde(default = "format1")]
-            format: u32,
-        }
-        let header: Header = serde_json::from_str(text)?;
-        if header.format > FORMAT {
-            return Err(FormatError::Newer(header.format));
+        let format = comparison::format_of(text)?;
+        if format > FORMAT {
+            return Err(FormatError::Newer(format));
         }
         let mut summary: RunSummary = serde_json::from_str(text)?;
         summary.format = FORMAT;

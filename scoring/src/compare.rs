@@ -67,6 +67,25 @@ pub struct PairTest {
 /// three numbers and each metric without its interval or tokens; [`format1`] reads it.
 pub const FORMAT: u32 = 2;
 
+/// The format number of a file tunebench wrote before it numbered its formats.
+pub fn unnumbered() -> u32 {
+    1
+}
+
+/// The `format` number of a JSON document tunebench wrote (`comparison.json`, a report's
+/// `summary.json`), [`unnumbered`] when it has none; the rest of the document is skipped.
+///
+/// # Errors
+/// The text is not a JSON object.
+pub fn format_of(text: &str) -> serde_json::Result<u32> {
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(default = "unnumbered")]
+        format: u32,
+    }
+    Ok(serde_json::from_str::<Header>(text)?.format)
+}
+
 /// A candidate's row in the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateRow {
@@ -155,7 +174,7 @@ pub struct MetricValue {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// [`FORMAT`] when written; 1 in comparisons of summaries written before it had a number.
-    #[serde(default = "format1::number")]
+    #[serde(default = "unnumbered")]
     pub format: u32,
     /// Suite name.
     pub suite: String,
@@ -211,11 +230,6 @@ pub mod format1 {
     use super::{CandidateRow, Comparison, PairTest};
     use crate::score::Summary;
     use crate::stats::BootstrapConfig;
-
-    /// The format number of comparisons that have none.
-    pub(super) fn number() -> u32 {
-        1
-    }
 
     /// A format-1 `comparison.json`, its candidates by name only.
     #[derive(Debug, Clone, Deserialize)]
