@@ -11,6 +11,7 @@ mod cache;
 mod cli;
 mod data;
 mod eval;
+mod memory;
 mod model;
 mod print;
 mod progress;
@@ -27,6 +28,7 @@ use clap::Parser;
 use tunebench_pipeline::redact;
 
 fn main() -> ExitCode {
+    memory::share_one_arena();
     let cli = cli::Cli::parse();
     redact::from_environment();
     init_logging(cli.global.verbose, cli.global.quiet);

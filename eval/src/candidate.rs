@@ -88,12 +88,6 @@ pub trait Candidate: Send + Sync {
         None
     }
 
-    /// Whether it answers requests with [`crate::types::Scoring`] (log-likelihood scoring
-    /// needs the model's token probabilities: local models only).
-    fn scores_likelihood(&self) -> bool {
-        false
-    }
-
     /// Answers one request.
     fn complete<'a>(&'a self, req: &'a ChatRequest)
     -> BoxFuture<'a, Result<Completion, CallError>>;
@@ -142,6 +136,18 @@ impl CandidateSettings {
             CandidateSettings::Openai(_)
             | CandidateSettings::Bedrock(_)
             | CandidateSettings::Registry(_) => {}
+        }
+    }
+
+    /// Whether it can answer requests with [`crate::types::Scoring`]: log-likelihood scoring
+    /// needs the model's token probabilities, which local models give (and recorded
+    /// responses may hold); endpoints and Bedrock do not.
+    pub fn scores_likelihood(&self) -> bool {
+        match self {
+            CandidateSettings::Local(_) | CandidateSettings::Responses(_) => true,
+            CandidateSettings::Openai(_)
+            | CandidateSettings::Bedrock(_)
+            | CandidateSettings::Registry(_) => false,
         }
     }
 

@@ -1,10 +1,13 @@
 //! One evaluation run: every candidate of `[eval]` on every suite, then the comparison.
 //!
-//! For each suite: render its requests; for each candidate, get one response per example
-//! (recorded responses are read; the others go through the cached runner), score them, and
-//! write `<out_dir>/<suite>/<candidate>/{responses,scores,summary}`; then compare the
+//! Candidates take turns: each is built (a local model loaded) for its turn, answers every
+//! suite, and is dropped before the next one is built, so one local model is resident at a
+//! time. On each suite it gets one response per example (recorded responses are read; the
+//! others go through the cached runner), which are scored and written to
+//! `<out_dir>/<suite>/<candidate>/{responses,scores,summary}`. Then each suite compares its
 //! candidates (paired tests, Pareto fronts, ranks) into `<out_dir>/<suite>/comparison.*`.
-//! A dry run renders and prices everything and calls nothing.
+//! Judges serve every candidate and stay built. A dry run renders and prices everything,
+//! loads no model and calls nothing.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -250,17 +253,15 @@ fn failure_line(candidate: &str, suite: &str, records: &[ResponseRecord]) -> Str
 /// A candidate's settings and, unless it is recorded `responses`, the built candidate.
 type Built<'a> = (&'a CandidateSettings, Option<Arc<dyn Candidate>>);
 
-/// Candidates to call, built (models loaded); `responses` ones are read, not built.
-fn build_all<'a>(list: &'a [CandidateSettings], opts: &EvalOptions) -> Result<Vec<Built<'a>>> {
-    list.iter()
-        .map(|c| match c {
-            CandidateSettings::Responses(_) => Ok((c, None)),
-            _ => Ok((
-                c,
-                Some(candidate::build_audited(c, opts.aws_audit_log.as_deref())?),
-            )),
-        })
-        .collect()
+/// `c` built (its model loaded), or `None` for recorded `responses`, which are read, not built.
+fn build(c: &CandidateSettings, opts: &EvalOptions) -> Result<Option<Arc<dyn Candidate>>> {
+    match c {
+        CandidateSettings::Responses(_) => Ok(None),
+        _ => Ok(Some(candidate::build_audited(
+            c,
+            opts.aws_audit_log.as_deref(),
+        )?)),
+    }
 }
 
 /// A `responses` judge's recorded verdict for each of `requests` (by id); a request without
@@ -514,15 +515,12 @@ pub fn evaluate(
         }
     };
 
-    // Models are loaded once, for every suite.
-    let called = build_all(&settings.candidates, opts)?;
-    let judges = build_all(&settings.judges, opts)?;
     for suite in &suites {
         for (i, m) in suite.metrics.iter().enumerate() {
             if let Some(j) = &m.judge
-                && !judges.iter().any(|(c, _)| c.name() == j.judge)
+                && !settings.judges.iter().any(|c| c.name() == j.judge)
             {
-                let known: Vec<&str> = judges.iter().map(|(c, _)| c.name()).collect();
+                let known: Vec<&str> = settings.judges.iter().map(|c| c.name()).collect();
                 return Err(EvalError::input(
                     Location::file(&suite.path).field(format!("metrics[{i}].judge")),
                     format!(
@@ -556,10 +554,7 @@ pub fn evaluate(
     }
 
     for suite in suites.iter().filter(|s| s.needs_loglikelihood()) {
-        if let Some((c, _)) = called
-            .iter()
-            .find(|(_, built)| built.as_ref().is_some_and(|b| !b.scores_likelihood()))
-        {
+        if let Some(c) = settings.candidates.iter().find(|c| !c.scores_likelihood()) {
             let field = if suite.choices.is_some() {
                 "choices"
             } else {
@@ -575,20 +570,42 @@ pub fn evaluate(
         }
     }
 
+    // Local candidates are loaded one at a time, for their turn (below): their model and
+    // adapter files are found and hashed now, so that a missing file stops the run before
+    // the first model answers rather than after.
+    let identities: Vec<Option<String>> = settings
+        .candidates
+        .iter()
+        .chain(&settings.judges)
+        .map(|c| match c {
+            CandidateSettings::Responses(_) => Ok(None),
+            c => candidate::identity(c).map(Some),
+        })
+        .collect::<Result<_>>()?;
+    let identity_of = |name: &str, judge: bool| -> &str {
+        let (list, offset) = match judge {
+            false => (&settings.candidates, 0),
+            true => (&settings.judges, settings.candidates.len()),
+        };
+        list.iter()
+            .position(|c| c.name() == name)
+            .and_then(|i| identities[offset + i].as_deref())
+            .unwrap_or_default()
+    };
+
     if opts.dry_run {
-        // What `model` still has to answer of `requests` (cache hits left out), priced.
+        // What the candidate `c` (of identity `identity`) still has to answer of `requests`
+        // (cache hits left out), priced. Nothing is built: no model is loaded.
         let plan_for = |suite: &Suite,
                         name: String,
-                        model: &dyn Candidate,
+                        identity: &str,
                         c: &CandidateSettings,
                         requests: &[ExampleRequest]|
          -> Result<Planned> {
             let mut todo = Vec::new();
             for r in requests {
                 let hit = match (&cache, opts.cache_mode.reads()) {
-                    (Some(cache), true) => cache
-                        .get(&Cache::key(model.identity(), &r.request))?
-                        .is_some(),
+                    (Some(cache), true) => cache.get(&Cache::key(identity, &r.request))?.is_some(),
                     _ => false,
                 };
                 if !hit {
@@ -597,10 +614,7 @@ pub fn evaluate(
             }
             let quote = quote(c);
             let batch = batch_run(c, settings, opts, pricing.as_ref(), PathBuf::new())
-                .map(|b| {
-                    b.plan(model.identity(), &todo)
-                        .map(|p| (p, b.on_demand_price))
-                })
+                .map(|b| b.plan(identity, &todo).map(|p| (p, b.on_demand_price)))
                 .transpose()?;
             let price = match &batch {
                 Some((plan, on_demand)) if plan.on_demand.is_some() => *on_demand,
@@ -633,16 +647,12 @@ pub fn evaluate(
         let mut plan = Vec::new();
         for suite in &suites {
             let requests = suite.requests()?;
-            for (c, built) in &called {
-                let answers = match built {
-                    Some(model) => {
-                        plan.push(plan_for(
-                            suite,
-                            c.name().into(),
-                            model.as_ref(),
-                            c,
-                            &requests,
-                        )?);
+            for c in &settings.candidates {
+                let answers = match c {
+                    CandidateSettings::Responses(r) => responses::read(&r.path)?,
+                    c => {
+                        let identity = identity_of(c.name(), false);
+                        plan.push(plan_for(suite, c.name().into(), identity, c, &requests)?);
                         // Answers the cache holds are what the judges will see; the others
                         // are taken as `max_tokens` long (the chars/4 rule), so the judges'
                         // estimates are upper bounds.
@@ -651,7 +661,7 @@ pub fn evaluate(
                         for r in &requests {
                             let cached = match (&cache, opts.cache_mode.reads()) {
                                 (Some(cache), true) => {
-                                    cache.get(&Cache::key(model.identity(), &r.request))?
+                                    cache.get(&Cache::key(identity, &r.request))?
                                 }
                                 _ => None,
                             };
@@ -663,25 +673,23 @@ pub fn evaluate(
                         }
                         answers
                     }
-                    None => match c {
-                        CandidateSettings::Responses(r) => responses::read(&r.path)?,
-                        _ => Vec::new(),
-                    },
                 };
                 for metric in &suite.metrics {
                     let Some(spec) = &metric.judge else { continue };
-                    let Some((judge, Some(model))) =
-                        judges.iter().find(|(j, _)| j.name() == spec.judge)
+                    let Some(judge) = settings.judges.iter().find(|j| j.name() == spec.judge)
                     else {
-                        continue; // a recorded judge costs nothing
+                        continue; // checked above
                     };
+                    if let CandidateSettings::Responses(_) = judge {
+                        continue; // a recorded judge costs nothing
+                    }
                     let (judge_requests, _) = spec.requests(c.name(), &suite.examples, &answers);
                     let name =
                         format!("{} (judge `{}` of {})", judge.name(), metric.name, c.name());
                     plan.push(plan_for(
                         suite,
                         name,
-                        model.as_ref(),
+                        identity_of(judge.name(), true),
                         judge,
                         &judge_requests,
                     )?);
@@ -704,36 +712,50 @@ pub fn evaluate(
             .unwrap_or(RunnerOptions::default().max_attempts),
         ..RunnerOptions::default()
     };
-    let mut results = Vec::new();
-    for suite in &suites {
-        let requests = suite.requests()?;
-        let mut scored = Vec::new();
-        let mut stats = Vec::new();
-        let mut failed = Vec::new();
-        for (settings_c, built) in &called {
-            let records = match (settings_c, built) {
-                (CandidateSettings::Responses(r), _) => {
+    // Judges serve every candidate, so they are built once and kept.
+    let judges: Vec<Built> = settings
+        .judges
+        .iter()
+        .map(|j| Ok((j, build(j, opts)?)))
+        .collect::<Result<_>>()?;
+    let requests: Vec<Vec<ExampleRequest>> = suites
+        .iter()
+        .map(Suite::requests)
+        .collect::<std::result::Result<_, _>>()?;
+    /// One suite's results so far, a candidate at a time.
+    #[derive(Default)]
+    struct Collected {
+        scored: Vec<score::CandidateScores>,
+        stats: Vec<(String, RunStats)>,
+        failed: Vec<String>,
+    }
+    let mut collected: Vec<Collected> = suites.iter().map(|_| Collected::default()).collect();
+    // Candidates one at a time, each on every suite: a local model is loaded for its turn and
+    // dropped before the next one loads, so one local model is resident at a time.
+    for settings_c in &settings.candidates {
+        let built = build(settings_c, opts)?;
+        for ((suite, requests), into) in suites.iter().zip(&requests).zip(&mut collected) {
+            let records = match built.as_ref() {
+                None => {
+                    let CandidateSettings::Responses(r) = settings_c else {
+                        unreachable!("only recorded responses are not built")
+                    };
                     let mut recorded = responses::read(&r.path)?;
                     if settings.limit.is_some() {
                         recorded.retain(|rec| suite.example(&rec.id).is_some());
                     }
                     recorded
                 }
-                (c, Some(model)) => {
+                Some(model) => {
                     let batch_dir = settings
                         .out_dir
                         .join(&suite.name)
-                        .join(c.name())
+                        .join(settings_c.name())
                         .join("batch");
-                    let outcome = call(c, model, &requests, batch_dir, &runner_opts)?;
-                    stats.push((c.name().to_string(), outcome.stats));
+                    let outcome = call(settings_c, model, requests, batch_dir, &runner_opts)?;
+                    into.stats
+                        .push((settings_c.name().to_string(), outcome.stats));
                     outcome.records
-                }
-                (c, None) => {
-                    return Err(EvalError::Candidate {
-                        name: c.name().to_string(),
-                        reason: "not built".into(),
-                    });
                 }
             };
             let mut options = ScoreOptions::new(settings_c.name());
@@ -759,7 +781,7 @@ pub fn evaluate(
                             .join(settings_c.name())
                             .join(format!("batch-judge-{}", judge.name()));
                         let outcome = call(judge, model, &requests, batch_dir, &runner_opts)?;
-                        stats.push((
+                        into.stats.push((
                             format!(
                                 "{} (judge `{}` of {})",
                                 judge.name(),
@@ -785,7 +807,7 @@ pub fn evaluate(
                 };
                 let of_grader = grades
                     .entry(name.as_str())
-                    .or_insert_with(|| graded(grader, suite, &requests, &records));
+                    .or_insert_with(|| graded(grader, suite, requests, &records));
                 options
                     .judged
                     .insert(metric.name.clone(), grader_metric(metric, name, of_grader));
@@ -793,17 +815,21 @@ pub fn evaluate(
             let scores = score::score(suite, &records, &options)?;
             output::write_candidate(&settings.out_dir, &records, &scores)?;
             if scores.summary.all_failed() {
-                failed.push(failure_line(settings_c.name(), &suite.name, &records));
+                into.failed
+                    .push(failure_line(settings_c.name(), &suite.name, &records));
             }
-            scored.push(scores);
+            into.scored.push(scores);
         }
-        let comparison = compare::compare(suite, &scored);
+    }
+    let mut results = Vec::new();
+    for (suite, into) in suites.iter().zip(collected) {
+        let comparison = compare::compare(suite, &into.scored);
         let dir = output::write_comparison(&settings.out_dir, &comparison)?;
         results.push(SuiteResult {
             comparison,
             dir,
-            stats,
-            failed,
+            stats: into.stats,
+            failed: into.failed,
         });
     }
     Ok(EvalReport::Results(results))

@@ -90,12 +90,25 @@ enum Work {
     Score(Scoring),
 }
 
-/// A local model candidate.
+/// A local model candidate. Its model lives on a worker thread; dropping the candidate stops
+/// the thread and waits for it, so the model's memory is freed when the drop returns.
 pub struct LocalCandidate {
     name: String,
     identity: String,
     batch_size: usize,
-    jobs: mpsc::Sender<Job>,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LocalCandidate {
+    fn drop(&mut self) {
+        // The worker serves until its job channel closes.
+        drop(self.jobs.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
 }
 
 impl LocalCandidate {
@@ -118,8 +131,8 @@ impl LocalCandidate {
         let adapter = settings.adapter.clone();
         let device_name = settings.device.clone();
         let dtype = settings.dtype;
-        std::thread::Builder::new()
-            .name(format!("local-model-{}", settings.name))
+        let worker = std::thread::Builder::new()
+            .name(format!("model-{}", settings.name))
             .spawn(move || {
                 let loaded = (|| -> Result<Worker> {
                     let device = device::parse_device(&device_name)?;
@@ -149,7 +162,8 @@ impl LocalCandidate {
             name: settings.name.clone(),
             identity,
             batch_size,
-            jobs,
+            jobs: Some(jobs),
+            worker: Some(worker),
         })
     }
 }
@@ -171,10 +185,6 @@ impl Candidate for LocalCandidate {
         None
     }
 
-    fn scores_likelihood(&self) -> bool {
-        true
-    }
-
     fn complete<'a>(
         &'a self,
         req: &'a ChatRequest,
@@ -186,8 +196,9 @@ impl Candidate for LocalCandidate {
                 reply,
             };
             self.jobs
-                .send(job)
-                .map_err(|_| CallError::Fatal("the local model thread has stopped".into()))?;
+                .as_ref()
+                .and_then(|jobs| jobs.send(job).ok())
+                .ok_or_else(|| CallError::Fatal("the local model thread has stopped".into()))?;
             answer
                 .await
                 .map_err(|_| CallError::Fatal("the local model thread has stopped".into()))?

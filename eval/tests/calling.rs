@@ -719,7 +719,6 @@ async fn local_candidate_scores_choices_and_continuations_by_loglikelihood() {
         chat_template_kwargs: Default::default(),
     }))
     .unwrap();
-    assert!(candidate.scores_likelihood());
     let request = |scoring: Scoring| {
         let mut r = requests(1).remove(0);
         r.request.messages[0].content = prompt.into();
@@ -765,9 +764,6 @@ async fn local_candidate_scores_choices_and_continuations_by_loglikelihood() {
     let (lp, n) = alone[3];
     assert_eq!(ll.tokens, n as u64);
     assert!((ll.logprob - lp).abs() < 1e-4, "{} vs {lp}", ll.logprob);
-    // Endpoints cannot score likelihoods.
-    let server = server(0);
-    assert!(!openai(&server, 1).scores_likelihood());
 }
 
 /// A Bedrock candidate answers through Converse against the validating stand-in (every
@@ -1106,6 +1102,94 @@ fn candidate_whose_every_request_failed_is_marked_failed_and_fails_the_run() {
             && !msg.contains("`rec`"),
         "{msg}"
     );
+}
+
+/// Local candidates take turns: each is loaded for its turn, answers every suite, and is
+/// dropped (its model thread stopped and joined) before the next one loads, so one local
+/// model is resident at a time. Seen from the model threads alive whenever a run starts.
+#[test]
+fn local_candidates_are_loaded_one_at_a_time_and_freed_after_their_turn() {
+    use std::sync::Mutex;
+    use tunebench_eval::evaluate::{EvalOptions, EvalReport, EvalSettings, evaluate};
+
+    /// The names of this process's threads that serve this test's models (`model-turn…`;
+    /// other tests in this binary name theirs otherwise).
+    fn model_threads() -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .filter(|n| n.starts_with("model-turn"))
+            .collect();
+        names.sort();
+        names
+    }
+    #[derive(Default)]
+    struct Threads(Mutex<Vec<Vec<String>>>);
+    impl RunProgress for Threads {
+        fn start(&self, _total: u64) {
+            self.0.lock().unwrap().push(model_threads());
+        }
+        fn advance(&self, _n: u64) {}
+        fn finish(&self) {}
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    small_suite(d);
+    let second = std::fs::read_to_string(d.join("s.toml"))
+        .unwrap()
+        .replace("name = \"math\"", "name = \"math2\"");
+    std::fs::write(d.join("s2.toml"), second).unwrap();
+    // (Short answers: the model is random.)
+    for suite in ["s.toml", "s2.toml"] {
+        let text = std::fs::read_to_string(d.join(suite)).unwrap();
+        std::fs::write(d.join(suite), format!("{text}[sampling]\nmax_tokens = 4\n")).unwrap();
+    }
+    let model = tiny_llama();
+    let local = |name: &str, adapter: &str| {
+        format!(
+            "[[candidates]]\nkind = \"local\"\nname = \"{name}\"\nmodel_dir = \"{}\"\n{adapter}",
+            model.display()
+        )
+    };
+    let adapter = format!("adapter = \"{}\"\n", model.join("../adapter").display());
+    let settings: EvalSettings = toml::from_str(&format!(
+        "suites = [\"s.toml\", \"s2.toml\"]\nout_dir = \"out\"\n{}{}[[candidates]]\nkind = \"responses\"\nname = \"rec\"\npath = \"rec.jsonl\"\n",
+        local("turn1", ""),
+        local("turn2", &adapter),
+    ))
+    .unwrap();
+    let opts = EvalOptions {
+        cache_mode: CacheMode::Off,
+        ..EvalOptions::default()
+    };
+    let threads = Threads::default();
+    let report = evaluate(&settings.resolve(d).unwrap(), &opts, &threads).unwrap();
+    assert_eq!(
+        *threads.0.lock().unwrap(),
+        [
+            vec!["model-turn1"],
+            vec!["model-turn1"],
+            vec!["model-turn2"],
+            vec!["model-turn2"]
+        ]
+    );
+    assert!(model_threads().is_empty(), "{:?}", model_threads());
+    // Every suite still compares every candidate, in the order of the settings.
+    let EvalReport::Results(results) = report else {
+        panic!("not a dry run")
+    };
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        let names: Vec<&str> = r
+            .comparison
+            .candidates
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["turn1", "turn2", "rec"]);
+    }
 }
 
 /// The hint for recorded responses that miss examples names the option that exists:
