@@ -253,6 +253,10 @@ fn failure_line(candidate: &str, suite: &str, records: &[ResponseRecord]) -> Str
 /// A candidate's settings and, unless it is recorded `responses`, the built candidate.
 type Built<'a> = (&'a CandidateSettings, Option<Arc<dyn Candidate>>);
 
+/// A candidate's settings and, unless it is recorded `responses`, its identity
+/// ([`Candidate::identity`]).
+type Identified<'a> = (&'a CandidateSettings, Option<String>);
+
 /// `c` built (its model loaded), or `None` for recorded `responses`, which are read, not built.
 fn build(c: &CandidateSettings, opts: &EvalOptions) -> Result<Option<Arc<dyn Candidate>>> {
     match c {
@@ -262,6 +266,17 @@ fn build(c: &CandidateSettings, opts: &EvalOptions) -> Result<Option<Arc<dyn Can
             opts.aws_audit_log.as_deref(),
         )?)),
     }
+}
+
+/// Each of `list` with its identity (`None` for recorded responses), which for a local model
+/// finds and hashes its files (once; see `tunebench_models::hub`).
+fn identified(list: &[CandidateSettings]) -> Result<Vec<Identified<'_>>> {
+    list.iter()
+        .map(|c| match c {
+            CandidateSettings::Responses(_) => Ok((c, None)),
+            c => Ok((c, Some(candidate::identity(c)?))),
+        })
+        .collect()
 }
 
 /// A `responses` judge's recorded verdict for each of `requests` (by id); a request without
@@ -572,26 +587,9 @@ pub fn evaluate(
 
     // Local candidates are loaded one at a time, for their turn (below): their model and
     // adapter files are found and hashed now, so that a missing file stops the run before
-    // the first model answers rather than after.
-    let identities: Vec<Option<String>> = settings
-        .candidates
-        .iter()
-        .chain(&settings.judges)
-        .map(|c| match c {
-            CandidateSettings::Responses(_) => Ok(None),
-            c => candidate::identity(c).map(Some),
-        })
-        .collect::<Result<_>>()?;
-    let identity_of = |name: &str, judge: bool| -> &str {
-        let (list, offset) = match judge {
-            false => (&settings.candidates, 0),
-            true => (&settings.judges, settings.candidates.len()),
-        };
-        list.iter()
-            .position(|c| c.name() == name)
-            .and_then(|i| identities[offset + i].as_deref())
-            .unwrap_or_default()
-    };
+    // the first model answers rather than after. (`None`: recorded responses.)
+    let candidates = identified(&settings.candidates)?;
+    let judges = identified(&settings.judges)?;
 
     if opts.dry_run {
         // What the candidate `c` (of identity `identity`) still has to answer of `requests`
@@ -647,11 +645,11 @@ pub fn evaluate(
         let mut plan = Vec::new();
         for suite in &suites {
             let requests = suite.requests()?;
-            for c in &settings.candidates {
-                let answers = match c {
-                    CandidateSettings::Responses(r) => responses::read(&r.path)?,
-                    c => {
-                        let identity = identity_of(c.name(), false);
+            for (c, identity) in &candidates {
+                let answers = match (c, identity) {
+                    (CandidateSettings::Responses(r), _) => responses::read(&r.path)?,
+                    (c, identity) => {
+                        let identity = identity.as_deref().unwrap_or_default();
                         plan.push(plan_for(suite, c.name().into(), identity, c, &requests)?);
                         // Answers the cache holds are what the judges will see; the others
                         // are taken as `max_tokens` long (the chars/4 rule), so the judges'
@@ -676,20 +674,18 @@ pub fn evaluate(
                 };
                 for metric in &suite.metrics {
                     let Some(spec) = &metric.judge else { continue };
-                    let Some(judge) = settings.judges.iter().find(|j| j.name() == spec.judge)
+                    let Some((judge, Some(judge_identity))) =
+                        judges.iter().find(|(j, _)| j.name() == spec.judge)
                     else {
-                        continue; // checked above
-                    };
-                    if let CandidateSettings::Responses(_) = judge {
                         continue; // a recorded judge costs nothing
-                    }
+                    };
                     let (judge_requests, _) = spec.requests(c.name(), &suite.examples, &answers);
                     let name =
                         format!("{} (judge `{}` of {})", judge.name(), metric.name, c.name());
                     plan.push(plan_for(
                         suite,
                         name,
-                        identity_of(judge.name(), true),
+                        judge_identity,
                         judge,
                         &judge_requests,
                     )?);
