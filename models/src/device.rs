@@ -73,6 +73,7 @@ fn cuda(_index: usize, name: &str) -> Result<Device> {
 }
 
 #[cfg(feature = "tch")]
+#[allow(deprecated)] // Burn 0.22 deprecates burn-tch; it is kept as an opt-in feature
 fn tch_cpu(_name: &str) -> Result<Device> {
     Ok(Device::libtorch())
 }
@@ -83,6 +84,7 @@ fn tch_cpu(name: &str) -> Result<Device> {
 }
 
 #[cfg(feature = "tch")]
+#[allow(deprecated)] // as above
 fn tch_cuda(index: usize, _name: &str) -> Result<Device> {
     Ok(Device::libtorch_cuda(index))
 }
@@ -90,6 +92,22 @@ fn tch_cuda(index: usize, _name: &str) -> Result<Device> {
 #[cfg(not(feature = "tch"))]
 fn tch_cuda(_index: usize, name: &str) -> Result<Device> {
     Err(missing_feature(name, "tch"))
+}
+
+/// Whether `device` (with or without autodiff) is a libtorch device, whose attention follows
+/// PyTorch's conventions rather than Burn's (see `llama::attend`). Burn 0.22 does not export
+/// its device kinds, so this reads the kind from the device's `Debug` form
+/// (`Device<LibTorch(Cpu)>`, and for training `Device<Autodiff(AutodiffDevice { inner:
+/// LibTorch(Cpu), … })>`), which `is_libtorch_tells_the_device_kinds_apart` checks.
+#[cfg(feature = "tch")]
+pub(crate) fn is_libtorch(device: &Device) -> bool {
+    format!("{device:?}").contains("LibTorch(")
+}
+
+/// Whether `device` is a libtorch device: never, in a build without the `tch` feature.
+#[cfg(not(feature = "tch"))]
+pub(crate) fn is_libtorch(_device: &Device) -> bool {
+    false
 }
 
 #[cfg(any(not(feature = "cuda"), not(feature = "tch"), not(feature = "wgpu")))]
@@ -144,5 +162,15 @@ mod tests {
             .map(|_| ())
             .map_err(|e| e.to_string());
         assert!(msg.err().unwrap_or_default().contains("--features cuda"));
+    }
+
+    #[test]
+    #[allow(deprecated)] // burn-tch's devices
+    fn is_libtorch_tells_the_device_kinds_apart() {
+        assert!(!is_libtorch(&Device::flex()));
+        #[cfg(feature = "tch")]
+        for device in [Device::libtorch(), Device::libtorch_cuda(1)] {
+            assert!(is_libtorch(&device), "{device:?}");
+        }
     }
 }

@@ -940,7 +940,7 @@ impl Attention {
             softcap: None,
             is_causal,
         };
-        let out = attention(q, k, v, mask, None, options); // [batch, heads, seq, head_dim]
+        let out = attend(q, k, v, mask, options); // [batch, heads, seq, head_dim]
         let out = out.swap_dims(1, 2).reshape([batch, seq, h * d]);
         self.o_proj.forward(out)
     }
@@ -972,6 +972,54 @@ fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// Gemma's soft cap: `tanh(x / cap) · cap`.
 fn softcap<const D: usize>(x: Tensor<D>, cap: f64) -> Tensor<D> {
     (x / cap).tanh() * cap
+}
+
+/// Burn's `attention` on every backend, with what burn-tch 0.22 gets wrong worked around.
+/// burn-tch hands the call to PyTorch's `scaled_dot_product_attention` unchanged, and two of
+/// PyTorch's conventions differ from Burn's (which burn-flex and the cubecl backends follow):
+/// a boolean mask's `true` means "attend" in PyTorch and "hide" in Burn, and PyTorch's
+/// `is_causal` aligns the causal triangle with the first keys where Burn's aligns it with the
+/// last (a decode step's one query would see only the first cached key). On libtorch the mask
+/// goes in inverted, and a causal pass over more keys than queries gets an explicit mask.
+///
+/// # Shapes
+///
+/// - q: `[batch, heads, seq, head_dim]`; k, v: `[batch, heads, total, head_dim]`
+/// - mask: `[batch, heads, seq, total]`, `true` where a key is hidden
+/// - output: `[batch, heads, seq, head_dim]`
+fn attend(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Mask,
+    options: AttentionModuleOptions,
+) -> Tensor<4> {
+    if !crate::device::is_libtorch(&q.device()) {
+        return attention(q, k, v, mask, None, options);
+    }
+    let [batch, heads, seq, _] = q.dims();
+    let total = k.dims()[2];
+    let (attend_mask, options) = match (mask, options.is_causal && total > seq) {
+        (Some(hidden), _) => (Some(hidden.bool_not()), options),
+        (None, true) => {
+            let past = total - seq;
+            let visible: Vec<bool> = (0..seq)
+                .flat_map(|i| (0..total).map(move |j| j <= past + i))
+                .collect();
+            let visible = Tensor::<4, Bool>::from_data(
+                TensorData::new(visible, [1, 1, seq, total]),
+                &q.device(),
+            )
+            .expand([batch, heads, seq, total]);
+            let options = AttentionModuleOptions {
+                is_causal: false,
+                ..options
+            };
+            (Some(visible), options)
+        }
+        (None, false) => (None, options),
+    };
+    attention(q, k, v, attend_mask, None, options)
 }
 
 /// HF's rotate-half RoPE: `x·cos + rotate_half(x)·sin`, `rotate_half([a, b]) = [-b, a]`.
