@@ -95,7 +95,7 @@ fn tch_cuda(_index: usize, name: &str) -> Result<Device> {
 }
 
 /// Whether `device` (with or without autodiff) is a libtorch device, whose attention follows
-/// PyTorch's conventions rather than Burn's (see `llama::attend`). Burn 0.22 does not export
+/// PyTorch's conventions rather than Burn's (see `Llama::masks`). Burn 0.22 does not export
 /// its device kinds, so this reads the kind from the device's `Debug` form
 /// (`Device<LibTorch(Cpu)>`, and for training `Device<Autodiff(AutodiffDevice { inner:
 /// LibTorch(Cpu), … })>`), which `is_libtorch_tells_the_device_kinds_apart` checks.

@@ -642,7 +642,7 @@ impl Llama {
             }
         }
         let one_sequence = segments.iter().all(|&s| s == 1);
-        let masks = self.masks(seq, |window| {
+        let masks = self.masks(seq, seq, |window| {
             if one_sequence && window.is_none() {
                 return None;
             }
@@ -695,7 +695,7 @@ impl Llama {
 
         let total = past + seq;
         let any_padding = key_valid.iter().flatten().any(|v| !v);
-        let masks = self.masks(total, |window| {
+        let masks = self.masks(seq, total, |window| {
             if !any_padding && window.is_none() {
                 return None;
             }
@@ -727,11 +727,19 @@ impl Llama {
         self.head(hidden)
     }
 
-    /// The masks of one pass over `keys` keys: `full` for the layers without a window,
-    /// `windowed` for those with one (every windowed layer shares the config's window; a
-    /// window no shorter than `keys` hides nothing). `build` makes the mask of a window, or
-    /// `None` when nothing is hidden; a mask no layer reads is not built.
-    fn masks(&self, keys: usize, build: impl Fn(Option<usize>) -> Mask) -> Masks {
+    /// The masks of one pass of `queries` queries over `keys` keys: `full` for the layers
+    /// without a window, `windowed` for those with one (every windowed layer shares the
+    /// config's window; a window no shorter than `keys` hides nothing). `build` makes the mask
+    /// of a window in Burn's convention (`true`: hidden), or `None` when causality alone
+    /// hides; a mask no layer reads is not built.
+    ///
+    /// On a libtorch device the masks are given in PyTorch's convention instead: burn-tch
+    /// 0.22 hands `attention` to PyTorch's `scaled_dot_product_attention` unchanged, whose
+    /// boolean mask means "attend" (Burn's means "hide") and whose `is_causal` aligns the
+    /// causal triangle with the first keys (Burn's with the last: a decode step's one query
+    /// would see only the first cached key). So each mask is inverted, and a causal pass over
+    /// more keys than queries gets an explicit mask rather than `is_causal`.
+    fn masks(&self, queries: usize, keys: usize, build: impl Fn(Option<usize>) -> Mask) -> Masks {
         let layers = &self.model.layers;
         let window = layers.iter().find_map(|l| l.window).filter(|w| keys > *w);
         let full = match window.is_none() || layers.iter().any(|l| l.window.is_none()) {
@@ -742,7 +750,25 @@ impl Llama {
             Some(_) => build(window),
             None => full.clone(),
         };
-        Masks { full, windowed }
+        if !crate::device::is_libtorch(&self.device()) {
+            return Masks { full, windowed };
+        }
+        let in_pytorch_convention = |mask: Mask| match mask {
+            Some(hidden) => Some(hidden.bool_not()),
+            None if keys > queries => {
+                let past = keys - queries;
+                let visible: Vec<bool> = (0..queries)
+                    .flat_map(|q| (0..keys).map(move |k| k <= past + q))
+                    .collect();
+                let data = TensorData::new(visible, [1, 1, queries, keys]);
+                Some(Tensor::from_data(data, &self.device()))
+            }
+            None => None,
+        };
+        Masks {
+            full: in_pytorch_convention(full),
+            windowed: in_pytorch_convention(windowed),
+        }
     }
 
     /// Runs the decoder stack and the final norm.
@@ -940,7 +966,7 @@ impl Attention {
             softcap: None,
             is_causal,
         };
-        let out = attend(q, k, v, mask, options); // [batch, heads, seq, head_dim]
+        let out = attention(q, k, v, mask, None, options); // [batch, heads, seq, head_dim]
         let out = out.swap_dims(1, 2).reshape([batch, seq, h * d]);
         self.o_proj.forward(out)
     }
@@ -972,54 +998,6 @@ fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// Gemma's soft cap: `tanh(x / cap) · cap`.
 fn softcap<const D: usize>(x: Tensor<D>, cap: f64) -> Tensor<D> {
     (x / cap).tanh() * cap
-}
-
-/// Burn's `attention` on every backend, with what burn-tch 0.22 gets wrong worked around.
-/// burn-tch hands the call to PyTorch's `scaled_dot_product_attention` unchanged, and two of
-/// PyTorch's conventions differ from Burn's (which burn-flex and the cubecl backends follow):
-/// a boolean mask's `true` means "attend" in PyTorch and "hide" in Burn, and PyTorch's
-/// `is_causal` aligns the causal triangle with the first keys where Burn's aligns it with the
-/// last (a decode step's one query would see only the first cached key). On libtorch the mask
-/// goes in inverted, and a causal pass over more keys than queries gets an explicit mask.
-///
-/// # Shapes
-///
-/// - q: `[batch, heads, seq, head_dim]`; k, v: `[batch, heads, total, head_dim]`
-/// - mask: `[batch, heads, seq, total]`, `true` where a key is hidden
-/// - output: `[batch, heads, seq, head_dim]`
-fn attend(
-    q: Tensor<4>,
-    k: Tensor<4>,
-    v: Tensor<4>,
-    mask: Mask,
-    options: AttentionModuleOptions,
-) -> Tensor<4> {
-    if !crate::device::is_libtorch(&q.device()) {
-        return attention(q, k, v, mask, None, options);
-    }
-    let [batch, heads, seq, _] = q.dims();
-    let total = k.dims()[2];
-    let (attend_mask, options) = match (mask, options.is_causal && total > seq) {
-        (Some(hidden), _) => (Some(hidden.bool_not()), options),
-        (None, true) => {
-            let past = total - seq;
-            let visible: Vec<bool> = (0..seq)
-                .flat_map(|i| (0..total).map(move |j| j <= past + i))
-                .collect();
-            let visible = Tensor::<4, Bool>::from_data(
-                TensorData::new(visible, [1, 1, seq, total]),
-                &q.device(),
-            )
-            .expand([batch, heads, seq, total]);
-            let options = AttentionModuleOptions {
-                is_causal: false,
-                ..options
-            };
-            (Some(visible), options)
-        }
-        (None, false) => (None, options),
-    };
-    attention(q, k, v, attend_mask, None, options)
 }
 
 /// HF's rotate-half RoPE: `x·cos + rotate_half(x)·sin`, `rotate_half([a, b]) = [-b, a]`.
