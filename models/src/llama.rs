@@ -251,6 +251,18 @@ struct Masks {
     windowed: Mask,
 }
 
+/// What the decoder layers of one forward pass share: the RoPE tables of its positions and
+/// its attention masks. [`Llama::segment_pass`] makes one for running the stack a layer at a
+/// time ([`Llama::decoder_layer`]), as training with recomputation does.
+pub struct Pass {
+    /// RoPE cosines and sines of the global base, `[batch, 1, seq, head_dim]` each.
+    global: (Tensor<4>, Tensor<4>),
+    /// Gemma's sliding layers: those of the local base.
+    local: Option<(Tensor<4>, Tensor<4>)>,
+    /// The attention masks.
+    masks: Masks,
+}
+
 impl Llama {
     /// A model with random weights as HF initialises them (normal, std 0.02; norms one), for
     /// tests and benchmarks.
@@ -581,7 +593,8 @@ impl Llama {
         input_ids: Tensor<2, Int>,
         segments: &[u32],
     ) -> Result<Tensor<3>> {
-        Ok(self.head(self.segment_hidden_states(input_ids, segments)?))
+        let pass = self.segment_pass(input_ids.dims(), segments)?;
+        Ok(self.head(self.hidden_states(input_ids, &pass, None)))
     }
 
     /// [`Llama::forward_segments`]'s logits at the positions `at` only (indices into the
@@ -600,30 +613,39 @@ impl Llama {
         at: &[usize],
     ) -> Result<Tensor<2>> {
         let [batch, seq] = input_ids.dims();
+        let pass = self.segment_pass([batch, seq], segments)?;
+        let layers = self.model.layers.len();
+        let last = (0..layers).fold(self.embed(input_ids), |x, l| {
+            self.decoder_layer(l, x, &pass)
+        });
+        self.head_at(last, at)
+    }
+
+    /// The logits at the positions `at` (indices into the row-major `[batch · seq]`
+    /// positions) of the last decoder layer's output `last`: the final norm and the output
+    /// head, on those positions only.
+    ///
+    /// # Shapes
+    ///
+    /// - last: `[batch, seq, hidden]`; `at`: non-empty, every index `< batch · seq`
+    /// - output: `[at.len(), vocab]`
+    pub fn head_at(&self, last: Tensor<3>, at: &[usize]) -> Result<Tensor<2>> {
+        let [batch, seq, width] = last.dims();
         if at.is_empty() || at.iter().any(|&i| i >= batch * seq) {
             return Err(ModelError::InvalidInput(format!(
                 "positions for logits must be non-empty and below {} (batch · seq)",
                 batch * seq
             )));
         }
-        let hidden = self.segment_hidden_states(input_ids, segments)?;
-        let width = hidden.dims()[2];
         let index = at.iter().map(|&i| i as i64).collect::<Vec<_>>();
         let index = Tensor::<1, Int>::from_data(TensorData::new(index, [at.len()]), &self.device());
-        Ok(self.head(hidden.reshape([batch * seq, width]).select(0, index)))
+        let picked = last.reshape([batch * seq, width]).select(0, index);
+        Ok(self.head(self.model.norm.forward(picked)))
     }
 
-    /// The final hidden states of [`Llama::forward_segments`].
-    ///
-    /// # Shapes
-    ///
-    /// - output: `[batch, seq, hidden]`
-    fn segment_hidden_states(
-        &self,
-        input_ids: Tensor<2, Int>,
-        segments: &[u32],
-    ) -> Result<Tensor<3>> {
-        let [batch, seq] = input_ids.dims();
+    /// The RoPE tables and masks of a [`Llama::forward_segments`] pass over a `[batch, seq]`
+    /// batch whose rows hold the sequences that `segments` numbers.
+    pub fn segment_pass(&self, [batch, seq]: [usize; 2], segments: &[u32]) -> Result<Pass> {
         if seq == 0 || segments.len() != batch * seq {
             return Err(ModelError::InvalidInput(format!(
                 "segments have {} entries for a [{batch}, {seq}] batch",
@@ -659,7 +681,7 @@ impl Llama {
             let data = TensorData::new(hidden, [batch, 1, seq, seq]);
             Some(Tensor::from_data(data, &self.device()))
         });
-        Ok(self.hidden_states(input_ids, &positions, &masks, None))
+        Ok(self.pass(&positions, [batch, seq], masks))
     }
 
     /// [`Llama::forward_with`] on checked arguments.
@@ -715,7 +737,8 @@ impl Llama {
             Some(Tensor::from_data(data, &self.device()))
         });
 
-        let hidden = self.hidden_states(input_ids, &positions, &masks, cache.as_deref_mut());
+        let pass = self.pass(&positions, [batch, seq], masks);
+        let hidden = self.hidden_states(input_ids, &pass, cache.as_deref_mut());
         if let Some(c) = cache {
             c.key_valid = key_valid;
             c.seen = seen_after;
@@ -771,63 +794,101 @@ impl Llama {
         }
     }
 
+    /// The pass over `positions` (RoPE positions, `batch · seq` of them) with `masks`.
+    fn pass(&self, positions: &[usize], [batch, seq]: [usize; 2], masks: Masks) -> Pass {
+        Pass {
+            global: self.rope_tables(&self.inv_freq, positions, batch, seq),
+            local: self
+                .inv_freq_local
+                .as_ref()
+                .map(|f| self.rope_tables(f, positions, batch, seq)),
+            masks,
+        }
+    }
+
     /// Runs the decoder stack and the final norm.
     ///
     /// # Shapes
     ///
-    /// - input_ids: `[batch, seq]`; positions: `batch · seq` RoPE positions
+    /// - input_ids: `[batch, seq]`, the batch `pass` was made for
     /// - output: `[batch, seq, hidden]`
     fn hidden_states(
         &self,
         input_ids: Tensor<2, Int>,
-        positions: &[usize],
-        masks: &Masks,
+        pass: &Pass,
         mut cache: Option<&mut KvCache>,
     ) -> Tensor<3> {
-        let [batch, seq] = input_ids.dims();
-        let global = self.rope_tables(&self.inv_freq, positions, batch, seq);
-        let local = self
-            .inv_freq_local
-            .as_ref()
-            .map(|f| self.rope_tables(f, positions, batch, seq));
-        // [batch, seq, hidden], in f32 whatever the table's dtype.
-        let mut x = embedding(self.model.embed_tokens.weight.val(), input_ids).cast(DType::F32);
-        if self.config.is_gemma() {
-            // Gemma scales the embeddings by √hidden (in f32).
-            x = x * (self.config.hidden_size as f32).sqrt();
-        }
-        for (l, layer) in self.model.layers.iter().enumerate() {
+        let mut x = self.embed(input_ids);
+        for l in 0..self.model.layers.len() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-            let (cos, sin) = match (&local, layer.local_rope) {
-                (Some(local), true) => local,
-                _ => &global,
-            };
-            let mask = match layer.window {
-                Some(_) => &masks.windowed,
-                None => &masks.full,
-            };
-            let attn = layer.self_attn.forward(
-                layer.input_layernorm.forward(x.clone()),
-                (cos, sin),
-                mask,
-                slot,
-            );
-            x = match (
-                &layer.pre_feedforward_layernorm,
-                &layer.post_feedforward_layernorm,
-            ) {
-                // Gemma: every block's output is normed before the residual add.
-                (Some(pre), Some(post)) => {
-                    let h = x + layer.post_attention_layernorm.forward(attn);
-                    h.clone() + post.forward(layer.mlp.forward(pre.forward(h)))
-                }
-                _ => {
-                    let h = x + attn;
-                    h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h))
-                }
-            };
+            x = self.layer(l, x, pass, slot);
         }
         self.model.norm.forward(x)
+    }
+
+    /// The token embeddings, in f32 whatever the table's dtype (Gemma's scaled by
+    /// √hidden): the input of the first decoder layer.
+    ///
+    /// # Shapes
+    ///
+    /// - input_ids: `[batch, seq]`
+    /// - output: `[batch, seq, hidden]`
+    pub fn embed(&self, input_ids: Tensor<2, Int>) -> Tensor<3> {
+        let x = embedding(self.model.embed_tokens.weight.val(), input_ids).cast(DType::F32);
+        match self.config.is_gemma() {
+            // Gemma scales the embeddings by √hidden (in f32).
+            true => x * (self.config.hidden_size as f32).sqrt(),
+            false => x,
+        }
+    }
+
+    /// Decoder layer `l` of a pass: its input `x` to its output.
+    ///
+    /// # Shapes
+    ///
+    /// - x: `[batch, seq, hidden]`, the batch `pass` was made for
+    /// - output: `[batch, seq, hidden]`
+    pub fn decoder_layer(&self, l: usize, x: Tensor<3>, pass: &Pass) -> Tensor<3> {
+        self.layer(l, x, pass, None)
+    }
+
+    /// [`Llama::decoder_layer`] with the layer's slot of a KV cache.
+    fn layer(
+        &self,
+        l: usize,
+        x: Tensor<3>,
+        pass: &Pass,
+        slot: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+    ) -> Tensor<3> {
+        let layer = &self.model.layers[l];
+        let (cos, sin) = match (&pass.local, layer.local_rope) {
+            (Some(local), true) => local,
+            _ => &pass.global,
+        };
+        let mask = match layer.window {
+            Some(_) => &pass.masks.windowed,
+            None => &pass.masks.full,
+        };
+        let attn = layer.self_attn.forward(
+            layer.input_layernorm.forward(x.clone()),
+            (cos, sin),
+            mask,
+            slot,
+        );
+        match (
+            &layer.pre_feedforward_layernorm,
+            &layer.post_feedforward_layernorm,
+        ) {
+            // Gemma: every block's output is normed before the residual add.
+            (Some(pre), Some(post)) => {
+                let h = x + layer.post_attention_layernorm.forward(attn);
+                h.clone() + post.forward(layer.mlp.forward(pre.forward(h)))
+            }
+            _ => {
+                let h = x + attn;
+                h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h))
+            }
+        }
     }
 
     /// The output head.

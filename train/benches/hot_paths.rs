@@ -14,7 +14,7 @@
 use burn::prelude::*;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tunebench_train::optim::AdamW;
-use tunebench_train::optimizer_step;
+use tunebench_train::{StepSettings, optimizer_step};
 
 mod common;
 
@@ -32,8 +32,14 @@ fn hot_paths(c: &mut Criterion) {
             let m = model
                 .take()
                 .expect("the model is put back after every step");
+            let settings = StepSettings {
+                lr: 1e-4,
+                max_norm: 1.0,
+                seed: step,
+                recompute: false,
+            };
             let (next, _, _) =
-                optimizer_step(m, &mut opt, &window, 1e-4, 1.0, step).expect("training step");
+                optimizer_step(m, &mut opt, &window, settings).expect("training step");
             step += 1;
             model = Some(next);
         })

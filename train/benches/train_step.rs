@@ -21,26 +21,30 @@ use std::path::Path;
 use std::time::Instant;
 
 use common::synthetic_batch;
-use tunebench_models::{Llama, TextTokenizer, device::peak_rss_mib};
+use tunebench_models::{Llama, TextTokenizer, device::parse_device, device::peak_rss_mib};
 use tunebench_train::batch::{Batch, epoch_plan};
 use tunebench_train::data::Encoder;
-use tunebench_train::local::training_device;
 use tunebench_train::loss::causal_lm_loss;
 use tunebench_train::optim::{self, AdamW};
-use tunebench_train::optimizer_step;
+use tunebench_train::{StepSettings, optimizer_step};
 
 mod common;
 
 const STEPS: usize = 4;
 
 /// Mean seconds per optimizer step over `STEPS` steps after one warm-up step.
-fn time_steps(mut model: Llama, batches: &[Vec<Batch>]) -> (Llama, f64) {
+fn time_steps(mut model: Llama, batches: &[Vec<Batch>], recompute: bool) -> (Llama, f64) {
     let mut opt = AdamW::new((0.9, 0.999), 1e-8, 0.01);
     let mut total = 0.0;
     for (i, window) in batches.iter().enumerate() {
         let started = Instant::now();
-        let (next, _, _) =
-            optimizer_step(model, &mut opt, window, 1e-4, 1.0, i as u64).expect("step");
+        let settings = StepSettings {
+            lr: 1e-4,
+            max_norm: 1.0,
+            seed: i as u64,
+            recompute,
+        };
+        let (next, _, _) = optimizer_step(model, &mut opt, window, settings).expect("step");
         model = next;
         if i > 0 {
             total += started.elapsed().as_secs_f64();
@@ -52,7 +56,7 @@ fn time_steps(mut model: Llama, batches: &[Vec<Batch>]) -> (Llama, f64) {
 fn main() {
     let name = std::env::var("TUNEBENCH_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
     let checkpointing = std::env::var_os("TUNEBENCH_BENCH_CHECKPOINTING").is_some();
-    let device = training_device(&name, checkpointing).expect("device");
+    let device = parse_device(&name).expect("device");
     println!(
         "device {name}{}, frozen weights in {}, {} CPU threads",
         if checkpointing {
@@ -75,15 +79,17 @@ fn main() {
         .expect("TUNEBENCH_BENCH_BATCH is ROWSxSEQ, e.g. 8x512");
     let batch = synthetic_batch(rows, seq);
     let windows: Vec<Vec<Batch>> = (0..=STEPS).map(|_| vec![batch.clone()]).collect();
-    let (model, per_step) = time_steps(model, &windows);
+    let (model, per_step) = time_steps(model, &windows, checkpointing);
     let tokens = (batch.rows * batch.seq) as f64;
     println!(
         "synthetic batch {rows} x {seq}: {per_step:.2} s/step = {:.0} tokens/s",
         tokens / per_step
     );
-    // Where the time goes: forward (with the autodiff graph), backward, optimizer.
+    // Where the time goes: forward (with the autodiff graph), backward, optimizer. Not with
+    // checkpointing, whose step interleaves them (and the split's whole-graph pass would
+    // set the peak RSS printed below).
     let (mut fwd, mut bwd) = (0.0, 0.0);
-    for _ in 0..2 {
+    for _ in 0..(2 * usize::from(!checkpointing)) {
         let t0 = Instant::now();
         let loss = causal_lm_loss(&model, &batch, batch.targets).expect("forward");
         let _ = loss.clone().into_scalar::<f32>();
@@ -94,10 +100,12 @@ fn main() {
         fwd += (t1 - t0).as_secs_f64() / 2.0;
         bwd += t1.elapsed().as_secs_f64() / 2.0;
     }
-    println!(
-        "  split: forward {fwd:.2} s, backward {bwd:.2} s, optimizer and bookkeeping {:.2} s",
-        (per_step - fwd - bwd).max(0.0)
-    );
+    if !checkpointing {
+        println!(
+            "  split: forward {fwd:.2} s, backward {bwd:.2} s, optimizer and bookkeeping {:.2} s",
+            (per_step - fwd - bwd).max(0.0)
+        );
+    }
     println!("  peak RSS {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));
 
     // 2. Real banking77 batches, padded vs packed (left out by bench/side_by_side.sh, whose
@@ -129,7 +137,7 @@ fn main() {
             .collect();
         let real: usize = windows[1..].iter().flatten().map(|b| b.tokens).sum();
         let slots: usize = windows[1..].iter().flatten().map(|b| b.rows * b.seq).sum();
-        let (_, per_step) = time_steps(common::model(&device), &windows);
+        let (_, per_step) = time_steps(common::model(&device), &windows, checkpointing);
         println!(
             "banking77 {label}: {:.0} effective tokens/s ({:.0}% of positions are real tokens)",
             real as f64 / (per_step * STEPS as f64),

@@ -30,6 +30,7 @@ pub mod settings;
 
 pub use error::{Result, TrainError};
 pub use local::{
-    NoProgress, Progress, RunOptions, Status, Summary, mark_trainable, optimizer_step, train_local,
+    NoProgress, Progress, RunOptions, Status, StepSettings, Summary, mark_trainable,
+    optimizer_step, train_local,
 };
 pub use settings::{LocalTrainSettings, Method};

@@ -20,7 +20,7 @@ use crate::batch::{Batch, Plan, Rng, epoch_plan};
 use crate::checkpoint::{self, TrainState};
 use crate::data::{Encoder, Example};
 use crate::error::{Result, TrainError};
-use crate::loss::causal_lm_loss;
+use crate::loss::{causal_lm_loss, loss_and_gradients};
 use crate::metrics::{MetricsLog, Row};
 use crate::optim::{self, AdamW, Named};
 use crate::settings::{LocalTrainSettings, Method};
@@ -131,7 +131,7 @@ pub fn train_local(
             out.display()
         )));
     }
-    let device = training_device(&settings.device, settings.gradient_checkpointing)?;
+    let device = parse_device(&settings.device)?;
     device.seed(settings.seed);
     let tokenizer_dir = settings
         .tokenizer_dir()
@@ -208,8 +208,13 @@ pub fn train_local(
             step,
         );
         let seed = Rng::derive(settings.seed, step as u64).0;
-        let (next, loss_sum, grad_norm) =
-            optimizer_step(model, &mut opt, &batches, lr, settings.max_grad_norm, seed)?;
+        let step_settings = StepSettings {
+            lr,
+            max_norm: settings.max_grad_norm,
+            seed,
+            recompute: settings.gradient_checkpointing,
+        };
+        let (next, loss_sum, grad_norm) = optimizer_step(model, &mut opt, &batches, step_settings)?;
         model = next;
 
         let tokens: usize = batches.iter().map(|b| b.tokens).sum();
@@ -313,18 +318,6 @@ pub fn train_local(
     Ok(summary)
 }
 
-/// The device to train on: the device `name`d, with autodiff and balanced gradient
-/// checkpointing when `gradient_checkpointing` is set. Every tensor of the model, and every
-/// tensor made on its device, then carries that strategy (Burn refuses to mix strategies in
-/// one operation).
-pub fn training_device(name: &str, gradient_checkpointing: bool) -> Result<Device> {
-    let device = parse_device(name)?;
-    Ok(match gradient_checkpointing {
-        true => device.autodiff().gradient_checkpointing(),
-        false => device,
-    })
-}
-
 /// The starting model with its trainable parameters marked, and the adapter config (LoRA).
 fn build_model(
     settings: &LocalTrainSettings,
@@ -365,32 +358,43 @@ fn build_model(
 
 /// One optimizer step over the micro-batches of an accumulation window: forward and
 /// backward for each (the loss normalised by the window's target count, dropout seeded from
-/// `seed` and the micro-batch index), gradients summed, global-norm clipping at `max_norm`
-/// (0 = off), then AdamW at `lr`. Returns the updated model, the window's mean loss per
-/// target token, and the gradient norm before clipping.
+/// `seed` and the micro-batch index; with `recompute`, gradient checkpointing, see
+/// [`loss_and_gradients`]), gradients summed, global-norm clipping at `max_norm` (0 = off),
+/// then AdamW at `lr`. Returns the updated model, the window's mean loss per target token,
+/// and the gradient norm before clipping.
 pub fn optimizer_step(
     model: Llama,
     opt: &mut AdamW,
     batches: &[Batch],
-    lr: f64,
-    max_norm: f64,
-    seed: u64,
+    step: StepSettings,
 ) -> Result<(Llama, f64, f64)> {
-    let device = model.device();
     let window_targets: usize = batches.iter().map(|b| b.targets).sum();
     let mut grads = Named::new();
     let mut loss_sum = 0.0;
     for (i, batch) in batches.iter().enumerate() {
-        device.seed(Rng::derive(seed, i as u64).0);
-        let loss = causal_lm_loss(&model, batch, window_targets)?;
-        loss_sum += f64::from(loss.clone().into_scalar::<f32>());
-        let g = loss.backward();
-        optim::accumulate(&mut grads, optim::gradients(&model, &g));
+        let seed = Rng::derive(step.seed, i as u64).0;
+        let (loss, g) = loss_and_gradients(&model, batch, window_targets, seed, step.recompute)?;
+        loss_sum += loss;
+        optim::accumulate(&mut grads, g);
     }
     let grad_norm = optim::global_norm(&grads);
-    optim::clip(&mut grads, grad_norm, max_norm);
-    let updated = opt.step(&optim::trainable(&model), &grads, &decays, lr);
+    optim::clip(&mut grads, grad_norm, step.max_norm);
+    let updated = opt.step(&optim::trainable(&model), &grads, &decays, step.lr);
     Ok((optim::assign(model, &updated), loss_sum, grad_norm))
+}
+
+/// The settings of one [`optimizer_step`].
+#[derive(Debug, Clone, Copy)]
+pub struct StepSettings {
+    /// The learning rate.
+    pub lr: f64,
+    /// Global-norm clipping threshold (0 = off).
+    pub max_norm: f64,
+    /// The seed of the step's dropout masks.
+    pub seed: u64,
+    /// Gradient checkpointing: recompute each decoder layer's activations in the backward
+    /// pass instead of keeping them.
+    pub recompute: bool,
 }
 
 /// Marks what training updates: the LoRA matrices when the model carries adapters (all

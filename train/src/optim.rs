@@ -117,14 +117,7 @@ pub fn assign<M: Module>(module: M, values: &Named) -> M {
             param.map(|old| {
                 let shape = old.shape();
                 let require_grad = old.is_require_grad();
-                let tensor = Tensor::from_inner(new.clone().reshape(shape));
-                // Keep the parameter's gradient-checkpointing strategy (`from_inner` gives the
-                // default one, and Burn refuses operations that mix strategies).
-                let tensor = match old.gradient_checkpointing_strategy() {
-                    Some(strategy) => tensor.with_gradient_checkpointing_strategy(strategy),
-                    None => tensor,
-                };
-                tensor.set_require_grad(require_grad)
+                Tensor::from_inner(new.clone().reshape(shape)).set_require_grad(require_grad)
             })
         }
     }

@@ -136,10 +136,10 @@ pub struct LocalTrainSettings {
     pub merge: bool,
     /// `cpu`, `wgpu[:N]`, `wgpu:cpu` (feature `wgpu`), `cuda[:N]` (feature `cuda`), `tch-cpu`, `tch-cuda[:N]` (feature `tch`).
     pub device: String,
-    /// Recompute activations in the backward pass instead of keeping them (Burn's balanced
-    /// gradient checkpointing: the memory-bound operations, such as norms, activations and
-    /// softmax, are recomputed; matrix products keep their outputs). Less memory for the same
-    /// loss and gradients, at some extra compute.
+    /// Gradient checkpointing: keep each decoder layer's input instead of its activations,
+    /// and run the layer again in the backward pass (see [`crate::loss::loss_and_gradients`]).
+    /// One layer's autodiff graph in memory instead of the whole stack's, for the same loss
+    /// and gradients, at the cost of a second forward pass of the layers that train.
     pub gradient_checkpointing: bool,
     /// The dtype the base model's frozen weights are stored and multiplied in: `f32`, or
     /// `bf16` / `f16` for half their memory (LoRA only: the adapters, their optimizer state

@@ -12,8 +12,10 @@ use tunebench_models::weights::{self, SafetensorsReader};
 use tunebench_models::{Llama, WeightDtype, lora};
 use tunebench_standins::real_models::test_device_name as device_name;
 use tunebench_train::batch::Batch;
+use tunebench_train::batch::Rng;
 use tunebench_train::data::Example;
-use tunebench_train::loss::causal_lm_loss;
+use tunebench_train::loss::{causal_lm_loss, loss_and_gradients};
+use tunebench_train::optim::Named;
 use tunebench_train::{mark_trainable, optim};
 
 /// The fixture of the tests that need one model; the gradient parity runs on both.
@@ -90,7 +92,7 @@ const F32: Tolerance = Tolerance {
 #[test]
 fn loss_and_lora_gradients_match_peft() {
     for fixture_name in [LLAMA, "tiny-qwen3", "tiny-gemma3"] {
-        loss_and_lora_gradients_match_peft_on(fixture_name, &device(), F32);
+        loss_and_lora_gradients_match_peft_on(fixture_name, &device(), F32, false);
     }
 }
 
@@ -144,64 +146,140 @@ fn half_precision_base_weights_keep_the_loss_and_lora_gradients_close() {
             }
             assert_eq!(model.model.embed_tokens.weight.val().dtype(), want);
             assert_eq!(model.model.norm.weight.val().dtype(), DType::F32);
-            loss_and_lora_gradients_match_peft_on(fixture_name, &device(), tolerance);
+            loss_and_lora_gradients_match_peft_on(fixture_name, &device(), tolerance, false);
         }
     }
 }
 
-/// `gradient_checkpointing = true` (Burn's balanced strategy: memory-bound operations are
-/// recomputed in the backward pass) gives the loss and LoRA gradients within the same
-/// tolerances of PEFT's, and the same loss as without it to 1e-6.
+/// `gradient_checkpointing = true` (each decoder layer run again in the backward pass,
+/// one layer's graph held at a time) gives the loss and LoRA gradients within the same
+/// tolerances of PEFT's, and those of the whole-graph backward pass to float rounding.
 #[test]
 fn gradient_checkpointing_keeps_the_loss_and_lora_gradients() {
-    let checkpointing = tunebench_train::local::training_device(&device_name(), true).unwrap();
-    assert!(checkpointing.gradient_checkpointing_strategy().is_some());
-    // The whole forward pass carries the strategy (Burn refuses to mix strategies, and a
-    // model left on the plain strategy would give a loss without it).
-    // So does a new adapter on a loaded model (what `train local` makes) and a random model
-    // (`init_config`), both made with Burn's random constructors.
-    let loaded = weights::load_model(fixture(LLAMA).join("model"), &checkpointing).unwrap();
-    let fresh_adapter = lora::attach_new(
-        loaded,
-        &lora::LoraConfig::new(4, 8.0, &["q_proj", "v_proj"]),
-        &checkpointing,
-    )
-    .unwrap();
-    let random = Llama::random(&model_with_adapter(LLAMA).config, &checkpointing).unwrap();
-    // Through optimizer steps too, which replace the trainable parameters.
-    let batch = fixture_batch(&expected(LLAMA));
-    for mut model in [
-        model_with_adapter_on(LLAMA, &checkpointing),
-        mark_trainable(fresh_adapter).train(),
-        mark_trainable(random).train(),
-    ] {
-        let mut opt = optim::AdamW::new((0.9, 0.999), 1e-8, 0.01);
-        for step in 0..2 {
-            let loss = loss_of(&model, &batch, batch.targets);
-            assert_eq!(
-                loss.gradient_checkpointing_strategy(),
-                checkpointing.gradient_checkpointing_strategy()
-            );
-            model = tunebench_train::optimizer_step(
-                model,
-                &mut opt,
-                std::slice::from_ref(&batch),
-                1e-3,
-                1.0,
-                step,
-            )
-            .unwrap()
-            .0;
+    for fixture_name in [LLAMA, "tiny-qwen3", "tiny-gemma3"] {
+        let with = loss_and_lora_gradients_match_peft_on(fixture_name, &device(), F32, true);
+        let without = loss_and_lora_gradients_match_peft_on(fixture_name, &device(), F32, false);
+        assert_same_step(fixture_name, &with, &without);
+    }
+}
+
+/// Recomputation where only some layers train: LoRA on the middle layer of three, so the
+/// layer above is frozen and must still pass the gradient down, and the layer below never
+/// runs backward; and full fine-tuning, where every parameter trains, the embedding table
+/// included (its gradient is the embedding lookup's backward against the first layer's
+/// input gradient).
+#[test]
+fn gradient_checkpointing_matches_with_frozen_layers_and_in_full_fine_tuning() {
+    let batch = fixture_batch(&expected("tiny-gemma3"));
+    let mut middle_only = model_with_adapter("tiny-gemma3");
+    for (layer, _, linear) in middle_only.linears_mut() {
+        if layer != 1 {
+            linear.lora = None;
         }
     }
-    for fixture_name in [LLAMA, "tiny-qwen3", "tiny-gemma3"] {
-        let with = loss_and_lora_gradients_match_peft_on(fixture_name, &checkpointing, F32);
-        let without = loss_and_lora_gradients_match_peft_on(fixture_name, &device(), F32);
-        assert!(
-            (with - without).abs() / without < 1e-6,
-            "{fixture_name}: loss {with} with checkpointing, {without} without"
-        );
+    let full =
+        mark_trainable(weights::load_model(fixture(LLAMA).join("model"), &device()).unwrap())
+            .train();
+    for (name, model, trainable) in [
+        ("LoRA on layer 1 of 3", middle_only, 4),
+        ("full fine-tuning", full, 0),
+    ] {
+        let with = loss_and_gradients(&model, &batch, batch.targets, 7, true).unwrap();
+        let without = loss_and_gradients(&model, &batch, batch.targets, 7, false).unwrap();
+        let want = match trainable {
+            0 => optim::trainable(&model).len(),
+            n => n,
+        };
+        assert_eq!(with.1.len(), want, "{name}: {:?}", with.1.keys());
+        assert!(with.1.contains_key("model.embed_tokens.weight") == (trainable == 0));
+        assert_same_step(name, &with, &without);
     }
+}
+
+/// With LoRA dropout, both runs of a layer draw the same mask: the checkpointed gradients
+/// equal those of a whole-graph pass that seeds the device's generator before each layer
+/// as the checkpointed step does (seed derived from the step's seed and the layer index).
+/// Were the recomputed mask another one, the gradient arriving from the layer above (made
+/// with the first run's output) would not be that of the recomputed layer's output.
+#[test]
+fn gradient_checkpointing_recomputes_the_same_dropout_masks() {
+    let model = model_with_adapter("tiny-gemma3");
+    let mut model = model;
+    for (_, _, linear) in model.linears_mut() {
+        if let Some(lora) = linear.lora.as_mut() {
+            lora.dropout = burn::nn::DropoutConfig::new(0.5).init();
+        }
+    }
+    let model = model.train();
+    let batch = fixture_batch(&expected("tiny-gemma3"));
+    let seed = 11;
+    let (loss, grads) = loss_and_gradients(&model, &batch, batch.targets, seed, true).unwrap();
+
+    // The reference: one graph, the generator seeded per layer, the loss over the targets.
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(batch.ids.clone(), [batch.rows, batch.seq]),
+        &model.device(),
+    );
+    let pass = model
+        .segment_pass([batch.rows, batch.seq], &batch.segments)
+        .unwrap();
+    let mut x = model.embed(ids);
+    for l in 0..model.model.layers.len() {
+        model.device().seed(Rng::derive(seed, l as u64).0);
+        x = model.decoder_layer(l, x, &pass);
+    }
+    let (mut at, mut next) = (Vec::new(), Vec::new());
+    for r in 0..batch.rows {
+        for t in 0..batch.seq - 1 {
+            at.push(r * batch.seq + t);
+            next.push(batch.ids[r * batch.seq + t + 1]);
+        }
+    }
+    let next = Tensor::<2, Int>::from_data(TensorData::new(next, [at.len(), 1]), &model.device());
+    let logits = model.head_at(x, &at).unwrap();
+    let reference = burn::tensor::activation::log_softmax(logits, 1)
+        .gather(1, next)
+        .sum()
+        .neg()
+        .div_scalar(batch.targets as f64);
+    let reference_loss = f64::from(reference.clone().into_scalar::<f32>());
+    let reference = (
+        reference_loss,
+        optim::gradients(&model, &reference.backward()),
+    );
+    assert_same_step("dropout 0.5", &(loss, grads.clone()), &reference);
+
+    // And the masks are not all-ones: without dropout the gradients differ.
+    let mut no_dropout = model_with_adapter("tiny-gemma3");
+    no_dropout = no_dropout.train();
+    let plain = loss_and_gradients(&no_dropout, &batch, batch.targets, seed, true).unwrap();
+    let key = "model.layers.0.self_attn.q_proj.lora.lora_b";
+    assert!(rel_err(&host(grads[key].clone()), &host(plain.1[key].clone())) > 1e-2);
+}
+
+/// Two training steps' losses and gradients agree to float rounding: the loss to 1e-6
+/// relative, each gradient to 1e-4 of its largest entry.
+fn assert_same_step(
+    what: &str,
+    (loss_a, grads_a): &(f64, Named),
+    (loss_b, grads_b): &(f64, Named),
+) {
+    assert!(
+        (loss_a - loss_b).abs() <= 1e-6 * loss_b.abs(),
+        "{what}: loss {loss_a} vs {loss_b}"
+    );
+    assert_eq!(
+        grads_a.keys().collect::<Vec<_>>(),
+        grads_b.keys().collect::<Vec<_>>(),
+        "{what}"
+    );
+    let mut worst: f64 = 0.0;
+    for (name, a) in grads_a {
+        let err = rel_err(&host(a.clone()), &host(grads_b[name].clone()));
+        assert!(err < 1e-4, "{what} {name}: relative error {err}");
+        worst = worst.max(err);
+    }
+    eprintln!("{what}: loss {loss_a} vs {loss_b}, worst gradient relative error {worst:.2e}");
 }
 
 /// How close to PEFT's f32 numbers a base model stored in `dtype` must come.
@@ -215,18 +293,19 @@ struct Tolerance {
 }
 
 /// Checks the loss and every LoRA gradient against PEFT's on `device`, the base model's
-/// frozen weights in `tolerance.dtype`; returns the loss.
+/// frozen weights in `tolerance.dtype`, with or without gradient checkpointing
+/// (`recompute`); returns the loss and the gradients.
 fn loss_and_lora_gradients_match_peft_on(
     fixture_name: &str,
     device: &Device,
     tolerance: Tolerance,
-) -> f64 {
+    recompute: bool,
+) -> (f64, Named) {
     let expected = expected(fixture_name);
     let model = model_with_adapter_as(fixture_name, device, tolerance.dtype);
     let batch = fixture_batch(&expected);
     assert_eq!(batch.targets, 30);
-    let loss = loss_of(&model, &batch, batch.targets);
-    let ours = f64::from(loss.clone().into_scalar::<f32>());
+    let (ours, grads) = loss_and_gradients(&model, &batch, batch.targets, 0, recompute).unwrap();
     let theirs = expected["train_loss"].as_f64().unwrap();
     let dtype = tolerance.dtype.name();
     let loss_err = (ours - theirs).abs() / theirs;
@@ -235,7 +314,6 @@ fn loss_and_lora_gradients_match_peft_on(
         "{fixture_name} {dtype}: loss {ours} vs {theirs}"
     );
 
-    let grads = optim::gradients(&model, &loss.backward());
     // q_proj and v_proj of every layer, A and B each; nothing else is trainable.
     let layers = model.config.num_hidden_layers;
     assert_eq!(
@@ -273,7 +351,7 @@ fn loss_and_lora_gradients_match_peft_on(
     eprintln!(
         "{fixture_name} {dtype}: loss relative error {loss_err:.2e}, worst LoRA gradient relative error {worst:.2e}"
     );
-    ours
+    (ours, grads)
 }
 
 fn host(t: Tensor<1>) -> Vec<f32> {
