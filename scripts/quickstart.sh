@@ -6,9 +6,20 @@
 # tuned → report). 12–18 minutes on 2 CPU cores after the build.
 #
 # Usage: scripts/quickstart.sh [extra `tunebench run` arguments, e.g. --from train]
+#   TUNEBENCH_DEVICE=tch-cpu scripts/quickstart.sh runs it on libtorch instead (PyTorch 2.9.0's
+#   CPU kernels, set up by scripts/tch-env.sh: a 6.7 GB venv and a second build; about 4× faster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gguf="$(scripts/fetch-smollm2.sh "${TUNEBENCH_PIP_VENV:-$HOME/.cache/tunebench-pip-venv}")"
 mkdir -p runs/models
 ln -sfn "$gguf" runs/models/SmolLM2-135M-Instruct.Q4_1.gguf
-exec cargo run --locked -- run configs/quickstart.toml "$@"
+features=()
+case "${TUNEBENCH_DEVICE:-}" in
+  # libtorch's CPU kernels (BENCHMARKS.md: several times faster than the default backend here):
+  # torch==2.9.0 into a venv, and a second build with the `tch` feature.
+  tch-*)
+    . scripts/tch-env.sh
+    features=(--features tch)
+    ;;
+esac
+exec cargo run --locked "${features[@]}" -- run configs/quickstart.toml "$@"

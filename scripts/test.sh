@@ -105,19 +105,13 @@ if [ "${TUNEBENCH_TEST_WGPU:-0}" = 1 ]; then
     cargo test --workspace --locked --features wgpu --test fixture
 fi
 
-# libtorch, with TUNEBENCH_TEST_TCH=1: the model parity tests again on burn-tch's CPU device
-# (`--device tch-cpu`), against PyPI's torch==2.9.0 (the libtorch torch-sys 0.22 builds
-# against) in a venv of its own. The `tch` feature rebuilds Burn and the models crate (about
-# 5 minutes here), so it is not part of the default run either.
+# libtorch, with TUNEBENCH_TEST_TCH=1: the model parity tests and the LoRA training tests again
+# on burn-tch's CPU device (`--device tch-cpu`), against PyPI's torch==2.9.0 in a venv of its
+# own (scripts/tch-env.sh). The `tch` feature is a second build beside the default one (about
+# 25 minutes on 2 cores), so it is not part of the default run either.
 if [ "${TUNEBENCH_TEST_TCH:-0}" = 1 ]; then
-  tch_venv="${TUNEBENCH_TCH_VENV:-$HOME/.cache/tunebench-tch-venv}"
-  if ! "$tch_venv/bin/python" -c "import torch; assert torch.__version__.split('+')[0] == '2.9.0'" 2>/dev/null; then
-    echo "installing torch==2.9.0 into $tch_venv (libtorch, for the tch tests)" >&2
-    python3 -m venv "$tch_venv"
-    "$tch_venv/bin/pip" install --quiet --disable-pip-version-check torch==2.9.0
-  fi
-  torch_lib="$("$tch_venv/bin/python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
-  PATH="$tch_venv/bin:$PATH" LIBTORCH_USE_PYTORCH=1 \
-    LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" TUNEBENCH_TEST_DEVICE=tch-cpu \
-    cargo test -p tunebench-models --locked --features tch --lib --test fixture
+  (
+    . scripts/tch-env.sh
+    TUNEBENCH_TEST_DEVICE=tch-cpu cargo test --workspace --locked --features tch --test fixture
+  )
 fi

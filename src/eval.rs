@@ -14,6 +14,7 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
     let flags = Overrides {
         eval: EvalOverrides {
             out_dir: args.out.clone(),
+            ..EvalOverrides::default()
         },
         ..Overrides::default()
     };

@@ -94,19 +94,21 @@ fn tch_cuda(_index: usize, name: &str) -> Result<Device> {
     Err(missing_feature(name, "tch"))
 }
 
-/// Whether `device` (with or without autodiff) is a libtorch device, whose attention follows
-/// PyTorch's conventions rather than Burn's (see `Llama::masks`). Burn 0.22 does not export
-/// its device kinds, so this reads the kind from the device's `Debug` form
-/// (`Device<LibTorch(Cpu)>`, and for training `Device<Autodiff(AutodiffDevice { inner:
-/// LibTorch(Cpu), … })>`), which `is_libtorch_tells_the_device_kinds_apart` checks.
+/// Whether attention on `device` is PyTorch's `scaled_dot_product_attention`, with PyTorch's
+/// mask conventions rather than Burn's (see `Llama::masks`): a libtorch device without
+/// autodiff. Under autodiff (training), Burn computes attention itself from matrix products
+/// and a softmax, with its own conventions, on every backend. Burn 0.22 does not export its
+/// device kinds, so this reads the kind from the device's `Debug` form (`Device<LibTorch(Cpu)>`),
+/// which `attention_conventions_tell_the_device_kinds_apart` checks.
 #[cfg(feature = "tch")]
-pub(crate) fn is_libtorch(device: &Device) -> bool {
-    format!("{device:?}").contains("LibTorch(")
+pub(crate) fn attends_like_pytorch(device: &Device) -> bool {
+    !device.is_autodiff() && format!("{device:?}").contains("LibTorch(")
 }
 
-/// Whether `device` is a libtorch device: never, in a build without the `tch` feature.
+/// Whether attention on `device` follows PyTorch's conventions: never, in a build without the
+/// `tch` feature.
 #[cfg(not(feature = "tch"))]
-pub(crate) fn is_libtorch(_device: &Device) -> bool {
+pub(crate) fn attends_like_pytorch(_device: &Device) -> bool {
     false
 }
 
@@ -166,11 +168,14 @@ mod tests {
 
     #[test]
     #[allow(deprecated)] // burn-tch's devices
-    fn is_libtorch_tells_the_device_kinds_apart() {
-        assert!(!is_libtorch(&Device::flex()));
+    fn attention_conventions_tell_the_device_kinds_apart() {
+        assert!(!attends_like_pytorch(&Device::flex()));
+        assert!(!attends_like_pytorch(&Device::flex().autodiff()));
         #[cfg(feature = "tch")]
         for device in [Device::libtorch(), Device::libtorch_cuda(1)] {
-            assert!(is_libtorch(&device), "{device:?}");
+            assert!(attends_like_pytorch(&device), "{device:?}");
+            let training = device.autodiff();
+            assert!(!attends_like_pytorch(&training), "{training:?}");
         }
     }
 }

@@ -756,8 +756,10 @@ impl Llama {
     /// of a window in Burn's convention (`true`: hidden), or `None` when causality alone
     /// hides; a mask no layer reads is not built.
     ///
-    /// On a libtorch device the masks are given in PyTorch's convention instead: burn-tch
-    /// 0.22 hands `attention` to PyTorch's `scaled_dot_product_attention` unchanged, whose
+    /// On a libtorch device without autodiff the masks are given in PyTorch's convention
+    /// instead (training on libtorch keeps Burn's: autodiff computes attention itself, see
+    /// `device::attends_like_pytorch`): burn-tch 0.22 hands `attention` to PyTorch's
+    /// `scaled_dot_product_attention` unchanged, whose
     /// boolean mask means "attend" (Burn's means "hide") and whose `is_causal` aligns the
     /// causal triangle with the first keys (Burn's with the last: a decode step's one query
     /// would see only the first cached key). So each mask is inverted, and a causal pass over
@@ -773,7 +775,7 @@ impl Llama {
             Some(_) => build(window),
             None => full.clone(),
         };
-        if !crate::device::is_libtorch(&self.device()) {
+        if !crate::device::attends_like_pytorch(&self.device()) {
             return Masks { full, windowed };
         }
         let in_pytorch_convention = |mask: Mask| match mask {

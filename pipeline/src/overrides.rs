@@ -11,12 +11,14 @@
 //! | `TUNEBENCH_UPLOAD` | `data prepare --upload` | `[upload] uri` |
 //! | `TUNEBENCH_MEMORY_LIMIT` | `data prepare --memory-limit` | `[data] memory_limit` |
 //! | `TUNEBENCH_TRAIN_OUT_DIR` | `train local --out` | `[train.local] out_dir` |
-//! | `TUNEBENCH_DEVICE` | `train local --device`, `model … --device` | `[train.local] device` |
+//! | `TUNEBENCH_DEVICE` | `train local --device`, `model … --device` | `[train.local] device`, and `device` of every local eval candidate |
 //! | `TUNEBENCH_EVAL_OUT_DIR` | `eval --out` | `[eval] out_dir` |
 //!
 //! Paths given here are taken from the working directory, not from the config's folder.
 
 use std::path::{Path, PathBuf};
+
+use tunebench_eval::candidate::CandidateSettings;
 
 use crate::config::{ConfigError, Loaded, RawUpload};
 
@@ -30,7 +32,7 @@ pub const UPLOAD_VAR: &str = "TUNEBENCH_UPLOAD";
 pub const MEMORY_LIMIT_VAR: &str = "TUNEBENCH_MEMORY_LIMIT";
 /// `[train.local]` out_dir.
 pub const TRAIN_OUT_VAR: &str = "TUNEBENCH_TRAIN_OUT_DIR";
-/// `[train.local]` device, and the device of the `model` commands.
+/// `[train.local]` device, the device of local eval candidates and of the `model` commands.
 pub const DEVICE_VAR: &str = "TUNEBENCH_DEVICE";
 /// `[eval]` out_dir.
 pub const EVAL_OUT_VAR: &str = "TUNEBENCH_EVAL_OUT_DIR";
@@ -76,6 +78,8 @@ pub struct TrainOverrides {
 pub struct EvalOverrides {
     /// Output folder.
     pub out_dir: Option<PathBuf>,
+    /// The device of every local candidate (and of a registry version that is local).
+    pub device: Option<String>,
 }
 
 /// Every override, by section.
@@ -107,6 +111,7 @@ impl Overrides {
             },
             eval: EvalOverrides {
                 out_dir: var(EVAL_OUT_VAR).map(PathBuf::from),
+                device: device_from_env(),
             },
         }
     }
@@ -140,6 +145,7 @@ impl Overrides {
             },
             eval: EvalOverrides {
                 out_dir: self.eval.out_dir.or(lower.eval.out_dir),
+                device: self.eval.device.or(lower.eval.device),
             },
         }
     }
@@ -214,8 +220,21 @@ impl Loaded {
                 local.device.clone_from(device);
             }
         }
-        if let (Some(eval), Some(out)) = (raw.eval.as_mut(), &o.eval.out_dir) {
-            eval.out_dir = from_cwd(out);
+        if let Some(eval) = raw.eval.as_mut() {
+            if let Some(out) = &o.eval.out_dir {
+                eval.out_dir = from_cwd(out);
+            }
+            if let Some(device) = &o.eval.device {
+                for candidate in &mut eval.candidates {
+                    match candidate {
+                        CandidateSettings::Local(local) => local.device.clone_from(device),
+                        CandidateSettings::Registry(version) => {
+                            version.device = Some(device.clone());
+                        }
+                        _ => {}
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -271,10 +290,41 @@ mod tests {
             .apply(&Overrides {
                 eval: EvalOverrides {
                     out_dir: Some("e".into()),
+                    device: None,
                 },
                 ..Overrides::default()
             })
             .unwrap();
         assert!(loaded.raw.eval.is_none());
+    }
+
+    /// `TUNEBENCH_DEVICE` moves every local eval candidate to that device (so one variable
+    /// moves a whole `tunebench run`), and leaves remote candidates alone.
+    #[test]
+    fn the_device_variable_moves_local_eval_candidates() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[eval]\nsuites = [\"s.toml\"]\nout_dir = \"e\"\n\n[[eval.candidates]]\nkind = \"local\"\nname = \"base\"\nmodel_dir = \"m\"\n\n[[eval.candidates]]\nkind = \"openai\"\nname = \"remote\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"x\"\n",
+        )
+        .unwrap();
+        let mut loaded = crate::config::load(&p, None).unwrap();
+        let device_of = |loaded: &Loaded| match &loaded.raw.eval.as_ref().unwrap().candidates[0] {
+            CandidateSettings::Local(local) => local.device.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(device_of(&loaded), "cpu");
+        let env = Overrides {
+            eval: EvalOverrides {
+                device: Some("tch-cpu".into()),
+                ..EvalOverrides::default()
+            },
+            ..Overrides::default()
+        };
+        loaded.apply(&Overrides::default().over(env)).unwrap();
+        assert_eq!(device_of(&loaded), "tch-cpu");
+        let remote = &loaded.raw.eval.as_ref().unwrap().candidates[1];
+        assert!(matches!(remote, CandidateSettings::Openai(_)), "{remote:?}");
     }
 }
