@@ -468,3 +468,53 @@ fn packed_rows_equal_separate_sequences() {
     assert!(err < 1e-5, "packed vs alone: {err}");
     assert_eq!(logits.len(), n * vocab);
 }
+
+/// On a device other than the CPU default (`TUNEBENCH_TEST_DEVICE`), a padded batch whose rows
+/// differ in length and whose targets are a few tokens at each row's end (the shape of every
+/// real training batch, which the PEFT fixture's batch is not) gives the CPU default's loss and
+/// LoRA gradients, with and without gradient checkpointing. On the CPU default itself there is
+/// nothing to compare with, and the test says so.
+#[test]
+fn padded_batches_give_the_cpu_defaults_loss_and_gradients() {
+    if device_name() == "cpu" {
+        eprintln!("the test device is the CPU default: nothing to compare");
+        return;
+    }
+    let cpu = tunebench_models::device::parse_device("cpu").unwrap();
+    for fixture_name in [LLAMA, "tiny-qwen3", "tiny-gemma3"] {
+        let rows: Vec<Vec<u32>> =
+            serde_json::from_value(expected(fixture_name)["train_batch"].clone()).unwrap();
+        // Two rows with 3 targets each, and eight rows with every token but the first a
+        // target (92: the tied output head takes its path for more than 64 rows).
+        let few: Vec<Example> = [&rows[0][..9], &rows[1][..14]]
+            .iter()
+            .map(|ids| Example {
+                ids: ids.to_vec(),
+                target: (0..ids.len()).map(|i| i + 3 >= ids.len()).collect(),
+            })
+            .collect();
+        let many: Vec<Example> = (0..8)
+            .map(|i| {
+                let ids = rows[i % 2][..16 - i].to_vec();
+                let target = (0..ids.len()).map(|j| j > 0).collect();
+                Example { ids, target }
+            })
+            .collect();
+        let batches = [
+            Batch::build(&vec![vec![0], vec![1]], &few),
+            Batch::build(&(0..8).map(|i| vec![i]).collect(), &many),
+        ];
+        for (batch, recompute) in batches.iter().flat_map(|b| [(b, false), (b, true)]) {
+            let on = |device: &Device| {
+                let model = model_with_adapter_on(fixture_name, device);
+                loss_and_gradients(&model, batch, batch.targets, 3, recompute).unwrap()
+            };
+            let what = format!(
+                "{fixture_name}, {} targets, on {} (recompute {recompute})",
+                batch.targets,
+                device_name()
+            );
+            assert_same_step(&what, &on(&device()), &on(&cpu));
+        }
+    }
+}
