@@ -4,8 +4,10 @@ Runs tunebench's `train_step` and `generate` benches (cargo, `dev` profile, burn
 and bench/torch_reference.py (transformers + PEFT, f32) on the same workloads, for the
 reference vocabulary (8,192) and SmolLM2's own (49,152), and prints a Markdown table of
 both figures and their ratio, headed by the CPU model, its core count and whether it has
-AVX2 / AVX-512. Every ratio in BENCHMARKS.md's side-by-side section comes from one run of
-this script. Run it through bench/side_by_side.sh, which makes the PyTorch venv.
+AVX2 / AVX-512. With TUNEBENCH_SIDE_BY_SIDE_TCH=1 the benches also run on libtorch (the
+`tch` feature, `tch-cpu`), in a column and a ratio of their own. Every ratio in
+BENCHMARKS.md's side-by-side section comes from one run of this script. Run it through
+bench/side_by_side.sh, which makes the PyTorch venv (and sets up libtorch).
 """
 
 import os
@@ -46,9 +48,23 @@ def number(pattern: str, text: str) -> float:
     return float(found.group(1))
 
 
-def ours(vocab: int) -> dict:
-    env = {"TUNEBENCH_BENCH_VOCAB": str(vocab), "TUNEBENCH_BENCH_SYNTHETIC_ONLY": "1"}
-    bench = ["cargo", "bench", "--locked", "--profile", "dev", "--workspace", "--bench"]
+# tunebench's backends: the default build on burn-flex, and with the variable set, the `tch`
+# build on libtorch's CPU device.
+BACKENDS = [("burn-flex", [], "cpu")] + (
+    [("libtorch", ["--features", "tch"], "tch-cpu")]
+    if os.environ.get("TUNEBENCH_SIDE_BY_SIDE_TCH") == "1"
+    else []
+)
+
+
+def ours(vocab: int, features: list, device: str) -> dict:
+    env = {
+        "TUNEBENCH_BENCH_VOCAB": str(vocab),
+        "TUNEBENCH_BENCH_SYNTHETIC_ONLY": "1",
+        "TUNEBENCH_BENCH_DEVICE": device,
+    }
+    bench = ["cargo", "bench", "--locked", "--profile", "dev", "--workspace", *features]
+    bench += ["--bench"]
     train = run(bench + ["train_step"], env)
     gen = run(bench + ["generate"], env)
     out = {
@@ -92,13 +108,25 @@ ROWS = [
 def main() -> None:
     print(f"cpu: {cpu()}")
     for vocab in VOCABS:
-        a, b = ours(vocab), theirs(vocab)
+        mine = [ours(vocab, features, device) for _, features, device in BACKENDS]
+        b = theirs(vocab)
+        names = [name for name, _, _ in BACKENDS]
         print(f"\nvocabulary {vocab}\n")
-        print("| work | tunebench (burn-flex) | PyTorch | tunebench ÷ PyTorch speed |")
-        print("|---|---:|---:|---:|")
+        print(
+            "| work | "
+            + " | ".join(f"tunebench ({n})" for n in names)
+            + " | PyTorch | "
+            + " | ".join(f"{n} ÷ PyTorch speed" for n in names)
+            + " |"
+        )
+        print("|---|" + "---:|" * (2 * len(names) + 1))
         for label, key, higher_is_better in ROWS:
-            ratio = a[key] / b[key] if higher_is_better else b[key] / a[key]
-            print(f"| {label} | {a[key]:.2f} | {b[key]:.2f} | {ratio:.2f}x |")
+            values = " | ".join(f"{a[key]:.2f}" for a in mine)
+            ratios = " | ".join(
+                f"{(a[key] / b[key] if higher_is_better else b[key] / a[key]):.2f}x"
+                for a in mine
+            )
+            print(f"| {label} | {values} | {b[key]:.2f} | {ratios} |")
     print(
         "\nratios: above 1 means tunebench is faster (for seconds and MiB: the inverse "
         "ratio, so above 1 still means tunebench is better)"

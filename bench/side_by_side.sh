@@ -4,10 +4,14 @@
 # vocabulary and SmolLM2's own; prints the CPU and a table of ratios (bench/side_by_side.py).
 #
 #   bench/side_by_side.sh
+#   TUNEBENCH_SIDE_BY_SIDE_TCH=1 bench/side_by_side.sh   # also tunebench on libtorch (tch-cpu)
 #
 # The PyTorch side runs in the venv of bench/torch-venv.sh (made on first use).
 # Nothing else should run meanwhile: both sides use every core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="$(bench/torch-venv.sh)"
+if [ "${TUNEBENCH_SIDE_BY_SIDE_TCH:-0}" = 1 ]; then
+  . scripts/tch-env.sh
+fi
 exec "$python" bench/side_by_side.py

@@ -4,6 +4,9 @@
 //! processing tokens/s and greedy generation tokens/s at batch 1 and 8 (32-token prompt, 48
 //! new tokens), and peak RSS against the weight size.
 //!
+//! `TUNEBENCH_BENCH_DEVICE` picks the device (default `cpu`, burn-flex; e.g. `tch-cpu` with the
+//! `tch` feature).
+//!
 //! Run: `cargo bench -p tunebench-models --bench generate`
 
 use std::time::Instant;
@@ -19,11 +22,12 @@ fn peak_rss_mib() -> f64 {
 
 fn main() {
     let config = smollm2_135m_shape(bench_vocab());
-    let device = Device::flex();
+    let name = std::env::var("TUNEBENCH_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let device = tunebench_models::device::parse_device(&name).expect("device");
     let model = Llama::random(&config, &device).expect("random model");
     let weights_mib = config.num_parameters() as f64 * 4.0 / 1048576.0;
     println!(
-        "model: {} parameters, {weights_mib:.0} MiB of f32 weights; backend burn-flex, {} threads",
+        "model: {} parameters, {weights_mib:.0} MiB of f32 weights; device {name}, {} threads",
         config.num_parameters(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
