@@ -26,7 +26,7 @@ pub fn prepare(global: &Global, args: &PrepareArgs) -> anyhow::Result<()> {
         },
         ..Overrides::default()
     };
-    loaded.apply(&flags.over(Overrides::from_env()))?;
+    loaded.apply(&flags.over(Overrides::from_env()?))?;
     let job = data::DataJob::resolve(&loaded, Scope::Command)?;
     if global.show_settings {
         println!("{}", serde_json::to_string_pretty(&job.shown())?);

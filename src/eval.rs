@@ -18,7 +18,7 @@ pub fn run(global: &Global, args: &EvalArgs) -> anyhow::Result<()> {
         },
         ..Overrides::default()
     };
-    loaded.apply(&flags.over(Overrides::from_env()))?;
+    loaded.apply(&flags.over(Overrides::from_env()?))?;
     let settings = eval::settings(&loaded)?;
     if global.show_settings {
         println!("{}", serde_json::to_string_pretty(&settings)?);

@@ -13,7 +13,7 @@ use crate::train::TrainBar;
 
 pub fn run(global: &Global, args: &RunArgs) -> anyhow::Result<()> {
     let mut loaded = crate::load(global, &args.config)?;
-    loaded.apply(&Overrides::from_env())?;
+    loaded.apply(&Overrides::from_env()?)?;
     if global.show_settings {
         let stages = run::plan(&loaded)?;
         println!(

@@ -24,7 +24,7 @@ pub fn local(global: &Global, args: &TrainLocalArgs) -> anyhow::Result<()> {
         },
         ..Overrides::default()
     };
-    loaded.apply(&flags.over(Overrides::from_env()))?;
+    loaded.apply(&flags.over(Overrides::from_env()?))?;
     let settings = train::local_settings(&loaded)?;
     if global.show_settings {
         println!("{}", serde_json::to_string_pretty(&settings)?);

@@ -481,6 +481,41 @@ fn run_trains_on_the_device_tunebench_device_names() {
     assert_eq!(status(&m, "train"), "failed");
 }
 
+/// `TUNEBENCH_MAX_STEPS` sets `[train.local] max_steps` (as `train local --max-steps` does);
+/// a value that is not a positive number stops `run` and `train local` before any stage,
+/// naming the variable, with exit 2.
+#[test]
+fn the_max_steps_variable_sets_the_steps_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "http://127.0.0.1:9/v1");
+    let config = config.to_str().unwrap();
+    let out = command(
+        &["train", "local", "--config", config, "--show-settings"],
+        dir.path(),
+    )
+    .env("TUNEBENCH_MAX_STEPS", "7")
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["max_steps"], 7, "{shown}");
+    for args in [
+        vec!["train", "local", "--config", config],
+        vec!["run", config],
+    ] {
+        for bad in ["ten", "0", "-3"] {
+            let out = command(&args, dir.path())
+                .env("TUNEBENCH_MAX_STEPS", bad)
+                .output()
+                .unwrap();
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {bad}: {err}");
+            assert!(err.contains("TUNEBENCH_MAX_STEPS"), "{args:?} {bad}: {err}");
+        }
+    }
+    assert!(!dir.path().join("runs/pipeline").exists(), "a stage ran");
+}
+
 /// `tunebench` with test credentials (for the loopback CloudWatch) and the registry's actor
 /// pinned, so the audit trail is checkable.
 fn tunebench_as(args: &[&str], cwd: &Path) -> Output {

@@ -11,6 +11,7 @@
 //! | `TUNEBENCH_UPLOAD` | `data prepare --upload` | `[upload] uri` |
 //! | `TUNEBENCH_MEMORY_LIMIT` | `data prepare --memory-limit` | `[data] memory_limit` |
 //! | `TUNEBENCH_TRAIN_OUT_DIR` | `train local --out` | `[train.local] out_dir` |
+//! | `TUNEBENCH_MAX_STEPS` | `train local --max-steps` | `[train.local] max_steps` |
 //! | `TUNEBENCH_DEVICE` | `train local --device`, `model … --device` | `[train.local] device`, and `device` of every local eval candidate |
 //! | `TUNEBENCH_EVAL_OUT_DIR` | `eval --out` | `[eval] out_dir` |
 //!
@@ -32,6 +33,8 @@ pub const UPLOAD_VAR: &str = "TUNEBENCH_UPLOAD";
 pub const MEMORY_LIMIT_VAR: &str = "TUNEBENCH_MEMORY_LIMIT";
 /// `[train.local]` out_dir.
 pub const TRAIN_OUT_VAR: &str = "TUNEBENCH_TRAIN_OUT_DIR";
+/// `[train.local]` max_steps.
+pub const MAX_STEPS_VAR: &str = "TUNEBENCH_MAX_STEPS";
 /// `[train.local]` device, the device of local eval candidates and of the `model` commands.
 pub const DEVICE_VAR: &str = "TUNEBENCH_DEVICE";
 /// `[eval]` out_dir.
@@ -95,8 +98,19 @@ pub struct Overrides {
 
 impl Overrides {
     /// The `TUNEBENCH_*` variables that are set (an empty one counts as unset).
-    pub fn from_env() -> Self {
-        Overrides {
+    ///
+    /// # Errors
+    /// When `TUNEBENCH_MAX_STEPS` is not a positive whole number.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let max_steps = match var(MAX_STEPS_VAR) {
+            None => None,
+            Some(v) => Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "{MAX_STEPS_VAR}={v:?} is not a number of steps\nhint: set it to a positive whole number, such as 400, or unset it"
+                ))
+            })?),
+        };
+        Ok(Overrides {
             data: DataOverrides {
                 target: var(TARGET_VAR),
                 out_dir: var(DATA_OUT_VAR).map(PathBuf::from),
@@ -106,14 +120,14 @@ impl Overrides {
             },
             train: TrainOverrides {
                 out_dir: var(TRAIN_OUT_VAR).map(PathBuf::from),
+                max_steps,
                 device: device_from_env(),
-                ..TrainOverrides::default()
             },
             eval: EvalOverrides {
                 out_dir: var(EVAL_OUT_VAR).map(PathBuf::from),
                 device: device_from_env(),
             },
-        }
+        })
     }
 
     /// These overrides with `lower`'s filling what these leave unset (command-line flags
