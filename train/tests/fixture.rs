@@ -67,6 +67,23 @@ fn loss_of(model: &Llama, batch: &Batch, norm: usize) -> Tensor<1> {
     causal_lm_loss(model, batch, norm).unwrap()
 }
 
+/// The device's random generator is one per process and tests run in parallel: a test that
+/// seeds it and draws from it (dropout) holds this lock meanwhile, so that no other test
+/// reseeds it halfway.
+static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn device_rng() -> std::sync::MutexGuard<'static, ()> {
+    DEVICE_RNG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// [`loss_and_gradients`] holding [`DEVICE_RNG`] (it seeds the generator).
+fn step(model: &Llama, batch: &Batch, seed: u64, recompute: bool) -> (f64, Named) {
+    let _rng = device_rng();
+    loss_and_gradients(model, batch, batch.targets, seed, recompute).unwrap()
+}
+
 fn rel_err(ours: &[f32], theirs: &[f32]) -> f64 {
     assert_eq!(ours.len(), theirs.len());
     let diff = ours
@@ -184,8 +201,8 @@ fn gradient_checkpointing_matches_with_frozen_layers_and_in_full_fine_tuning() {
         ("LoRA on layer 1 of 3", middle_only, 4),
         ("full fine-tuning", full, 0),
     ] {
-        let with = loss_and_gradients(&model, &batch, batch.targets, 7, true).unwrap();
-        let without = loss_and_gradients(&model, &batch, batch.targets, 7, false).unwrap();
+        let with = step(&model, &batch, 7, true);
+        let without = step(&model, &batch, 7, false);
         let want = match trainable {
             0 => optim::trainable(&model).len(),
             n => n,
@@ -203,6 +220,7 @@ fn gradient_checkpointing_matches_with_frozen_layers_and_in_full_fine_tuning() {
 /// with the first run's output) would not be that of the recomputed layer's output.
 #[test]
 fn gradient_checkpointing_recomputes_the_same_dropout_masks() {
+    let _rng = device_rng();
     let model = model_with_adapter("tiny-gemma3");
     let mut model = model;
     for (_, _, linear) in model.linears_mut() {
@@ -305,7 +323,7 @@ fn loss_and_lora_gradients_match_peft_on(
     let model = model_with_adapter_as(fixture_name, device, tolerance.dtype);
     let batch = fixture_batch(&expected);
     assert_eq!(batch.targets, 30);
-    let (ours, grads) = loss_and_gradients(&model, &batch, batch.targets, 0, recompute).unwrap();
+    let (ours, grads) = step(&model, &batch, 0, recompute);
     let theirs = expected["train_loss"].as_f64().unwrap();
     let dtype = tolerance.dtype.name();
     let loss_err = (ours - theirs).abs() / theirs;
@@ -507,7 +525,7 @@ fn padded_batches_give_the_cpu_defaults_loss_and_gradients() {
         for (batch, recompute) in batches.iter().flat_map(|b| [(b, false), (b, true)]) {
             let on = |device: &Device| {
                 let model = model_with_adapter_on(fixture_name, device);
-                loss_and_gradients(&model, batch, batch.targets, 3, recompute).unwrap()
+                step(&model, batch, 3, recompute)
             };
             let what = format!(
                 "{fixture_name}, {} targets, on {} (recompute {recompute})",
