@@ -594,7 +594,7 @@ impl Llama {
         segments: &[u32],
     ) -> Result<Tensor<3>> {
         let pass = self.segment_pass(input_ids.dims(), segments)?;
-        Ok(self.head(self.hidden_states(input_ids, &pass, None)))
+        Ok(self.head(self.model.norm.forward(self.stack(input_ids, &pass, None))))
     }
 
     /// [`Llama::forward_segments`]'s logits at the positions `at` only (indices into the
@@ -614,11 +614,7 @@ impl Llama {
     ) -> Result<Tensor<2>> {
         let [batch, seq] = input_ids.dims();
         let pass = self.segment_pass([batch, seq], segments)?;
-        let layers = self.model.layers.len();
-        let last = (0..layers).fold(self.embed(input_ids), |x, l| {
-            self.decoder_layer(l, x, &pass)
-        });
-        self.head_at(last, at)
+        self.head_at(self.stack(input_ids, &pass, None), at)
     }
 
     /// The logits at the positions `at` (indices into the row-major `[batch · seq]`
@@ -738,7 +734,10 @@ impl Llama {
         });
 
         let pass = self.pass(&positions, [batch, seq], masks);
-        let hidden = self.hidden_states(input_ids, &pass, cache.as_deref_mut());
+        let hidden = self
+            .model
+            .norm
+            .forward(self.stack(input_ids, &pass, cache.as_deref_mut()));
         if let Some(c) = cache {
             c.key_valid = key_valid;
             c.seen = seen_after;
@@ -808,13 +807,14 @@ impl Llama {
         }
     }
 
-    /// Runs the decoder stack and the final norm.
+    /// Runs the embedding and the decoder stack (the final norm is the caller's: training
+    /// takes it at target positions only, [`Llama::head_at`]).
     ///
     /// # Shapes
     ///
     /// - input_ids: `[batch, seq]`, the batch `pass` was made for
-    /// - output: `[batch, seq, hidden]`
-    fn hidden_states(
+    /// - output: `[batch, seq, hidden]`, the last layer's output
+    fn stack(
         &self,
         input_ids: Tensor<2, Int>,
         pass: &Pass,
@@ -825,7 +825,7 @@ impl Llama {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[l]);
             x = self.layer(l, x, pass, slot);
         }
-        self.model.norm.forward(x)
+        x
     }
 
     /// The token embeddings, in f32 whatever the table's dtype (Gemma's scaled by

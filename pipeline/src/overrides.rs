@@ -264,16 +264,20 @@ fn set(field: &mut Option<String>, value: &Option<String>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn flags_win_over_variables_which_win_over_the_file() {
+    /// The config `text`, written to a temporary folder (kept alive with it) and loaded.
+    fn loaded(text: &str) -> (tempfile::TempDir, Loaded) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
-        std::fs::write(
-            &p,
+        std::fs::write(&p, text).unwrap();
+        let loaded = crate::config::load(&p, None).unwrap();
+        (dir, loaded)
+    }
+
+    #[test]
+    fn flags_win_over_variables_which_win_over_the_file() {
+        let (_dir, mut loaded) = loaded(
             "[data]\ninputs = [\"x.csv\"]\ntarget = \"local\"\npii = \"off\"\n\n[train.local]\nbase_model = \"m\"\ntrain_file = \"d\"\nout_dir = \"o\"\ndevice = \"cpu\"\n",
-        )
-        .unwrap();
-        let mut loaded = crate::config::load(&p, None).unwrap();
+        );
         let env = Overrides {
             data: DataOverrides {
                 target: Some("bedrock:nova".into()),
@@ -316,14 +320,9 @@ mod tests {
     /// moves a whole `tunebench run`), and leaves remote candidates alone.
     #[test]
     fn the_device_variable_moves_local_eval_candidates() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.toml");
-        std::fs::write(
-            &p,
+        let (_dir, mut loaded) = loaded(
             "[eval]\nsuites = [\"s.toml\"]\nout_dir = \"e\"\n\n[[eval.candidates]]\nkind = \"local\"\nname = \"base\"\nmodel_dir = \"m\"\n\n[[eval.candidates]]\nkind = \"openai\"\nname = \"remote\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"x\"\n",
-        )
-        .unwrap();
-        let mut loaded = crate::config::load(&p, None).unwrap();
+        );
         let device_of = |loaded: &Loaded| match &loaded.raw.eval.as_ref().unwrap().candidates[0] {
             CandidateSettings::Local(local) => local.device.clone(),
             other => panic!("{other:?}"),
