@@ -166,7 +166,9 @@ def main() -> None:
     validation = examples(tok, run_dir / "data/validation.jsonl", max_len)
     loaded = time.perf_counter()
 
-    steps, size = train_cfg["max_steps"], train_cfg["batch_size"]
+    # TUNEBENCH_MAX_STEPS overrides max_steps as it does for `tunebench run`.
+    steps = int(os.environ.get("TUNEBENCH_MAX_STEPS", train_cfg["max_steps"]))
+    size = train_cfg["batch_size"]
     order = list(range(len(train)))
     random.Random(train_cfg["seed"]).shuffle(order)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -6,6 +6,9 @@
 #
 #   scripts/quickstart.sh && /usr/bin/time -v bench/peft_quickstart.sh [RUN_DIR]
 #
+# TUNEBENCH_MAX_STEPS overrides the config's max_steps, as for `tunebench run` (the libtorch
+# quickstart trains 400: `TUNEBENCH_MAX_STEPS=400 bench/peft_quickstart.sh`).
+#
 # The PyTorch side runs in the venv of bench/torch-venv.sh (made on first use).
 # Nothing else should run meanwhile: both sides use every core.
 set -euo pipefail

@@ -44,7 +44,8 @@ pub fn ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-/// A bar over optimizer steps showing loss, tokens/s and ETA.
+/// A bar over optimizer steps showing loss, tokens/s and ETA; between steps it also has the
+/// heap give freed memory back (`memory::give_back_freed`).
 pub struct TrainBar {
     quiet: bool,
     bar: std::sync::OnceLock<ProgressBar>,
@@ -68,6 +69,8 @@ impl Progress for TrainBar {
     }
 
     fn step(&self, row: &Row) {
+        // Between steps, what the step freed goes back to the system (see `memory`).
+        crate::memory::give_back_freed();
         if let Some(bar) = self.bar.get() {
             bar.set_position(row.step as u64);
             bar.set_message(format!(

@@ -83,10 +83,24 @@ fn tch_cpu(name: &str) -> Result<Device> {
     Err(missing_feature(name, "tch"))
 }
 
+/// A libtorch CUDA device, when the libtorch this build links has CUDA. burn-tch panics on
+/// first use of a CUDA device in a CPU-only link (what `scripts/tch-env.sh` sets up unless
+/// `TUNEBENCH_TCH_CUDA=1`); one tensor is made here, under `catch_unwind` with the panic
+/// message kept off stderr, so that the user gets an error with the fix instead.
 #[cfg(feature = "tch")]
 #[allow(deprecated)] // as above
-fn tch_cuda(index: usize, _name: &str) -> Result<Device> {
-    Ok(Device::libtorch_cuda(index))
+fn tch_cuda(index: usize, name: &str) -> Result<Device> {
+    let device = Device::libtorch_cuda(index);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| Tensor::<1>::zeros([1], &device).into_data());
+    std::panic::set_hook(hook);
+    match probe {
+        Ok(_) => Ok(device),
+        Err(_) => Err(ModelError::InvalidInput(format!(
+            "device `{name}`: this build links a libtorch without CUDA, or no CUDA device {index} is there\nhint: on a machine with an NVIDIA GPU, rebuild with `TUNEBENCH_TCH_CUDA=1 . scripts/tch-env.sh` then `cargo build --features tch`"
+        ))),
+    }
 }
 
 #[cfg(not(feature = "tch"))]
@@ -164,6 +178,24 @@ mod tests {
             .map(|_| ())
             .map_err(|e| e.to_string());
         assert!(msg.err().unwrap_or_default().contains("--features cuda"));
+    }
+
+    /// Without a CUDA device (none here), `tch-cuda` is an error with the fix, not a panic,
+    /// whether the build links libtorch's CPU libraries alone or the whole CUDA build.
+    #[cfg(feature = "tch")]
+    #[test]
+    fn tch_cuda_without_a_cuda_device_is_an_error_with_the_fix() {
+        if std::path::Path::new("/dev/nvidia0").exists() {
+            return;
+        }
+        let msg = parse_device("tch-cuda:0")
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            msg.err()
+                .unwrap_or_default()
+                .contains("TUNEBENCH_TCH_CUDA=1")
+        );
     }
 
     #[test]
