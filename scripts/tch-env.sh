@@ -36,3 +36,13 @@ else
   nvidia="$(dirname "$torch_dir")/nvidia"
   export LD_LIBRARY_PATH="$cpu_view/lib:$nvidia/cuda_runtime/lib:$nvidia/cuda_cupti/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
+# libtorch mallocs each tensor one by one. glibc's default mmap threshold rises with the
+# largest block freed (up to 32 MiB), after which a training step's activations all come from
+# the heap, which keeps what they leave. With a fixed 4 MiB threshold the larger blocks (MLP
+# activations, logits) are mapped afresh and unmapped when freed, and TUNEBENCH_GIVE_BACK_MS
+# has tunebench hand the rest back every 300 ms (src/memory.rs): together, the 400-step
+# quickstart peaks at 1.16 GiB instead of 1.4-1.7, for 14% more training time (BENCHMARKS.md,
+# "libtorch's memory"). On flex the threshold only costs time, so both are set here, for the
+# processes that run a libtorch build.
+export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-4194304}"
+export TUNEBENCH_GIVE_BACK_MS="${TUNEBENCH_GIVE_BACK_MS:-300}"

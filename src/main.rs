@@ -29,6 +29,13 @@ use tunebench_pipeline::redact;
 
 fn main() -> ExitCode {
     memory::share_one_arena();
+    let _giving_back = match memory::GivingBack::from_env() {
+        Ok(giving_back) => giving_back,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let cli = cli::Cli::parse();
     redact::from_environment();
     init_logging(cli.global.verbose, cli.global.quiet);

@@ -2612,3 +2612,27 @@ fn shipped_rft_example_goes_from_prompts_to_a_graded_eval() {
     assert!(reward("base") < 1.0, "{comparison:#}");
     standin.assert_valid();
 }
+
+/// `TUNEBENCH_GIVE_BACK_MS` (set by scripts/tch-env.sh for libtorch processes) runs the
+/// heap-trimming thread; a value that is not a positive number of milliseconds stops the
+/// process before anything runs, naming the variable.
+#[test]
+fn the_give_back_variable_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tunebench_env(
+        &["--version"],
+        dir.path(),
+        &[("TUNEBENCH_GIVE_BACK_MS", "300")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for bad in ["ten", "0", "-3"] {
+        let out = tunebench_env(
+            &["--version"],
+            dir.path(),
+            &[("TUNEBENCH_GIVE_BACK_MS", bad)],
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("TUNEBENCH_GIVE_BACK_MS"), "{bad}: {err}");
+    }
+}
