@@ -13,5 +13,8 @@ cd "$(dirname "$0")/.."
 python="$(bench/torch-venv.sh)"
 if [ "${TUNEBENCH_SIDE_BY_SIDE_TCH:-0}" = 1 ]; then
   . scripts/tch-env.sh
+  # Speed side by side: glibc's default heap, as in the PyTorch process (tch-env.sh's heap
+  # settings trade training time for memory; BENCHMARKS.md, "libtorch's memory").
+  unset MALLOC_MMAP_THRESHOLD_ TUNEBENCH_GIVE_BACK_MS
 fi
 exec "$python" bench/side_by_side.py
