@@ -71,9 +71,7 @@ impl GivingBack {
             thread: Some(thread),
         }
     }
-}
 
-impl GivingBack {
     /// The thread `TUNEBENCH_GIVE_BACK_MS` asks for (milliseconds between two trims), if it
     /// is set; a value that is not a positive whole number is an error naming the variable.
     pub fn from_env() -> Result<Option<Self>, String> {

@@ -110,6 +110,7 @@ impl Overrides {
                 ))
             })?),
         };
+        let device = device_from_env();
         Ok(Overrides {
             data: DataOverrides {
                 target: var(TARGET_VAR),
@@ -121,11 +122,11 @@ impl Overrides {
             train: TrainOverrides {
                 out_dir: var(TRAIN_OUT_VAR).map(PathBuf::from),
                 max_steps,
-                device: device_from_env(),
+                device: device.clone(),
             },
             eval: EvalOverrides {
                 out_dir: var(EVAL_OUT_VAR).map(PathBuf::from),
-                device: device_from_env(),
+                device,
             },
         })
     }
