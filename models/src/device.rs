@@ -162,22 +162,27 @@ mod tests {
         assert!(parse_device("wgpu:x").is_err());
     }
 
+    /// The message `parse_device(name)` fails with; empty if it succeeds.
+    #[cfg(any(not(feature = "wgpu"), not(feature = "cuda"), feature = "tch"))]
+    fn error_of(name: &str) -> String {
+        parse_device(name)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
     #[cfg(not(feature = "wgpu"))]
     #[test]
     fn wgpu_without_the_feature_names_the_feature() {
         for name in ["wgpu", "wgpu:1", "wgpu:cpu"] {
-            let msg = parse_device(name).map(|_| ()).map_err(|e| e.to_string());
-            assert!(msg.err().unwrap_or_default().contains("--features wgpu"));
+            assert!(error_of(name).contains("--features wgpu"));
         }
     }
 
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_the_feature_names_the_feature() {
-        let msg = parse_device("cuda:1")
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        assert!(msg.err().unwrap_or_default().contains("--features cuda"));
+        assert!(error_of("cuda:1").contains("--features cuda"));
     }
 
     /// Without a CUDA device (none here), `tch-cuda` is an error with the fix, not a panic,
@@ -188,14 +193,7 @@ mod tests {
         if std::path::Path::new("/dev/nvidia0").exists() {
             return;
         }
-        let msg = parse_device("tch-cuda:0")
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        assert!(
-            msg.err()
-                .unwrap_or_default()
-                .contains("TUNEBENCH_TCH_CUDA=1")
-        );
+        assert!(error_of("tch-cuda:0").contains("TUNEBENCH_TCH_CUDA=1"));
     }
 
     #[test]
