@@ -10,13 +10,13 @@
 #[cfg(feature = "rayon")]
 use rayon::prelude::*;
 
-/// Smallest slice worth splitting.
+/// Smallest slice worth splitting (also the threshold of `simd::portable`'s parallel loops).
 #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
-const MIN_PARALLEL: usize = 128 * 1024;
+pub(crate) const MIN_PARALLEL: usize = 128 * 1024;
 
-/// Elements per rayon task.
+/// Elements per rayon task (also `simd::portable`'s).
 #[cfg(feature = "rayon")]
-const CHUNK: usize = 32 * 1024;
+pub(crate) const CHUNK: usize = 32 * 1024;
 
 /// `x = op(x)` for every element.
 pub(crate) fn map_inplace<E, Op>(data: &mut [E], op: Op)

@@ -99,7 +99,8 @@ mod conv_common;
 pub mod conv;
 pub mod conv_transpose;
 pub mod cumulative;
-mod elementwise;
+// tunebench patch: element-wise loops over every core, a vectorisable exp and sigmoid.
+pub(crate) mod elementwise;
 pub mod deform_conv;
 pub mod expand;
 #[cfg(feature = "fft")]

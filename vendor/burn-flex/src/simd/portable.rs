@@ -10,15 +10,15 @@ use rayon::prelude::*;
 
 /// Threshold for parallel execution (elements).
 ///
-/// tunebench patch: 128K instead of upstream's 4M. The outputs of a language model's
-/// layers (tokens × 576 to tokens × 1536 for a 135M model) are below 4M, so every add and
-/// multiply of a training step ran on one thread while the other cores waited; split over
-/// 2 cores they take about half the time from 128K elements up.
+/// tunebench patch: `ops::elementwise`'s 128K instead of upstream's 4M, so that both kinds of
+/// loop split at the same size. The outputs of a language model's layers (tokens × 576 to
+/// tokens × 1536 for a 135M model) are below 4M, so every add and multiply of a training step
+/// ran on one thread while the other cores waited.
 #[cfg(feature = "rayon")]
-const PARALLEL_THRESHOLD: usize = 128 * 1024;
+const PARALLEL_THRESHOLD: usize = crate::ops::elementwise::MIN_PARALLEL;
 
 #[cfg(feature = "rayon")]
-const CHUNK_SIZE: usize = 32 * 1024;
+const CHUNK_SIZE: usize = crate::ops::elementwise::CHUNK;
 
 // ============================================================================
 // f32 in-place binary ops
